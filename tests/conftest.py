@@ -1,0 +1,42 @@
+"""Shared test helpers.
+
+Tests that need ``dot`` or Chromium skip on a learner's machine without them,
+saying why, but fail in CI (CI=true), where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = os.environ.get("WSDEMO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _need(ok: bool, what: str, install: str) -> None:
+    if ok:
+        return
+    msg = f"{what} is not installed ({install})"
+    if IN_CI:
+        pytest.fail(f"CI must run this test, but {msg}", pytrace=False)
+    pytest.skip(msg)
+
+
+@pytest.fixture
+def need_dot():
+    _need(shutil.which("dot") is not None, "graphviz's dot", "apt-get install graphviz")
+
+
+@pytest.fixture
+def chromium_path():
+    _need(os.path.exists(CHROMIUM), "Chromium", "apt-get install chromium")
+    return CHROMIUM
+
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+    "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]

@@ -1,0 +1,39 @@
+"""Command line: ``python -m wsdemo decode HEX`` and ``python -m wsdemo serve``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wsdemo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dec = sub.add_parser("decode", help="print a readable breakdown of WebSocket frames given as hex")
+    dec.add_argument("hex", nargs="+", help="frame bytes as hex; spaces and ':' are ignored")
+    dec.add_argument("--deflate", action="store_true", help="inflate permessage-deflate (RSV1) messages")
+
+    srv = sub.add_parser("serve", help="run the live lab (tap + Tornado) until Ctrl-C")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=0, help="the tap's public port (0: the OS picks)")
+    srv.add_argument("--compression", action="store_true", help="offer permessage-deflate")
+    srv.add_argument("--classroom", action="store_true", help="require a join token, apply rate limits")
+
+    args = parser.parse_args(argv)
+    if args.command == "decode":
+        from .wire.dump import decode_hex
+
+        text, ok = decode_hex(" ".join(args.hex), deflate=args.deflate)
+        print(text)
+        return 0 if ok else 1
+    if args.command == "serve":
+        from .server import run_forever
+
+        return run_forever(host=args.host, port=args.port,
+                           compression=args.compression, classroom=args.classroom)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
