@@ -61,7 +61,8 @@ setup_python() {
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     say "installing wsdemo and its test tools into ${VENV#$ROOT/} (first time takes a few minutes) ..."
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e ".[test]" || die "pip install failed (see above)."
+    "$VENV/bin/python" -m pip install -q -e ".[test]" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
+    "$VENV/bin/python" -c "import wsdemo, tornado, pytest, nbval" 2>/dev/null || die "pip install failed (see above)."
     touch "$stamp"
   fi
 }
