@@ -1,0 +1,43 @@
+"""The endpoints of the live lab, one small handler module each.
+
+=============  ==========================================================
+``/echo``      echoes text and binary (echo.py)
+``/chat``      one room, names, join/leave notices, broadcast (chat.py)
+``/ticker``    the server pushes feed updates unasked (ticker.py)
+``/cursors``   each client's x,y to all the others (cursors.py)
+``/poll``      short polling of the same feed (poll.py)
+``/longpoll``  long polling of the same feed (poll.py)
+``/*``         the browser pages in assets/ (static.py)
+=============  ==========================================================
+"""
+
+from __future__ import annotations
+
+import tornado.web
+
+from .base import AppState, BaseSocket
+from .chat import ChatSocket
+from .cursors import CursorsSocket
+from .echo import EchoSocket
+from .poll import LongPollHandler, PollHandler
+from .static import StaticHandler
+from .ticker import TickerSocket
+
+__all__ = ["AppState", "BaseSocket", "make_app"]
+
+
+def make_app(state: AppState, *, compression: bool = False) -> tornado.web.Application:
+    routes = [
+        ("/echo", EchoSocket),
+        ("/chat", ChatSocket),
+        ("/ticker", TickerSocket),
+        ("/cursors", CursorsSocket),
+        ("/poll", PollHandler),
+        ("/longpoll", LongPollHandler),
+        (r"/(.*)", StaticHandler),
+    ]
+    return tornado.web.Application(
+        [(path, handler, {"state": state}) for path, handler in routes],
+        wsdemo_compression=compression,
+        websocket_max_message_size=state.max_message_size,
+    )

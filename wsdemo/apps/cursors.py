@@ -1,0 +1,43 @@
+"""/cursors?name=Ada: send ``{"x": 0.5, "y": 0.25}`` (fractions of the canvas);
+everyone else gets ``{"type": "move", "id", "name", "x", "y"}`` and
+``{"type": "leave", "id"}``. A stand-in for games and shared editors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from .base import BaseSocket
+
+
+class CursorsSocket(BaseSocket):
+    def opened(self) -> None:
+        self.id = self.state.next_cursor_id
+        self.state.next_cursor_id += 1
+        self.name = self.get_query_argument("name", "")[:64] or f"#{self.id}"
+        self.state.cursors[self] = self.id
+        self.send(json.dumps({"type": "hello", "id": self.id, "name": self.name}))
+
+    def handle(self, message: str | bytes) -> None:
+        try:
+            data = json.loads(message)
+            x, y = float(data["x"]), float(data["y"])
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise ValueError
+        except (ValueError, TypeError, KeyError):
+            self.send(json.dumps({"type": "error", "text": 'send {"x": number, "y": number}'}))
+            return
+        move = {"type": "move", "id": self.id, "name": self.name,
+                "x": min(max(x, 0.0), 1.0), "y": min(max(y, 0.0), 1.0)}
+        self.to_others(move)
+
+    def closed(self) -> None:
+        if self.state.cursors.pop(self, None) is not None:
+            self.to_others({"type": "leave", "id": self.id})
+
+    def to_others(self, event: dict) -> None:
+        text = json.dumps(event, ensure_ascii=False)
+        for member in list(self.state.cursors):
+            if member is not self:
+                member.send(text)
