@@ -463,7 +463,8 @@ def _event_arrow(ev) -> tuple[str, int | None, bool] | None:
         return f"{r.status} {r.reason}", len(r.raw) + len(r.body or b""), False
     if isinstance(ev, wire.FrameEvent):
         f = ev.frame
-        name = wire.Opcode(f.opcode).name if f.opcode in wire.Opcode._value2member_map_ else f"opcode {f.opcode}"
+        op = int(f.opcode)
+        name = wire.Opcode(op).label if op in wire.Opcode._value2member_map_ else f"opcode 0x{op:x}"
         if f.opcode == wire.Opcode.CLOSE and len(f.payload) >= 2:
             name = f"CLOSE {int.from_bytes(f.payload[:2], 'big')}"
         if not f.fin or f.opcode == wire.Opcode.CONTINUATION:
@@ -612,10 +613,10 @@ def frame_layout(frame) -> Diagram:
             for i in range(n):
                 wire_byte = raw[len(frame.header) + i]
                 plain = frame.payload[i]
-                ch = chr(plain) if 32 <= plain < 127 else "·"
-                label = (f"byte {i}: {wire_byte:02x} → {plain:02x} '{ch}'" if frame.masked
-                         else f"byte {i}: {plain:02x} '{ch}'")
-                pieces.append((f.start_bit + 8 * i, 8, color, label, f.name))
+                ch = f" {chr(plain)!r}" if 32 <= plain < 127 else ""
+                label = (f"byte {i}: {wire_byte:02x} → {plain:02x}{ch}" if frame.masked
+                         else f"byte {i}: {plain:02x}{ch}")
+                pieces.append((f.start_bit + 8 * i, 8, color, _h(label), f.name))
             continue
         start, left = f.start_bit, f.bit_len
         first = True
@@ -626,8 +627,9 @@ def frame_layout(frame) -> Diagram:
                 label = "<br/>".join(_h(c) for c in f.name)  # stacked letters, as in the RFC
                 pieces.append((start, n, color, label, f.name))
             else:
-                label = f"{f.name}: {f.text}" if first else f"{f.name} (continued)"
-                pieces.append((start, n, color, _h(label), f.name))
+                # name and value on two lines keep the bit columns about equally wide
+                label = f"{_h(f.name)}<br/>{_h(f.text)}" if first else f"{_h(f.name)}<br/>(continued)"
+                pieces.append((start, n, color, label, f.name))
             first = False
             start += n
             left -= n
@@ -658,6 +660,10 @@ def frame_layout(frame) -> Diagram:
     if hidden > 0:
         out.append(f'<tr><td border="0"></td><td colspan="32" bgcolor="{_FIELD_COLORS["payload"]}">'
                    f"… {hidden:,} more payload bytes …</td></tr>")
+    payload_field = next((f for f in fields if f.name == "payload"), None)
+    if payload_field is not None:
+        out.append(f'<tr><td border="0"></td><td colspan="32" border="0" align="left">'
+                   f"payload: {_h(payload_field.text)}</td></tr>")
     out.append("</table>>")
     d = _new("frame_layout")
     d.node("frame", "".join(out), shape="plaintext", margin="0")
