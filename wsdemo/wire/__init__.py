@@ -1,0 +1,57 @@
+"""wsdemo.wire — a sans-IO decoder for the WebSocket wire: HTTP heads and the opening
+handshake (RFC 6455 section 4), frames (section 5), messages and close codes (sections 5–7),
+permessage-deflate (RFC 7692), and plain HTTP/1.1 keep-alive traffic.
+
+Bytes in, objects out. Nothing here opens a socket or touches an event loop; the wire layer
+raises only ProtocolError subclasses, and ConnectionDecoder never raises at all.
+"""
+
+from .connection import (
+    ConnectionDecoder,
+    DecodeError,
+    FrameEvent,
+    HttpRequest,
+    HttpResponse,
+    MessageEvent,
+)
+from .deflate import DeflateParams, compress_message, negotiate_deflate, parse_extensions
+from .errors import FrameError, HandshakeError, HttpError, MessageError, ProtocolError
+from .frames import (
+    DEFAULT_MAX_PAYLOAD,
+    CloseCode,
+    Field,
+    Frame,
+    FrameDecoder,
+    Opcode,
+    describe_close_code,
+    encode_frame,
+    unmask,
+)
+from .handshake import (
+    GUID,
+    AcceptStep,
+    Headers,
+    Problem,
+    Request,
+    Response,
+    check_handshake,
+    compute_accept,
+    explain_accept,
+    parse_request,
+    parse_response,
+)
+from .lifecycle import TRANSITIONS, State, Transition, next_state
+from .messages import Message, MessageAssembler, parse_close_payload
+from .redact import redact, redact_head
+from .stats import DirectionStats, Summary, summarize
+
+__all__ = [
+    "AcceptStep", "CloseCode", "ConnectionDecoder", "DEFAULT_MAX_PAYLOAD", "DecodeError", "DeflateParams",
+    "DirectionStats", "Field", "Frame", "FrameDecoder", "FrameError", "FrameEvent", "GUID", "HandshakeError",
+    "Headers", "HttpError", "HttpRequest", "HttpResponse", "Message", "MessageAssembler", "MessageError",
+    "MessageEvent", "Opcode", "Problem", "ProtocolError", "Request", "Response", "State", "Summary",
+    "TRANSITIONS", "Transition", "check_handshake", "compress_message", "compute_accept",
+    "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",
+    "parse_close_payload", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
+    "summarize", "unmask",
+]

@@ -1,0 +1,325 @@
+"""One TCP connection, both directions: HTTP heads (and bodies), then frames and messages
+after a 101. Sans-IO: the tap feeds it the chunks it relays.
+
+``ConnectionDecoder`` never raises. Whatever it is fed, bad bytes become a ``DecodeError``
+event saying what was wrong and the byte offset in that direction. A fatal error stops
+decoding that direction (its bytes are still counted); the other direction goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from .deflate import DeflateParams, negotiate_deflate
+from .errors import FrameError, MessageError, ProtocolError
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder
+from .handshake import DEFAULT_MAX_HEAD, Request, Response
+from .http import HttpReader
+from .lifecycle import State, next_state
+from .messages import Message, MessageAssembler
+
+SENDERS = ("client", "server")
+
+
+@dataclass
+class HttpRequest:
+    sender: str
+    at: float
+    request: Request
+    connection: object = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class HttpResponse:
+    sender: str
+    at: float
+    response: Response
+    connection: object = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class FrameEvent:
+    sender: str
+    at: float
+    frame: Frame
+    offset: int  #: where the frame starts in its direction's byte stream
+    connection: object = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class MessageEvent:
+    sender: str
+    at: float
+    message: Message
+    connection: object = field(default=None, repr=False, compare=False)
+
+
+@dataclass
+class DecodeError:
+    sender: str
+    at: float
+    error: str
+    offset: int  #: byte offset in that direction's stream where the problem is
+    connection: object = field(default=None, repr=False, compare=False)
+    #: True when decoding of this direction stopped (framing lost); False for a message-level
+    #: problem (bad UTF-8, bad close code) after which frames still decode
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.sender} byte {self.offset}: {self.error}"
+
+
+Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | DecodeError
+
+
+class _Direction:
+    __slots__ = ("sender", "mode", "received", "http", "frames", "messages", "held", "held_offset",
+                 "closed_frame", "eof", "after_eof_reported")
+
+    def __init__(self, sender: str, max_head: int, max_payload: int):
+        self.sender = sender
+        # "http" | "hold" (upgrade request sent, waiting for the answer) | "ws" | "raw" | "dead"
+        self.mode = "http"
+        self.received = 0
+        self.http: HttpReader | None = HttpReader(response=sender == "server", max_head=max_head,
+                                                  max_body=max_payload)
+        self.frames: FrameDecoder | None = None
+        self.messages: MessageAssembler | None = None
+        self.held: list[bytes] = []
+        self.held_offset = 0
+        self.closed_frame = False
+        self.eof = False
+        self.after_eof_reported = False
+
+
+class ConnectionDecoder:
+    """Decode both directions of one connection: ``feed(sender, data, at=None) -> list[event]``.
+
+    ``sender`` is "client" or "server". After a 101 the decoder switches to frames and, when
+    the response negotiated permessage-deflate, inflates messages. Attributes: ``request`` and
+    ``response`` (last seen), ``deflate`` (DeflateParams or None), ``state`` (lifecycle State),
+    ``received`` (bytes per direction, counted even after a fatal error).
+    """
+
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD, max_head: int = DEFAULT_MAX_HEAD):
+        self.max_payload = max_payload
+        self.max_head = max_head
+        self.request: Request | None = None
+        self.response: Response | None = None
+        self.deflate: DeflateParams | None = None
+        self.state = State.CONNECTING
+        self.upgraded = False
+        self._dirs = {s: _Direction(s, max_head, max_payload) for s in SENDERS}
+        self._pending: deque[tuple[str, bool]] = deque()  # (method, asked to upgrade) of unanswered requests
+
+    @property
+    def received(self) -> dict[str, int]:
+        return {s: d.received for s, d in self._dirs.items()}
+
+    def __repr__(self) -> str:
+        r = self.received
+        return (f"<ConnectionDecoder {self.state.name} client={r['client']}B server={r['server']}B"
+                f"{' deflate' if self.deflate else ''}>")
+
+    # -- input ------------------------------------------------------------------------------
+
+    def feed(self, sender: str, data: bytes, at: float | None = None) -> list:
+        if at is None:
+            at = time.time()
+        events: list = []
+        d = self._dirs.get(sender) if isinstance(sender, str) else None
+        if d is None:
+            return [DecodeError(str(sender), at, f"unknown sender {sender!r}: expected 'client' or 'server'", 0)]
+        try:
+            if not isinstance(data, bytes):
+                data = bytes(data)
+            start = d.received
+            d.received += len(data)
+            if not data:
+                return events
+            if d.eof:
+                if not d.after_eof_reported:
+                    d.after_eof_reported = True
+                    events.append(DecodeError(sender, at, f"{len(data)} bytes arrived after the {sender} closed "
+                                              f"its side of the connection", start, fatal=False))
+                return events
+            mode = d.mode
+            if mode == "ws":
+                self._frames(d, data, at, events)
+            elif mode == "http":
+                d.http.feed(data)
+                self._http(d, at, events)
+            elif mode == "hold":
+                d.held.append(data)
+        except Exception as e:  # never raise into the I/O shell; say what broke and where
+            self._fatal(d, at, events, f"internal decoder error: {type(e).__name__}: {e}", d.received)
+        return events
+
+    def eof(self, sender: str, at: float | None = None) -> list:
+        """``sender`` closed its side: report anything cut short, and move the state."""
+        if at is None:
+            at = time.time()
+        d = self._dirs.get(sender) if isinstance(sender, str) else None
+        if d is None:
+            return [DecodeError(str(sender), at, f"unknown sender {sender!r}: expected 'client' or 'server'", 0)]
+        events: list = []
+        if d.eof:
+            return events
+        d.eof = True
+        try:
+            if d.mode == "http":
+                try:
+                    msg = d.http.eof()
+                except ProtocolError as e:
+                    self._fatal(d, at, events, e.message, d.received if e.offset is None else e.offset)
+                else:
+                    if msg is not None:
+                        self._got_http(d, msg, at, events)
+            elif d.mode == "hold":
+                held = sum(map(len, d.held))
+                if held:
+                    events.append(DecodeError(sender, at, f"connection closed with {held} bytes the client sent "
+                                              f"before the server answered its upgrade request", d.held_offset))
+            elif d.mode == "ws":
+                try:
+                    d.frames.eof()
+                except FrameError as e:
+                    self._fatal(d, at, events, e.message, e.offset)
+                else:
+                    if d.messages.in_progress:
+                        events.append(DecodeError(sender, at, "connection closed in the middle of a fragmented "
+                                                  "message (its final frame never came)", d.received))
+        except Exception as e:
+            self._fatal(d, at, events, f"internal decoder error: {type(e).__name__}: {e}", d.received)
+        self.state = next_state(self.state, "TCP closed")
+        return events
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def _http(self, d: _Direction, at: float, events: list) -> None:
+        while d.mode == "http":
+            try:
+                if d.sender == "client":
+                    msg = d.http.next()
+                else:
+                    msg = d.http.next(self._pending[0][0] if self._pending else "GET")
+            except ProtocolError as e:
+                self._fatal(d, at, events, e.message, d.http.offset if e.offset is None else e.offset)
+                return
+            if msg is None:
+                return
+            self._got_http(d, msg, at, events)
+
+    def _got_http(self, d: _Direction, msg, at: float, events: list) -> None:
+        if d.sender == "client":
+            self.request = msg
+            events.append(HttpRequest("client", at, msg))
+            asks = "upgrade" in msg.headers.tokens("Connection") and "Upgrade" in msg.headers
+            self._pending.append((msg.method, asks))
+            if asks:
+                # A client waits for the answer before it sends anything else (RFC 6455 section 4.1).
+                d.mode = "hold"
+                rest, d.held_offset = d.http.take_rest()
+                d.held = [rest] if rest else []
+            return
+        self.response = msg
+        events.append(HttpResponse("server", at, msg))
+        if 100 <= msg.status < 200 and msg.status != 101:
+            return  # interim response (100 Continue): the final one follows
+        method, asked = self._pending.popleft() if self._pending else ("GET", False)
+        if msg.status == 101:
+            self._switch(msg, at, events)
+        elif asked:
+            self.state = next_state(self.state, "non-101 response")
+            self._release_client(at, events)
+
+    def _release_client(self, at: float, events: list) -> None:
+        c = self._dirs["client"]
+        if c.mode != "hold":
+            return
+        c.mode = "http"
+        held, c.held = c.held, []
+        for chunk in held:
+            c.http.feed(chunk)
+        self._http(c, at, events)
+
+    def _switch(self, response: Response, at: float, events: list) -> None:
+        s, c = self._dirs["server"], self._dirs["client"]
+        rest, rest_at = s.http.take_rest()
+        if "websocket" not in response.headers.tokens("Upgrade"):
+            for d in (s, c):
+                if d.mode != "dead":
+                    d.mode = "raw"
+            events.append(DecodeError("server", at, f"101 switches to {response.headers.get('Upgrade')!r}, not "
+                                      f"WebSocket: the bytes after it are not decoded", rest_at, fatal=False))
+            return
+        self.upgraded = True
+        self.state = next_state(self.state, "101 Switching Protocols")
+        try:
+            self.deflate = negotiate_deflate(self.request.headers if self.request else None, response.headers)
+        except ProtocolError as e:
+            self.deflate = None
+            events.append(DecodeError("server", at, f"permessage-deflate negotiation: {e}", rest_at - len(response.raw),
+                                      fatal=False))
+        if c.mode == "http":  # a 101 the decoder did not see asked for: take what the client sent
+            chunk, c.held_offset = c.http.take_rest()
+            c.held = [chunk] if chunk else []
+        for d, offset in ((c, c.held_offset), (s, rest_at)):
+            if d.mode == "dead":
+                continue
+            p = self.deflate
+            d.mode = "ws"
+            d.http = None
+            d.frames = FrameDecoder(self.max_payload, allow_rsv1=p is not None,
+                                    expect_masked=d.sender == "client", offset=offset)
+            d.messages = MessageAssembler(
+                deflate=p is not None, no_context_takeover=bool(p and p.no_context_takeover(d.sender)),
+                window_bits=p.window_bits(d.sender) if p else 15, max_size=self.max_payload)
+        if c.mode == "ws" and c.held:
+            held, c.held = c.held, []
+            self._frames(c, b"".join(held), at, events)
+        if s.mode == "ws" and rest:
+            self._frames(s, rest, at, events)
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def _frames(self, d: _Direction, data: bytes, at: float, events: list) -> None:
+        try:
+            frames = d.frames.feed(data)
+            err = None
+        except FrameError as e:
+            frames, err = e.frames, e
+        sender = d.sender
+        add = d.messages.add
+        append = events.append
+        for f in frames:
+            append(FrameEvent(sender, at, f, f.offset))
+            if d.closed_frame:
+                append(DecodeError(sender, at, f"{f.opcode.name} frame after this side's CLOSE frame: nothing may "
+                                   f"follow a close (RFC 6455 section 5.5.1)", f.offset, fatal=False))
+            try:
+                m = add(f)
+            except MessageError as e:
+                fr = e.frame if e.frame is not None else f
+                off = fr.offset
+                if e.frame_offset is not None and not (fr.rsv1 and fr.opcode != 0):
+                    off += len(fr.header) + e.frame_offset
+                append(DecodeError(sender, at, e.message, off, fatal=False))
+                continue
+            if m is not None:
+                append(MessageEvent(sender, at, m))
+                if m.kind == "close" and not d.closed_frame:
+                    d.closed_frame = True
+                    self.state = next_state(self.state, f"{sender} sends close")
+        if err is not None:
+            self._fatal(d, at, events, err.message, err.offset)
+
+    def _fatal(self, d: _Direction, at: float, events: list, message: str, offset: int | None) -> None:
+        events.append(DecodeError(d.sender, at, message, d.received if offset is None else offset, fatal=True))
+        d.mode = "dead"
+        d.http = None
+        d.frames = None
+        d.messages = None
+        d.held = []

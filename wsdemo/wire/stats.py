@@ -1,0 +1,91 @@
+"""Byte and message counts per direction, from a list of events. Lessons and widgets use
+this instead of recounting, so every view agrees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .connection import FrameEvent, HttpRequest, HttpResponse, MessageEvent, DecodeError
+
+
+@dataclass
+class DirectionStats:
+    frames: int = 0
+    messages: int = 0
+    payload_bytes: int = 0  #: frame payloads as sent (compressed if they were)
+    framing_bytes: int = 0  #: frame headers: the cost of WebSocket framing
+    http_head_bytes: int = 0
+    http_body_bytes: int = 0  #: bodies as sent (chunk framing included)
+    http_messages: int = 0
+    data_bytes: int = 0  #: message data after inflating (what the application got)
+    errors: int = 0
+
+    @property
+    def wire_bytes(self) -> int:
+        """Every byte counted: frames plus HTTP heads and bodies."""
+        return self.payload_bytes + self.framing_bytes + self.http_head_bytes + self.http_body_bytes
+
+    def __str__(self) -> str:
+        parts = []
+        if self.http_messages:
+            parts.append(f"{self.http_messages} HTTP message{'s' if self.http_messages != 1 else ''} "
+                         f"({self.http_head_bytes} B heads + {self.http_body_bytes} B bodies)")
+        parts.append(f"{self.frames} frame{'s' if self.frames != 1 else ''} "
+                     f"({self.framing_bytes} B headers + {self.payload_bytes} B payload)")
+        parts.append(f"{self.messages} message{'s' if self.messages != 1 else ''}")
+        if self.errors:
+            parts.append(f"{self.errors} error{'s' if self.errors != 1 else ''}")
+        return ", ".join(parts) + f"; {self.wire_bytes} B total"
+
+
+@dataclass
+class Summary:
+    client: DirectionStats = field(default_factory=DirectionStats)
+    server: DirectionStats = field(default_factory=DirectionStats)
+
+    def __getitem__(self, sender: str) -> DirectionStats:
+        if sender == "client":
+            return self.client
+        if sender == "server":
+            return self.server
+        raise KeyError(sender)
+
+    @property
+    def wire_bytes(self) -> int:
+        return self.client.wire_bytes + self.server.wire_bytes
+
+    def add(self, event) -> None:
+        """Count one more event (for running totals)."""
+        sender = getattr(event, "sender", None)
+        if sender not in ("client", "server"):
+            return
+        s = self[sender]
+        if isinstance(event, FrameEvent):
+            f = event.frame
+            s.frames += 1
+            s.framing_bytes += len(f.header)
+            s.payload_bytes += f.payload_len
+        elif isinstance(event, MessageEvent):
+            s.messages += 1
+            s.data_bytes += len(event.message.data)
+        elif isinstance(event, HttpRequest):
+            s.http_messages += 1
+            s.http_head_bytes += len(event.request.raw)
+            s.http_body_bytes += event.request.body_wire_size
+        elif isinstance(event, HttpResponse):
+            s.http_messages += 1
+            s.http_head_bytes += len(event.response.raw)
+            s.http_body_bytes += event.response.body_wire_size
+        elif isinstance(event, DecodeError):
+            s.errors += 1
+
+    def __str__(self) -> str:
+        return f"client: {self.client}\nserver: {self.server}"
+
+
+def summarize(events) -> Summary:
+    """Count frames, messages and bytes per direction ("client", "server")."""
+    summary = Summary()
+    for event in events:
+        summary.add(event)
+    return summary
