@@ -1,0 +1,254 @@
+"""Every exercise check: the right answer passes, each typical wrong answer gets its own
+specific hint, and nothing a learner types makes a check raise."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+
+from wsdemo import exercises, wire
+
+KEY = "x3JJHMbDL1EzLkh9GBhXDw=="  # the key of RFC 6455's own client example (section 4.1)
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def run(capsys, check, *args, **kwargs):
+    ok = check(*args, **kwargs)
+    out = capsys.readouterr().out
+    assert isinstance(ok, bool)
+    assert ("✗" in out) != ok and ("✓" in out or not ok), out
+    return ok, out
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+# ------------------------------------------------------------------ accept
+
+def test_accept_right_for_the_rfc_example_and_another_key(capsys):
+    ok, out = run(capsys, exercises.check_accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    assert ok and "✓" in out
+    right = b64(hashlib.sha1((KEY + GUID).encode()).digest())
+    assert run(capsys, exercises.check_accept, right, KEY)[0]
+
+
+@pytest.mark.parametrize("make_answer, hint", [
+    (lambda k: None, "No answer yet"),
+    (lambda k: b64(hashlib.sha1(k.encode()).digest()), "forgot the GUID"),
+    (lambda k: hashlib.sha1((k + GUID).encode()).hexdigest(), "hex digest"),
+    (lambda k: b64(hashlib.sha1((k + GUID).encode()).hexdigest().encode()), ".digest(), not .hexdigest()"),
+    (lambda k: b64(hashlib.sha1((GUID + k).encode()).digest()), "wrong way round"),
+    (lambda k: b64(hashlib.sha1((k + GUID.lower()).encode()).digest()), "lower case"),
+    (lambda k: b64(hashlib.sha1(base64.b64decode(k) + GUID.encode()).digest()), "Do not base64-decode"),
+    (lambda k: b64(hashlib.sha256((k + GUID).encode()).digest()), "SHA256"),
+    (lambda k: k + GUID, "the text to hash"),
+    (lambda k: k, "the client's key itself"),
+    (lambda k: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "the RFC's sample key"),
+    (lambda k: " " + b64(hashlib.sha1((k + GUID).encode()).digest()) + "\n", "spaces or a newline"),
+    (lambda k: b64(hashlib.sha1((k + GUID).encode()).digest()).encode(), "as bytes"),
+    (lambda k: "Sec-WebSocket-Accept: " + b64(hashlib.sha1((k + GUID).encode()).digest()), "only the value"),
+    (lambda k: 42, "not int"),
+    (lambda k: "abc", "28 base64 characters"),
+    (lambda k: "A" * 27 + "=", "Check the GUID"),
+])
+def test_accept_wrong_answers_get_their_specific_hint(capsys, make_answer, hint):
+    ok, out = run(capsys, exercises.check_accept, make_answer(KEY), KEY)
+    assert not ok
+    assert hint in out, out
+
+
+# ------------------------------------------------------------------ upgrade request
+
+GOOD_REQUEST = (b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Key: " + KEY.encode() +
+                b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def test_upgrade_request_right(capsys):
+    ok, out = run(capsys, exercises.check_upgrade_request, GOOD_REQUEST)
+    assert ok and "101" in out
+    assert run(capsys, exercises.check_upgrade_request, GOOD_REQUEST, host="127.0.0.1")[0]
+
+
+@pytest.mark.parametrize("raw, hint", [
+    (None, "No request yet"),
+    (GOOD_REQUEST.decode(), "bytes, not text"),
+    (GOOD_REQUEST.replace(b"\r\n", b"\n"), "not just \\n"),
+    (GOOD_REQUEST[:-2], "empty line"),
+    (12, "not int"),
+    (b"\x00\x01garbage\r\n\r\n", "cannot even parse"),
+])
+def test_upgrade_request_malformed_gets_a_hint(capsys, raw, hint):
+    ok, out = run(capsys, exercises.check_upgrade_request, raw)
+    assert not ok and hint in out, out
+
+
+@pytest.mark.parametrize("change, word", [
+    ((b"Sec-WebSocket-Version: 13", b"Sec-WebSocket-Version: 8"), "13"),
+    ((b"Upgrade: websocket\r\n", b""), "Upgrade"),
+    ((b"Sec-WebSocket-Key: " + KEY.encode() + b"\r\n", b""), "Key"),
+    ((b"GET /echo", b"POST /echo"), "GET"),
+])
+def test_upgrade_request_names_the_broken_rule(capsys, change, word):
+    ok, out = run(capsys, exercises.check_upgrade_request, GOOD_REQUEST.replace(*change))
+    assert not ok and "400" in out
+    assert word.lower() in out.lower(), out
+
+
+def test_upgrade_request_wrong_host(capsys):
+    ok, out = run(capsys, exercises.check_upgrade_request, GOOD_REQUEST, host="127.0.0.1:8888")
+    assert not ok and "Host" in out
+
+
+# ------------------------------------------------------------------ frame fields
+
+MASKED_HELLO = "818537fa213d7f9f4d5158"  # RFC 6455 section 5.7
+RIGHT = {"fin": 1, "opcode": 1, "masked": 1, "payload_length": 5, "mask_key": "37 fa 21 3d", "text": "Hello"}
+
+
+def test_frame_fields_right_in_several_spellings(capsys):
+    assert run(capsys, exercises.check_frame_fields, RIGHT, MASKED_HELLO)[0]
+    other = dict(RIGHT, fin=True, opcode="text", masked=True, mask_key=bytes.fromhex("37fa213d"))
+    assert run(capsys, exercises.check_frame_fields, other, MASKED_HELLO)[0]
+    unmasked = {"fin": 1, "opcode": 1, "masked": 0, "payload_length": 5, "mask_key": None, "text": "Hello"}
+    assert run(capsys, exercises.check_frame_fields, unmasked, "810548656c6c6f")[0]
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    ({"opcode": 0x81}, "whole first byte"),
+    ({"opcode": 2}, "low 4 bits"),
+    ({"fin": 0}, "most significant bit of byte 0"),
+    ({"masked": 0}, "byte 1"),
+    ({"payload_length": 0x85}, "kept the MASK bit"),
+    ({"payload_length": 11}, "whole frame"),
+    ({"mask_key": "37 fa 21"}, "exactly 4 bytes"),
+    ({"mask_key": "85 37 fa 21"}, "right after the length"),
+    ({"text": bytes.fromhex("7f9f4d5158").decode("latin-1")}, "masked payload"),
+    ({"text": b"Hello"}, "as a str"),
+    ({"text": "Hallo"}, "XOR-ed"),
+])
+def test_frame_fields_each_wrong_field_gets_its_hint(capsys, wrong, hint):
+    ok, out = run(capsys, exercises.check_frame_fields, dict(RIGHT, **wrong), MASKED_HELLO)
+    assert not ok and hint in out, out
+    (name,) = wrong
+    assert f"✗ {name}" in out
+    # the other fields are still confirmed, so a learner knows what is already right
+    assert out.count("✓") == len(RIGHT) - 1
+
+
+def test_frame_fields_placeholders(capsys):
+    ok, out = run(capsys, exercises.check_frame_fields, None, MASKED_HELLO)
+    assert not ok and "Fill in a dict" in out
+    ok, out = run(capsys, exercises.check_frame_fields, dict.fromkeys(exercises.FIELDS), MASKED_HELLO)
+    assert not ok and "Nothing filled in" in out and "10000001" in out
+    ok, out = run(capsys, exercises.check_frame_fields, {"fin": 1}, MASKED_HELLO)
+    assert not ok and "lacks" in out
+
+
+def test_frame_fields_extended_length_signal(capsys):
+    frame = wire.encode_frame(wire.Opcode.TEXT, "x" * 200, mask_key=b"abcd").hex()
+    ok, out = run(capsys, exercises.check_frame_fields, dict(RIGHT, payload_length=126), frame)
+    assert not ok and "a signal, not the length" in out
+
+
+# ------------------------------------------------------------------ unmask
+
+def test_unmask_right(capsys):
+    def unmask(data, key):
+        return bytes(b ^ key[i % 4] for i, b in enumerate(data))
+    assert run(capsys, exercises.check_unmask, unmask)[0]
+
+
+@pytest.mark.parametrize("func, hint", [
+    (None, "No function yet"),
+    (b"Hello", "the function itself"),
+    (lambda d, k: bytes(b ^ k[i] for i, b in enumerate(d)), "key[i % 4]"),
+    (lambda d, k: d, "unchanged"),
+    (lambda d, k: "".join(chr(b ^ k[i % 4]) for i, b in enumerate(d)), "not str"),
+    (lambda d, k: [b ^ k[i % 4] for i, b in enumerate(d)], "not a list"),
+    (lambda d, k: bytes(b ^ k[i % 4] for i, b in enumerate(d[:4])) + d[4:], "first 4 bytes"),
+    (lambda d, k: bytes(b ^ k[0] for b in d), "should give"),
+    (lambda d, k: bytes(b ^ k[i % 4] for i, b in enumerate(d))[:-1], "length never changes"),
+    (lambda d, k: bytes(chr(b) ^ k[0] for b in d), "TypeError"),
+    (lambda d, k: 1 / 0, "ZeroDivisionError"),
+    (lambda d, k: None, "not NoneType"),
+])
+def test_unmask_wrong_functions_get_a_hint(capsys, func, hint):
+    ok, out = run(capsys, exercises.check_unmask, func)
+    assert not ok and hint in out, out
+
+
+# ------------------------------------------------------------------ header sizes
+
+def test_header_sizes_right(capsys):
+    assert run(capsys, exercises.check_header_sizes, {5: 6, 125: 6, 126: 8, 65535: 8, 65536: 14})[0]
+    assert run(capsys, exercises.check_header_sizes, {5: 2, 126: 4, 65536: 10}, masked=False)[0]
+
+
+@pytest.mark.parametrize("answer, masked, hint", [
+    ({125: None, 126: None}, True, "Nothing filled in"),
+    (None, True, "Fill in a dict"),
+    ({126: 4}, True, "4-byte masking key"),
+    ({126: 8}, False, "not masked"),
+    ({126: 6}, True, "2-byte extended length, not 0"),
+    ({65536: 8}, True, "8-byte extended length, not 2"),
+    ({126: 8 + 126}, True, "not the payload"),
+    ({126: 99}, True, "+ 2 for the extended length, + 4"),
+])
+def test_header_sizes_wrong(capsys, answer, masked, hint):
+    ok, out = run(capsys, exercises.check_header_sizes, answer, masked=masked)
+    assert not ok and hint in out, out
+
+
+# ------------------------------------------------------------------ bandwidth
+
+def test_bandwidth_matches_the_classic_table(capsys):
+    # Lubbers & Greco: 1,000 clients polling once a second with 871 bytes of headers: 6.6 Mbps.
+    ok, out = run(capsys, exercises.check_bandwidth, 871 * 8 * 1000 / 2**20, 1000, 871)
+    assert ok and "6.645" in out
+    assert run(capsys, exercises.check_bandwidth, 6.968, 1000, 871, unit="10^6")[0]
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (None, "No answer yet"),
+    ("6.6", "not str"),
+    (871 * 8 * 1000 / 10**6, "other megabit"),
+    (871 * 1000 / 2**20, "megabytes"),
+    (871 * 8 * 1000, "divide by 2^20"),
+    (1.0, "Not quite"),
+])
+def test_bandwidth_wrong(capsys, answer, hint):
+    ok, out = run(capsys, exercises.check_bandwidth, answer, 1000, 871)
+    assert not ok and hint in out, out
+
+
+# ------------------------------------------------------------------ solutions
+
+def test_every_solution_prints_and_the_code_solves_its_exercise(capsys):
+    for name in exercises.SOLUTIONS:
+        exercises.solution(name)
+        assert capsys.readouterr().out.strip() == exercises.SOLUTIONS[name].strip()
+    exercises.solution("nope")
+    assert "there are" in capsys.readouterr().out
+
+    ns = {"key": KEY}
+    exec(exercises.SOLUTIONS["accept"], ns)
+    assert run(capsys, exercises.check_accept, ns["answer"], KEY)[0]
+    ns = {}
+    exec(exercises.SOLUTIONS["upgrade_request"], ns)
+    assert run(capsys, exercises.check_upgrade_request, ns["my_request"])[0]
+    ns = {"FRAME_HEX": MASKED_HELLO}
+    exec(exercises.SOLUTIONS["decode"], ns)
+    assert run(capsys, exercises.check_frame_fields, ns["answer"], MASKED_HELLO)[0]
+    ns = {}
+    exec(exercises.SOLUTIONS["unmask"], ns)
+    assert run(capsys, exercises.check_unmask, ns["unmask"])[0]
+    ns = {}
+    exec(exercises.SOLUTIONS["header_sizes"], ns)
+    assert run(capsys, exercises.check_header_sizes, ns["answer"])[0]
+    ns = {"clients": 1000, "bytes_per_message": 871, "per_second": 1}
+    exec(exercises.SOLUTIONS["bandwidth"], ns)
+    assert run(capsys, exercises.check_bandwidth, ns["mbps"], 1000, 871)[0]
