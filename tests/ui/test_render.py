@@ -1,0 +1,250 @@
+"""The plain functions behind the widgets, on events decoded from real bytes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from wsdemo import wire
+from wsdemo.ui import render as R
+
+from .conversation import ACCEPT, HOSTILE, KEY, MASK, decode
+
+
+@pytest.fixture
+def events():
+    return decode()[0]
+
+
+@pytest.fixture
+def book(events):
+    b = R.RowBook(500)
+    for e in events:
+        b.add(e, t0=1000.0)
+    return b
+
+
+def frame_rows(book):
+    return [r for r in book.live() if r.frame is not None]
+
+
+def test_rows_cover_frames_http_and_count_each_direction(book):
+    rows = book.live()
+    assert [r.kind for r in rows][:2] == ["http", "http"]
+    assert rows[0].label == "HTTP GET" and rows[1].label == "HTTP 101"
+    frames = frame_rows(book)
+    assert [r.kind for r in frames] == ["text", "text", "text", "ping", "continuation", "pong", "text",
+                                        "binary", "text", "close", "close"]
+    assert book.frames == {"client": 6, "server": 5}
+    assert [r.sender for r in frames][:2] == ["client", "server"]
+    # time since the connection opened, from each event's .at
+    assert frames[0].t == pytest.approx(0.5)
+
+
+def test_format_row_is_plain_text_with_arrow_and_word(book):
+    first, second = frame_rows(book)[:2]
+    line = R.format_row(first)
+    assert "→ client" in line and "TEXT" in line and "'Hello'" in line and "5 B" in line
+    assert "+0.500s" in line
+    assert "← server" in R.format_row(second)
+
+
+def test_fragments_are_grouped_into_their_message(book):
+    frames = frame_rows(book)
+    first, ping, cont = frames[2], frames[3], frames[4]
+    assert first.message is cont.message is not None
+    assert first.message.text == "Hello"
+    assert (first.fragment, cont.fragment) == ((1, 2), (2, 2))
+    assert first.message_no == cont.message_no
+    assert "frame 1/2" in R.format_row(first)
+    assert ping.fragment == (1, 1) and ping.message.kind == "ping"
+    info = R.message_info_html(first)
+    assert "frame 1 of 2" in info and "fragmented" in info
+
+
+def test_deflated_message_shows_compressed_and_inflated_sizes(book):
+    row = frame_rows(book)[6]
+    assert row.frame.rsv1
+    assert row.message.text == "Hello"
+    assert row.preview == "'Hello'"            # the inflated text, not the compressed bytes
+    info = R.message_info_html(row)
+    assert "permessage-deflate" in info and "→ 5 bytes inflated" in info
+    assert f"{row.message.wire_size} bytes on the wire" in info
+
+
+def test_close_codes_have_meanings(book):
+    close = frame_rows(book)[9]
+    assert close.kind == "close"
+    assert close.preview.startswith("1000 ") and "bye" in close.preview
+    assert R.close_info(b"\x03\xe8")["meaning"] == wire.describe_close_code(1000)
+    assert "private" in R.close_info((4001).to_bytes(2, "big"))["meaning"]
+    assert R.close_info(b"")["code"] is None
+    assert "invalid" in R.close_info(b"\x03")["summary"]
+
+
+def test_filters(book):
+    rows = book.live()
+    assert len(R.filter_rows(rows)) == len(rows)
+    client = R.filter_rows(rows, direction="client")
+    assert client and all(r.sender == "client" for r in client)
+    control = R.filter_rows(rows, kind="control")
+    assert [r.kind for r in control] == ["ping", "pong", "close", "close"]
+    data = R.filter_rows(rows, kind="data")
+    assert {r.kind for r in data} == {"text", "binary", "continuation"}
+    assert [r.kind for r in R.filter_rows(rows, kind="http")] == ["http", "http"]
+    # text filter looks into the message text (case-insensitive), also for fragments
+    hits = R.filter_rows(rows, text="HELLO")
+    assert len(hits) >= 4
+    assert R.filter_rows(rows, direction="server", text="onerror")[0].kind == "text"
+    with pytest.raises(ValueError, match="direction"):
+        R.filter_rows(rows, direction="up")
+    with pytest.raises(ValueError, match="kind"):
+        R.filter_rows(rows, kind="nope")
+
+
+def test_bits_text_marks_each_header_field(events):
+    frame = next(e.frame for e in events if isinstance(e, wire.FrameEvent))
+    f = {x.name: x for x in frame.fields}
+    raw = frame.raw  # 81 85 37 fa 21 3d ...
+    assert R.bits_text(raw, f["FIN"].start_bit, 1) == "1..."[:4] + " ...."
+    assert R.bits_text(raw, f["opcode"].start_bit, 4) == ".... 0001"
+    assert R.bits_text(raw, f["MASK"].start_bit, 1) == ".... .... 1... ...."
+    assert R.bits_text(raw, f["payload length"].start_bit, 7) == ".... .... .000 0101"
+    assert R.bits_text(raw, f["masking key"].start_bit, 32) == "00110111 11111010 00100001 00111101"
+
+
+def test_field_table_and_hex_dump_label_every_field(events):
+    big = [e.frame for e in events if isinstance(e, wire.FrameEvent)][7]   # 256-byte binary
+    names = [f.name for f in big.fields]
+    assert names == ["FIN", "RSV1", "RSV2", "RSV3", "opcode", "MASK", "payload length",
+                     "extended payload length", "masking key", "payload"]
+    table = R.field_table_html(big)
+    for n in names:
+        assert f">{n}<" in table
+    assert "0000 0001 0000 0000" not in table  # extended length is shown as whole bytes
+    assert "00000001 00000000" in table        # 256 in 16 bits
+    dump = R.hex_dump_html(big.raw, big.fields, limit=64)
+    assert "title='masking key'" in dump and "title='extended payload length'" in dump
+    assert "title='FIN, RSV1, RSV2, RSV3, opcode'" in dump   # byte 0 is shared
+    assert "more bytes not shown" in dump
+    # every byte shown once: 64 spans
+    assert len(re.findall(r"<span style='background:[^']*;color:#000' title=", dump)) == 64
+
+
+def test_masking_side_by_side(events):
+    frame = next(e.frame for e in events if isinstance(e, wire.FrameEvent))
+    html = R.masking_html(frame)
+    masked = bytes(a ^ MASK[i % 4] for i, a in enumerate(b"Hello"))
+    assert masked.hex(" ") in html and b"Hello".hex(" ") in html
+    assert MASK.hex(" ") in html
+    server = [e.frame for e in events if isinstance(e, wire.FrameEvent)][1]
+    assert "not masked" in R.masking_html(server)
+
+
+def test_hostile_text_is_escaped_everywhere(events):
+    book = R.RowBook()
+    for e in events:
+        book.add(e)
+    row = next(r for r in book.live() if r.message is not None and HOSTILE in (r.message.text or ""))
+    data, text = R.payload_of(row)
+    produced = [R.frame_detail_html(row), R.payload_text_html(data, text), R.json_view_html(data, text),
+                R.payload_hex_html(data), R.hex_dump_html(row.frame.raw, row.frame.fields)]
+    for html in produced:
+        assert "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in R.payload_text_html(data, text)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in R.json_view_html(data, text)
+    # the plain-text table row carries it as text (Select options are not HTML)
+    assert HOSTILE in R.format_row(row)
+
+
+def test_json_tree_nests_and_escapes():
+    html = R.json_tree_html({"a<b": [1, {"x": "</ul><script>"}], "n": None})
+    assert "<script>" not in html and "&lt;/ul&gt;&lt;script&gt;" in html
+    assert "a&lt;b" in html and "array [2 items]" in html and "object {2 keys}" in html
+    assert html.count("<details") == 3
+    assert "not JSON" in R.json_view_html(b"{nope")
+    assert "not UTF-8" in R.json_view_html(b"\xff\xfe")
+
+
+def test_handshake_html_explains_headers_and_checks_accept(events):
+    dec = decode()[1]
+    req, resp = dec.request, dec.response
+    left = R.headers_html(req, "request")
+    assert "<details class='wsdemo-header'><summary><code><b>Sec-WebSocket-Key</b>" in left
+    assert "RFC 6455 §4.1 item 7" in left
+    acc = R.accept_html(req, resp)
+    assert "✓ matches" in acc and ACCEPT in acc and KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" in acc
+    bad_dec = decode(accept="AAAAAAAAAAAAAAAAAAAAAAAAAAA=")[1]
+    bad = R.accept_html(bad_dec.request, bad_dec.response)
+    assert "✗ does not match" in bad and ACCEPT in bad
+    problems = wire.check_handshake(bad_dec.request, bad_dec.response)
+    ph = R.problems_html(problems)
+    assert "color:#b00020" in ph and "✗ Problem:" in ph and "4.2.2" in ph
+    assert "✓ No handshake problems" in R.problems_html([])
+    ext = R.extensions_html(req, resp)
+    assert "client_max_window_bits" in ext and ext.count("permessage-deflate") == 2
+
+
+def test_cookie_is_redacted_in_what_is_shown_and_exported(events):
+    req = next(e for e in events if isinstance(e, wire.HttpRequest))
+    text = R.export_recording(events)
+    assert "secret-value".encode().hex() not in text
+    shown = R.headers_html(wire.redact(req).request, "request")
+    assert "secret-value" not in shown
+
+
+def test_summary_line_uses_wire_summarize(events):
+    s = wire.summarize(events)
+    line = R.summary_text(s)
+    c = R._stats(s, "client")
+    assert f"→ client: {c.frames} frames, {c.payload_bytes} B payload + {c.framing_bytes} B framing" in line
+    assert f"HTTP head {c.http_head_bytes} B" in line and "← server:" in line
+    assert c.frames == 6 and c.framing_bytes == 6 * 6 + 2  # 2+4 each; the 256-byte one has +2
+
+
+def test_export_then_import_decodes_the_same_frames(events):
+    text = R.export_recording(events, indent=1)
+    data = json.loads(text)
+    assert data["format"] == "wsdemo-recording" and data["version"] == 1
+    [conn] = R.import_recording(text)
+    frames_in = [e.frame for e in events if isinstance(e, wire.FrameEvent)]
+    frames_out = [e.frame for e in conn.events if isinstance(e, wire.FrameEvent)]
+    assert frames_out == frames_in
+    texts = [e.message.text for e in conn.events if isinstance(e, wire.MessageEvent)]
+    assert "Hello" in texts and any(HOSTILE in (t or "") for t in texts)
+    assert [e.at for e in conn.events if isinstance(e, wire.FrameEvent)] == \
+        [e.at for e in events if isinstance(e, wire.FrameEvent)]
+    assert conn.response.status == 101 and conn.request.target == "/chat"
+    assert str(conn.summary()) == str(wire.summarize(
+        [e for e in events if not isinstance(e, wire.HttpRequest)] + [wire.redact(events[0])]))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("nope", "not JSON"),
+    ("[]", "not a wsdemo recording"),
+    ('{"format": "wsdemo-recording", "version": 9, "connections": []}', "unsupported recording version 9"),
+    ('{"format": "wsdemo-recording", "version": 1, "connections": [{"chunks": [{"sender": "me"}]}]}',
+     "chunk 0: 'sender'"),
+    ('{"format": "wsdemo-recording", "version": 1, "connections": [{"chunks": '
+     '[{"sender": "client", "hex": "zz"}]}]}', "not hexadecimal"),
+])
+def test_import_rejects_bad_input_clearly(bad, message):
+    with pytest.raises(ValueError, match=message):
+        R.import_recording(bad)
+
+
+def test_ring_keeps_the_newest_rows_and_counts_all():
+    book = R.RowBook(max_rows=10)
+    dec = wire.ConnectionDecoder()
+    from .conversation import request_bytes, response_bytes
+    dec.feed("client", request_bytes(None))
+    dec.feed("server", response_bytes(extensions=None))
+    for i in range(50):
+        for e in dec.feed("server", wire.encode_frame(wire.Opcode.TEXT, f"m{i}".encode())):
+            book.add(e)
+    assert len(book) == 10 and book.frames["server"] == 50 and book.dropped == 40
+    assert [r.preview for r in book.live()][-1] == "'m49'"
+    assert book.live()[0].seq == 41
+    assert len(book.rows) <= 2 * 10 + 1 and len(book._by_frame) == 10
