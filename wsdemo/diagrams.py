@@ -278,13 +278,15 @@ def _draw_stories(kind: str, title: str | None, stories: Sequence[_Story], legen
 
 
 def _legend_html(entries: Iterable[tuple[str, str, str]]) -> str:
-    """entries: (colour, line style 'solid'|'thick'|'dashed', text); two per line."""
+    """entries: (colour, style 'solid'|'thick'|'dashed'|'lifeline', text); two per line."""
     cells = []
     for color, style, text in entries:
         if style == "thick":
             bar = f'<td bgcolor="{color}" width="12" height="30" fixedsize="true"></td><td width="38"></td>'
+        elif style == "lifeline":
+            bar = f'<td width="50" colspan="2"><font color="{color}"><b>⋮</b></font></td>'
         elif style == "dashed":
-            bar = f'<td width="50" colspan="2"><font color="{color}">- - - &gt;</font></td>'
+            bar = f'<td width="50" colspan="2"><font color="{color}">- - ▶</font></td>'
         else:
             bar = f'<td width="50" colspan="2"><font color="{color}"><b>——▶</b></font></td>'
         cells.append(f'{bar}<td align="left"><font color="{color}">{_h(text)}</font></td>')
@@ -297,7 +299,7 @@ _LEGEND_DIRECTIONS = [
     (CLIENT_COLOR, "solid", "client → server"),
     (SERVER_COLOR, "solid", "server → client"),
 ]
-_LEGEND_TIME = [(LIFELINE_COLOR, "dashed", "lifeline: time runs downward")]
+_LEGEND_TIME = [(LIFELINE_COLOR, "lifeline", "lifeline: time runs downward")]
 
 
 def _frame_size(opcode: "wire.Opcode", payload: bytes, *, client: bool) -> int:
@@ -487,13 +489,10 @@ def _is_frame(ev) -> bool:
 
 
 def _collapsed_note(hidden: list) -> str:
-    frames = sum(1 for ev, _ in hidden if _is_frame(ev))
-    other = len(hidden) - frames
-    parts = []
-    if frames:
-        parts.append(f"{frames} more frame{'s' if frames != 1 else ''}")
-    if other:
-        parts.append(f"{other} more HTTP/other event{'s' if other != 1 else ''}")
+    kinds = Counter("frame" if _is_frame(ev) else "decode error" if isinstance(ev, wire.DecodeError)
+                    else "HTTP message" for ev, _ in hidden)
+    parts = [f"{n} more {kind}{'s' if n != 1 else ''}" for kind, n in
+             sorted(kinds.items(), key=lambda kv: ("frame", "HTTP message", "decode error").index(kv[0]))]
     by = Counter(ev.sender for ev, _ in hidden)
     size = sum(a[1] or 0 for _, a in hidden)
     return (f"… {', '.join(parts)} …  ({by['client']} → server, {by['server']} → client, {size:,} B)")
@@ -535,10 +534,11 @@ def _conn_title(conn) -> str:
     return f"{head}: {path}" if path else head
 
 
-_LEGEND_RECORDED = _LEGEND_DIRECTIONS + [
-    ("#333333", "dashed", "decode error (dashed)"),
-    (LIFELINE_COLOR, "dashed", "lifeline: events in order, not to scale"),
-]
+def _legend_recorded(conns) -> list:
+    entries = list(_LEGEND_DIRECTIONS)
+    if any(isinstance(ev, wire.DecodeError) for c in conns for ev in list(c.events)):
+        entries.append(("#333333", "dashed", "dashed: bytes that did not decode"))
+    return entries + [(LIFELINE_COLOR, "lifeline", "lifeline: events in order, not to scale")]
 
 
 def from_connection(conn, *, max_arrows: int = 40, title: str | None = None) -> Diagram:
@@ -556,7 +556,8 @@ def from_connection(conn, *, max_arrows: int = 40, title: str | None = None) -> 
     drawn = story.arrows
     path = getattr(conn, "path", None) or "?"
     summary = f"{path}, {drawn} arrows" + (f" of {total}" if total > drawn else "")
-    return _draw_stories("from_connection", _conn_title(conn), [story], _LEGEND_RECORDED, summary=summary)
+    return _draw_stories("from_connection", title or _conn_title(conn), [story], _legend_recorded([conn]),
+                         summary=summary)
 
 
 def from_connections(conns: Sequence, *, max_arrows: int = 24, title: str | None = None) -> Diagram:
@@ -573,7 +574,7 @@ def from_connections(conns: Sequence, *, max_arrows: int = 24, title: str | None
         stories.append(story)
         parts.append(f"{getattr(conn, 'path', None) or '?'} {story.arrows}" +
                      (f"/{total}" if total > story.arrows else ""))
-    return _draw_stories("from_connections", title or "Side by side", stories, _LEGEND_RECORDED,
+    return _draw_stories("from_connections", title or "Side by side", stories, _legend_recorded(conns),
                          summary=f"{len(conns)} connections, arrows {', '.join(parts)}")
 
 
