@@ -190,7 +190,8 @@ async def test_live_widgets_on_a_real_server(server):
     assert r.error is None and [e.frame.opcode for e in r.frames] == [wire.Opcode.PING, wire.Opcode.PONG]
     r = await comp.send("json", "{oops")
     assert r.error.startswith("not valid JSON") and r.frames == []
-    assert repr(comp).startswith("Composer: 5 sent (1 binary, 2 json, 1 ping, 1 text), 3 replies")
+    assert repr(comp).startswith("Composer: 5 sent (1 binary, 2 json, 1 ping, 1 text), 4 replies, "
+                                 "last: JSON (not sent) ✗ not valid JSON")
 
     await _until(lambda: insp.book.frames["server"] >= 4)
     await asyncio.sleep(0.2)

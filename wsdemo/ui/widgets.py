@@ -617,7 +617,12 @@ class Composer(_Live):
 
     def _conn_events(self) -> list:
         conn = getattr(self.client, "connection", None)
-        return list(conn.events) if conn is not None else []
+        if conn is None:
+            return []
+        flush = getattr(conn, "flush", None)
+        if callable(flush):
+            flush()  # the tap decodes once per loop turn; see everything relayed so far
+        return list(conn.events)
 
     async def send(self, kind: str, value: Any = "", *, code: int = 1000, reason: str = "",
                    reply: bool = True, timeout: float | None = None) -> SendResult:
@@ -625,7 +630,7 @@ class Composer(_Live):
         timeout = self.reply_timeout if timeout is None else timeout
         before = self._conn_events()
         marker = before[-1] if before else None
-        result = SendResult(kind, "")
+        result = SendResult(kind, f"{kind.upper()} (not sent)")
         try:
             if kind == "close":
                 result.sent = f"CLOSE {code} {wire.describe_close_code(code)}" + (
@@ -637,7 +642,8 @@ class Composer(_Live):
             else:
                 payload, result.sent = self.encode(kind, value)
                 if kind == "ping":
-                    await asyncio.wait_for(self.client.ping(payload), timeout)
+                    # the client's ping waits for the pong and returns its data
+                    result.reply = await asyncio.wait_for(self.client.ping(payload), timeout + 1)
                     await self._wait_for(marker, lambda e: isinstance(e, wire.FrameEvent)
                                          and e.frame.opcode == wire.Opcode.PONG, timeout)
                 else:
@@ -706,7 +712,7 @@ class Composer(_Live):
     def __repr__(self) -> str:
         total = sum(self.sent_count.values())
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.sent_count.items()))
-        text = f"Composer: {total} sent" + (f" ({kinds})" if kinds else "") + f", {self.replies} replies"
+        text = f"Composer: {total} sent" + (f" ({kinds})" if kinds else "") + f", {self.replies} repl{'y' if self.replies == 1 else 'ies'}"
         if self.results:
             last = self.results[-1]
             text += f", last: {last.sent}" + (f" ✗ {last.error}" if last.error else "")

@@ -1,0 +1,59 @@
+"""The notebook the kernel and browser tests run: every widget, live, on a real server."""
+
+from __future__ import annotations
+
+import nbformat
+
+# Built from character codes so the page's code editor never contains the literal:
+# whatever shows it in the browser came from the wire, through a widget.
+HOSTILE_SRC = "''.join(map(chr, [60, 105, 109, 103, 32, 115, 114, 99, 61, 120, 32, 111, 110, 101, 114, " \
+              "114, 111, 114, 61, 97, 108, 101, 114, 116, 40, 49, 41, 62]))"
+HOSTILE = "<img src=x onerror=alert(1)>"
+assert eval(HOSTILE_SRC) == HOSTILE  # noqa: S307 - a constant expression of ours
+
+CELLS = [
+    # 0
+    "import asyncio\n"
+    "import wsdemo\n"
+    "from wsdemo.ui import HandshakeView, FrameInspector, Composer, ConnectionsPanel, ConnectionSummary\n"
+    f"HOSTILE = {HOSTILE_SRC}\n"
+    "server = await asyncio.wait_for(wsdemo.serve(), 20)",
+    # 1: a chat client; the server greets it with a join notice first
+    "client = await asyncio.wait_for(server.connect('/chat?name=ann'), 20)\n"
+    "join = await client.recv(timeout=10)\n"
+    "conn = client.connection\n"
+    "await asyncio.sleep(0.2)",
+    # 2
+    "hv = HandshakeView(conn)\nhv",
+    # 3: the hostile chat message goes out through the composer; the broadcast comes back
+    "comp = Composer(client)\n"
+    "result = await comp.send('text', HOSTILE, timeout=10)\n"
+    "ping = await comp.send('ping', 'hb', timeout=10)\n"
+    "comp",
+    # 4
+    "insp = FrameInspector(conn)\n"
+    "await asyncio.sleep(0.3)\n"
+    "insp.select('text')\n"
+    "insp",
+    # 5
+    "panel = ConnectionsPanel(server.tap)\npanel",
+    # 6
+    "ConnectionSummary(conn)",
+    # 7: plain-text checks of the state, so the kernel test can read them
+    "assert result.error is None and HOSTILE in result.reply, result\n"
+    "assert hv.accept_ok() is True\n"
+    "row = insp.selected\n"
+    "assert row is not None and HOSTILE in row.message.text\n"
+    "assert '<img' not in insp._detail.value and '&lt;img' in insp._as_text.value\n"
+    "print(repr(hv)); print(repr(insp)); print(repr(comp)); print(repr(panel))\n"
+    "print('ALL CELLS DONE')",
+]
+
+
+def build(extra_last: str | None = None) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in CELLS]
+    if extra_last:
+        nb.cells.append(nbformat.v4.new_code_cell(extra_last))
+    return nb
