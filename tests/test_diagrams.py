@@ -254,3 +254,32 @@ def test_assets_check_notices_a_stale_file(need_dot, tmp_path):
     assert r.returncode == 1 and "differs from what graphviz" in r.stderr
     (tmp_path / "polling.svg").unlink()
     assert "polling.svg is missing" in _run_script("--check", "--assets", str(tmp_path)).stderr
+
+
+async def test_from_connection_draws_a_live_tap_connection(need_dot):
+    """A real server, a real client through the tap: its recorded connection drawn as it happened."""
+    import wsdemo
+
+    server = await asyncio.wait_for(wsdemo.serve(host="127.0.0.1", port=0), 10)
+    try:
+        client = await asyncio.wait_for(server.connect("/echo"), 10)
+        for text in ("one", "two", "three"):
+            await asyncio.wait_for(client.send(text), 5)
+            assert await client.recv(timeout=5) == text
+        await asyncio.wait_for(client.close(1000), 5)
+        conn = client.connection
+        # the tap relays the closing handshake; wait (bounded) until it has decoded both CLOSE frames
+        for _ in range(100):
+            if sum("CLOSE" in str(getattr(ev, "frame", "")) for ev in list(conn.events)) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        d = diagrams.from_connection(conn)
+        svg = svg_of(d)
+    finally:
+        await asyncio.wait_for(server.stop(), 10)
+    assert "GET /echo" in svg and "101 Switching Protocols" in svg
+    for text in ("one", "two", "three"):
+        assert f"TEXT '{text}'  {2 + 4 + len(text)} B" in svg  # masked, from the client
+        assert f"TEXT '{text}'  {2 + len(text)} B" in svg  # the echo
+    assert "CLOSE 1000  8 B" in svg and "CLOSE 1000  4 B" in svg
+    assert repr(d).startswith("<diagram from_connection: /echo, 10 arrows")
