@@ -1,0 +1,219 @@
+"""Classroom token, connection cap, Origin check, rate limit, redaction, ring buffers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import websockets
+from websockets.exceptions import InvalidStatus
+
+import wsdemo
+from wsdemo import wire
+
+from .conftest import T, Raw, conn_for_port, handshake, messages, wait_for_event, wait_until
+
+
+async def expect_status(url: str, status: int, **kwargs) -> bytes:
+    try:
+        async with websockets.connect(url, open_timeout=T, **kwargs):
+            pass
+    except InvalidStatus as exc:
+        assert exc.response.status_code == status, exc.response
+        return exc.response.body or b""
+    raise AssertionError(f"{url} should have been refused with {status}")
+
+
+async def test_classroom_requires_the_join_token():
+    server = await asyncio.wait_for(wsdemo.serve(host="0.0.0.0", classroom=True), T)
+    try:
+        assert server.token and len(server.token) >= 16
+        assert server.join_url("/chat.html").endswith(f"/chat.html?token={server.token}")
+        body = await expect_status(server.url("/echo"), 403)
+        assert b"join token" in body
+        await expect_status(server.url("/echo?token=wrong"), 403)
+        async with websockets.connect(server.url(f"/echo?token={server.token}"), open_timeout=T) as ws:
+            await ws.send("in")
+            assert await asyncio.wait_for(ws.recv(), T) == "in"
+        # The cookie works too (pages opened from the join link get it).
+        async with websockets.connect(server.url("/echo"), open_timeout=T,
+                                      additional_headers={"Cookie": f"wsdemo_token={server.token}"}) as ws:
+            await ws.send("cookie")
+            assert await asyncio.wait_for(ws.recv(), T) == "cookie"
+        # server.connect adds the token itself.
+        client = await server.connect("/echo")
+        await client.send("kernel")
+        assert await client.recv(timeout=T) == "kernel"
+        await client.close()
+        # Pages need it too; the tap saw the 403s.
+        raw = await Raw.open(server.port)
+        await raw.send(b"GET /chat.html HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await raw.read_head()).startswith(b"HTTP/1.1 403")
+        conn = conn_for_port(server, raw.local_port)
+        assert (await wait_for_event(conn, lambda e: isinstance(e, wire.HttpResponse))).response.status == 403
+        await raw.close()
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
+async def test_connection_cap_answers_503():
+    server = await asyncio.wait_for(wsdemo.serve(max_connections=2), T)
+    try:
+        a = await server.connect("/echo")
+        b = await server.connect("/echo")
+        body = await expect_status(server.url("/echo"), 503)
+        assert b"too many connections" in body
+        await a.send("a still works")
+        assert await a.recv(timeout=T) == "a still works"
+        await a.close()
+        await wait_until(lambda: len(server.app_state.sockets) < 2, what="a slot is free")
+        c = await server.connect("/echo")
+        await c.close()
+        await b.close()
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+    refused = [c for c in server.tap.connections if c.response is not None and c.response.status == 503]
+    assert len(refused) == 1
+
+
+async def test_origin_check(server):
+    body = await expect_status(server.url("/echo"), 403, origin="http://evil.example")
+    assert b"Cross origin" in body
+    for origin in (f"http://127.0.0.1:{server.port}", "http://localhost:8888"):
+        async with websockets.connect(server.url("/echo"), origin=origin, open_timeout=T) as ws:
+            await ws.send("ok")
+            assert await asyncio.wait_for(ws.recv(), T) == "ok"
+    # A reverse proxy's public host (jupyter-server-proxy sets X-Forwarded-Host).
+    async with websockets.connect(server.url("/echo"), origin="https://hub.example.org", open_timeout=T,
+                                  additional_headers={"X-Forwarded-Host": "hub.example.org"}) as ws:
+        await ws.send("proxied")
+        assert await asyncio.wait_for(ws.recv(), T) == "proxied"
+    refused = [c for c in server.tap.connections if c.response is not None and c.response.status == 403]
+    assert [c.request.headers.get("Origin") for c in refused] == ["http://evil.example"]
+
+
+async def test_classroom_rate_limit_closes_with_1008():
+    server = await asyncio.wait_for(wsdemo.serve(classroom=True, rate_limit=5), T)
+    try:
+        flood = await server.connect("/echo")
+        calm = await server.connect("/echo")
+        for i in range(30):
+            await flood.send(f"m{i}")
+        echoed = []
+        try:
+            while True:
+                echoed.append(await flood.recv(timeout=T))
+        except wsdemo.client.ConnectionClosed as exc:
+            assert exc.code == 1008 and "rate limit" in exc.reason
+        assert 0 < len(echoed) < 30
+        await calm.send("calm")
+        assert await calm.recv(timeout=T) == "calm"
+        await calm.close()
+        conn = flood.connection
+        await wait_until(lambda: not conn.is_open)
+        assert [m.close_code for m in messages(conn, "server", "close")] == [1008]
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
+async def test_cookie_and_authorization_are_redacted(server):
+    secret = "jupyterhub-session-id=S3CR3T-VALUE"
+    got = []
+    unsubscribe = server.tap.subscribe(got.append)
+    headers = {"Cookie": secret, "Authorization": "token S3CR3T-TOKEN"}
+    async with websockets.connect(server.url("/echo"), additional_headers=headers, open_timeout=T) as ws:
+        await ws.send("hi")
+        assert await asyncio.wait_for(ws.recv(), T) == "hi"
+        conn = conn_for_port(server, ws.local_address[1])
+    # A head split into one-byte chunks, so a value arrives across many reads.
+    raw = await Raw.open(server.port)
+    for byte in handshake(extra=f"Cookie: {secret}\r\n"):
+        await raw.send(bytes([byte]))
+        await asyncio.sleep(0)
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
+    split = conn_for_port(server, raw.local_port)
+    await raw.close()
+    await wait_until(lambda: not conn.is_open and not split.is_open)
+    unsubscribe()
+    for c in (conn, split):
+        stored = b"".join(data for sender, at, data in c.chunks if sender == "client")
+        assert b"S3CR3T" not in stored
+        assert b"Cookie: " + b"*" * len(secret) in stored
+        assert sum(len(d) for s, a, d in c.chunks if s == "client") == c.bytes["client"]
+        assert "S3CR3T" not in c.request.headers.get("Cookie")
+        assert b"S3CR3T" not in c.request.raw
+    assert c.request.headers.get("Cookie") == "*" * len(secret)
+    assert conn.request.headers.get("Authorization") == "*" * len("token S3CR3T-TOKEN")
+    heads = [e for e in got if isinstance(e, wire.HttpRequest)]
+    assert len(heads) == 2 and all(b"S3CR3T" not in e.request.raw for e in heads)
+    assert all(e.connection in (conn, split) for e in heads)
+
+
+async def test_set_cookie_from_the_server_is_redacted():
+    server = await asyncio.wait_for(wsdemo.serve(classroom=True), T)
+    try:
+        raw = await Raw.open(server.port)
+        await raw.send(f"GET /index.html?token={server.token} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = await raw.read_head()
+        assert server.token.encode() in head and b"Set-Cookie" in head  # the client gets it...
+        conn = conn_for_port(server, raw.local_port)
+        response = await wait_for_event(conn, lambda e: isinstance(e, wire.HttpResponse))
+        await raw.close()
+        await wait_until(lambda: not conn.is_open)
+        # ...but what the tap keeps and publishes has it masked.
+        assert "wsdemo_token" not in response.response.headers.get("Set-Cookie")
+        stored = b"".join(d for s, a, d in conn.chunks if s == "server")
+        assert b"Set-Cookie: " in stored and f"wsdemo_token={server.token}".encode() not in stored
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
+async def test_ring_buffers_are_bounded_and_summary_counts_everything():
+    server = await asyncio.wait_for(wsdemo.serve(ring_size=10), T)
+    try:
+        client = await server.connect("/echo")
+        for i in range(40):
+            await client.send(f"n{i}")
+            assert await client.recv(timeout=T) == f"n{i}"
+        conn = client.connection
+        await client.close()
+        await wait_until(lambda: not conn.is_open)
+        assert len(conn.events) == 10 and len(conn.chunks) == 10
+        assert conn.events.maxlen == 10
+        summary = conn.summary()
+        assert summary.client.messages == 41 and summary.server.messages == 41  # 40 + close
+        assert conn.bytes["client"] > sum(len(d) for s, a, d in conn.chunks if s == "client")
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
+async def test_closed_connections_are_capped(server):
+    server.tap.max_closed = 3
+    for i in range(6):
+        client = await server.connect("/echo")
+        conn = client.connection
+        await client.close()
+        await wait_until(lambda: not conn.is_open)
+    assert len(server.tap.connections) == 3
+    assert [c.id for c in server.tap.connections] == [4, 5, 6]
+
+
+async def test_subscriber_errors_do_not_break_the_relay(server):
+    seen = []
+
+    def broken(event):
+        raise RuntimeError("a buggy widget")
+
+    server.tap.subscribe(broken)
+    server.tap.subscribe(seen.append)
+    opened = []
+    server.tap.subscribe_connections(lambda c: opened.append((c.id, c.is_open)))
+    client = await server.connect("/echo")
+    await client.send("through")
+    assert await client.recv(timeout=T) == "through"
+    conn = client.connection
+    await client.close()
+    await wait_until(lambda: not conn.is_open)
+    assert any(isinstance(e, wire.MessageEvent) and e.message.text == "through" for e in seen)
+    assert all(e.connection is conn for e in seen)
+    assert opened == [(conn.id, True), (conn.id, False)]

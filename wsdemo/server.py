@@ -1,0 +1,240 @@
+"""The live lab: the Tornado app on a private port behind the recording tap.
+
+In a notebook::
+
+    server = await wsdemo.serve()          # returns once both ports listen
+    client = await server.connect("/echo")
+    server.tap.connections[-1].events
+
+Running the cell again stops the previous server first. ``python -m wsdemo
+serve`` runs the same thing outside a notebook (``run_forever``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+import tornado.httpserver
+import tornado.netutil
+
+from .apps import AppState, make_app
+from .client import Client
+from .tap import Tap
+
+log = logging.getLogger("wsdemo.server")
+
+_current: "Server | None" = None  # the server this process runs; serve() replaces it
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+class Server:
+    """A running live lab. Made by ``await wsdemo.serve()``."""
+
+    def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
+                 ring_size: int):
+        self.host = host
+        self.compression = compression
+        self.classroom = classroom
+        self.app_state = state
+        self.token = state.token
+        self._ring_size = ring_size
+        self.tap: Tap | None = None
+        self.port: int | None = None  # the tap's public port
+        self.direct_port: int | None = None  # Tornado's private port
+        self._http: tornado.httpserver.HTTPServer | None = None
+        self._stopped = False
+        self._stopping: asyncio.Future | None = None
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else "running"
+        extra = ", classroom" if self.classroom else ""
+        extra += ", permessage-deflate" if self.compression else ""
+        return f"<wsdemo Server {self.url('/')} (app on :{self.direct_port}){extra}, {state}>"
+
+    # -- starting ------------------------------------------------------------
+
+    async def _start(self, port: int) -> None:
+        app = make_app(self.app_state, compression=self.compression)
+        # Tornado listens on loopback only: everything from outside goes through the tap.
+        app_sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
+        tap_sockets = tornado.netutil.bind_sockets(port, self.host)
+        try:
+            self._http = tornado.httpserver.HTTPServer(app, xheaders=False)
+            self._http.add_sockets(app_sockets)
+            self.direct_port = app_sockets[0].getsockname()[1]
+            self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size)
+            await self.tap.start(tap_sockets)
+            self.port = self.tap.port
+        except BaseException:
+            for sock in app_sockets + tap_sockets:
+                sock.close()
+            raise
+        self.app_state.feed.start()
+
+    # -- URLs ----------------------------------------------------------------
+
+    @property
+    def _public_host(self) -> str:
+        # A wildcard bind is reached from this machine on loopback.
+        return "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else _url_host(self.host)
+
+    def url(self, path: str = "/") -> str:
+        """ws:// URL through the tap."""
+        return f"ws://{self._public_host}:{self.port}{path}"
+
+    def http_url(self, path: str = "/") -> str:
+        """http:// URL through the tap (pages, /poll, /longpoll)."""
+        return f"http://{self._public_host}:{self.port}{path}"
+
+    def direct_url(self, path: str = "/", scheme: str = "ws") -> str:
+        """URL straight to Tornado, bypassing the tap (to measure what the tap costs)."""
+        return f"{scheme}://127.0.0.1:{self.direct_port}{path}"
+
+    def join_url(self, path: str = "/chat.html", host: str | None = None) -> str:
+        """The link classmates open: the page with the join token in the query."""
+        base = self.http_url(path) if host is None else f"http://{_url_host(host)}:{self.port}{path}"
+        if not self.token:
+            return base
+        return f"{base}{'&' if '?' in path else '?'}token={self.token}"
+
+    # -- clients -------------------------------------------------------------
+
+    async def connect(self, path: str = "/echo", *, compression: bool = False,
+                      headers: dict[str, str] | None = None, timeout: float = 10.0) -> Client:
+        """An in-kernel client through the tap (the join token is added in classroom mode)."""
+        if self._stopped:
+            raise RuntimeError("this server is stopped; start one with await wsdemo.serve()")
+        if self.token and "token=" not in path:
+            path = f"{path}{'&' if '?' in path else '?'}token={self.token}"
+        return await Client.open(self, self.url(path), compression=compression,
+                                 headers=headers, timeout=timeout)
+
+    # -- stopping ------------------------------------------------------------
+
+    async def stop(self, timeout: float = 2.0) -> None:
+        """Close every WebSocket with 1001, stop the tasks, free both ports. Idempotent."""
+        global _current
+        if self._stopping is not None:
+            await asyncio.shield(self._stopping)
+            return
+        self._stopping = asyncio.get_running_loop().create_future()
+        try:
+            await self._stop(timeout)
+        finally:
+            self._stopped = True
+            if _current is self:
+                _current = None
+            self._stopping.set_result(None)
+
+    async def _stop(self, timeout: float) -> None:
+        state = self.app_state
+        await state.feed.stop()
+        if self._http is not None:
+            self._http.stop()  # no new connections
+        sockets = list(state.sockets)
+        for handler in sockets:
+            handler.close(1001, "server shutting down")
+        # Give clients a moment to answer the Close, so the tap records a clean closing handshake.
+        deadline = time.monotonic() + timeout
+        while state.sockets and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for handler in list(state.sockets):
+            if handler.ws_connection is not None:
+                handler.ws_connection._abort()  # the client never answered
+            state.sockets.discard(handler)
+        if self._http is not None:
+            try:
+                await asyncio.wait_for(self._http.close_all_connections(), timeout)
+            except asyncio.TimeoutError:
+                log.warning("some HTTP connections did not close in time")
+        if self.tap is not None:
+            await self.tap.stop()
+        await asyncio.sleep(0)  # let the closed streams' callbacks run
+
+
+async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = False,
+                classroom: bool = False, max_message_size: int = 1 << 20,
+                max_connections: int = 200, ring_size: int = 1000,
+                rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
+                allowed_origins: tuple[str, ...] = ()) -> Server:
+    """Start the live lab on the running event loop; returns once it listens.
+
+    ``host``/``port`` are the tap's (public) address; Tornado always listens on
+    127.0.0.1 on a port the OS picks. ``classroom=True`` requires a join token
+    (``server.token``, ``server.join_url()``) and limits each connection to
+    ``rate_limit`` messages per second. A server already running in this
+    process is stopped first.
+    """
+    global _current
+    if _current is not None:
+        await _current.stop()
+    token = secrets.token_urlsafe(12) if classroom else None
+    state = AppState(classroom=classroom, token=token, max_connections=max_connections,
+                     max_message_size=max_message_size, rate_limit=rate_limit,
+                     ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
+    server = Server(host=host, compression=compression, classroom=classroom, state=state,
+                    ring_size=ring_size)
+    await server._start(port)
+    _current = server
+    return server
+
+
+def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
+                classroom: bool = False) -> int:
+    """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
+
+    async def main() -> int:
+        try:
+            server = await serve(host, port, compression=compression, classroom=classroom)
+        except OSError as exc:
+            print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+            return 1
+
+        def on_connection(conn) -> None:
+            if conn.is_open:
+                print(f"#{conn.id} open   {conn.peer}", flush=True)
+            else:
+                took = (conn.closed_at or time.time()) - conn.opened_at
+                print(f"#{conn.id} closed {conn.peer} {conn.path or '-'} after {took:.1f} s, "
+                      f"{conn.bytes['client']} bytes in, {conn.bytes['server']} bytes out", flush=True)
+
+        server.tap.subscribe_connections(on_connection)
+        print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
+        for page in ("/chat.html", "/cursors.html", "/ticker.html"):
+            print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
+        for path in ("/echo", "/chat", "/ticker", "/cursors"):
+            print(f"  {server.url(path)}")
+        print(f"  {server.http_url('/poll')}   {server.http_url('/longpoll')}")
+        if classroom:
+            print(f"join token: {server.token}")
+        print("Ctrl-C stops.", flush=True)
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # not on this platform
+                pass
+        try:
+            await stop.wait()
+        finally:
+            print("stopping...", flush=True)
+            await server.stop()
+            print("stopped.", flush=True)
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,392 @@
+"""The tap: a TCP relay in front of the Tornado app that records every chunk.
+
+Clients connect to the tap's public port; for each connection the tap opens
+one to Tornado's private port and copies bytes both ways. Relaying comes
+first and does as little as possible: write the chunk on, note it with a
+timestamp, and schedule decoding with ``loop.call_soon``. Decoding
+(``wsdemo.wire.ConnectionDecoder``, the only decoder) runs just after, in
+order, and nothing it does (or fails to do) can hold up or break the relay.
+
+Every event and every stored chunk passes through the wire layer's redaction
+first: a browser behind a notebook proxy sends the Jupyter login cookie.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import socket
+import time
+from collections import deque
+from typing import Callable, Iterable
+
+from . import wire
+
+log = logging.getLogger("wsdemo.tap")
+
+SENDERS = ("client", "server")
+_OTHER = {"client": "server", "server": "client"}
+# A head line is redacted with the wire layer's own redact_head, given a
+# stand-in start line so that the line is read as a header.
+_START_LINE = b"GET / HTTP/1.1\r\n"
+_MAX_LINE = 64 * 1024
+
+
+class Connection:
+    """One TCP connection through the tap, both directions.
+
+    ``events`` and ``chunks`` are ring buffers (oldest first); ``summary()``
+    counts every event ever seen, not only those still in the ring.
+    """
+
+    def __init__(self, tap: "Tap", id: int, peer: str, ring_size: int):
+        self.tap = tap
+        self.id = id
+        self.peer = peer
+        self.path: str | None = None
+        self.opened_at = time.time()
+        self.closed_at: float | None = None
+        self.events: deque = deque(maxlen=ring_size)
+        self.chunks: deque[tuple[str, float, bytes]] = deque(maxlen=ring_size)
+        self.decoder = wire.ConnectionDecoder()
+        self.request = None  # the handshake, redacted
+        self.response = None
+        self.bytes = {"client": 0, "server": 0}  # relayed so far, per sender
+        self._summary = wire.Summary()  # running totals over every event, not only the ring
+        self._pending: list[tuple[str, float, bytes | None]] = []
+        self._flush_scheduled = False
+        self._line_tail = {"client": b"", "server": b""}
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return (f"<Connection #{self.id} {self.peer} {self.path or '-'} {state}, "
+                f"{len(self.events)} events, {self.bytes['client']}+{self.bytes['server']} bytes>")
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    def summary(self):
+        """``wire.summarize`` over every event this connection has produced."""
+        self.flush()
+        return copy.deepcopy(self._summary)  # a snapshot: later traffic does not change it
+
+    # -- recording (called by the relay) -------------------------------------
+
+    def _note(self, sender: str, data: bytes | None) -> None:
+        # Hot path: one append and, at most once per loop turn, call_soon.
+        self._pending.append((sender, time.time(), data))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.tap._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Decode what the relay has noted so far, in order."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        for sender, at, data in pending:
+            if data is None:
+                events = self._decode(self.decoder.eof, sender, at)
+            else:
+                self.bytes[sender] += len(data)
+                self.chunks.append((sender, at, self._redact_chunk(sender, data)))
+                events = self._decode(self.decoder.feed, sender, data, at)
+            for event in events:
+                self._emit(event)
+
+    def _decode(self, method, sender: str, *args) -> list:
+        try:
+            return method(sender, *args)
+        except Exception as exc:  # the contract says it never raises; if it does, say so
+            log.exception("wire decoder failed on connection #%d", self.id)
+            return [wire.DecodeError(sender, args[-1], f"decoder failed: {exc!r}",
+                                     self.bytes[sender])]
+
+    def _emit(self, event) -> None:
+        try:
+            event = wire.redact(event)
+        except Exception:
+            log.exception("redaction failed; event withheld")
+            return
+        event.connection = self
+        if isinstance(event, wire.HttpRequest):
+            if self.request is None:
+                self.request = event.request
+                self.path = event.request.target
+        elif isinstance(event, wire.HttpResponse) and self.response is None:
+            self.response = event.response
+        self.events.append(event)
+        self._summary.add(event)
+        self.tap._publish(event)
+
+    def _redact_chunk(self, sender: str, data: bytes) -> bytes:
+        """The chunk as stored: header values that carry secrets masked, same length.
+
+        Only while the connection speaks HTTP; a head may be split anywhere, so
+        each line is redacted with the bytes of it that came in earlier chunks.
+        """
+        if self.decoder.state in (wire.State.OPEN, wire.State.CLOSING):
+            return data
+        tail = self._line_tail[sender]
+        text = tail + data
+        last_nl = text.rfind(b"\n")
+        rest = text[last_nl + 1:]
+        self._line_tail[sender] = rest if len(rest) <= _MAX_LINE else b""
+        out = bytearray()
+        for line in text.splitlines(keepends=True):
+            if b":" in line:
+                masked = wire.redact_head(_START_LINE + line.rstrip(b"\r\n") + b"\r\n\r\n")
+                line = masked[len(_START_LINE):len(_START_LINE) + len(line.rstrip(b"\r\n"))] \
+                    + line[len(line.rstrip(b"\r\n")):]
+            out += line
+        return bytes(out[len(tail):])
+
+
+class _Side(asyncio.Protocol):
+    """One socket of a relayed connection; ``sender`` is who sends what it reads."""
+
+    def __init__(self, link: "_Link", sender: str):
+        self.link = link
+        self.sender = sender
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.link.made(self)
+
+    def data_received(self, data: bytes) -> None:
+        link = self.link
+        link.relay(self, data)  # relay first...
+        link.conn._note(self.sender, data)  # ...then note it for decoding
+
+    def eof_received(self):
+        self.link.eof(self.sender)
+        return True  # keep the other direction open (a half-close)
+
+    def connection_lost(self, exc) -> None:
+        self.link.lost(self)
+
+    # Flow control: a slow reader on one side pauses reading from the other.
+    def pause_writing(self) -> None:
+        other = self.link.other(self)
+        if other is not None and other.transport is not None:
+            other.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        other = self.link.other(self)
+        if other is not None and other.transport is not None and not other.transport.is_closing():
+            other.transport.resume_reading()
+
+
+class _Link:
+    """The two sockets of one relayed connection and its Connection record."""
+
+    def __init__(self, tap: "Tap"):
+        self.tap = tap
+        self.client = _Side(self, "client")
+        self.server: _Side | None = None
+        self.conn: Connection | None = None
+        self.connect_task: asyncio.Task | None = None
+        self.eofs: set[str] = set()
+        self.done = False
+
+    def other(self, side: _Side) -> _Side | None:
+        return self.server if side is self.client else self.client
+
+    def made(self, side: _Side) -> None:
+        if side is self.client:
+            host, port = side.transport.get_extra_info("peername")[:2]
+            self.conn = self.tap._open(self, f"{host}:{port}")
+            side.transport.pause_reading()  # until Tornado's side is connected
+            self.connect_task = self.tap._loop.create_task(
+                self._connect(), name=f"wsdemo tap connect #{self.conn.id}")
+        else:
+            self.server = side
+            if self.client.transport is None:  # the client left while we connected
+                side.transport.close()
+            else:
+                self.client.transport.resume_reading()
+
+    async def _connect(self) -> None:
+        tap = self.tap
+        try:
+            await tap._loop.create_connection(lambda: _Side(self, "server"),
+                                              tap.target_host, tap.target_port)
+        except OSError as exc:
+            log.warning("tap: cannot reach the app at %s:%s: %s",
+                        tap.target_host, tap.target_port, exc)
+            self.connect_task = None
+            self.close()
+        except asyncio.CancelledError:
+            self.connect_task = None
+            self.close(abort=True)
+        else:
+            self.connect_task = None
+
+    def relay(self, side: _Side, data: bytes) -> None:
+        other = self.server if side is self.client else self.client
+        if other is not None and other.transport is not None:
+            other.transport.write(data)
+
+    def eof(self, sender: str) -> None:
+        self.conn._note(sender, None)
+        self.eofs.add(sender)
+        other = self.server if sender == "client" else self.client
+        if other is not None and other.transport is not None and not other.transport.is_closing():
+            if other.transport.can_write_eof():
+                other.transport.write_eof()
+        if len(self.eofs) == 2:
+            self.close()
+
+    def lost(self, side: _Side) -> None:
+        side.transport = None
+        other = self.other(side)
+        if other is not None and other.transport is not None:
+            other.transport.close()  # sends what is buffered, then closes
+        if side is self.client and self.connect_task is not None:
+            self.connect_task.cancel()
+        self._maybe_finish()
+
+    def close(self, abort: bool = False) -> None:
+        for side in (self.client, self.server):
+            if side is not None and side.transport is not None:
+                if abort:
+                    side.transport.abort()
+                else:
+                    side.transport.close()
+        if self.connect_task is not None:
+            self.connect_task.cancel()
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        if (self.client.transport is None and (self.server is None or self.server.transport is None)
+                and self.connect_task is None and not self.done):
+            self.done = True
+            self.tap._closed(self)
+
+
+class Tap:
+    """Records every connection to ``target_host:target_port`` made through it.
+
+    ``connections`` is a list, oldest first: every open connection plus up
+    to ``max_closed`` closed ones. ``ring_size`` bounds each connection's
+    ``events`` and ``chunks``.
+    """
+
+    def __init__(self, target_host: str, target_port: int, *, ring_size: int = 1000,
+                 max_closed: int = 100):
+        self.target_host = target_host
+        self.target_port = target_port
+        self.ring_size = ring_size
+        self.max_closed = max_closed
+        self.connections: list[Connection] = []
+        self.host: str | None = None
+        self.port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._servers: list[asyncio.base_events.Server] = []
+        self._links: set[_Link] = set()
+        self._next_id = 1
+        self._subscribers: list[Callable] = []
+        self._conn_subscribers: list[Callable] = []
+
+    def __repr__(self) -> str:
+        where = f"{self.host}:{self.port}" if self.port else "not listening"
+        open_ = sum(c.is_open for c in self.connections)
+        return (f"<Tap {where} -> {self.target_host}:{self.target_port}, "
+                f"{open_} open / {len(self.connections)} recorded connections>")
+
+    async def start(self, sockets: Iterable[socket.socket]) -> None:
+        """Listen on already bound sockets (tornado.netutil.bind_sockets)."""
+        self._loop = asyncio.get_running_loop()
+        for sock in sockets:
+            server = await self._loop.create_server(lambda: _Link(self).client, sock=sock)
+            self._servers.append(server)
+            if self.port is None:
+                self.host, self.port = sock.getsockname()[:2]
+
+    async def stop(self) -> None:
+        """Stop listening, drop every relayed connection, decode what is left. Idempotent."""
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+        for link in list(self._links):
+            link.close(abort=True)
+        tasks = [link.connect_task for link in self._links if link.connect_task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=2)
+        await asyncio.sleep(0)  # let connection_lost callbacks run
+        for link in list(self._links):  # whatever did not report back, report now
+            link.client.transport = None
+            if link.server is not None:
+                link.server.transport = None
+            link.connect_task = None
+            link._maybe_finish()
+        for conn in self.connections:
+            conn.flush()
+        for server in servers:
+            try:
+                await asyncio.wait_for(server.wait_closed(), 2)
+            except asyncio.TimeoutError:
+                log.warning("tap: listener did not close in time")
+
+    # -- subscribers ---------------------------------------------------------
+
+    def subscribe(self, callback: Callable) -> Callable[[], None]:
+        """Call ``callback(event)`` for each new event (``event.connection`` set)."""
+        return self._add(self._subscribers, callback)
+
+    def subscribe_connections(self, callback: Callable) -> Callable[[], None]:
+        """Call ``callback(connection)`` when a connection opens and when it closes."""
+        return self._add(self._conn_subscribers, callback)
+
+    @staticmethod
+    def _add(subscribers: list, callback: Callable) -> Callable[[], None]:
+        subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in subscribers:
+                subscribers.remove(callback)
+        return unsubscribe
+
+    @staticmethod
+    def _call(subscribers: list, arg) -> None:
+        for callback in list(subscribers):
+            try:
+                callback(arg)
+            except Exception:  # a broken subscriber is logged, never breaks the relay
+                log.exception("tap subscriber %r failed", callback)
+
+    def _publish(self, event) -> None:
+        if self._subscribers:
+            self._call(self._subscribers, event)
+
+    # -- bookkeeping ---------------------------------------------------------
+
+    def _open(self, link: _Link, peer: str) -> Connection:
+        conn = Connection(self, self._next_id, peer, self.ring_size)
+        self._next_id += 1
+        self._links.add(link)
+        self.connections.append(conn)
+        self._call(self._conn_subscribers, conn)
+        return conn
+
+    def _closed(self, link: _Link) -> None:
+        self._links.discard(link)
+        conn = link.conn
+        if conn is None:
+            return
+        conn.flush()
+        conn.closed_at = time.time()
+        closed = [c for c in self.connections if not c.is_open]
+        for old in closed[:max(0, len(closed) - self.max_closed)]:
+            self.connections.remove(old)
+        self._call(self._conn_subscribers, conn)
