@@ -132,9 +132,12 @@ class ConnectionDecoder:
         d = self._dirs.get(sender) if isinstance(sender, str) else None
         if d is None:
             return [DecodeError(str(sender), at, f"unknown sender {sender!r}: expected 'client' or 'server'", 0)]
+        if not isinstance(data, bytes):
+            if not isinstance(data, (bytearray, memoryview)):
+                return [DecodeError(sender, at, f"expected bytes, got {type(data).__name__}", d.received,
+                                    fatal=False)]
+            data = bytes(data)
         try:
-            if not isinstance(data, bytes):
-                data = bytes(data)
             start = d.received
             d.received += len(data)
             if not data:

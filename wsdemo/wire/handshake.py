@@ -196,12 +196,12 @@ def parse_head(head: bytes, *, response: bool, offset: int = 0):
         if not _TOKEN.match(name):
             hint = " (no whitespace is allowed before the ':', RFC 9112 section 5.1)" if name != name.rstrip() else ""
             raise HandshakeError(f"{where}: {name!r} is not a valid header name{hint}", offset + at)
-        value = value.strip(" \t")
-        bad = _BAD_VALUE_CHARS.search(value)
+        bad = _BAD_VALUE_CHARS.search(line, len(name) + 1)
         if bad:
             raise HandshakeError(
                 f"{where}: header {name!r} has a control character {bad.group()!r} in its value",
-                offset + at + len(name) + 1 + bad.start())
+                offset + at + bad.start())
+        value = value.strip(" \t")
         items.append((name, value))
     headers = Headers(items)
     where = f"line 1 (byte {offset + start_at})"

@@ -1,0 +1,292 @@
+"""ConnectionDecoder: both directions of one connection, HTTP keep-alive, errors with offsets,
+the lifecycle table, stats and redaction."""
+
+import zlib
+
+import pytest
+
+from wsdemo.wire import (
+    TRANSITIONS, ConnectionDecoder, DecodeError, FrameEvent, HttpRequest, HttpResponse, MessageEvent, Opcode,
+    State, compress_message, compute_accept, encode_frame, next_state, redact, redact_head, summarize,
+)
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+MASK = b"\x37\xfa\x21\x3d"
+
+
+def upgrade_request(extensions: str | None = None, cookie: str | None = None) -> bytes:
+    lines = ["GET /echo HTTP/1.1", "Host: 127.0.0.1:8888", "Upgrade: websocket", "Connection: Upgrade",
+             f"Sec-WebSocket-Key: {KEY}", "Sec-WebSocket-Version: 13"]
+    if extensions:
+        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+    if cookie:
+        lines.append(f"Cookie: {cookie}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def upgrade_response(extensions: str | None = None) -> bytes:
+    lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade",
+             f"Sec-WebSocket-Accept: {compute_accept(KEY)}"]
+    if extensions:
+        lines.append(f"Sec-WebSocket-Extensions: {extensions}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def kinds(events):
+    return [type(e).__name__ for e in events]
+
+
+def messages(events, sender=None):
+    return [e.message for e in events if isinstance(e, MessageEvent) and (sender is None or e.sender == sender)]
+
+
+def errors(events):
+    return [e for e in events if isinstance(e, DecodeError)]
+
+
+def test_full_websocket_conversation():
+    dec = ConnectionDecoder()
+    assert dec.state is State.CONNECTING
+    ev = dec.feed("client", upgrade_request(), at=1.0)
+    assert kinds(ev) == ["HttpRequest"] and ev[0].at == 1.0
+    ev = dec.feed("server", upgrade_response() + encode_frame(Opcode.TEXT, "welcome"))
+    assert kinds(ev) == ["HttpResponse", "FrameEvent", "MessageEvent"]
+    assert dec.state is State.OPEN and dec.deflate is None
+    assert ev[1].offset == len(upgrade_response())
+    ev = dec.feed("client", encode_frame(Opcode.TEXT, "Hello", mask_key=MASK))
+    assert messages(ev)[0].text == "Hello" and ev[0].offset == len(upgrade_request())
+    ev = dec.feed("client", encode_frame(Opcode.CLOSE, b"\x03\xe8", mask_key=MASK))
+    assert messages(ev)[0].close_code == 1000 and dec.state is State.CLOSING
+    dec.feed("server", encode_frame(Opcode.CLOSE, b"\x03\xe8"))
+    assert dec.state is State.CLOSING
+    assert dec.eof("server") == [] and dec.state is State.CLOSED
+    assert dec.request.target == "/echo" and dec.response.status == 101
+
+
+def test_every_split_of_the_conversation_gives_the_same_events():
+    client = upgrade_request() + encode_frame(1, "Hé", mask_key=MASK) + encode_frame(2, b"x" * 300, mask_key=MASK)
+    server = upgrade_response() + encode_frame(1, "one") + encode_frame(9, b"p")
+
+    def run(step):
+        dec = ConnectionDecoder()
+        out = dec.feed("client", client[:len(upgrade_request())], at=0)
+        out += dec.feed("server", server[:len(upgrade_response())], at=0)
+        for who, data, start in (("client", client, len(upgrade_request())), ("server", server, len(upgrade_response()))):
+            for i in range(start, len(data), step):
+                out += dec.feed(who, data[i:i + step], at=0)
+        return out
+
+    whole = run(10_000)
+    assert not errors(whole) and len(messages(whole)) == 4
+    for step in (1, 2, 3, 7, 64):
+        assert run(step) == whole
+
+
+def test_client_bytes_before_the_101_wait_for_it():
+    dec = ConnectionDecoder()
+    ev = dec.feed("client", upgrade_request() + encode_frame(1, "early", mask_key=MASK))
+    assert kinds(ev) == ["HttpRequest"]
+    ev = dec.feed("server", upgrade_response())
+    assert kinds(ev) == ["HttpResponse", "FrameEvent", "MessageEvent"]
+    assert ev[1].sender == "client" and ev[1].offset == len(upgrade_request())
+
+
+def test_deflate_negotiated_from_the_handshake():
+    dec = ConnectionDecoder()
+    dec.feed("client", upgrade_request("permessage-deflate; client_max_window_bits"))
+    dec.feed("server", upgrade_response("permessage-deflate; client_no_context_takeover"))
+    assert dec.deflate.client_no_context_takeover
+    c = zlib.compressobj(wbits=-15)
+    ev = []
+    for text in ("compress me " * 5, "compress me " * 5):
+        ev += dec.feed("server", encode_frame(1, compress_message(text.encode(), c), rsv1=True))
+    for text in ("from the client " * 3, "from the client " * 3):  # fresh context each message
+        data = compress_message(text.encode())
+        ev += dec.feed("client", encode_frame(1, data, rsv1=True, mask_key=MASK))
+    got = messages(ev)
+    assert [m.text for m in got] == ["compress me " * 5] * 2 + ["from the client " * 3] * 2
+    assert all(m.compressed for m in got) and not errors(ev)
+
+
+def test_rsv1_without_deflate_is_a_fatal_error_with_offset():
+    dec = ConnectionDecoder()
+    dec.feed("client", upgrade_request())
+    dec.feed("server", upgrade_response())
+    good = encode_frame(1, "ok")
+    ev = dec.feed("server", good + encode_frame(1, b"zz", rsv1=True) + encode_frame(1, "lost"))
+    assert kinds(ev) == ["FrameEvent", "MessageEvent", "DecodeError"]
+    err = ev[-1]
+    assert err.fatal and "RSV1" in err.error and err.offset == len(upgrade_response()) + len(good)
+    # the direction stops decoding but keeps counting bytes; the other direction goes on
+    before = dec.received["server"]
+    assert dec.feed("server", good) == []
+    assert dec.received["server"] == before + len(good)
+    assert messages(dec.feed("client", encode_frame(1, "still here", mask_key=MASK)))[0].text == "still here"
+
+
+def test_unmasked_client_frame_and_bad_utf8_offsets():
+    dec = ConnectionDecoder()
+    dec.feed("client", upgrade_request())
+    dec.feed("server", upgrade_response())
+    base = len(upgrade_response())
+    ev = dec.feed("server", encode_frame(1, b"ab\xffcd"))
+    (err,) = errors(ev)
+    assert not err.fatal and err.offset == base + 2 + 2 and "UTF-8" in err.error
+    # a message-level error does not stop the direction
+    assert messages(dec.feed("server", encode_frame(1, "fine")))[0].text == "fine"
+    ev = dec.feed("client", encode_frame(1, b"x"))
+    (err,) = errors(ev)
+    assert err.fatal and "must mask" in err.error and err.offset == len(upgrade_request()) + 1
+
+
+def test_bad_close_code_is_reported():
+    dec = ConnectionDecoder()
+    dec.feed("client", upgrade_request())
+    dec.feed("server", upgrade_response())
+    (err,) = errors(dec.feed("server", encode_frame(Opcode.CLOSE, (1005).to_bytes(2, "big"))))
+    assert "1005" in err.error and not err.fatal
+
+
+def test_bad_request_head_is_a_decode_error_not_an_exception():
+    dec = ConnectionDecoder()
+    ev = dec.feed("client", b"GET / HTTP/1.1\r\nbad header line\r\n\r\n")
+    (err,) = errors(ev)
+    assert err.fatal and "no ':'" in err.error and err.offset == 16
+
+
+def test_unknown_sender_and_odd_data_types():
+    dec = ConnectionDecoder()
+    (err,) = dec.feed("browser", b"x")
+    assert "unknown sender" in err.error
+    assert kinds(dec.feed("client", bytearray(upgrade_request()))) == ["HttpRequest"]
+    ev = dec.feed("client", 12345)  # not bytes at all: still no exception
+    assert kinds(ev) == ["DecodeError"]
+
+
+def test_eof_inside_a_frame_and_inside_a_head():
+    dec = ConnectionDecoder()
+    dec.feed("client", upgrade_request())
+    dec.feed("server", upgrade_response())
+    dec.feed("server", encode_frame(2, b"x" * 100)[:50])
+    (err,) = dec.eof("server")
+    assert "got 48 of its 100 payload bytes" in err.error and err.offset == len(upgrade_response())
+    assert dec.state is State.CLOSED
+    dec = ConnectionDecoder()
+    dec.feed("client", b"GET / HTTP/1.1\r\nHost: x\r\n")
+    (err,) = dec.eof("client")
+    assert "inside an HTTP request head" in err.error
+
+
+def test_non_101_answer_to_an_upgrade():
+    dec = ConnectionDecoder()
+    dec.feed("client", upgrade_request())
+    ev = dec.feed("server", b"HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\n\r\nno way")
+    assert kinds(ev) == ["HttpResponse"] and ev[0].response.body == b"no way"
+    assert dec.state is State.CLOSED and dec.deflate is None
+
+
+# -- plain HTTP keep-alive ------------------------------------------------------------------
+
+def test_keep_alive_with_content_length_and_chunked_bodies():
+    dec = ConnectionDecoder()
+    client = (b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+              b"POST /send HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n")
+    server = (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]"
+              b"HTTP/1.1 204 No Content\r\n\r\n"
+              b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWiki\r\n5\r\npedia\r\n0\r\nX-T: 1\r\n\r\n")
+    ev = []
+    for i in range(0, len(client), 7):
+        ev += dec.feed("client", client[i:i + 7])
+    for i in range(0, len(server), 5):
+        ev += dec.feed("server", server[i:i + 5])
+    reqs = [e.request for e in ev if isinstance(e, HttpRequest)]
+    ress = [e.response for e in ev if isinstance(e, HttpResponse)]
+    assert [r.body for r in reqs] == [b"", b"hello", b"abcde"]
+    assert [(r.status, r.body) for r in ress] == [(200, b"[]"), (204, b""), (200, b"Wikipedia")]
+    assert not errors(ev) and dec.state is State.CONNECTING
+    s = summarize(ev)
+    assert s.client.http_messages == 3 and s.server.http_messages == 3
+    assert s.client.wire_bytes == len(client) and s.server.wire_bytes == len(server)
+    assert reqs[2].body_wire_size == len(b"3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n")
+
+
+def test_head_and_304_responses_have_no_body_and_eof_body():
+    dec = ConnectionDecoder()
+    dec.feed("client", b"HEAD / HTTP/1.1\r\n\r\nGET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n")
+    ev = dec.feed("server", b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n"
+                            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n"
+                            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
+    assert [e.response.status for e in ev] == [200, 304]
+    (last,) = dec.eof("server")
+    assert last.response.body == b"until the end"
+
+
+def test_truncated_body_at_eof():
+    dec = ConnectionDecoder()
+    dec.feed("client", b"GET / HTTP/1.1\r\n\r\n")
+    dec.feed("server", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+    (err,) = dec.eof("server")
+    assert "10 bytes into a 100-byte response body" in err.error
+
+
+@pytest.mark.parametrize("body, words", [
+    (b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", "invalid chunk size"),
+    (b"Content-Length: ten\r\n\r\n", "invalid Content-Length"),
+    (b"Content-Length: 1, 2\r\n\r\n", "invalid Content-Length"),
+])
+def test_bad_bodies(body, words):
+    dec = ConnectionDecoder()
+    (err,) = dec.feed("client", b"POST / HTTP/1.1\r\n" + body)
+    assert words in err.error and err.fatal
+
+
+# -- lifecycle, stats, redaction --------------------------------------------------------------
+
+def test_transition_table_drives_next_state():
+    assert {t.source for t in TRANSITIONS} == {State.CONNECTING, State.OPEN, State.CLOSING}
+    assert next_state(State.CONNECTING, "101 Switching Protocols") is State.OPEN
+    assert next_state(State.OPEN, "client sends close") is State.CLOSING
+    assert next_state(State.OPEN, "server sends close") is State.CLOSING
+    assert next_state(State.CLOSING, "TCP closed") is State.CLOSED
+    assert next_state(State.OPEN, "TCP closed") is State.CLOSED
+    assert next_state(State.CONNECTING, "non-101 response") is State.CLOSED
+    assert next_state(State.CLOSING, "server sends close") is State.CLOSING  # no transition: unchanged
+
+
+def test_summarize_counts_per_direction():
+    dec = ConnectionDecoder()
+    ev = dec.feed("client", upgrade_request())
+    ev += dec.feed("server", upgrade_response() + encode_frame(1, "x" * 200))
+    ev += dec.feed("client", encode_frame(2, b"abc", mask_key=MASK) + encode_frame(1, "d", fin=False, mask_key=MASK)
+                   + encode_frame(0, "e", mask_key=MASK))
+    s = summarize(ev)
+    assert (s.client.frames, s.client.messages, s.client.payload_bytes, s.client.framing_bytes) == (3, 2, 5, 18)
+    assert (s.server.frames, s.server.messages, s.server.payload_bytes, s.server.framing_bytes) == (1, 1, 200, 4)
+    assert s.client.http_head_bytes == len(upgrade_request()) and s["server"].http_messages == 1
+    assert s.client.wire_bytes == dec.received["client"]
+    text = str(s)
+    assert text.splitlines()[0].startswith("client: 1 HTTP message") and "3 frames" in text
+
+
+def test_redact_head_keeps_length_and_hides_secrets():
+    raw = (b"GET / HTTP/1.1\r\nHost: x\r\nCookie: _xsrf=abc; jupyter-token=SECRET\r\n"
+           b"authorization: token SECRET2\r\nProxy-Authorization: Basic Zm9v\r\n\r\n")
+    out = redact_head(raw)
+    assert len(out) == len(raw) and b"SECRET" not in out and b"Zm9v" not in out
+    assert b"Cookie: " + b"*" * len(b"_xsrf=abc; jupyter-token=SECRET") + b"\r\n" in out
+    assert out.startswith(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    res = redact_head(b"HTTP/1.1 200 OK\r\nSet-Cookie: a=b\r\n\r\n")
+    assert res == b"HTTP/1.1 200 OK\r\nSet-Cookie: ***\r\n\r\n"
+
+
+def test_redact_event():
+    dec = ConnectionDecoder()
+    (ev,) = dec.feed("client", upgrade_request(cookie="token=SECRET"))
+    ev.connection = "conn-1"
+    red = redact(ev)
+    assert b"SECRET" not in red.request.raw and red.request.headers["Cookie"] == "*" * 12
+    assert len(red.request.raw) == len(ev.request.raw) and red.connection == "conn-1"
+    assert ev.request.headers["Cookie"] == "token=SECRET"  # the original is untouched
+    frame_event = FrameEvent("server", 0.0, None, 0)
+    assert redact(frame_event) is frame_event
