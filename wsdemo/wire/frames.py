@@ -160,16 +160,31 @@ class Field(NamedTuple):
         return f"bits {self.start_bit}-{self.start_bit + self.bit_len - 1}"
 
 
+_XOR_TABLES = [bytes(a ^ b for a in range(256)) for b in range(256)]
+
+
 def unmask(data: bytes, key: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``key`` repeated (section 5.3). Masking and unmasking are
-    the same operation. Done on one big integer: CPython does it at memory speed."""
+    the same operation.
+
+    Small payloads XOR as one big integer; large ones translate every 4th byte through a
+    256-byte XOR table (C speed, measured faster than the integer route for large payloads
+    in bench/decode.py)."""
     n = len(data)
-    if n == 0:
-        return b""
-    k = key * (n // 4 + 1)
-    if len(k) != n:
-        k = k[:n]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+    if n < 1024:
+        if n == 0:
+            return b""
+        k = key * (n // 4 + 1)
+        if len(k) != n:
+            k = k[:n]
+        return (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+    out = bytearray(n)
+    t = _XOR_TABLES
+    out[0::4] = data[0::4].translate(t[key[0]])
+    out[1::4] = data[1::4].translate(t[key[1]])
+    out[2::4] = data[2::4].translate(t[key[2]])
+    out[3::4] = data[3::4].translate(t[key[3]])
+    return bytes(out)
 
 
 mask = unmask
