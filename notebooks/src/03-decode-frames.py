@@ -107,17 +107,21 @@ server
 # The tap in front of the server recorded every frame. Two small helpers list them:
 
 # %%
-def frames(conn, sender=None, since=0):
-    """The frames the tap recorded on a connection, optionally from one side only."""
-    return [e.frame for e in list(conn.events)[since:]
-            if isinstance(e, wire.FrameEvent) and (sender is None or e.sender == sender)]
+def frame_events(conn, since=0):
+    """The frame events the tap recorded on a connection, from the ``since``-th on."""
+    conn.flush()  # the tap decodes in small batches: take what it has received so far
+    return [e for e in conn.events if isinstance(e, wire.FrameEvent)][since:]
+
+
+def frames(conn, sender):
+    """The frames one side ("client" or "server") sent."""
+    return [e.frame for e in frame_events(conn) if e.sender == sender]
 
 
 def show(conn, since=0):
     """One line per frame: → from the client, ← from the server."""
-    for e in list(conn.events)[since:]:
-        if isinstance(e, wire.FrameEvent):
-            print("→" if e.sender == "client" else "←", f"{e.sender:<6}", e.frame)
+    for e in frame_events(conn, since):
+        print("→" if e.sender == "client" else "←", f"{e.sender:<6}", e.frame)
 
 
 conn = client.connection
@@ -204,7 +208,7 @@ for frame in wire.FrameDecoder().feed(stream):
 # Servers use this to notice dead connections. From our client, through the tap:
 
 # %%
-mark = len(conn.events)
+mark = len(frame_events(conn))  # frames so far
 pong = await asyncio.wait_for(client.ping(b"are you there?"), T)
 print("pong data:", pong)
 show(conn, since=mark)
@@ -227,7 +231,7 @@ for code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 3000, 4000, 1005, 9
 # when the connection dropped without any close frame. Let's close our client politely:
 
 # %%
-mark = len(conn.events)
+mark = len(frame_events(conn))  # frames so far
 await asyncio.wait_for(client.close(1000, "done decoding"), T)
 show(conn, since=mark)
 print("client saw:", client.close_code, client.close_reason)
@@ -270,6 +274,7 @@ print("accepted:", deflate_conn.response.headers.get("Sec-WebSocket-Extensions")
 
 # %% tags=["nbval-ignore-output"]
 def client_messages(c):
+    c.flush()
     return [e.message for e in c.events
             if isinstance(e, wire.MessageEvent) and e.sender == "client" and e.message.kind == "text"]
 
