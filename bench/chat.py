@@ -6,7 +6,11 @@ lost (goal: nothing), whether each sender's order was kept at every receiver,
 and the p50/p99 delivery latency (send to receive, one clock: same process).
 Never asserts.
 
-    .venv/bin/python bench/chat.py [--clients 100] [--messages 20] [--interval 0.5]
+    .venv/bin/python bench/chat.py [--clients 100] [--messages 20] [--interval 0.5] [--direct]
+
+The clients run on the server's own event loop (as in a notebook), so the
+latency includes their work too; ``--direct`` runs the same thing straight to
+Tornado afterwards, as a reference measured in the same run.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ import websockets
 import wsdemo
 
 
-async def main(clients: int, count: int, interval: float) -> None:
+async def main(clients: int, count: int, interval: float, direct: bool = False) -> None:
     server = await wsdemo.serve(max_connections=clients + 10, ring_size=200)
-    url = server.url("/chat")
+    url = server.direct_url("/chat") if direct else server.url("/chat")
     latencies: list[float] = []
     received: dict[int, dict[int, list[int]]] = {}  # receiver -> sender -> seqs in arrival order
     all_joined = asyncio.Event()
@@ -81,7 +85,8 @@ async def main(clients: int, count: int, interval: float) -> None:
     in_order = all(seqs == sorted(seqs) for got in received.values() for seqs in got.values())
     latencies.sort()
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
-    print(f"{clients} chat clients x {count} messages, one every {interval} s each, through the tap "
+    path = "straight to Tornado (reference)" if direct else "through the tap"
+    print(f"{clients} chat clients x {count} messages, one every {interval} s each, {path} "
           f"({elapsed:.1f} s, {tap_frames} frames decoded by the tap)")
     print(f"  deliveries   : {delivered} of {expected}; lost {expected - delivered} (goal 0)")
     print(f"  sender order : {'kept at every receiver' if in_order else 'NOT kept'}")
@@ -93,5 +98,8 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--direct", action="store_true", help="also run straight to Tornado, for reference")
     args = parser.parse_args()
     asyncio.run(main(args.clients, args.messages, args.interval))
+    if args.direct:
+        asyncio.run(main(args.clients, args.messages, args.interval, direct=True))

@@ -109,21 +109,24 @@ class Connection:
                                      self.bytes[sender])]
 
     def _emit(self, event) -> None:
-        try:
-            event = wire.redact(event)
-        except Exception:
-            log.exception("redaction failed; event withheld")
-            return
+        kind = type(event)
+        if kind is wire.HttpRequest or kind is wire.HttpResponse:  # only heads carry secrets
+            try:
+                event = wire.redact(event)
+            except Exception:
+                log.exception("redaction failed; event withheld")
+                return
+            if kind is wire.HttpRequest:
+                if self.request is None:
+                    self.request = event.request
+                    self.path = event.request.target
+            elif self.response is None:
+                self.response = event.response
         event.connection = self
-        if isinstance(event, wire.HttpRequest):
-            if self.request is None:
-                self.request = event.request
-                self.path = event.request.target
-        elif isinstance(event, wire.HttpResponse) and self.response is None:
-            self.response = event.response
         self.events.append(event)
         self._summary.add(event)
-        self.tap._publish(event)
+        if self.tap._subscribers:
+            self.tap._publish(event)
 
     def _redact_chunk(self, sender: str, data: bytes) -> bytes:
         """The chunk as stored: header values that carry secrets masked, same length.

@@ -1,0 +1,41 @@
+"""``python -m wsdemo serve``: a readable log, real traffic, Ctrl-C stops it cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+
+import websockets
+
+from .conftest import T
+
+
+async def test_serve_command_logs_connections_and_stops_on_ctrl_c():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wsdemo", "serve", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("Ctrl-C"):
+            line = await asyncio.wait_for(proc.stdout.readline(), T * 3)
+            assert line, f"serve exited early: {lines} {await proc.stderr.read()}"
+            lines.append(line.decode().strip())
+        echo = next(m.group(0) for l in lines if (m := re.search(r"ws://127\.0\.0\.1:\d+/echo", l)))
+        assert any("/chat.html" in l for l in lines)
+        async with websockets.connect(echo, open_timeout=T) as ws:
+            await ws.send("from outside")
+            assert await asyncio.wait_for(ws.recv(), T) == "from outside"
+        logged = []
+        while not any("closed" in l for l in logged):
+            logged.append((await asyncio.wait_for(proc.stdout.readline(), T)).decode())
+        assert re.search(r"#1 closed 127\.0\.0\.1:\d+ /echo after", "".join(logged))
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), T) == 0
+        rest = (await proc.stdout.read()).decode()
+        assert "stopped." in rest
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
