@@ -252,3 +252,25 @@ def test_every_solution_prints_and_the_code_solves_its_exercise(capsys):
     ns = {"clients": 1000, "bytes_per_message": 871, "per_second": 1}
     exec(exercises.SOLUTIONS["bandwidth"], ns)
     assert run(capsys, exercises.check_bandwidth, ns["mbps"], 1000, 871)[0]
+
+
+# ------------------------------------------------------------------ environment (notebook 00)
+
+async def test_environment_ready_inside_a_running_loop(capsys, need_dot):
+    ok = exercises.check_environment()
+    out = capsys.readouterr().out
+    assert ok, out
+    assert "✗" not in out and "dot (graphviz's drawing program) version " in out and "Ready" in out
+
+
+def test_environment_without_a_loop_says_to_use_jupyter(capsys, need_dot):
+    ok, out = run(capsys, exercises.check_environment)
+    assert not ok and "no running event loop" in out and "Fix the ✗ lines" in out
+
+
+async def test_environment_without_dot_says_how_to_install_it(capsys, monkeypatch):
+    import shutil
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "dot" else real_which(name, *a, **k))
+    ok, out = run(capsys, exercises.check_environment)
+    assert not ok and "✗ dot" in out and "apt-get install graphviz" in out and "brew install graphviz" in out

@@ -59,6 +59,68 @@ def _as_bytes(value: Any) -> bytes | None:
     return None
 
 
+# ---------------------------------------------------------------- 00: the set-up
+
+INSTALL = {
+    "dot": "install graphviz: 'sudo apt-get install graphviz', 'brew install graphviz' or "
+           "'conda install -c conda-forge graphviz', then restart the kernel",
+    "python": "wsdemo needs Python 3.10 or newer",
+    "package": "run 'make lab' (or scripts/dev.sh lab) from the wsdemo folder, or "
+               "'pip install -e .[lab]', then restart the kernel",
+}
+
+
+def _version_of(module: str) -> str | None:
+    from importlib import import_module, metadata
+
+    try:
+        import_module(module)
+    except ImportError:
+        return None
+    try:
+        return metadata.version(module)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def check_environment() -> bool:
+    """Print what the course needs and whether this kernel has it: ✓ version, or ✗ and how to fix it."""
+    import asyncio
+    import platform
+    import shutil
+    import subprocess
+    import sys
+
+    ok = sys.version_info >= (3, 10)
+    all_ok = _say(ok, f"Python version {platform.python_version()}" + ("" if ok else f": {INSTALL['python']}"))
+    for module, what in (("wsdemo", "the course package"), ("tornado", "the server"),
+                         ("ipywidgets", "the live views"), ("graphviz", "diagrams, Python side")):
+        version = _version_of(module)
+        ok = version is not None
+        all_ok &= _say(ok, f"{module} ({what}) " + (f"version {version}" if ok else f"missing: {INSTALL['package']}"))
+    dot = shutil.which("dot")
+    version = None
+    if dot:
+        try:
+            # dot prints "dot - graphviz version 2.43.0 (0)" on stderr; a short, local call.
+            done = subprocess.run([dot, "-V"], capture_output=True, text=True, timeout=10)
+            version = (done.stderr or done.stdout).strip().split("version", 1)[-1].strip() or "?"
+        except (OSError, subprocess.SubprocessError):
+            version = None
+    ok = version is not None
+    all_ok &= _say(ok, "dot (graphviz's drawing program) " + (f"version {version}" if ok else f"missing: {INSTALL['dot']}"))
+    try:
+        asyncio.get_running_loop()
+        ok = True
+    except RuntimeError:
+        ok = False
+    all_ok &= _say(ok, "an event loop runs in this kernel, so cells can 'await' a live server" if ok else
+                   "no running event loop: open the course in JupyterLab (ipykernel 6 or newer) to 'await' in cells")
+    print("Ready: every notebook of the course can run here." if all_ok else
+          "Fix the ✗ lines above, restart the kernel and run this cell again.")
+    return all_ok
+
+
 # ---------------------------------------------------------------- 02: the handshake
 
 def check_accept(answer: Any, key: str = RFC_KEY) -> bool:
@@ -410,5 +472,5 @@ def solution(name: str) -> None:
     print(SOLUTIONS[name])
 
 
-__all__ = ["check_accept", "check_upgrade_request", "check_frame_fields", "check_unmask",
+__all__ = ["check_environment", "check_accept", "check_upgrade_request", "check_frame_fields", "check_unmask",
            "check_header_sizes", "check_bandwidth", "solution", "SOLUTIONS", "FIELDS"]
