@@ -121,3 +121,22 @@ async def test_a_misbehaving_client_does_not_stop_the_others(server):
     await good.send("still chatting")
     assert __import__("json").loads(await good.recv(timeout=T))["text"] == "still chatting"
     await good.close()
+
+
+async def test_invalid_utf8_inside_a_compressed_message_gets_1007():
+    server = await asyncio.wait_for(wsdemo.serve(compression=True), T)
+    try:
+        raw = await Raw.open(server.port)
+        await raw.send(handshake(extra="Sec-WebSocket-Extensions: permessage-deflate\r\n"))
+        head = await raw.read_head()
+        assert b"permessage-deflate" in head
+        await raw.send(client_frame(1, wire.compress_message(b"caf\xe9 is latin-1"), rsv1=True))
+        assert close_code_of(await raw.read_all()) == 1007
+        conn = conn_for_port(server, raw.local_port)
+        await raw.close()
+        await wait_until(lambda: not conn.is_open)
+        frame = next(e.frame for e in conn.events if isinstance(e, wire.FrameEvent) and e.sender == "client")
+        assert frame.rsv1 and frame.opcode == wire.Opcode.TEXT
+        assert [m.close_code for m in messages(conn, "server", "close")] == [1007]
+    finally:
+        await asyncio.wait_for(server.stop(), T)
