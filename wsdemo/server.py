@@ -19,7 +19,6 @@ import signal
 import socket
 import sys
 import time
-from typing import Any
 
 import tornado.httpserver
 import tornado.netutil

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 
 import websockets
 
@@ -124,7 +125,6 @@ async def test_chat_broadcast_join_leave_and_hostile_names_kept_as_sent(server):
     hostile = '<img src=x onerror="alert(1)">&amp;'
     ada = await server.connect("/chat?name=Ada")
     assert json.loads(await ada.recv(timeout=T))["type"] == "join"
-    import urllib.parse
     evil = await server.connect("/chat?name=" + urllib.parse.quote(hostile))
     joined = json.loads(await ada.recv(timeout=T))
     assert joined == {**joined, "type": "join", "name": hostile}

@@ -9,7 +9,6 @@ import socket
 import pytest
 
 import wsdemo
-from wsdemo import wire
 
 from .conftest import T, messages
 

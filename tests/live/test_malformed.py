@@ -4,6 +4,7 @@ on the wire, the tap decodes (or reports) what was sent, and others keep being s
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -116,10 +117,10 @@ async def test_a_misbehaving_client_does_not_stop_the_others(server):
     await bad.send(client_frame(1, b"\xc3\x28"))  # invalid UTF-8 mid-chat
     assert close_code_of(await bad.read_all()) == 1007
     await bad.close()
-    left = __import__("json").loads(await good.recv(timeout=T))
+    left = json.loads(await good.recv(timeout=T))
     assert (left["type"], left["name"]) == ("leave", "bad")
     await good.send("still chatting")
-    assert __import__("json").loads(await good.recv(timeout=T))["text"] == "still chatting"
+    assert json.loads(await good.recv(timeout=T))["text"] == "still chatting"
     await good.close()
 
 
