@@ -95,7 +95,7 @@ _CLOSE_MEANINGS = {
     1001: "going away: the server is shutting down or the browser left the page",
     1002: "protocol error: the endpoint received something that breaks the protocol",
     1003: "unsupported data: a type of data the endpoint cannot accept (e.g. binary for a text-only app)",
-    1004: "reserved: no meaning defined yet; never sent",
+    1004: "no meaning defined yet; never sent",
     1005: "no status received: the close frame carried no code (only reported locally, never sent)",
     1006: "abnormal closure: the connection dropped without a close frame (only reported locally, never sent)",
     1007: "invalid frame payload data: e.g. text that is not valid UTF-8",

@@ -158,6 +158,9 @@ class MessageAssembler:
                                    "(RFC 6455 section 5.2)", frame=frame)
             if frame.fin and not compressed:  # the common case: one frame, one message
                 payload = frame.payload
+                if frame.payload_len > self.max_size:
+                    raise MessageError(f"message of {frame.payload_len} bytes exceeds the limit of "
+                                       f"{self.max_size} bytes", code=1009, frame=frame)
                 if op == 1:
                     try:
                         text = payload.decode("utf-8")
