@@ -1,6 +1,7 @@
 """Differential tests: frames the wsproto and websockets libraries encode, we decode to the
 same messages; frames we encode, they decode to the same messages. Compressed and not."""
 
+import os
 import zlib
 
 import pytest
@@ -16,7 +17,8 @@ from wsproto.frame_protocol import FrameProtocol
 
 from wsdemo.wire import FrameDecoder, MessageAssembler, Opcode, compress_message, encode_frame, parse_close_payload
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SCALE = int(os.environ.get("WSDEMO_HYPOTHESIS_SCALE", "1"))
+SETTINGS = settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # a message: (text?, data, number of fragments)
 messages_st = st.lists(

@@ -1,4 +1,9 @@
-"""Property tests: round trips, split invariance, and calm in front of random bytes."""
+"""Property tests: round trips, split invariance, and calm in front of random bytes.
+
+Example counts stay moderate for the suite; WSDEMO_HYPOTHESIS_SCALE=20 runs 20 times as many.
+"""
+
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -9,7 +14,8 @@ from wsdemo.wire import (
 )
 from wsdemo.wire.dump import decode_hex
 
-FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SCALE = int(os.environ.get("WSDEMO_HYPOTHESIS_SCALE", "1"))
+FAST = settings(max_examples=120 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 mask_keys = st.one_of(st.none(), st.binary(min_size=4, max_size=4))
 # sizes around the 7/16/64-bit length boundaries matter most
@@ -104,7 +110,7 @@ def test_connection_events_do_not_depend_on_chunking(client_specs, server_specs,
         assert [e for e in pieces if e.sender == who] == [e for e in whole if e.sender == who]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300 * SCALE, deadline=None)
 @given(st.binary(max_size=300), st.booleans(), st.sampled_from([None, True, False]))
 def test_random_bytes_only_give_protocol_errors(data, rsv1, masked):
     dec = FrameDecoder(max_payload=1000, allow_rsv1=rsv1, expect_masked=masked)
@@ -120,7 +126,7 @@ def test_random_bytes_only_give_protocol_errors(data, rsv1, masked):
         pass
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300 * SCALE, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_heads_only_give_handshake_errors(data):
     for parse in (parse_request, parse_response):
@@ -140,7 +146,7 @@ def garbage_after_prefix(draw):
     return prefix, draw(st.binary(max_size=200)), draw(st.binary(max_size=200))
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=250 * SCALE, deadline=None)
 @given(garbage_after_prefix(), st.lists(st.integers(0, 400), max_size=6))
 def test_connection_decoder_never_raises(case, points):
     prefix, cdata, sdata = case
@@ -162,7 +168,7 @@ def test_connection_decoder_never_raises(case, points):
                             "server": len(sdata) + (len(RESPONSE) if prefix == "handshake" else 0)}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150 * SCALE, deadline=None)
 @given(st.text(alphabet="0123456789abcdefx: g", max_size=60), st.booleans())
 def test_decode_hex_never_raises(text, deflate):
     out, ok = decode_hex(text, deflate=deflate)
@@ -178,3 +184,44 @@ def test_fragmented_messages_reassemble(parts, key):
     results = [asm.add(f) for f in frames]
     assert results[:-1] == [None] * (len(parts) - 1)
     assert results[-1].data == b"".join(parts) and results[-1].frames == frames
+
+
+def _valid_conversation() -> tuple[bytes, bytes]:
+    from wsdemo.wire import compress_message
+
+    req = REQUEST
+    res = RESPONSE.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+    client = req + b"".join([
+        encode_frame(Opcode.TEXT, "hello", mask_key=b"abcd"),
+        encode_frame(Opcode.TEXT, compress_message(b"squeezed " * 20), rsv1=True, mask_key=b"wxyz"),
+        encode_frame(Opcode.BINARY, b"\x00" * 200, fin=False, mask_key=b"1234"),
+        encode_frame(Opcode.PING, b"p", mask_key=b"abcd"),
+        encode_frame(Opcode.CONTINUATION, b"\x01" * 70000, mask_key=b"5678"),
+        encode_frame(Opcode.CLOSE, b"\x03\xe8bye", mask_key=b"abcd"),
+    ])
+    server = res + encode_frame(Opcode.TEXT, "welcome") + encode_frame(Opcode.CLOSE, b"\x03\xe8")
+    return client, server
+
+
+CLIENT, SERVER = _valid_conversation()
+
+
+@settings(max_examples=200 * SCALE, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1, max_size=4),
+       st.lists(st.integers(0, 1 << 20), max_size=5))
+def test_mutated_real_conversation_never_raises(mutations, points):
+    client, server = bytearray(CLIENT), bytearray(SERVER)
+    for to_client, where, value in mutations:
+        target = client if to_client else server
+        target[where % len(target)] = value
+    dec = ConnectionDecoder(max_payload=1 << 17)
+    events = []
+    for chunk in cut(bytes(client), points):
+        events += dec.feed("client", chunk)
+    for chunk in cut(bytes(server), points):
+        events += dec.feed("server", chunk)
+    events += dec.eof("server") + dec.eof("client")
+    for e in events:
+        if isinstance(e, DecodeError):
+            assert "internal decoder error" not in e.error
+            assert 0 <= e.offset <= dec.received[e.sender]
