@@ -121,6 +121,12 @@ def _frame_text(frame) -> str | None:
         except UnicodeDecodeError:
             return None if frame.opcode == wire.Opcode.CONTINUATION else bytes(frame.payload).decode(
                 "utf-8", "replace")
+    if frame.opcode in (wire.Opcode.PING, wire.Opcode.PONG) and frame.payload:
+        try:  # ping data is often a short printable word; show it so when it is
+            text = bytes(frame.payload).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return text if text.isprintable() else None
     return None
 
 
@@ -323,6 +329,12 @@ def _byte_range(f) -> str:
     return f"byte {a}" if a == b else f"bytes {a}–{b}"
 
 
+def _size_of(f) -> str:
+    if f.name == "payload":
+        return f"{f.bit_len // 8} bytes"
+    return f"{f.bit_len} bit{'s' if f.bit_len != 1 else ''}"
+
+
 def field_table_html(frame) -> str:
     """Every field: colour swatch + name, its bits, where it sits, its value and meaning."""
     rows = []
@@ -333,7 +345,7 @@ def field_table_html(frame) -> str:
         rows.append(
             f"<tr><td style='{_CELL}background:{colour}'>{esc(f.name)}</td>"
             f"<td style='{_CELL}font-family:monospace'>{esc(bits)}</td>"
-            f"<td style='{_CELL}'>{esc(_byte_range(f))}, {f.bit_len} bit{'s' if f.bit_len != 1 else ''}</td>"
+            f"<td style='{_CELL}'>{esc(_byte_range(f))}, {_size_of(f)}</td>"
             f"<td style='{_CELL}'>{esc(_field_value(f))}</td></tr>")
     return ("<table class='wsdemo-fields' style='border-collapse:collapse;font-size:90%'>"
             "<caption style='text-align:left'><b>Header fields (RFC 6455 §5.2)</b></caption>"
@@ -602,7 +614,7 @@ def headers_html(msg, side: str) -> str:
         line = f"<code><b>{esc(name)}</b>: {esc(value)}</code>"
         if help_:
             rows.append(
-                f"<details class='wsdemo-header'><summary>{line} <span style='font-size:80%'>ⓘ explain</span>"
+                f"<details class='wsdemo-header'><summary>{line} <span style='font-size:80%;opacity:.75'>(explain)</span>"
                 f"</summary><div style='margin:0 0 4px 1.5em;font-size:90%'>{esc(help_[0])} "
                 f"<i>({esc(help_[1])})</i></div></details>")
         else:
@@ -684,7 +696,7 @@ def extensions_html(request, response) -> str:
 
     def fmt(exts):
         if not exts:
-            return "<i>none</i>"
+            return "<div>none</div>"
         return "<ul>" + "".join(
             f"<li><code>{esc(n)}</code>" + (f" <code>{esc('; '.join(p))}</code>" if p else "") + "</li>"
             for n, p in exts) + "</ul>"
@@ -695,8 +707,8 @@ def extensions_html(request, response) -> str:
             if declined and response is not None else "")
     return ("<div class='wsdemo-extensions'><b>Extensions</b> (RFC 6455 §9)"
             "<div style='display:flex;gap:2em'>"
-            f"<div><i>offered by the client</i>{fmt(offered)}</div>"
-            f"<div><i>accepted by the server</i>{fmt(accepted)}</div></div>{note}</div>")
+            f"<div><div><i>offered by the client</i></div>{fmt(offered)}</div>"
+            f"<div><div><i>accepted by the server</i></div>{fmt(accepted)}</div></div>{note}</div>")
 
 
 # --------------------------------------------------------------------------- summaries
