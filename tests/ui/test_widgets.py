@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import tracemalloc
 
 import pytest
@@ -255,3 +254,39 @@ async def test_live_burst_keeps_loop_responsive(server):
     assert ticks >= 3  # other tasks kept running during the burst
     await client.close()
     insp.close()
+
+
+async def test_composer_button_and_deflate_on_a_real_server():
+    srv = await wsdemo.serve(compression=True)
+    try:
+        client = await srv.connect("/echo", compression=True)
+        conn = client.connection
+        await _until(lambda: conn.response is not None)
+        hv = HandshakeView(conn)
+        assert "permessage-deflate" in hv._ext.value.split("accepted by the server")[1]
+        comp = Composer(client)
+        insp = FrameInspector(conn)
+        # what a click on Send does: a task on the running loop
+        comp._kind.value = "text"
+        comp._body.value = "hello " * 50
+        comp._send_btn.click()
+        await _until(lambda: len(comp.results) == 1)
+        assert comp.results[0].reply == "hello " * 50
+        assert "✓ sent" in comp._status.value
+        await asyncio.sleep(0.2)
+        row = insp.select("text")
+        assert row.frame.rsv1 and row.message.text == "hello " * 50
+        assert "permessage-deflate (RFC 7692)" in insp._detail.value
+        assert f"→ {len('hello ' * 50)} bytes inflated" in insp._detail.value
+        assert row.message.wire_size < 300
+        comp._kind.value = "binary"
+        comp._body.value = "zz"
+        comp._send_btn.click()
+        await _until(lambda: len(comp.results) == 2)
+        assert comp.results[1].error.startswith("binary payload must be hex")
+        assert "✗ failed" in comp._status.value
+        await client.close()
+        for w in (hv, comp, insp):
+            w.close()
+    finally:
+        await asyncio.wait_for(srv.stop(), 10)
