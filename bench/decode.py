@@ -26,7 +26,7 @@ from wsdemo.wire import (  # noqa: E402
 )
 
 CHUNK = 4096
-ROUNDS = 7
+ROUNDS = 15
 
 
 def build_stream(seed: int = 6455) -> tuple[bytes, int]:
