@@ -106,6 +106,28 @@ class Server:
             return base
         return f"{base}{'&' if '?' in path else '?'}token={self.token}"
 
+    def browser_url(self, path: str = "/chat.html") -> str:
+        """The link a browser on the learner's side opens: through jupyter-server-proxy
+        (``{base_url}proxy/PORT/...``, see wsdemo.proxy) when behind one, else http_url."""
+        from . import proxy
+
+        if proxy.prefix() is not None:
+            return proxy.proxied_path(self.port, path)
+        return self.http_url(path)
+
+    def join_card(self, page: str = "/chat.html"):
+        """The join URL (LAN address + token) and its QR code, for the projector."""
+        from .classroom import join_card
+
+        return join_card(self, page)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        # In classroom mode, showing the server shows how to join it.
+        if not self.classroom or self._stopped:
+            return {"text/plain": repr(self)}
+        card = self.join_card()
+        return {"text/plain": f"{self!r}\n{card}", "text/html": card._repr_html_()}
+
     # -- clients -------------------------------------------------------------
 
     async def connect(self, path: str = "/echo", *, compression: bool = False,
@@ -161,6 +183,17 @@ class Server:
         await asyncio.sleep(0)  # let the closed streams' callbacks run
 
 
+def _terminal_qr(text: str) -> str:
+    """The QR code as text, for the terminal (segno, offline)."""
+    import io
+
+    import segno
+
+    out = io.StringIO()
+    segno.make(text, error="m").terminal(out=out, compact=True, border=2)
+    return out.getvalue()
+
+
 async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = False,
                 classroom: bool = False, max_message_size: int = 1 << 20,
                 max_connections: int = 200, ring_size: int = 1000,
@@ -211,6 +244,10 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
         print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
+        if classroom:
+            card = server.join_card()
+            print(card)
+            print(_terminal_qr(card.url))
         for path in ("/echo", "/chat", "/ticker", "/cursors"):
             print(f"  {server.url(path)}")
         print(f"  {server.http_url('/poll')}   {server.http_url('/longpoll')}")

@@ -750,15 +750,23 @@ class ConnectionSummary(_Live):
 
 
 class ConnectionsPanel(_Live):
-    """Every connection the tap saw: who, path, open/closed, frames and bytes each way."""
+    """Every connection the tap saw: who, path, open/closed, frames and bytes each way.
 
-    def __init__(self, tap):
+    ``large=True`` is the projector mode: big text, and only the newest
+    ``max_rows`` connections (all of them when None).
+    """
+
+    def __init__(self, tap, *, large: bool = False, max_rows: int | None = None):
         self.tap = tap
+        self.large = large
+        self.max_rows = max_rows
         self._table = W.HTML()
         self._lines = W.HTML()
         super().__init__([_STYLE, W.HTML("<b>Connections</b> (the classroom view)"),
                           self._table, self._lines])
         self.add_class("wsdemo-connections")
+        if large:
+            self.add_class("wsdemo-large")
         self._unsubs.append(tap.subscribe(lambda _e: self._batcher.poke()))
         sub_c = getattr(tap, "subscribe_connections", None)
         if callable(sub_c):
@@ -771,9 +779,14 @@ class ConnectionsPanel(_Live):
 
     def _render(self) -> None:
         conns = self.connections
+        if self.max_rows is not None:
+            conns = conns[-self.max_rows:]
         with self.hold_sync():
-            self._table.value = R.connections_table_html(conns)
-            self._lines.value = "".join(
+            table = R.connections_table_html(conns)
+            if self.large:  # readable from the back of the room
+                table = f"<div style='font-size:200%;line-height:1.3'>{table}</div>"
+            self._table.value = table
+            self._lines.value = "" if self.large else "".join(
                 f"<div class='wsdemo-summary' style='font-family:monospace;font-size:85%'>"
                 f"{R.esc(summary_line(c))}</div>" for c in conns)
 
