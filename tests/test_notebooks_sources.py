@@ -96,3 +96,53 @@ def test_check_reports_a_notebook_edited_by_hand(tmp_path, monkeypatch):
     nbformat.write(nb, str(tmp_path / "99-try-it.ipynb"))
     problems = "\n".join(build_notebooks.check(src))
     assert "source differs" in problems and "execution_count None" in problems
+
+
+# ----------------------------------------------------------------- sanitize.cfg
+
+def sanitize(text: str) -> str:
+    """Apply notebooks/sanitize.cfg exactly as nbval does (its own parser, rules in order)."""
+    import re
+
+    from nbval.plugin import get_sanitize_patterns
+
+    rules = get_sanitize_patterns((ROOT / "notebooks" / "sanitize.cfg").read_text())
+    for regex, replace in rules:
+        text = re.sub(regex, replace, text)
+    return text
+
+
+@pytest.mark.parametrize("live, stable", [
+    ("<wsdemo Server ws://127.0.0.1:43349/ (app on :40333), running>",
+     "<wsdemo Server ws://127.0.0.1:PORT/ (app on :PORT), running>"),
+    ("Sec-Websocket-Key: 6nH4fLY/TYdtCihoRBTsBA==", "Sec-Websocket-Key: KEY"),
+    ("Sec-WebSocket-Accept: pTFMEGiAVCSDXDvP7p7uIwyECpA=", "Sec-WebSocket-Accept: KEY"),
+    ("→ client PING 'are you there?' [14 bytes, masked 56f4ab32]",
+     "→ client PING 'are you there?' [14 bytes, masked MASKKEY]"),
+    ("Date: Thu, 26 Nov 2026 04:10:29 GMT", "Date: DATE"),
+    ("Server: TornadoServer/6.6.1", "Server: TornadoServer/VERSION"),
+    ("✓ dot (graphviz's drawing program) version 2.43.0 (0)", "✓ dot (graphviz's drawing program) version X"),
+    ("400 GET /echo (127.0.0.1) 0.35ms", "400 GET /echo (127.0.0.1) T ms"),
+    ("http://127.0.0.1:8888/chat.html?token=Ab3dEf9hIj", "http://127.0.0.1:PORT/chat.html?token=TOKEN"),
+    ("<graphviz.graphs.Digraph at 0x7f12ab34cd56>", "<graphviz.graphs.Digraph at 0xADDR>"),
+    ('<svg width="62pt"><g id="graph0"><text>101 Switching Protocols</text></g>\n</svg>',
+     "<svg>(diagram)</svg>"),
+])
+def test_sanitize_replaces_live_values(live, stable):
+    assert sanitize(live) == stable
+
+
+@pytest.mark.parametrize("teaching", [
+    "base64       s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",  # the RFC's example stays exact
+    "key          dGhlIHNhbXBsZSBub25jZQ==",
+    "TEXT 'Hello' [5 bytes, masked 37fa213d]",  # fixed mask keys of decoded examples
+    "✓ All fields right: TEXT 'Welcome' [7 bytes, masked a1b2c3d4]",
+    "  bits 16-47   masking key              0x37fa213d         37fa213d",
+    "   65,536          127           10 B           14 B",
+    "header 81 85 37 fa 21 3d  =  10000001 10000101 00110111 11111010 00100001 00111101",
+    "with, first message: at most 25% of the text",
+    "client: 1 frame, 12 bytes of payload, 6 bytes of framing",
+])
+def test_sanitize_keeps_what_the_notebooks_teach(teaching):
+    assert sanitize(teaching) == teaching
