@@ -290,3 +290,18 @@ def test_redact_event():
     assert ev.request.headers["Cookie"] == "token=SECRET"  # the original is untouched
     frame_event = FrameEvent("server", 0.0, None, 0)
     assert redact(frame_event) is frame_event
+
+
+def test_non_http_bytes_are_named_on_the_first_chunk_not_at_close():
+    from wsdemo.wire import ConnectionDecoder, DecodeError
+
+    tls = ConnectionDecoder().feed("client", bytes.fromhex("160301020001"))
+    assert [type(e) for e in tls] == [DecodeError] and "TLS" in tls[0].error and tls[0].offset == 0
+    junk = ConnectionDecoder().feed("client", b"GET\x00 / HTTP/1.1")
+    assert junk[0].offset == 3 and "method" in junk[0].error
+    reply = ConnectionDecoder()
+    reply.feed("client", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert "HTTP/" in reply.feed("server", b"SSH-2.0-OpenSSH")[0].error
+    # A head split anywhere inside its method is still fine.
+    ok = ConnectionDecoder()
+    assert ok.feed("client", b"GE") == [] and ok.feed("client", b"T / HTTP/1.1\r\nHost: x\r\n\r\n")

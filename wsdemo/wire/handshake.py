@@ -174,6 +174,36 @@ def _split_lines(head: str) -> list[tuple[int, str]]:
     return lines
 
 
+_TOKEN_BYTES = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def check_start(data: bytes | bytearray, *, response: bool, offset: int = 0) -> None:
+    """Raise HandshakeError as soon as the first bytes of a head can no longer become HTTP/1.x.
+
+    Lets a decoder name a TLS ClientHello or binary garbage on its first bytes instead of
+    waiting for a blank line that will never come."""
+    if not data:
+        return
+    if data[0] == 0x16 and (len(data) < 2 or data[1] == 0x03):
+        raise HandshakeError(
+            "this looks like a TLS handshake (byte 0x16, then version 0x03): the peer speaks https/wss "
+            "to a plain HTTP port", offset)
+    if response:
+        prefix = bytes(data[:5])
+        if not b"HTTP/".startswith(prefix):
+            raise HandshakeError(f"a response must start with 'HTTP/', got {prefix!r}", offset)
+        return
+    for i, byte in enumerate(data[:32]):
+        if byte == 0x20 and i:
+            return
+        if byte not in _TOKEN_BYTES:
+            raise HandshakeError(
+                f"byte {offset + i}: {bytes([byte])!r} cannot be part of an HTTP method; "
+                "a request must start with a method such as GET", offset + i)
+    if len(data) > 32:
+        raise HandshakeError("the request line has no space within 32 bytes: not an HTTP method", offset)
+
+
 def parse_head(head: bytes, *, response: bool, offset: int = 0):
     """Parse one complete head (``head`` ends with the empty line). ``offset`` is where it
     starts in its stream, for error positions. Returns a Request or Response."""

@@ -8,7 +8,7 @@ bytes) and for the opening handshake.
 from __future__ import annotations
 
 from .errors import HandshakeError, HttpError
-from .handshake import DEFAULT_MAX_HEAD, Request, Response, find_head_end, parse_head
+from .handshake import DEFAULT_MAX_HEAD, Request, Response, check_start, find_head_end, parse_head
 
 _MAX_LINE = 4096  # chunk-size and trailer lines
 
@@ -89,6 +89,8 @@ class HttpReader:
             if len(buf) - self.pos > self.max_head:
                 raise HandshakeError(f"HTTP {what} head is larger than the limit of {self.max_head} bytes",
                                      self.offset + self.max_head)
+            if self._scan <= self.pos + 32:  # only the first bytes can be judged early
+                check_start(buf[self.pos:self.pos + 33], response=self.response, offset=self.offset)
             self._scan = len(buf)
             return None
         msg = parse_head(bytes(buf[self.pos:end]), response=self.response, offset=self.offset)
