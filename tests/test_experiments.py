@@ -1,0 +1,144 @@
+"""compare_polling against a real server, through the real tap; the projection against the
+published table. Behaviour only: no wall-clock bound is asserted."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+import wsdemo
+from wsdemo import experiments as ex
+
+T = 30.0  # seconds any whole experiment may take before the test fails
+
+
+@pytest.fixture
+async def server():
+    srv = await asyncio.wait_for(wsdemo.serve(ticker_interval_ms=1000), T)
+    yield srv
+    await asyncio.wait_for(srv.stop(), T)
+
+
+async def test_every_method_gets_every_update_in_order_and_websocket_costs_far_less(server):
+    rows = await asyncio.wait_for(ex.compare_polling(server, updates=6, interval_ms=50), T)
+    assert [r.method for r in rows] == list(ex.METHODS)
+    for r in rows:
+        assert r.updates == 6 and len(r.seqs) == 6, r
+        assert r.seqs == sorted(set(r.seqs)), f"{r.method} got updates out of order: {r.seqs}"
+        assert all(isinstance(x, float) and math.isfinite(x) and x > 0 for x in r.latencies_ms), r
+        assert r.median_latency_ms > 0 and r.max_latency_ms >= r.median_latency_ms
+        # The per-update figures are the tap's counts of the window, divided.
+        assert r.bytes_per_update * r.updates == r.summary.wire_bytes
+        assert r.up_bytes_per_update + r.down_bytes_per_update == pytest.approx(r.bytes_per_update)
+        assert r.overhead_bytes_per_update + r.payload_bytes_per_update == pytest.approx(r.bytes_per_update)
+    short, long, ws = rows["short polling"], rows["long polling"], rows["websocket"]
+    # Push: one unmasked server frame per update, 2 header bytes each, nothing from the client.
+    assert ws.summary.server.frames == 6 and ws.summary.client.wire_bytes == 0
+    assert ws.overhead_bytes_per_update == 2.0
+    assert ws.requests_per_update == 0 and ws.header_bytes_per_request is None
+    for poll in (short, long):
+        assert poll.requests_per_update >= 1
+        assert poll.summary.client.frames == 0 and poll.summary.server.http_messages == poll.summary.client.http_messages
+        assert poll.header_bytes_per_request > 100  # a request line, Host, ... and the response's head
+        assert ws.bytes_per_update * 3 < poll.bytes_per_update
+        assert ws.overhead_bytes_per_update * 50 < poll.overhead_bytes_per_update
+    # Each method really used its own endpoint through the tap.
+    assert [c.path.split("?")[0] for c in short.connections] == ["/poll"]
+    assert [c.path.split("?")[0] for c in long.connections] == ["/longpoll"]
+    assert [c.path.split("?")[0] for c in ws.connections] == ["/ticker"]
+    # The server's own rate is put back.
+    assert server.app_state.ticker_interval_ms == 1000
+    text = repr(rows)
+    assert "short polling" in text and "median latency" in text and "B/update" in repr(ws)
+
+
+async def test_extra_request_headers_are_counted_on_the_wire(server):
+    extra = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)",
+             "Cookie": "session=" + "x" * 100}
+    plain = await asyncio.wait_for(ex.compare_polling(server, 3, interval_ms=40, methods=["long polling"]), T)
+    heavy = await asyncio.wait_for(ex.compare_polling(server, 3, interval_ms=40, methods=["long polling"],
+                                                      headers=extra), T)
+    assert [r.method for r in heavy] == ["long polling"]
+
+    def request_head(row):
+        s = row.summary
+        return s.client.http_head_bytes / s.client.http_messages
+
+    # "User-Agent: wsdemo" is replaced; the Cookie line is new.
+    added = len(extra["User-Agent"]) - len("wsdemo") + len("Cookie: ") + len(extra["Cookie"]) + 2
+    # since=N grows by a digit now and then; allow for that, nothing more.
+    assert request_head(heavy["long polling"]) - request_head(plain["long polling"]) == pytest.approx(added, abs=2)
+
+
+async def test_bad_arguments_and_a_stopped_server_get_clear_errors(server):
+    with pytest.raises(ValueError, match="updates"):
+        await ex.compare_polling(server, 0)
+    with pytest.raises(ValueError, match="methods"):
+        await ex.compare_polling(server, 3, methods=["carrier pigeon"])
+    stopped = await asyncio.wait_for(wsdemo.serve(), T)  # replaces (stops) the fixture's server
+    await stopped.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        await ex.compare_polling(stopped, 3)
+
+
+async def test_a_run_that_cannot_finish_times_out_cleanly(server):
+    # An update every minute: 3 updates cannot arrive within half a second.
+    with pytest.raises(asyncio.TimeoutError, match="of 3 updates"):
+        await asyncio.wait_for(ex.compare_polling(server, 3, interval_ms=60_000, timeout=0.5), T)
+    assert server.app_state.ticker_interval_ms == 1000
+    # Every connection the experiment opened is closed again.
+    deadline = asyncio.get_running_loop().time() + T
+    while any(c.is_open for c in server.tap.connections):
+        assert asyncio.get_running_loop().time() < deadline, server.tap.connections
+        await asyncio.sleep(0.01)
+    # And the server still serves.
+    client = await server.connect("/echo")
+    await client.send("still here")
+    assert await client.recv(timeout=T) == "still here"
+    await client.close()
+
+
+# ---------------------------------------------------------------- projection
+
+def test_projection_reproduces_the_published_table():
+    table = ex.published_table()
+    assert [r.clients for r in table] == [1_000, 10_000, 100_000]
+    polling = ex.project_bandwidth(ex.PUBLISHED_POLL_BYTES)
+    websocket = ex.project_bandwidth(ex.PUBLISHED_FRAME_BYTES)
+    for row, p, w in zip(table, polling, websocket):
+        assert (p.clients, w.clients) == (row.clients, row.clients)
+        assert ex.round_like(p.mbps_binary, row.polling_mbps) == row.polling_mbps
+        assert ex.round_like(w.mbps_binary, row.websocket_mbps) == row.websocket_mbps
+    # The same figures in the other convention are larger by 2^20 / 10^6.
+    assert polling[0].mbps_binary == pytest.approx(871 * 8 * 1000 / 2**20)
+    assert polling[0].mbps_decimal == pytest.approx(6.968)
+    assert polling[2].mbps_decimal / polling[2].mbps_binary == pytest.approx(2**20 / 10**6)
+
+
+def test_projection_scales_with_rate_and_rejects_nonsense():
+    [p] = ex.project_bandwidth(100, clients=[10], rate_hz=4)
+    assert p.mbps_decimal == pytest.approx(10 * 100 * 4 * 8 / 1e6)
+    assert "10 clients" in repr(p) and "(2^20)" in repr(p)
+    for bad in (-1, float("nan"), "871", True):
+        with pytest.raises(ValueError):
+            ex.project_bandwidth(bad)
+    with pytest.raises(ValueError):
+        ex.project_bandwidth(871, rate_hz=0)
+    t = ex.projection_table({"polling": 871, "websocket": 2})
+    assert "6.97 | 6.65 Mbps" in repr(t) and "0.016 | 0.015 Mbps" in repr(t)
+    assert "<table" in t._repr_html_()
+
+
+def test_round_like_and_ratio_bands():
+    assert ex.round_like(6.6452, 6.6) == 6.6
+    assert ex.round_like(664.52, 665) == 665
+    assert ex.round_like(0.015259, 0.015) == 0.015
+    assert ex.round_like(1.52588, 1.526) == 1.526
+    assert ex.ratio_band(0.007) == "under 1/100"
+    assert ex.ratio_band(0.2) == "under 1/2"
+    assert ex.ratio_band(0.05) == "under 1/10"
+    assert ex.ratio_band(45) == "1 to 100 times"
+    with pytest.raises(ValueError):
+        ex.ratio_band(float("inf"))

@@ -1,0 +1,558 @@
+"""Measured experiments: what polling costs next to a WebSocket, counted on the wire.
+
+    rows = await experiments.compare_polling(server, updates=10, interval_ms=100)
+    rows                      # a table: bytes and latency per update, per method
+    experiments.project_bandwidth(rows[0].bytes_per_update)   # 1,000 / 10,000 / 100,000 clients
+    experiments.published_table()                              # Lubbers & Greco's figures
+
+Three real clients follow the server's one feed of updates (the feed behind
+``/ticker``, ``/poll`` and ``/longpoll``) at the same time, each on its own
+connection through the tap:
+
+- **short polling**: an HTTP/1.1 keep-alive client asks ``GET /poll?since=SEQ``
+  every ``poll_ms``; the server answers at once, 200 with the update or 204.
+- **long polling**: the same kind of client asks ``GET /longpoll?since=SEQ``;
+  the server holds the request until there is news.
+- **websocket**: the in-kernel client (``server.connect("/ticker")``) just
+  listens; the server pushes each update.
+
+Bytes are the tap's own counts (``Connection.summary()``: HTTP heads and bodies,
+frame headers and payloads, both directions), taken just after each client has
+its first update and again when it has ``updates`` more, so setup (the TCP
+connect, the WebSocket handshake) is left out and every request, empty answer
+and frame in between is in. Latency runs from the moment the server produced an
+update (its ``at`` field, ``time.time()`` in the feed) to the moment the client
+has parsed it; server and clients share this process's clock.
+
+Nothing here blocks the event loop: every wait has a timeout, and every
+connection is closed on the way out, whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import html
+import json
+import math
+import statistics
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from . import wire
+from .wire.http import HttpReader
+
+if TYPE_CHECKING:
+    from .server import Server
+
+METHODS = ("short polling", "long polling", "websocket")
+
+# ---------------------------------------------------------------- published figures
+
+#: Lubbers & Greco, "HTML5 Web Sockets: A Quantum Leap in Scalability for the Web":
+#: request + response headers of one poll, and the smallest WebSocket frame.
+PUBLISHED_POLL_BYTES = 871
+PUBLISHED_FRAME_BYTES = 2
+#: RFC 6455 section 5.2: bytes of frame header, (fewest, most).
+RFC_FRAMING = {"any frame": (2, 14), "from the server": (2, 10), "from the client": (6, 14)}
+#: High Performance Browser Networking, chapter 17: HTTP/1.x request headers, and what
+#: IP, TCP and TLS add to every message whatever the protocol (neither is seen by the tap).
+HPBN_REQUEST_HEADER_BYTES = (500, 800)
+HPBN_TCP_IP_TLS_BYTES = (60, 100)
+
+
+@dataclass(frozen=True)
+class PublishedRow:
+    """One row of Lubbers & Greco's table, as printed (their Mbps divide by 2^20)."""
+
+    clients: int
+    polling_mbps: float
+    websocket_mbps: float
+
+    def __repr__(self) -> str:
+        return (f"PublishedRow({self.clients:,} clients: polling {self.polling_mbps:g} Mbps, "
+                f"websocket {self.websocket_mbps:g} Mbps)")
+
+
+def published_table() -> list[PublishedRow]:
+    """The classic polling-against-WebSocket bandwidth table: 871 bytes of headers per poll
+    against 2-byte frames, one message a second per client, Mbps = bits / 2^20."""
+    return [PublishedRow(1_000, 6.6, 0.015), PublishedRow(10_000, 66, 0.153),
+            PublishedRow(100_000, 665, 1.526)]
+
+
+def round_like(value: float, published: float) -> float:
+    """``value`` rounded to the number of significant digits ``published`` was printed with
+    (6.6 -> 2, 665 -> 3, 0.015 -> 2, 1.526 -> 4), to compare a computation with a table."""
+    text = repr(float(published)).rstrip("0").rstrip(".")
+    digits = len(text.replace(".", "").replace("-", "").lstrip("0")) or 1
+    if value == 0:
+        return 0.0
+    exponent = math.floor(math.log10(abs(value)))
+    return round(value, digits - 1 - exponent)
+
+
+# ---------------------------------------------------------------- projection
+
+@dataclass(frozen=True)
+class Projection:
+    """Bandwidth for ``clients`` clients each getting ``rate_hz`` updates a second.
+
+    ``mbps_decimal`` counts a megabit as 10^6 bits (network equipment, ISPs);
+    ``mbps_binary`` as 2^20 = 1,048,576 bits (Lubbers & Greco's table).
+    """
+
+    clients: int
+    rate_hz: float
+    bytes_per_update: float
+    mbps_decimal: float
+    mbps_binary: float
+
+    def __repr__(self) -> str:
+        return (f"Projection({self.clients:,} clients × {self.bytes_per_update:,.1f} B × "
+                f"{self.rate_hz:g}/s = {_mbps(self.mbps_decimal)} Mbps (10^6), "
+                f"{_mbps(self.mbps_binary)} Mbps (2^20))")
+
+
+def project_bandwidth(bytes_per_update: float, clients: Iterable[int] = (1_000, 10_000, 100_000),
+                      rate_hz: float = 1) -> list[Projection]:
+    """What ``clients`` clients cost at ``rate_hz`` updates a second each, in both Mbps."""
+    if not isinstance(bytes_per_update, (int, float)) or isinstance(bytes_per_update, bool) \
+            or not math.isfinite(bytes_per_update) or bytes_per_update < 0:
+        raise ValueError(f"bytes_per_update must be a number of bytes >= 0, got {bytes_per_update!r}")
+    if not rate_hz > 0:
+        raise ValueError(f"rate_hz must be > 0, got {rate_hz!r}")
+    out = []
+    for n in clients:
+        bits = n * bytes_per_update * rate_hz * 8
+        out.append(Projection(n, rate_hz, bytes_per_update, bits / 10**6, bits / 2**20))
+    return out
+
+
+def _mbps(x: float) -> str:
+    if x >= 100:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def projection_table(named: dict[str, float], clients: Iterable[int] = (1_000, 10_000, 100_000),
+                     rate_hz: float = 1) -> "Table":
+    """``{label: bytes_per_update}`` projected for each number of clients, both conventions."""
+    clients = tuple(clients)
+    header = ["clients"] + [f"{label} (10^6 | 2^20)" for label in named]
+    body = []
+    columns = {label: project_bandwidth(b, clients, rate_hz) for label, b in named.items()}
+    for i, n in enumerate(clients):
+        body.append([f"{n:,}"] + [f"{_mbps(p[i].mbps_decimal)} | {_mbps(p[i].mbps_binary)} Mbps"
+                                  for p in columns.values()])
+    return Table(header, body, title=f"at {rate_hz:g} update{'s' if rate_hz != 1 else ''} a second per client")
+
+
+# ---------------------------------------------------------------- tables
+
+class Table:
+    """Rows of text shown as a fixed-width table (repr) or an HTML table (in a notebook)."""
+
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[str]], title: str = ""):
+        self.header = [str(h) for h in header]
+        self.rows = [[str(c) for c in r] for r in rows]
+        self.title = title
+
+    def __repr__(self) -> str:
+        widths = [max(len(r[i]) for r in [self.header] + self.rows) for i in range(len(self.header))]
+
+        def line(cells):
+            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        lines = ([self.title] if self.title else []) + [line(self.header), "  ".join("-" * w for w in widths)]
+        return "\n".join(lines + [line(r) for r in self.rows])
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        head = "".join(f"<th>{esc(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in self.rows)
+        cap = f"<caption>{esc(self.title)}</caption>" if self.title else ""
+        return f"<table class='wsdemo-table'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# ---------------------------------------------------------------- one measured row
+
+@dataclass
+class PollingResult:
+    """How one method delivered ``updates`` updates, as the tap counted it.
+
+    Per-update figures divide the bytes of the whole measuring window (both
+    directions, every request, empty answer and frame) by the updates received.
+    """
+
+    method: str  #: 'short polling', 'long polling' or 'websocket'
+    updates: int  #: new updates received (each once, in order)
+    bytes_per_update: float  #: every byte on the wire, both directions
+    median_latency_ms: float  #: server produced it -> client has it
+    up_bytes_per_update: float  #: client -> server
+    down_bytes_per_update: float  #: server -> client
+    overhead_bytes_per_update: float  #: HTTP heads + WebSocket frame headers
+    payload_bytes_per_update: float  #: HTTP bodies + WebSocket payloads (the updates themselves)
+    requests_per_update: float  #: HTTP requests (0 for the WebSocket)
+    header_bytes_per_request: float | None  #: request + response head of one exchange
+    empty_polls: int  #: answers without news (204)
+    skipped: int  #: updates produced in the window that this client never saw
+    max_latency_ms: float
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
+    seqs: list[int] = field(default_factory=list, repr=False)
+    summary: object = field(default=None, repr=False)  #: wire.Summary of the window
+    connections: list = field(default_factory=list, repr=False)  #: tap Connections used
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.requests_per_update:
+            extra = (f", {self.requests_per_update:.1f} requests/update of {self.header_bytes_per_request:.0f} B "
+                     f"headers, {self.empty_polls} empty")
+        return (f"<{self.method}: {self.updates} updates, {self.bytes_per_update:.1f} B/update "
+                f"({self.overhead_bytes_per_update:.1f} B overhead), median latency "
+                f"{self.median_latency_ms:.1f} ms{extra}>")
+
+
+class Comparison(list):
+    """The rows of ``compare_polling``; shows itself as a table."""
+
+    def by_method(self, method: str) -> PollingResult:
+        for row in self:
+            if row.method == method:
+                return row
+        raise KeyError(f"no row for {method!r}; there are {[r.method for r in self]}")
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self.by_method(key)
+        return super().__getitem__(key)
+
+    def table(self) -> Table:
+        return table(self)
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+
+def table(rows: Iterable[PollingResult]) -> Table:
+    """A readable table of measured rows."""
+    header = ["method", "updates", "bytes/update", "up", "down", "overhead", "requests/update",
+              "header B/request", "empty polls", "median latency"]
+    body = []
+    for r in rows:
+        body.append([r.method, str(r.updates), f"{r.bytes_per_update:,.1f} B", f"{r.up_bytes_per_update:,.1f} B",
+                     f"{r.down_bytes_per_update:,.1f} B", f"{r.overhead_bytes_per_update:,.1f} B",
+                     f"{r.requests_per_update:.2f}",
+                     "-" if r.header_bytes_per_request is None else f"{r.header_bytes_per_request:,.1f} B",
+                     str(r.empty_polls), f"{r.median_latency_ms:.1f} ms"])
+    return Table(header, body)
+
+
+# ---------------------------------------------------------------- bands
+
+def ratio_band(ratio: float) -> str:
+    """A rounded label for ``ratio`` (a measured figure divided by another), so that
+    a comparison reads the same on any machine: 'under 1/100', 'under 1/10', ..."""
+    if not math.isfinite(ratio) or ratio < 0:
+        raise ValueError(f"a ratio must be a finite number >= 0, got {ratio!r}")
+    for limit, label in ((1 / 1000, "under 1/1000"), (1 / 100, "under 1/100"), (1 / 10, "under 1/10"),
+                         (1 / 2, "under 1/2"), (1, "under 1")):
+        if ratio < limit:
+            return label
+    for limit in (2, 10, 100, 1000):
+        if ratio < limit:
+            return f"1 to {limit} times"
+    return "1000 times or more"
+
+
+# ---------------------------------------------------------------- the clients
+
+class KeepAliveClient:
+    """A small HTTP/1.1 client on asyncio streams that keeps one TCP connection open
+    for every request (as a browser does), so each poll costs only its own bytes.
+
+    Responses are parsed by the wire layer's HttpReader (the same code the tap uses).
+    """
+
+    def __init__(self, host: str, port: int, *, headers: dict[str, str] | None = None):
+        self.host, self.port = host, port
+        self.headers = {"Host": f"{host}:{port}", "User-Agent": "wsdemo", "Accept": "application/json"}
+        self.headers.update(headers or {})
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._http = HttpReader(response=True)
+        self.local_address: str | None = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._writer is not None else "closed"
+        return f"<KeepAliveClient http://{self.host}:{self.port} {state}>"
+
+    async def connect(self, timeout: float) -> None:
+        self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
+        host, port = self._writer.get_extra_info("sockname")[:2]
+        self.local_address = f"{host}:{port}"
+
+    async def get(self, target: str, timeout: float) -> wire.Response:
+        """Send ``GET target`` and return the whole response (head and body)."""
+        if self._writer is None:
+            raise RuntimeError("not connected: call connect() first")
+        head = f"GET {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in self.headers.items()) + "\r\n"
+        self._writer.write(head.encode("latin-1"))
+        deadline = time.monotonic() + timeout
+        await asyncio.wait_for(self._writer.drain(), timeout)
+        while True:
+            response = self._http.next("GET")
+            if response is not None:
+                return response
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise asyncio.TimeoutError(f"no complete answer to GET {target} within {timeout:g} s")
+            data = await asyncio.wait_for(self._reader.read(65536), left)
+            if not data:
+                raise ConnectionError(f"the server closed the connection before answering GET {target}")
+            self._http.feed(data)
+
+    async def close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), 2)
+            except (asyncio.TimeoutError, OSError):
+                pass
+
+
+def _connection_of(server: "Server", local_address: str | None):
+    for conn in reversed(server.tap.connections):
+        if conn.peer == local_address:
+            return conn
+    raise RuntimeError(f"the tap recorded no connection from {local_address}")
+
+
+def _window(after, before) -> "wire.Summary":
+    """The tap's counts between two snapshots of one connection's summary."""
+    out = wire.Summary()
+    for side in ("client", "server"):
+        a, b, o = after[side], before[side], out[side]
+        for f in dataclasses.fields(wire.DirectionStats):
+            setattr(o, f.name, getattr(a, f.name) - getattr(b, f.name))
+    return out
+
+
+@dataclass
+class _Run:
+    method: str
+    latencies: list[float] = field(default_factory=list)
+    seqs: list[int] = field(default_factory=list)
+    start_seq: int = 0
+    empty: int = 0
+    connections: list = field(default_factory=list)
+    summary: object = None
+
+    def got(self, update: dict, now: float) -> None:
+        self.seqs.append(update["seq"])
+        self.latencies.append((now - update["at"]) * 1000)
+
+    def result(self) -> PollingResult:
+        n = len(self.seqs)
+        s = self.summary
+        requests = s.client.http_messages
+        heads = s.client.http_head_bytes + s.server.http_head_bytes
+        overhead = heads + s.client.framing_bytes + s.server.framing_bytes
+        payload = (s.client.http_body_bytes + s.server.http_body_bytes
+                   + s.client.payload_bytes + s.server.payload_bytes)
+        return PollingResult(
+            method=self.method, updates=n, bytes_per_update=s.wire_bytes / n,
+            median_latency_ms=statistics.median(self.latencies),
+            up_bytes_per_update=s.client.wire_bytes / n, down_bytes_per_update=s.server.wire_bytes / n,
+            overhead_bytes_per_update=overhead / n, payload_bytes_per_update=payload / n,
+            requests_per_update=requests / n,
+            header_bytes_per_request=heads / requests if requests else None,
+            empty_polls=self.empty, skipped=self.seqs[-1] - self.start_seq - n,
+            max_latency_ms=max(self.latencies), latencies_ms=list(self.latencies), seqs=list(self.seqs),
+            summary=s, connections=list(self.connections))
+
+
+class _Clock:
+    def __init__(self, timeout: float, what: str):
+        self.deadline = time.monotonic() + timeout
+        self.timeout = timeout
+        self.what = what
+
+    def left(self, run: _Run, n: int) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise asyncio.TimeoutError(f"{run.method}: {len(run.seqs)} of {n} updates after "
+                                       f"{self.timeout:g} s ({self.what})")
+        return left
+
+
+def _with_token(server: "Server", target: str) -> str:
+    token = getattr(server, "token", None)
+    if not token:
+        return target
+    return f"{target}{'&' if '?' in target else '?'}token={urllib.parse.quote(token)}"
+
+
+async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after: int, *, long: bool,
+                poll_s: float, hold_s: float, headers: dict[str, str] | None) -> None:
+    parts = urllib.parse.urlsplit(server.http_url("/"))
+    http = KeepAliveClient(parts.hostname, parts.port, headers=headers)
+    loop = asyncio.get_running_loop()
+
+    async def ask(since: int | None) -> dict | None:
+        if long:
+            target = f"/longpoll?timeout={hold_s:g}" + ("" if since is None else f"&since={since}")
+        else:
+            target = "/poll" + ("" if since is None else f"?since={since}")
+        response = await http.get(_with_token(server, target), clock.left(run, n))
+        if response.status == 204:
+            return None
+        if response.status != 200:
+            raise RuntimeError(f"{run.method}: GET {target} answered {response.status} {response.reason}: "
+                               f"{response.body[:200]!r}")
+        return json.loads(response.body)
+
+    try:
+        await http.connect(clock.left(run, n))
+        # Warm up: the first update this client sees marks the start of the window.
+        first = None
+        next_at = loop.time()
+        while first is None or first["seq"] <= fresh_after:  # one produced at the rate measured
+            first = await ask(None)
+            if (first is None or first["seq"] <= fresh_after) and not long:
+                next_at += poll_s
+                await asyncio.wait_for(asyncio.sleep(max(0.0, next_at - loop.time())), clock.left(run, n))
+        conn = _connection_of(server, http.local_address)
+        run.connections.append(conn)
+        run.start_seq = last = first["seq"]
+        before = conn.summary()
+        # A poller does not know when news comes; on average it waits half a poll
+        # interval. Polls are set half an interval after the feed's beat, that average
+        # case, rather than at whatever phase the start happened to give (0 to a
+        # whole interval, which would make one run's median meaningless).
+        next_at = loop.time() - (time.time() - first["at"]) + poll_s / 2
+        while next_at + poll_s <= loop.time():
+            next_at += poll_s
+        while len(run.seqs) < n:
+            if not long:  # a poll every poll_s, on a fixed schedule
+                next_at += poll_s
+                await asyncio.wait_for(asyncio.sleep(max(0.0, next_at - loop.time())), clock.left(run, n))
+            update = await ask(last)
+            now = time.time()
+            if update is None:
+                run.empty += 1
+            elif update["seq"] > last:
+                run.got(update, now)
+                last = update["seq"]
+        run.summary = _window(conn.summary(), before)
+    finally:
+        await http.close()
+
+
+async def _listen(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after: int) -> None:
+    client = await asyncio.wait_for(server.connect("/ticker", timeout=clock.left(run, n)), clock.left(run, n))
+    try:
+        # The ticker first pushes the latest update it has: wait for one produced at the
+        # rate measured; the window starts there.
+        first = json.loads(await client.recv(timeout=clock.left(run, n)))
+        while first["seq"] <= fresh_after:
+            first = json.loads(await client.recv(timeout=clock.left(run, n)))
+        conn = client.connection
+        if conn is None:
+            raise RuntimeError("the tap recorded no connection for the WebSocket client")
+        run.connections.append(conn)
+        run.start_seq = last = first["seq"]
+        before = conn.summary()
+        while len(run.seqs) < n:
+            update = json.loads(await client.recv(timeout=clock.left(run, n)))
+            now = time.time()
+            if update["seq"] > last:
+                run.got(update, now)
+                last = update["seq"]
+        run.summary = _window(conn.summary(), before)
+    finally:
+        await client.close(timeout=2)
+
+
+async def compare_polling(server: "Server", updates: int = 10, *, interval_ms: float = 100,
+                          poll_ms: float | None = None, hold_s: float = 5.0,
+                          methods: Sequence[str] = METHODS, headers: dict[str, str] | None = None,
+                          timeout: float | None = None) -> Comparison:
+    """Follow the server's feed with short polling, long polling and a WebSocket at once,
+    until each has ``updates`` new updates; return one measured row per method.
+
+    ``interval_ms``: the feed produces an update this often while measuring (the
+    server's previous rate is put back afterwards). ``poll_ms``: how often the short
+    poller asks (default: as often as updates come). ``hold_s``: how long the server
+    may hold a long poll. ``headers``: extra request headers for the pollers (try what
+    a browser sends). ``timeout``: seconds for the whole run (default: generous for
+    the rates given); on expiry an ``asyncio.TimeoutError`` says how far each got.
+    """
+    if not isinstance(updates, int) or isinstance(updates, bool) or not 1 <= updates <= 10_000:
+        raise ValueError(f"updates must be an int from 1 to 10,000, got {updates!r}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"methods must be some of {METHODS}, got {list(methods)!r}")
+    if not interval_ms > 0:
+        raise ValueError(f"interval_ms must be > 0, got {interval_ms!r}")
+    poll_s = (interval_ms if poll_ms is None else poll_ms) / 1000
+    if not poll_s > 0:
+        raise ValueError(f"poll_ms must be > 0, got {poll_ms!r}")
+    if getattr(server, "tap", None) is None or getattr(server, "_stopped", False):
+        raise RuntimeError("the server is not running: start one with server = await wsdemo.serve()")
+    state = server.app_state
+    old_interval = state.ticker_interval_ms
+    state.ticker_interval_ms = interval_ms
+    interval_s = state.ticker_interval_ms / 1000  # as the feed clamped it
+    fresh_after = state.feed.seq  # updates up to here were produced at the old rate
+    if timeout is None:
+        timeout = 10 + 3 * (updates + 2) * max(interval_s, poll_s)
+    clock = _Clock(timeout, f"the feed every {interval_s * 1000:g} ms")
+    runs = {m: _Run(m) for m in METHODS if m in methods}
+    jobs = []
+    for m, run in runs.items():
+        if m == "websocket":
+            jobs.append(_listen(server, run, updates, clock, fresh_after))
+        else:
+            jobs.append(_poll(server, run, updates, clock, fresh_after, long=m == "long polling", poll_s=poll_s,
+                              hold_s=hold_s, headers=headers))
+    try:
+        tasks = [asyncio.ensure_future(j) for j in jobs]
+        try:
+            outcomes = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout + 5)
+        except asyncio.TimeoutError:
+            outcomes = [asyncio.TimeoutError()]
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        state.ticker_interval_ms = old_interval
+    errors = [e for e in outcomes if isinstance(e, BaseException)]
+    for e in errors:
+        if not isinstance(e, asyncio.TimeoutError):
+            raise e
+    if errors:
+        got = ", ".join(f"{r.method} {len(r.seqs)}" for r in runs.values())
+        raise asyncio.TimeoutError(f"not every method had {updates} updates within {timeout:g} s "
+                                   f"(the feed every {interval_s * 1000:g} ms): got {got} of {updates} updates")
+    return Comparison(run.result() for run in runs.values())
+
+
+__all__ = [
+    "compare_polling", "PollingResult", "Comparison", "table", "Table", "project_bandwidth", "Projection",
+    "projection_table", "published_table", "PublishedRow", "round_like", "ratio_band", "KeepAliveClient",
+    "METHODS", "PUBLISHED_POLL_BYTES", "PUBLISHED_FRAME_BYTES", "RFC_FRAMING", "HPBN_REQUEST_HEADER_BYTES",
+    "HPBN_TCP_IP_TLS_BYTES",
+]
