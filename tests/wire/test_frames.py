@@ -23,13 +23,16 @@ def test_opcode_is_control():
 def test_close_codes_cover_1000_to_1015_with_meanings():
     assert [int(c) for c in CloseCode] == list(range(1000, 1016))
     for code in CloseCode:
-        assert code.meaning and code.meaning in describe_close_code(code)
+        text = describe_close_code(code)
+        # the meaning's explanation appears, and the name is said once, not twice
+        assert code.meaning and code.meaning.split(": ", 1)[-1] in text
+        assert text.lower().count(code.meaning.split(": ", 1)[0].lower()) <= 1
     assert not CloseCode.NO_STATUS_RCVD.allowed_on_wire
     assert CloseCode.GOING_AWAY.allowed_on_wire
 
 
 @pytest.mark.parametrize("code, words", [
-    (1000, "Normal Closure"), (1006, "not allowed in a close frame"), (999, "invalid"),
+    (1000, "1000 Normal Closure: the purpose"), (1005, "No Status Received"), (1015, "TLS Handshake"), (1006, "not allowed in a close frame"), (999, "invalid"),
     (2000, "reserved"), (3000, "libraries, frameworks"), (3999, "libraries"), (4000, "private use"),
     (4999, "private use"), (5000, "invalid"), (1016, "reserved"),
 ])

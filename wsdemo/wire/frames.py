@@ -116,12 +116,26 @@ def close_code_allowed(code: int) -> bool:
     return (1000 <= code <= 1014 and code not in _NOT_ON_WIRE) or 3000 <= code <= 4999
 
 
+# The names of the IANA WebSocket Close Code Number Registry.
+_IANA_NAMES = {
+    1000: "Normal Closure", 1001: "Going Away", 1002: "Protocol Error", 1003: "Unsupported Data",
+    1004: "Reserved", 1005: "No Status Received", 1006: "Abnormal Closure",
+    1007: "Invalid Frame Payload Data", 1008: "Policy Violation", 1009: "Message Too Big",
+    1010: "Mandatory Extension", 1011: "Internal Error", 1012: "Service Restart",
+    1013: "Try Again Later", 1014: "Bad Gateway", 1015: "TLS Handshake",
+}
+
+
 def describe_close_code(code: int) -> str:
     """A one-line description of any close code, including the unregistered ranges."""
     if code in _CLOSE_MEANINGS:
-        name = CloseCode(code).name.replace("_", " ").title()
+        name = _IANA_NAMES[code]
+        meaning = _CLOSE_MEANINGS[code]
+        head, sep, rest = meaning.partition(": ")
+        if sep and head.lower() == name.lower():  # the meaning opens with the name: say it once
+            meaning = rest
         note = "" if code not in _NOT_ON_WIRE else " — not allowed in a close frame"
-        return f"{code} {name}: {_CLOSE_MEANINGS[code]}{note}"
+        return f"{code} {name}: {meaning}{note}"
     if 0 <= code <= 999:
         return f"{code}: invalid — codes 0–999 are not used (RFC 6455 section 7.4.2)"
     if 1016 <= code <= 2999:
