@@ -274,3 +274,90 @@ async def test_environment_without_dot_says_how_to_install_it(capsys, monkeypatc
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "dot" else real_which(name, *a, **k))
     ok, out = run(capsys, exercises.check_environment)
     assert not ok and "✗ dot" in out and "apt-get install graphviz" in out and "brew install graphviz" in out
+
+
+# ================================================================ notebooks 04-07 (appended)
+
+import html as _html
+from types import SimpleNamespace
+
+
+def _conversation(senders_and_opcodes):
+    """A recorded connection-like object: FrameEvents in the given order."""
+    events = []
+    for i, (sender, opcode) in enumerate(senders_and_opcodes):
+        key = b"\x01\x02\x03\x04" if sender == "client" else None
+        payload = b"\x03\xe8" if opcode == wire.Opcode.CLOSE else b"x%d" % i
+        frame = wire.FrameDecoder().feed(wire.encode_frame(opcode, payload, mask_key=key))[0]
+        events.append(wire.FrameEvent(sender, float(i), frame, 0))
+    return SimpleNamespace(events=events)
+
+
+C, S, TXT, CLOSE = "client", "server", wire.Opcode.TEXT, wire.Opcode.CLOSE
+# data senders: C S S C S C -> 4 changes; with the close handshake C S -> 5 changes
+CONV = [(C, TXT), (S, TXT), (S, TXT), (C, TXT), (S, TXT), (C, TXT), (C, CLOSE), (S, CLOSE)]
+
+
+def test_direction_changes_right_and_each_wrong_answer_hinted(capsys):
+    conn = _conversation(CONV)
+    assert run(capsys, exercises.check_direction_changes, 4, conn)[0]
+    for answer, hint in [(None, "No answer yet"), (6, "number of data frames"), (5, "runs"),
+                         ("4", "whole number"), (8, "all frames"), (1, "Not 1")]:
+        ok, out = run(capsys, exercises.check_direction_changes, answer, conn)
+        assert not ok and hint in out, (answer, out)
+    ok, out = run(capsys, exercises.check_direction_changes, 4, None)
+    assert not ok and "client.connection" in out
+
+
+def test_direction_changes_control_frames_hint(capsys):
+    conn = _conversation([(C, TXT), (C, TXT), (S, TXT), (C, CLOSE), (S, CLOSE), (C, wire.Opcode.PING)])
+    ok, out = run(capsys, exercises.check_direction_changes, 4, conn)  # 1 data change, 4 with control
+    assert not ok and "control frames" in out
+
+
+@pytest.mark.parametrize("render, hint", [
+    (None, "No function yet"),
+    ("<b>x</b>", "the function itself"),
+    (lambda n, t: f"<b>{n}</b>: {t}", "as it is"),
+    (lambda n, t: f"<b>{_html.escape(_html.escape(n))}</b>: {_html.escape(_html.escape(t))}", "escaped twice"),
+    (lambda n, t: n.replace("<", "") + ": " + t.replace("<", ""), "do not delete"),
+    (lambda n, t: None, "not NoneType"),
+    (lambda n, t: 1 / 0, "ZeroDivisionError"),
+])
+def test_escape_wrong_answers(capsys, render, hint):
+    ok, out = run(capsys, exercises.check_escape, render)
+    assert not ok and hint in out, out
+
+
+def test_escape_right_answers(capsys):
+    assert run(capsys, exercises.check_escape, lambda n, t: f"<b>{_html.escape(n)}</b>: {_html.escape(t)}")[0]
+    assert run(capsys, exercises.check_escape,
+               lambda n, t: f"<b>{_html.escape(n, quote=False)}</b>: {_html.escape(t, quote=False)}")[0]
+
+
+@pytest.mark.parametrize("reply, hint", [
+    (None, "No function yet"),
+    (lambda f: wire.encode_frame(wire.Opcode.PONG, f.payload, mask_key=b"abcd"), "never masks"),
+    (lambda f: wire.encode_frame(wire.Opcode.PING, f.payload), "ping again"),
+    (lambda f: wire.encode_frame(wire.Opcode.TEXT, f.payload), "PONG (0xA)"),
+    (lambda f: wire.encode_frame(wire.Opcode.PONG, f.wire_payload), "frame.payload"),
+    (lambda f: wire.encode_frame(wire.Opcode.PONG, b""), "unchanged"),
+    (lambda f: f, "not a Frame object"),
+    (lambda f: "pong", "not str"),
+    (lambda f: wire.encode_frame(wire.Opcode.PONG, f.payload) * 2, "exactly one whole frame"),
+])
+def test_pong_wrong_answers(capsys, reply, hint):
+    ok, out = run(capsys, exercises.check_pong, reply)
+    assert not ok and hint in out, out
+
+
+def test_pong_right_answer_and_solutions_exist(capsys):
+    ns = {"wire": wire}
+    exec(exercises.SOLUTIONS["pong"], ns)
+    assert run(capsys, exercises.check_pong, ns["reply"])[0]
+    ns = {}
+    exec(exercises.SOLUTIONS["escape"], ns)
+    assert run(capsys, exercises.check_escape, ns["render"])[0]
+    ns = {"wire": wire, "conn": _conversation(CONV)}
+    exec(exercises.SOLUTIONS["direction_changes"], ns)
+    assert run(capsys, exercises.check_direction_changes, ns["changes"], ns["conn"])[0]

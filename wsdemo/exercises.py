@@ -474,3 +474,165 @@ def solution(name: str) -> None:
 
 __all__ = ["check_environment", "check_accept", "check_upgrade_request", "check_frame_fields", "check_unmask",
            "check_header_sizes", "check_bandwidth", "solution", "SOLUTIONS", "FIELDS"]
+
+
+# ================================================================ notebooks 04-07
+# (appended by the author of notebooks 04-07; the functions above are left as they are)
+
+_DATA_OPCODES = (wire.Opcode.TEXT, wire.Opcode.BINARY, wire.Opcode.CONTINUATION)
+
+
+def _frame_senders(connection: Any, data_only: bool = True) -> list[str]:
+    return [e.sender for e in list(getattr(connection, "events", ()))
+            if isinstance(e, wire.FrameEvent) and (not data_only or e.frame.opcode in _DATA_OPCODES)]
+
+
+def _changes(senders: list[str]) -> int:
+    return sum(1 for a, b in zip(senders, senders[1:]) if a != b)
+
+
+# ---------------------------------------------------------------- 04: both ways at once
+
+def check_direction_changes(answer: Any, connection: Any) -> bool:
+    """How many times does the sender change from one data frame to the next on ``connection``?
+
+    ``connection`` is a tap Connection (``client.connection``). Data frames are text,
+    binary and continuation frames; the close handshake and pings do not count.
+    """
+    if connection is None or not hasattr(connection, "events"):
+        return _say(False, "Pass the tap's record of the connection: client.connection.")
+    flush = getattr(connection, "flush", None)
+    if callable(flush):
+        flush()  # decode what the tap has noted but not decoded yet
+    senders = _frame_senders(connection)
+    right = _changes(senders)
+    if answer is None:
+        return _say(False, "No answer yet. Keep the FrameEvents of connection.events whose frame is text or "
+                           "binary, list their .sender in order, and count the places where it differs from "
+                           "the one before.")
+    if not isinstance(answer, int) or isinstance(answer, bool):
+        return _say(False, f"Give a whole number of changes, not {type(answer).__name__}.")
+    if answer == right:
+        return _say(True, f"{right} changes of direction in {len(senders)} data frames: neither side waited "
+                          "for the other to finish.")
+    everything = _frame_senders(connection, data_only=False)
+    if answer == len(senders) and len(senders) != right:
+        return _say(False, f"{answer} is the number of data frames; count only the places where the sender "
+                           "changes from one frame to the next.")
+    if answer == right + 1 and senders:
+        return _say(False, f"{answer} counts the runs (blocks of frames from one side); the changes between "
+                           "them are one fewer.")
+    if answer == _changes(everything) and everything != senders:
+        return _say(False, "You counted control frames too (the close handshake, pings): keep only text and "
+                           "binary frames.")
+    if answer == len(everything):
+        return _say(False, "That is the number of all frames; count changes of sender between data frames.")
+    return _say(False, f"Not {answer}. List the senders of the data frames in order (there are {len(senders)}) "
+                       "and count each place where one differs from the one before it.")
+
+
+# ---------------------------------------------------------------- 05: show chat text safely
+
+_HOSTILE = [
+    ("<b>Mallory</b>", "<img src=x onerror=alert(1)>"),
+    ("Tom & Jerry", "5 > 3 && 2 < 4"),
+    ("O'Brien", 'say "hi" <script>alert("x")</script>'),
+    ("Ada", "plain text stays plain"),
+]
+
+
+def check_escape(render: Any) -> bool:
+    """Check ``render(name, text) -> str``: one chat line as HTML that shows the name and
+    the text exactly as sent, as text, whatever they contain."""
+    import html as _html
+
+    if render is None:
+        return _say(False, "No function yet. Define render(name, text) returning an HTML string such as "
+                           "'<b>NAME</b>: TEXT', with NAME and TEXT escaped.")
+    if not callable(render):
+        return _say(False, "Pass the function itself (render), not the result of calling it.")
+    for name, text in _HOSTILE:
+        try:
+            out = render(name, text)
+        except Exception as exc:  # a learner's bug must end in a hint, not a traceback
+            return _say(False, f"render({name!r}, {text!r}) raised {type(exc).__name__}: {exc}")
+        if not isinstance(out, str):
+            return _say(False, f"Return a str of HTML, not {type(out).__name__}.")
+        for value in (name, text):
+            esc = _html.escape(value)
+            if "<" in value and value in out:
+                return _say(False, f"{value!r} went into the HTML as it is: a browser would run it as markup. "
+                                   "Escape it with html.escape(value).")
+            if _html.escape(esc) in out and esc != value:
+                return _say(False, f"{value!r} was escaped twice (&amp;lt; ...): the reader would see the "
+                                   "entities instead of the text. Escape once.")
+            if esc not in out and _html.escape(value, quote=False) not in out:
+                if _html.unescape(out).find(value) < 0:
+                    return _say(False, f"The line for {value!r} does not show it as sent: escape the characters "
+                                       "< > & (and quotes), do not delete or replace them.")
+        if "<script" in out.lower() or "<img" in out.lower():
+            return _say(False, "A tag from the chat text is still live in the HTML: escape every value you insert.")
+    return _say(True, "Every name and message is shown as sent, and none of it can run as HTML.")
+
+
+# ---------------------------------------------------------------- 07: a server answers a ping
+
+def check_pong(reply: Any) -> bool:
+    """Check ``reply(frame) -> bytes``: the frame a server sends back for a client's ping
+    (RFC 6455 section 5.5.3: a pong with the same application data, unmasked)."""
+    if reply is None:
+        return _say(False, "No function yet. Define reply(frame) returning the bytes of a PONG frame that "
+                           "carries frame.payload: wire.encode_frame(...).")
+    if not callable(reply):
+        return _say(False, "Pass the function itself (reply), not the result of calling it.")
+    key = bytes.fromhex("a1b2c3d4")
+    for data in (b"", b"are you there?", bytes(range(100))):
+        ping = wire.FrameDecoder().feed(wire.encode_frame(wire.Opcode.PING, data, mask_key=key))[0]
+        try:
+            out = reply(ping)
+        except Exception as exc:
+            return _say(False, f"reply() raised {type(exc).__name__} for a ping with {len(data)} bytes: {exc}")
+        if isinstance(out, wire.Frame):
+            return _say(False, "Return the bytes to write on the socket (wire.encode_frame returns them), "
+                               "not a Frame object.")
+        if not isinstance(out, (bytes, bytearray)):
+            return _say(False, f"Return bytes, not {type(out).__name__}.")
+        try:
+            frames = wire.FrameDecoder().feed(bytes(out))
+        except wire.ProtocolError as exc:
+            return _say(False, f"Those bytes are not a valid frame: {exc}")
+        if len(frames) != 1 or sum(len(f.raw) for f in frames) != len(out):
+            return _say(False, "Return exactly one whole frame.")
+        f = frames[0]
+        if f.opcode == wire.Opcode.PING:
+            return _say(False, "That is a ping again; the answer's opcode is PONG (0xA).")
+        if f.opcode != wire.Opcode.PONG:
+            return _say(False, f"The opcode is {wire.Opcode(f.opcode).name if f.opcode in wire.Opcode._value2member_map_ else f.opcode}; "
+                               "a ping is answered with PONG (0xA).")
+        if f.masked:
+            return _say(False, "A server never masks its frames (RFC 6455 section 5.1): leave mask_key out.")
+        if f.payload != data:
+            return _say(False, f"A pong carries the ping's data unchanged: expected {data[:20]!r}"
+                               f"{'…' if len(data) > 20 else ''}, got {f.payload[:20]!r}. Use frame.payload "
+                               "(already unmasked), not frame.wire_payload.")
+        if not f.fin:
+            return _say(False, "Control frames are never fragmented: FIN must be set.")
+    return _say(True, "Your server answers every ping with a matching, unmasked pong.")
+
+
+SOLUTIONS.update({
+    "direction_changes": '''\
+senders = [e.sender for e in conn.events
+           if isinstance(e, wire.FrameEvent) and e.frame.opcode in (wire.Opcode.TEXT, wire.Opcode.BINARY)]
+changes = sum(1 for a, b in zip(senders, senders[1:]) if a != b)''',
+    "escape": '''\
+import html
+
+def render(name, text):
+    return f"<b>{html.escape(name)}</b>: {html.escape(text)}"''',
+    "pong": '''\
+def reply(frame):
+    return wire.encode_frame(wire.Opcode.PONG, frame.payload)   # no mask_key: servers never mask''',
+})
+
+__all__ += ["check_direction_changes", "check_escape", "check_pong"]
