@@ -48,14 +48,14 @@ class Connection:
         self.tap = tap
         self.id = id
         self.peer = peer
-        self.path: str | None = None
+        self._path: str | None = None
         self.opened_at = time.time()
         self.closed_at: float | None = None
-        self.events: deque = deque(maxlen=ring_size)
-        self.chunks: deque[tuple[str, float, bytes]] = deque(maxlen=ring_size)
+        self._events: deque = deque(maxlen=ring_size)
+        self._chunks: deque[tuple[str, float, bytes]] = deque(maxlen=ring_size)
         self.decoder = wire.ConnectionDecoder()
-        self.request = None  # the handshake, redacted
-        self.response = None
+        self._request = None  # the handshake, redacted
+        self._response = None
         self.bytes = {"client": 0, "server": 0}  # relayed so far, per sender
         self._summary = wire.Summary()  # running totals over every event, not only the ring
         self._pending: list[tuple[str, float, bytes | None]] = []
@@ -64,12 +64,42 @@ class Connection:
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
-        return (f"<Connection #{self.id} {self.peer} {self.path or '-'} {state}, "
-                f"{len(self.events)} events, {self.bytes['client']}+{self.bytes['server']} bytes>")
+        return (f"<Connection #{self.id} {self.peer} {self._path or '-'} {state}, "
+                f"{len(self._events)} events, {self.bytes['client']}+{self.bytes['server']} bytes>")
 
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
+
+    # Reading what was recorded first decodes what the relay has noted so far, so a
+    # notebook cell that runs right after a send sees its frames (decoding is deferred
+    # by DECODE_DELAY to keep it off the round trip).
+    @property
+    def events(self) -> deque:
+        self.flush()
+        return self._events
+
+    @property
+    def chunks(self) -> deque:
+        self.flush()
+        return self._chunks
+
+    @property
+    def path(self) -> str | None:
+        self.flush()
+        return self._path
+
+    @property
+    def request(self):
+        """The opening handshake's request (redacted), or None."""
+        self.flush()
+        return self._request
+
+    @property
+    def response(self):
+        """The opening handshake's response (redacted), or None."""
+        self.flush()
+        return self._response
 
     def summary(self):
         """``wire.summarize`` over every event this connection has produced."""
@@ -95,7 +125,7 @@ class Connection:
                 events = self._decode(self.decoder.eof, sender, at)
             else:
                 self.bytes[sender] += len(data)
-                self.chunks.append((sender, at, self._redact_chunk(sender, data)))
+                self._chunks.append((sender, at, self._redact_chunk(sender, data)))
                 events = self._decode(self.decoder.feed, sender, data, at)
             for event in events:
                 self._emit(event)
@@ -117,13 +147,13 @@ class Connection:
                 log.exception("redaction failed; event withheld")
                 return
             if kind is wire.HttpRequest:
-                if self.request is None:
-                    self.request = event.request
-                    self.path = event.request.target
-            elif self.response is None:
-                self.response = event.response
+                if self._request is None:
+                    self._request = event.request
+                    self._path = event.request.target
+            elif self._response is None:
+                self._response = event.response
         event.connection = self
-        self.events.append(event)
+        self._events.append(event)
         self._summary.add(event)
         if self.tap._subscribers:
             self.tap._publish(event)

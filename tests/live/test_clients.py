@@ -224,3 +224,17 @@ async def test_cursors_go_to_the_others(server):
     await a.close()
     assert json.loads(await b.recv(timeout=T)) == {"type": "leave", "id": hello_a["id"]}
     await b.close()
+
+
+async def test_reading_a_connection_right_after_a_round_trip_shows_its_frames(server):
+    # Decoding is deferred a little to stay off the round trip; reading the recording
+    # must not depend on that: the frames of a finished round trip are there at once.
+    client = await server.connect("/echo")
+    await client.send("right away")
+    assert await client.recv(timeout=T) == "right away"
+    conn = client.connection
+    assert conn.path == "/echo" and conn.request is not None and conn.response.status == 101
+    texts = [(e.sender, e.message.text) for e in conn.events if isinstance(e, wire.MessageEvent)]
+    assert texts == [("client", "right away"), ("server", "right away")]
+    assert sum(len(data) for _, _, data in conn.chunks) == conn.bytes["client"] + conn.bytes["server"]
+    await client.close()
