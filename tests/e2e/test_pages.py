@@ -1,0 +1,136 @@
+"""Real Chromium pages against the live lab: ten chat pages at once, the cursors and
+ticker pages, each showing its connection state."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+import wsdemo
+from wsdemo import wire
+
+from .conftest import T, screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+PAGES = 10
+
+
+@pytest.fixture
+async def server():
+    srv = await asyncio.wait_for(wsdemo.serve(ticker_interval_ms=100), T)
+    yield srv
+    await asyncio.wait_for(srv.stop(), T)
+
+
+async def test_ten_chat_pages_each_get_every_message(server, browser, tmp_path):
+    context = await browser.new_context(viewport={"width": 480, "height": 800})
+    context.set_default_timeout(T * 1000)
+    try:
+        pages = []
+        for i in range(PAGES):
+            page = await context.new_page()
+            await page.goto(server.http_url(f"/chat.html?name=page{i}"))
+            pages.append(page)
+        await asyncio.gather(*(p.wait_for_selector("#status[data-state='open']") for p in pages))
+        # Everyone is in the room before anyone talks (join notices arrive in order).
+        await asyncio.gather(*(p.wait_for_function(
+            f"() => document.getElementById('users').textContent.split(', ').length === {PAGES}")
+            for p in pages))
+
+        async def say(i, page):
+            await page.fill("#text", f"hello <i>{i}</i> from page{i}")
+            await page.press("#text", "Enter")  # the form submits on Enter, as on a phone
+
+        await asyncio.gather(*(say(i, p) for i, p in enumerate(pages)))
+        expected = sorted(f"page{i}: hello <i>{i}</i> from page{i}" for i in range(PAGES))
+        for page in pages:
+            await page.wait_for_function(
+                "(n) => [...document.querySelectorAll('#log li')]"
+                ".filter(li => li.querySelector('.name')).length >= n", arg=PAGES)
+            lines = await page.locator("#log li:has(.name)").all_text_contents()
+            assert sorted(lines) == expected
+            assert await page.locator("#log i").count() == 0  # text, not markup
+        shot = await screenshot(pages[3], tmp_path, "chat-ten-pages.png")
+        assert shot.stat().st_size > 5_000
+
+        # The tap decoded every page's handshake and message.
+        chats = [c for c in server.tap.connections if c.path and c.path.startswith("/chat?name=page")]
+        assert len(chats) == PAGES
+        for conn in chats:
+            conn.flush()
+            assert "Chrome" in conn.request.headers.get("User-Agent")
+            said = [json.loads(e.message.text) for e in conn.events if isinstance(e, wire.MessageEvent)
+                    and e.sender == "client" and e.message.kind == "text"]
+            i = conn.path.split("page")[1]
+            assert said == [{"text": f"hello <i>{i}</i> from page{i}"}]
+            got = [e for e in conn.events if isinstance(e, wire.MessageEvent)
+                   and e.sender == "server" and '"type": "message"' in (e.message.text or "")]
+            assert len(got) == PAGES
+
+        # One page leaves: its status says closed with the code, the others see it go.
+        await pages[0].evaluate("ws.close(1000, 'bye')")
+        await pages[0].wait_for_selector("#status[data-state='closed']")
+        # the close event carries the code and reason the server answered with
+        assert (await pages[0].text_content("#status")).startswith("closed with code 1000")
+        await pages[1].locator("#log li", has_text="page0 left").wait_for()
+    finally:
+        await context.close()
+
+
+async def test_cursors_page_moves_for_everyone_with_mouse_touch_and_keys(server, browser, tmp_path):
+    context = await browser.new_context(viewport={"width": 400, "height": 700}, has_touch=True)
+    context.set_default_timeout(T * 1000)
+    try:
+        watcher = await server.connect("/cursors?name=kernel")
+        hello = json.loads(await watcher.recv(timeout=T))
+        assert hello["type"] == "hello"
+        page = await context.new_page()
+        await page.goto(server.http_url("/cursors.html?name=phone"))
+        await page.wait_for_selector("#status[data-state='open']")
+        box = await page.locator("#canvas").bounding_box()
+
+        async def next_move():
+            while True:
+                event = json.loads(await watcher.recv(timeout=T))
+                if event["type"] == "move":
+                    return event
+
+        await page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.75)
+        move = await next_move()
+        assert move["name"] == "phone" and abs(move["x"] - 0.25) < 0.02 and abs(move["y"] - 0.75) < 0.02
+        # A finger on a phone: a touch at the centre.
+        await page.touchscreen.tap(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        move = await next_move()
+        assert abs(move["x"] - 0.5) < 0.02 and abs(move["y"] - 0.5) < 0.02
+        # The keyboard: focus the canvas and press the right arrow.
+        await page.focus("#canvas")
+        await page.keyboard.press("ArrowRight")
+        move = await next_move()
+        assert abs(move["x"] - 0.52) < 0.02
+
+        await watcher.send_json({"x": 0.8, "y": 0.2})
+        await page.locator("#log li", has_text="kernel is here").wait_for()
+        await screenshot(page, tmp_path, "cursors.png")
+        await watcher.close()
+        await page.locator("#log li", has_text="kernel left").wait_for()
+    finally:
+        await context.close()
+
+
+async def test_ticker_page_shows_pushed_prices_and_a_closed_state(server, browser, tmp_path):
+    page = await browser.new_page()
+    page.set_default_timeout(T * 1000)
+    try:
+        await page.goto(server.http_url("/ticker.html"))
+        await page.wait_for_selector("#status[data-state='open']")
+        await page.wait_for_function("() => document.querySelectorAll('#log li').length >= 3")
+        seq = int(await page.text_content("#seq"))
+        assert seq >= 3 and float(await page.text_content("#price")) > 0
+        await screenshot(page, tmp_path, "ticker.png")
+        await server.stop()  # the server going away is a close the page must show
+        await page.wait_for_selector("#status[data-state='closed']")
+        assert "1001" in await page.text_content("#status")
+    finally:
+        await page.close()
