@@ -139,6 +139,8 @@ def test_round_like_and_ratio_bands():
     assert ex.ratio_band(0.007) == "under 1/100"
     assert ex.ratio_band(0.2) == "under 1/2"
     assert ex.ratio_band(0.05) == "under 1/10"
-    assert ex.ratio_band(45) == "1 to 100 times"
+    assert ex.ratio_band(45) == "10 to 100 times"
+    assert ex.ratio_band(1.5) == "1 to 2 times"
+    assert ex.ratio_band(5000) == "1000 times or more"
     with pytest.raises(ValueError):
         ex.ratio_band(float("inf"))

@@ -269,9 +269,11 @@ def ratio_band(ratio: float) -> str:
                          (1 / 2, "under 1/2"), (1, "under 1")):
         if ratio < limit:
             return label
+    lower = 1
     for limit in (2, 10, 100, 1000):
         if ratio < limit:
-            return f"1 to {limit} times"
+            return f"{lower} to {limit} times"
+        lower = limit
     return "1000 times or more"
 
 
