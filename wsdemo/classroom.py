@@ -120,7 +120,7 @@ class JoinCard:
             "<div class='wsdemo-join' style='display:flex;gap:1.5rem;align-items:center;"
             "flex-wrap:wrap;font-size:1.4em'>"
             f"<div class='wsdemo-join-qr' role='img' aria-label='QR code of the join URL'>{self.qr_svg()}</div>"
-            "<div><div style='font-weight:bold'>Join the class</div>"
+            "<div style='flex:1 1 18rem;min-width:0'><div style='font-weight:bold'>Join the class</div>"
             f"<a class='wsdemo-join-url' href='{url}' target='_blank' rel='noopener' "
             f"style='font-family:monospace;word-break:break-all'>{url}</a>{note}</div></div>")
 

@@ -103,6 +103,10 @@ def running(cmd: list[str], *, tmp_path: Path, name: str, ready_url: str, env: d
                 raise RuntimeError(f"{name} exited ({proc.returncode}):\n"
                                    + log_path.read_text(errors="replace")[-3000:])
             try:
+                if ready_url.startswith("tcp://"):  # listening is enough (GET / would run a notebook)
+                    host, port = ready_url[6:].rsplit(":", 1)
+                    socket.create_connection((host, int(port)), timeout=1).close()
+                    break
                 if http_get(ready_url)[0] == 200:
                     break
             except OSError:
