@@ -182,7 +182,7 @@ print("overhead per update, websocket / browser short polling:",
       experiments.ratio_band(ws.overhead_bytes_per_update / b.overhead_bytes_per_update))
 
 # %% [markdown]
-# With a browser's headers one poll costs as much as the published 871 bytes, and a pushed
+# With a browser's headers one poll costs close to the published 871 bytes, and a pushed
 # update costs under a tenth of a polled one, payload included.
 #
 # ## Where our figures differ from the published ones, and why
