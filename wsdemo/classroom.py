@@ -145,6 +145,6 @@ def join_card(server, page: str = "/chat.html") -> JoinCard:
     url = server.join_url(page, host=host)
     reachable = host != LOOPBACK and not host.startswith("127.") and host != "localhost"
     note = "" if reachable else (
-        "listening on this machine only: start with wsdemo.serve(host='0.0.0.0', classroom=True) "
-        "so the room can join")
+        "listening on this machine only: serve on host 0.0.0.0 so the room can join "
+        "(wsdemo.serve(host='0.0.0.0', classroom=True), or --host 0.0.0.0)")
     return JoinCard(url, reachable_from_room=reachable, note=note)
