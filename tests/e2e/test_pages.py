@@ -134,3 +134,47 @@ async def test_ticker_page_shows_pushed_prices_and_a_closed_state(server, browse
         assert "1001" in await page.text_content("#status")
     finally:
         await page.close()
+
+
+# Contrast ratio per WCAG 2.x, computed in the page from the rendered colours.
+_CONTRAST_JS = """(el) => {
+  const rgb = (s) => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => { const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  let bgEl = el, bg = getComputedStyle(el).backgroundColor;
+  while (bg === "rgba(0, 0, 0, 0)" && bgEl.parentElement) { bgEl = bgEl.parentElement; bg = getComputedStyle(bgEl).backgroundColor; }
+  if (bg === "rgba(0, 0, 0, 0)") bg = "rgb(255, 255, 255)";
+  const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(rgb(bg))];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("page_name", ["chat.html?name=a11y", "cursors.html", "ticker.html"])
+async def test_pages_are_labelled_phone_sized_and_readable(server, browser, page_name):
+    context = await browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True,
+                                        has_touch=True)
+    try:
+        page = await context.new_page()
+        page.set_default_timeout(T * 1000)
+        await page.goto(server.http_url("/" + page_name))
+        assert "width=device-width" in await page.get_attribute("meta[name=viewport]", "content")
+        status = page.get_by_role("status")
+        await expect_text(status, "open")
+        # Every control has an accessible name (a label, aria-label or its text).
+        unnamed = await page.evaluate("""() => [...document.querySelectorAll('input, button, canvas[tabindex]')]
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+            .map(e => e.id)""")
+        assert unnamed == []
+        # Nothing wider than a phone, and text with enough contrast (WCAG AA: 4.5).
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+        for sel in ["h1", "#status", "p", "#log li"]:
+            for el in await page.locator(sel).element_handles():
+                assert await el.evaluate(_CONTRAST_JS) >= 4.5, sel
+    finally:
+        await context.close()
+
+
+async def expect_text(locator, text: str) -> None:
+    from playwright.async_api import expect
+
+    await expect(locator).to_have_text(text, timeout=T * 1000)
