@@ -511,7 +511,7 @@ async def compare_polling(server: "Server", updates: int = 10, *, interval_ms: f
     poll_s = (interval_ms if poll_ms is None else poll_ms) / 1000
     if not poll_s > 0:
         raise ValueError(f"poll_ms must be > 0, got {poll_ms!r}")
-    if getattr(server, "tap", None) is None or getattr(server, "_stopped", False):
+    if not server.running:
         raise RuntimeError("the server is not running: start one with server = await wsdemo.serve()")
     state = server.app_state
     old_interval = state.ticker_interval_ms

@@ -60,6 +60,11 @@ class Server:
         extra += ", permessage-deflate" if self.compression else ""
         return f"<wsdemo Server {self.url('/')} (app on :{self.direct_port}){extra}, {state}>"
 
+    @property
+    def running(self) -> bool:
+        """True from the moment serve() returns until stop() is called."""
+        return self.tap is not None and not self._stopped
+
     # -- starting ------------------------------------------------------------
 
     async def _start(self, port: int) -> None:
@@ -224,6 +229,11 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
                 classroom: bool = False) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
+
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    logging.getLogger("wsdemo").addHandler(handler)
+    logging.getLogger("wsdemo").setLevel(logging.INFO)
 
     async def main() -> int:
         try:

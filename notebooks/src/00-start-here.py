@@ -85,7 +85,6 @@ reply
 
 # %%
 conn = client.connection
-conn.flush()  # the tap decodes in small batches: take what it has received so far
 for event in conn.events:
     if isinstance(event, wire.FrameEvent):
         print("→" if event.sender == "client" else "←", event.frame)

@@ -19,7 +19,6 @@
 
 # %%
 import asyncio
-import logging
 from urllib.parse import urlsplit
 
 import wsdemo
@@ -27,8 +26,6 @@ from wsdemo import exercises, wire
 from wsdemo.ui import HandshakeView
 
 T = 5  # seconds: every await below gives up after this, so a broken server cannot hang the notebook
-# Tornado logs each request it refuses; we read its answers ourselves below, so keep its log quiet.
-logging.getLogger("tornado.access").setLevel(logging.ERROR)
 
 # %% [markdown]
 # ## A real Upgrade, from this kernel
@@ -40,7 +37,6 @@ logging.getLogger("tornado.access").setLevel(logging.ERROR)
 server = await asyncio.wait_for(wsdemo.serve(), T)
 client = await asyncio.wait_for(server.connect("/echo"), T)
 conn = client.connection
-conn.flush()  # the tap decodes in small batches; decode what it has received so far
 print(f"connection #{conn.id} from {conn.peer} to {conn.path}")
 
 # %% [markdown]
@@ -163,7 +159,6 @@ for name, raw in BROKEN.items():
 
 # %%
 for recorded in server.tap.connections[-3:]:
-    recorded.flush()
     print(f"#{recorded.id} answered {recorded.response.status}:")
     for problem in wire.check_handshake(recorded.request):
         print("   ", problem)
@@ -214,8 +209,6 @@ print(server.http_url("/chat.html"))
 # has appeared (its output depends on your browser, so it is not compared by the tests):
 
 # %% tags=["nbval-ignore-output"]
-for c in server.tap.connections:
-    c.flush()
 browsers = [c for c in server.tap.connections
             if c.request is not None and "Mozilla" in (c.request.headers.get("User-Agent") or "")
             and c.request.headers.get("Upgrade")]

@@ -99,7 +99,6 @@ conn = duplex.connection
 # %% tags=["nbval-ignore-output"]
 def show(conn):
     """One line per frame: time since the connection opened, direction, the frame."""
-    conn.flush()  # decode whatever the tap has noted but not decoded yet
     for e in conn.events:
         if isinstance(e, wire.FrameEvent):
             arrow = "→" if e.sender == "client" else "←"

@@ -242,7 +242,7 @@ print(server.http_url("/ticker.html"))
 #
 # ```python
 # server = await wsdemo.serve(host="0.0.0.0", classroom=True)
-# server.join_url("/chat.html", host="192.168.1.20")   # the teacher's address on the classroom network
+# server.join_card()   # the join link with the teacher's LAN address and token, and its QR code
 # ```
 #
 # `host="0.0.0.0"` listens on every network interface, not only on this machine. Because
@@ -261,25 +261,19 @@ print("the previous server is stopped:", "stopped" in repr(server))
 print("students open:", classroom.join_url("/chat.html"))
 
 # %% [markdown]
-# The join link as a QR code, for phones (live: the port and token change every run):
+# The join card puts the link and its QR code (drawn offline) on the projector, for phones
+# (live: the port and token change every run):
 
 # %% tags=["nbval-ignore-output"]
-import segno
-from IPython.display import SVG
-
-SVG(segno.make(classroom.join_url("/chat.html")).svg_inline(scale=4))
+classroom.join_card()
 
 # %% [markdown]
 # Without the token, the server refuses the handshake; with it (the kernel's client adds it
 # for you), a student is in:
 
 # %%
-import logging
-
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import websocket_connect
-
-logging.getLogger("tornado.access").setLevel(logging.ERROR)  # the refusal below is expected: no log line
 
 try:
     await asyncio.wait_for(websocket_connect(classroom.url("/chat?name=intruder")), T)

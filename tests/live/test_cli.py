@@ -39,3 +39,20 @@ async def test_serve_command_logs_connections_and_stops_on_ctrl_c():
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_refused_handshakes_log_at_info_so_notebook_cells_stay_clean(server, caplog):
+    # A refused handshake is part of the lessons; it must not reach a cell as a stray warning.
+    import logging
+
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", server.port), 5)
+    writer.write(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n\r\n")  # no key: 400
+    with caplog.at_level(logging.DEBUG):
+        status = await asyncio.wait_for(reader.readline(), 5)
+        await asyncio.sleep(0.05)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 400")
+    refused = [r for r in caplog.records if r.name == "wsdemo.access" and " 400 " in f" {r.getMessage()} "]
+    assert refused and all(r.levelno == logging.INFO for r in refused)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "400" in r.getMessage()]

@@ -31,7 +31,9 @@ async def test_stop_closes_websockets_with_1001_and_frees_both_ports():
     clients = [await server.connect(path) for path in ("/echo", "/chat?name=x", "/ticker")]
     conns = [c.connection for c in clients]
     port, direct = server.port, server.direct_port
+    assert server.running
     await asyncio.wait_for(server.stop(), T)
+    assert not server.running
     for client in clients:
         with pytest.raises(wsdemo.client.ConnectionClosed):
             while True:

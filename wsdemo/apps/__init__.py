@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import tornado.web
 
 from .base import AppState, BaseSocket
@@ -24,6 +26,20 @@ from .static import StaticHandler
 from .ticker import TickerSocket
 
 __all__ = ["AppState", "BaseSocket", "make_app"]
+
+access_log = logging.getLogger("wsdemo.access")
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    # Refused handshakes (400, 403, 426, 503) are lessons here, not incidents: they go out at
+    # INFO, so they never spill into a notebook cell as stray stderr; 5xx stays a warning.
+    # ``python -m wsdemo serve`` shows the INFO lines in its log.
+    status = handler.get_status()
+    level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
+    if access_log.isEnabledFor(level):
+        request = handler.request
+        access_log.log(level, "%d %s %s (%s) %.1f ms", status, request.method, request.uri,
+                       request.remote_ip, 1000 * request.request_time())
 
 
 def make_app(state: AppState, *, compression: bool = False) -> tornado.web.Application:
@@ -40,4 +56,5 @@ def make_app(state: AppState, *, compression: bool = False) -> tornado.web.Appli
         [(path, handler, {"state": state}) for path, handler in routes],
         wsdemo_compression=compression,
         websocket_max_message_size=state.max_message_size,
+        log_function=_log_request,
     )
