@@ -83,7 +83,11 @@ case "$cmd" in
     setup_python; setup_system test ;;
   lab)
     setup_python; setup_system lab || true
-    exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" "$@" ;;
+    args=()
+    [ "$(id -u)" = 0 ] && args+=(--allow-root)  # e.g. in a container; Jupyter refuses root otherwise
+    cd "$ROOT/notebooks"
+    say "opening the course: 00-start-here.ipynb (Ctrl-C stops JupyterLab)"
+    exec "$VENV/bin/jupyter" lab "${args[@]}" 00-start-here.ipynb "$@" ;;
   test)
     setup_python; setup_system test
     export PATH="$VENV/bin:$PATH"
