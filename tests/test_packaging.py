@@ -63,7 +63,10 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make lab" in readme
-    assert re.search(r"^exec make test$", ci, re.M)
+    assert re.search(r"^  exec make test$", ci, re.M)
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test:\n\t@scripts/dev.sh test$", makefile, re.M)
+    assert re.search(r"^exec scripts/dev.sh test", ci, re.M)
 
 
 def test_setup_script_is_valid_bash_and_refuses_unknown_commands():
