@@ -125,6 +125,23 @@ def test_lifecycle_is_drawn_from_the_transition_table(need_dot):
     assert repr(d) == f"<diagram lifecycle: {len(State)} states, {len(TRANSITIONS)} transitions>"
 
 
+def test_course_map_follows_the_notebooks(need_dot):
+    d = diagrams.course_map()
+    svg = svg_of(d)
+    assert repr(d) == "<diagram course_map: 8 notebooks>"
+    sources = sorted((ROOT / "notebooks" / "src").glob("[0-9][0-9]-*.py"))
+    # one step per notebook source, in order, named as the notebook's first heading names it
+    assert [s.stem for s in diagrams.COURSE] == [p.stem for p in sources]
+    for step, src in zip(diagrams.COURSE, sources):
+        heading = re.search(r"^# # (\d\d) · (.+)$", src.read_text(encoding="utf-8"), re.M)
+        assert heading and heading.groups() == (step.number, step.title), (src.name, heading)
+        for text in (step.number, step.title, step.idea, "the essay: " + step.claim):
+            assert text in svg, text
+    # a path: each notebook leads to the next, and nowhere else
+    edges = re.findall(r"^\s*(nb\d\d) -> (nb\d\d)", d.source, re.M)
+    assert edges == [(f"nb{a.number}", f"nb{b.number}") for a, b in zip(diagrams.COURSE, diagrams.COURSE[1:])]
+
+
 def _bits(data: bytes) -> list[str]:
     return [str((b >> (7 - i)) & 1) for b in data for i in range(8)]
 
