@@ -19,7 +19,12 @@ CELLS = [
     f"HOSTILE = {HOSTILE_SRC}\n"
     "server = await asyncio.wait_for(wsdemo.serve(), 20)",
     # 1: a chat client; the server greets it with a join notice first
-    "client = await asyncio.wait_for(server.connect('/chat?name=ann'), 20)\n"
+    # a browser-length User-Agent and a long cookie: the handshake view must wrap them
+    "UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) ' \\\n"
+    "     'Chrome/131.0.0.0 Safari/537.36 wsdemo-test/1.0 (+https://example.org/a/very/long/path)'\n"
+    "COOKIE = 'session=' + 'x' * 160\n"
+    "client = await asyncio.wait_for(server.connect('/chat?name=ann', headers={'User-Agent': UA, "
+    "'Cookie': COOKIE}), 20)\n"
     "join = await client.recv(timeout=10)\n"
     "conn = client.connection\n"
     "await asyncio.sleep(0.2)",

@@ -172,7 +172,15 @@ def test_handshake_html_explains_headers_and_checks_accept(events):
     dec = decode()[1]
     req, resp = dec.request, dec.response
     left = R.headers_html(req, "request")
-    assert "<details class='wsdemo-header'><summary><code><b>Sec-WebSocket-Key</b>" in left
+    assert ("<details class='wsdemo-header'><summary><code style='white-space:normal'>"
+            "<b>Sec-WebSocket-Key</b>") in left
+    # values wrap anywhere (a User-Agent or a redacted cookie has no spaces to break at)
+    assert f"<span class='wsdemo-hval' style='{R._WRAP}'>{KEY}</span>" in left
+    assert "word-break:break-all" in R._WRAP and "overflow-wrap:anywhere" in R._WRAP
+    # the redacted cookie says it was redacted, and how long it was
+    shown = R.headers_html(wire.redact(events[0]).request, "request")
+    assert "*" * len("session=secret-value") in shown
+    assert f"(redacted by wsdemo: {len('session=secret-value')} characters)" in shown
     assert "RFC 6455 §4.1 item 7" in left
     acc = R.accept_html(req, resp)
     assert "✓ matches" in acc and ACCEPT in acc and KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" in acc

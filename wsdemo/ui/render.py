@@ -24,7 +24,7 @@ __all__ = [
     "frame_detail_html", "HEADER_HELP", "headers_html", "accept_html", "problems_html",
     "parse_extensions", "extensions_html", "summary_text", "summary_html",
     "connections_table_html", "export_recording", "import_recording", "RecordedConnection",
-    "RECORDING_FORMAT",
+    "RECORDING_FORMAT", "empty_rows_html", "parse_hex", "check_close", "MAX_CLOSE_REASON",
 ]
 
 
@@ -199,6 +199,55 @@ def filter_rows(rows: Iterable[Row], direction: str = "all", kind: str = "all",
             continue
         out.append(r)
     return out
+
+
+def empty_rows_html(total: int, direction: str = "all", kind: str = "all", text: str = "") -> str:
+    """What an empty table means: nothing on the wire yet, or filters that hide every row."""
+    if total == 0:
+        return ("<div class='wsdemo-empty'><i>No frames yet: rows appear here as bytes cross "
+                "the wire.</i></div>")
+    bits = []
+    if direction != "all":
+        bits.append(f"direction {direction_text(direction)}")
+    if kind != "all":
+        bits.append(f"kind {kind!r}")
+    if text.strip():
+        bits.append(f"containing {text.strip()!r}")
+    return (f"<div class='wsdemo-empty' style='color:#8a4b00'>No rows match "
+            f"{esc(', '.join(bits) or 'the filters')}: all {total} row{'s' if total != 1 else ''} "
+            "are hidden. Set Direction to All, Kind to all, or clear the text to see them.</div>")
+
+
+def parse_hex(text: str) -> bytes:
+    """Bytes typed as hex ('01 02 ff', '0x01,0x02', '01:02'); ValueError saying what is wrong."""
+    cleaned = text.replace(",", " ").replace(":", " ").replace("\n", " ")
+    tokens = [t[2:] if t.lower().startswith("0x") else t for t in cleaned.split()]
+    digits = "".join(tokens)
+    for i, ch in enumerate(digits):
+        if ch not in "0123456789abcdefABCDEF":
+            raise ValueError(f"binary payload must be hex digits (0-9, a-f), e.g. '01 02 ff': "
+                             f"{ch!r} is not a hex digit (digit {i + 1})")
+    for t in tokens:
+        if len(t) % 2:
+            raise ValueError(f"binary payload: {t!r} has an odd number of hex digits; a byte is "
+                             f"two digits, e.g. '0{t[-1]}' not '{t[-1]}'")
+    return bytes.fromhex(digits)
+
+
+MAX_CLOSE_REASON = 123  # 125-byte control payload minus the 2-byte code (RFC 6455 §5.5, §5.5.1)
+
+
+def check_close(code: int, reason: str = "") -> None:
+    """ValueError unless ``code`` may be sent in a close frame and ``reason`` fits."""
+    from ..wire.frames import close_code_allowed
+
+    if not close_code_allowed(int(code)):
+        raise ValueError(f"close code {wire.describe_close_code(int(code))} — a close frame may "
+                         "carry 1000–1003, 1007–1014 or 3000–4999 (RFC 6455 §7.4)")
+    n = len(reason.encode("utf-8"))
+    if n > MAX_CLOSE_REASON:
+        raise ValueError(f"close reason is {n} bytes of UTF-8; at most {MAX_CLOSE_REASON} fit "
+                         "(a control frame carries 125 bytes, 2 of them the code: RFC 6455 §5.5)")
 
 
 class RowBook:
@@ -599,6 +648,12 @@ HEADER_HELP: dict[str, tuple[str, str]] = {
 }
 
 
+# Header values whose content wire.redact_head replaces with '*'.
+_REDACTED = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
+# Break anywhere: header values (tokens, base64, asterisks) have no spaces to break at.
+_WRAP = "overflow-wrap:anywhere;word-break:break-all"
+
+
 def _head_lines(msg) -> str:
     first = bytes(msg.raw).split(b"\r\n", 1)[0].decode("latin-1")
     return first
@@ -611,7 +666,12 @@ def headers_html(msg, side: str) -> str:
     rows = []
     for name, value in msg.headers:
         help_ = HEADER_HELP.get(name.lower())
-        line = f"<code><b>{esc(name)}</b>: {esc(value)}</code>"
+        note = ""
+        if name.lower() in _REDACTED and value and set(value) == {"*"}:
+            note = f" <i style='font-size:85%'>(redacted by wsdemo: {len(value)} characters)</i>"
+        # Long values (User-Agent, a redacted cookie) wrap inside their column.
+        line = (f"<code style='white-space:normal'><b>{esc(name)}</b>: "
+                f"<span class='wsdemo-hval' style='{_WRAP}'>{esc(value)}</span></code>{note}")
         if help_:
             rows.append(
                 f"<details class='wsdemo-header'><summary>{line} <span style='font-size:80%;opacity:.75'>(explain)</span>"
@@ -620,8 +680,10 @@ def headers_html(msg, side: str) -> str:
         else:
             rows.append(f"<div style='margin-left:1.1em'>{line}</div>")
     title = "Request (client → server)" if side == "request" else "Response (server → client)"
-    return (f"<div class='wsdemo-{side}'><b>{esc(title)}</b>, {len(msg.raw)} bytes of head"
-            f"<div><code>{esc(_head_lines(msg))}</code></div>" + "".join(rows) + "</div>")
+    return (f"<div class='wsdemo-{side}' style='overflow-wrap:anywhere;min-width:0'><b>{esc(title)}</b>, "
+            f"{len(msg.raw)} bytes of head"
+            f"<div><code style='white-space:normal;{_WRAP}'>{esc(_head_lines(msg))}</code></div>"
+            + "".join(rows) + "</div>")
 
 
 def _step_parts(step) -> tuple[str, str]:

@@ -159,8 +159,10 @@ class HandshakeView(_Live):
     def __init__(self, connection):
         self.connection = connection
         self._title = W.HTML()
-        self._req = W.HTML(layout=W.Layout(width="50%"))
-        self._resp = W.HTML(layout=W.Layout(width="50%"))
+        # flex items may not shrink below their content by default: min_width 0 lets long
+        # header values wrap inside their half instead of pushing into the other one.
+        self._req = W.HTML(layout=W.Layout(flex="1 1 0%", min_width="0", margin="0 12px 0 0"))
+        self._resp = W.HTML(layout=W.Layout(flex="1 1 0%", min_width="0"))
         self._accept = W.HTML()
         self._problems = W.HTML()
         self._ext = W.HTML()
@@ -276,6 +278,7 @@ class FrameInspector(_Live):
         self._table = W.Select(options=[], rows=12, layout=W.Layout(width="100%"),
                                description="", disabled=False)
         self._table.add_class("wsdemo-rows")
+        self._empty = W.HTML()
         self._detail = W.HTML("<i>Pick a row to see its bytes.</i>", layout=W.Layout(width="100%"))
         self._detail.add_class("wsdemo-pane")
         self._as_text, self._as_json, self._as_hex = W.HTML(), W.HTML(), W.HTML()
@@ -296,7 +299,7 @@ class FrameInspector(_Live):
         super().__init__([
             _STYLE, self._counts,
             W.HBox([self._direction, self._kind, self._text], layout=W.Layout(flex_flow="row wrap")),
-            self._table, self._detail, self._views, self._summary,
+            self._table, self._empty, self._detail, self._views, self._summary,
             W.HBox([self._export_btn, self._upload, self._export_link]),
         ])
         self.add_class("wsdemo-inspector")
@@ -420,6 +423,8 @@ class FrameInspector(_Live):
         with self.hold_sync():
             self._counts.value = f"<b>Frames</b>: {R.esc(self._count_text())}"
             self._sync_table(rows)
+            self._empty.value = "" if rows else R.empty_rows_html(
+                len(self.book), self._direction.value, self._kind.value, self._text.value)
             sel = self.selected
             if sel is not None and sel.message is not None and self._detail.value.find("Message #") < 0:
                 self._show(sel)  # its message completed since it was shown
@@ -546,7 +551,10 @@ class Composer(_Live):
         self._body = W.Textarea(value="", placeholder="message text", description="Payload",
                                 layout=W.Layout(width="100%"))
         self._code = W.BoundedIntText(value=1000, min=0, max=65535, description="Close code")
-        self._reason = W.Text(value="", description="Reason", placeholder="close reason (UTF-8)")
+        self._reason = W.Text(value="", description="Reason",
+                              placeholder=f"close reason (UTF-8, at most {R.MAX_CLOSE_REASON} bytes)")
+        self._code_help = W.HTML()
+        self._code.observe(lambda _c: self._sync_form(), names="value")
         self._wait = W.Checkbox(value=True, description="wait for a reply", indent=False)
         self._send_btn = W.Button(description="Send", button_style="primary", icon="paper-plane",
                               tooltip="send through the in-kernel client")
@@ -554,7 +562,7 @@ class Composer(_Live):
         self._log = W.HTML()
         self._send_btn.on_click(lambda _b: self._clicked())
         self._kind.observe(lambda _c: self._sync_form(), names="value")
-        self._close_row = W.HBox([self._code, self._reason])
+        self._close_row = W.VBox([W.HBox([self._code, self._reason]), self._code_help])
         super().__init__([_STYLE, W.HTML("<b>Composer</b>: send through the in-kernel client"),
                           self._kind, self._body, self._close_row,
                           W.HBox([self._send_btn, self._wait, self._status]), self._log])
@@ -565,6 +573,9 @@ class Composer(_Live):
     def _sync_form(self) -> None:
         kind = self._kind.value
         self._close_row.layout.display = "" if kind == "close" else "none"
+        self._body.layout.display = "none" if kind == "close" else ""
+        self._code_help.value = (f"<span style='font-size:90%'>"
+                                 f"{R.esc(wire.describe_close_code(self._code.value))}</span>")
         self._body.placeholder = {
             "text": "message text", "json": '{"type": "hello"}', "binary": "hex bytes, e.g. 01 02 ff",
             "ping": "optional ping payload (text, up to 125 bytes)", "close": "(not used)"}[kind]
@@ -602,11 +613,7 @@ class Composer(_Live):
             if isinstance(value, (bytes, bytearray)):
                 data = bytes(value)
             else:
-                cleaned = str(value).replace(":", " ").replace(",", " ").replace("0x", "")
-                try:
-                    data = bytes.fromhex("".join(cleaned.split()))
-                except ValueError:
-                    raise ValueError("binary payload must be hex digits, e.g. '01 02 ff'") from None
+                data = R.parse_hex(str(value))
             return data, f"BINARY {R.preview(data)} [{len(data)} bytes]"
         if kind == "ping":
             data = value if isinstance(value, bytes) else str(value).encode()
@@ -633,8 +640,9 @@ class Composer(_Live):
         result = SendResult(kind, f"{kind.upper()} (not sent)")
         try:
             if kind == "close":
-                result.sent = f"CLOSE {code} {wire.describe_close_code(code)}" + (
+                result.sent = f"CLOSE {wire.describe_close_code(code)}" + (
                     f" reason {reason!r}" if reason else "")
+                R.check_close(code, reason)
                 await asyncio.wait_for(self.client.close(code, reason), timeout + 1)
                 got = getattr(self.client, "close_code", None)
                 if got is not None:
