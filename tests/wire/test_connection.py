@@ -7,7 +7,8 @@ import pytest
 
 from wsdemo.wire import (
     TRANSITIONS, ConnectionDecoder, DecodeError, FrameEvent, HttpRequest, HttpResponse, MessageEvent, Opcode,
-    State, compress_message, compute_accept, encode_frame, next_state, redact, redact_head, summarize,
+    State, compress_message, compute_accept, encode_frame, next_state, parse_request, redact, redact_head,
+    summarize,
 )
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -305,3 +306,112 @@ def test_non_http_bytes_are_named_on_the_first_chunk_not_at_close():
     # A head split anywhere inside its method is still fine.
     ok = ConnectionDecoder()
     assert ok.feed("client", b"GE") == [] and ok.feed("client", b"T / HTTP/1.1\r\nHost: x\r\n\r\n")
+
+
+# -- robustness: byte sequences real clients send, and limits ----------------------------------
+
+@pytest.mark.parametrize("lead", [b"\r\n", b"\n", b"\r\n\r\n"])
+def test_empty_lines_before_a_request_line_are_skipped_but_counted(lead):
+    """RFC 9112 section 2.2: a server SHOULD ignore at least one empty line before the request-line
+    (some clients send a CRLF after a POST body)."""
+    post = b"POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+    get = b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n"
+    stream = lead + post + lead + get + lead
+    for step in (1, 3, len(stream)):
+        dec = ConnectionDecoder()
+        ev = []
+        for i in range(0, len(stream), step):
+            ev += dec.feed("client", stream[i:i + step])
+        ev += dec.eof("client")
+        assert not errors(ev), errors(ev)
+        reqs = [e.request for e in ev if isinstance(e, HttpRequest)]
+        assert [(r.method, r.target, r.body) for r in reqs] == [("POST", "/send", b"hi"), ("GET", "/poll", b"")]
+        assert reqs[0].raw.startswith(lead + b"POST") and reqs[1].raw.startswith(lead + b"GET")
+        # every byte but the trailing empty lines is in a head or a body
+        assert summarize(ev).client.wire_bytes == len(stream) - len(lead)
+    # parse_request agrees; errors after the empty lines point past them
+    assert parse_request(lead + get).target == "/poll"
+    err = ConnectionDecoder().feed("client", lead + b"GET\x00 / HTTP/1.1")
+    assert err[0].offset == len(lead) + 3 and "method" in err[0].error
+    tls = ConnectionDecoder().feed("client", lead + bytes.fromhex("160301"))
+    assert "TLS" in tls[0].error and tls[0].offset == len(lead)
+
+
+def test_a_response_does_not_start_with_an_empty_line():
+    dec = ConnectionDecoder()
+    dec.feed("client", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    (err,) = dec.feed("server", b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert "HTTP/" in err.error and err.offset == 0
+
+
+def test_responses_fed_before_their_requests_still_pair_up():
+    # keep-alive: a response fed first is paired with the next request, not the one after
+    dec = ConnectionDecoder()
+    ev = dec.feed("server", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n[]")
+    assert kinds(ev) == ["HttpResponse", "DecodeError"] and not ev[1].fatal
+    assert "before any request" in ev[1].error and ev[1].offset == 0
+    ev = dec.feed("client", b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert kinds(ev) == ["HttpRequest", "HttpRequest"]
+    # this answers the HEAD: no body, although it announces one
+    ev = dec.feed("server", b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n")
+    assert kinds(ev) == ["HttpResponse"] and ev[0].response.body == b""
+    # a 101 fed before the upgrade request: the request is still read as HTTP, then frames
+    dec = ConnectionDecoder()
+    ev = dec.feed("server", upgrade_response() + encode_frame(1, "first"))
+    assert kinds(ev) == ["HttpResponse", "DecodeError", "FrameEvent", "MessageEvent"]
+    ev = dec.feed("client", upgrade_request() + encode_frame(1, "second", mask_key=MASK))
+    assert kinds(ev) == ["HttpRequest", "FrameEvent", "MessageEvent"]
+    assert ev[1].offset == len(upgrade_request()) and messages(ev)[0].text == "second"
+    assert dec.state is State.OPEN
+
+
+def test_a_101_to_another_protocol_is_counted_not_decoded():
+    dec = ConnectionDecoder()
+    dec.feed("client", b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+    ev = dec.feed("server", b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+                            b"\x00\x00\x00\x04")
+    assert kinds(ev) == ["HttpResponse", "DecodeError"]
+    assert "'h2c'" in ev[1].error and "not decoded" in ev[1].error and not ev[1].fatal
+    assert dec.feed("server", b"more") == [] and dec.feed("client", b"PRI * HTTP/2.0") == []
+    assert dec.received["server"] == len(ev[0].response.raw) + 8
+
+
+def test_a_client_that_never_waits_for_the_101_is_bounded():
+    dec = ConnectionDecoder(max_payload=1000, max_head=500)
+    dec.feed("client", upgrade_request())
+    ev = []
+    for _ in range(20):
+        ev += dec.feed("client", encode_frame(2, b"x" * 100, mask_key=MASK))
+    (err,) = errors(ev)
+    assert err.fatal and "without an answer from the server" in err.error
+    assert err.offset == len(upgrade_request())
+    assert dec.received["client"] == len(upgrade_request()) + 20 * 106
+
+
+def test_chunked_bodies_are_bounded_in_size_and_trailer():
+    dec = ConnectionDecoder(max_payload=1000, max_head=300)
+    ev = dec.feed("client", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for _ in range(300):  # many one-byte chunks: body limit counted incrementally
+        ev += dec.feed("client", b"1\r\na\r\n" * 10)
+    (err,) = errors(ev)
+    assert "exceeds the decoder's limit of 1000 bytes" in err.error
+    dec = ConnectionDecoder(max_payload=1000, max_head=300)
+    ev = dec.feed("client", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n")
+    for _ in range(100):  # a trailer section that never ends
+        ev += dec.feed("client", b"X-T: 1\r\n")
+    (err,) = errors(ev)
+    assert "trailer section" in err.error and err.fatal
+
+
+def test_huge_announced_payload_and_never_ending_head_are_refused_at_once():
+    dec = ConnectionDecoder()
+    dec.feed("client", upgrade_request())
+    dec.feed("server", upgrade_response())
+    (err,) = dec.feed("server", b"\x82\x7f\x7f" + b"\xff" * 7)  # 2^63 - 1 bytes announced
+    assert "exceeds the limit" in err.error and err.offset == len(upgrade_response()) + 1
+    dec = ConnectionDecoder(max_head=1000)
+    ev = dec.feed("client", b"GET / HTTP/1.1\r\n")
+    for _ in range(200):
+        ev += dec.feed("client", b"X-Long: " + b"y" * 20 + b"\r\n")
+    (err,) = errors(ev)
+    assert "larger than the limit of 1000 bytes" in err.error and err.offset == 1000

@@ -75,7 +75,7 @@ Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | DecodeError
 
 
 class _Direction:
-    __slots__ = ("sender", "mode", "received", "http", "frames", "messages", "held", "held_offset",
+    __slots__ = ("sender", "mode", "received", "http", "frames", "messages", "held", "held_offset", "held_size",
                  "closed_frame", "eof", "after_eof_reported")
 
     def __init__(self, sender: str, max_head: int, max_payload: int):
@@ -89,6 +89,7 @@ class _Direction:
         self.messages: MessageAssembler | None = None
         self.held: list[bytes] = []
         self.held_offset = 0
+        self.held_size = 0
         self.closed_frame = False
         self.eof = False
         self.after_eof_reported = False
@@ -113,6 +114,10 @@ class ConnectionDecoder:
         self.upgraded = False
         self._dirs = {s: _Direction(s, max_head, max_payload) for s in SENDERS}
         self._pending: deque[tuple[str, bool]] = deque()  # (method, asked to upgrade) of unanswered requests
+        # responses fed before the request they answer (possible only when a caller feeds the two
+        # directions out of order): the next requests pair with them instead of the next responses
+        self._early = 0
+        self._switch_client_after_request = False  # a 101 came before the client's request
 
     @property
     def received(self) -> dict[str, int]:
@@ -156,6 +161,12 @@ class ConnectionDecoder:
                 self._http(d, at, events)
             elif mode == "hold":
                 d.held.append(data)
+                d.held_size += len(data)
+                limit = self.max_payload + self.max_head
+                if d.held_size > limit:
+                    self._fatal(d, at, events, f"the client sent {d.held_size} bytes after its upgrade request "
+                                f"without an answer from the server (limit {limit}): a client must wait for the "
+                                f"101 (RFC 6455 section 4.1)", d.held_offset)
         except Exception as e:  # never raise into the I/O shell; say what broke and where
             self._fatal(d, at, events, f"internal decoder error: {type(e).__name__}: {e}", d.received)
         return events
@@ -220,6 +231,15 @@ class ConnectionDecoder:
             self.request = msg
             events.append(HttpRequest("client", at, msg))
             asks = "upgrade" in msg.headers.tokens("Connection") and "Upgrade" in msg.headers
+            if self._early:  # its response was already fed
+                self._early -= 1
+                if not self._early and self._switch_client_after_request:
+                    self._switch_client_after_request = False
+                    rest, offset = d.http.take_rest()
+                    self._start_frames(d, offset)
+                    if rest:
+                        self._frames(d, rest, at, events)
+                return
             self._pending.append((msg.method, asks))
             if asks:
                 # A client waits for the answer before it sends anything else (RFC 6455 section 4.1).
@@ -231,7 +251,15 @@ class ConnectionDecoder:
         events.append(HttpResponse("server", at, msg))
         if 100 <= msg.status < 200 and msg.status != 101:
             return  # interim response (100 Continue): the final one follows
-        method, asked = self._pending.popleft() if self._pending else ("GET", False)
+        if self._pending:
+            method, asked = self._pending.popleft()
+        else:
+            method, asked = "GET", False
+            self._early += 1
+            events.append(DecodeError("server", at, f"the server's {msg.status} response was fed before any "
+                                      f"request it could answer; it is paired with the client's next request",
+                                      d.http.offset - len(msg.raw) - msg.body_wire_size if d.http else 0,
+                                      fatal=False))
         if msg.status == 101:
             self._switch(msg, at, events)
         elif asked:
@@ -266,25 +294,34 @@ class ConnectionDecoder:
             self.deflate = None
             events.append(DecodeError("server", at, f"permessage-deflate negotiation: {e}", rest_at - len(response.raw),
                                       fatal=False))
-        if c.mode == "http":  # a 101 the decoder did not see asked for: take what the client sent
-            chunk, c.held_offset = c.http.take_rest()
-            c.held = [chunk] if chunk else []
+        if c.mode == "http":
+            if self._early:
+                # the client's request has not been fed yet: it is read first, then frames
+                self._switch_client_after_request = True
+            else:  # a 101 to a request that did not ask for it: take what the client sent after it
+                chunk, c.held_offset = c.http.take_rest()
+                c.held = [chunk] if chunk else []
         for d, offset in ((c, c.held_offset), (s, rest_at)):
-            if d.mode == "dead":
+            if d.mode == "dead" or (d is c and self._switch_client_after_request):
                 continue
-            p = self.deflate
-            d.mode = "ws"
-            d.http = None
-            d.frames = FrameDecoder(self.max_payload, allow_rsv1=p is not None,
-                                    expect_masked=d.sender == "client", offset=offset)
-            d.messages = MessageAssembler(
-                deflate=p is not None, no_context_takeover=bool(p and p.no_context_takeover(d.sender)),
-                window_bits=p.window_bits(d.sender) if p else 15, max_size=self.max_payload)
+            self._start_frames(d, offset)
         if c.mode == "ws" and c.held:
             held, c.held = c.held, []
             self._frames(c, b"".join(held), at, events)
         if s.mode == "ws" and rest:
             self._frames(s, rest, at, events)
+
+    def _start_frames(self, d: _Direction, offset: int) -> None:
+        """Switch one direction from HTTP to frames (after the 101), starting at stream ``offset``."""
+        p = self.deflate
+        d.mode = "ws"
+        d.http = None
+        d.held_size = 0
+        d.frames = FrameDecoder(self.max_payload, allow_rsv1=p is not None,
+                                expect_masked=d.sender == "client", offset=offset)
+        d.messages = MessageAssembler(
+            deflate=p is not None, no_context_takeover=bool(p and p.no_context_takeover(d.sender)),
+            window_bits=p.window_bits(d.sender) if p else 15, max_size=self.max_payload)
 
     # -- frames -----------------------------------------------------------------------------
 

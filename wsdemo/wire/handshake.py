@@ -25,6 +25,9 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]\Z")
 # RFC 9112 section 2.2 lets a recipient accept a bare LF as a line end; real clients send CRLF.
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
+# RFC 9112 section 2.2: a server SHOULD ignore at least one empty line before the request-line
+# (old clients send a CRLF after a POST body). Only requests get this leniency.
+_LEADING_EMPTY = re.compile(rb"(?:\r?\n)*")
 _BAD_VALUE_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
@@ -150,6 +153,11 @@ class Response:
         return f"{self.version} {self.status} {self.reason} ({len(self.headers)} headers)"
 
 
+def leading_empty_lines(data: bytes | bytearray, start: int = 0, end: int | None = None) -> int:
+    """How many bytes of empty lines (CRLF or LF) start ``data[start:end]``."""
+    return _LEADING_EMPTY.match(data, start, len(data) if end is None else end).end() - start
+
+
 def find_head_end(data: bytes | bytearray, start: int = 0, end: int | None = None) -> int:
     """Index just past the empty line that ends a head starting at ``start``, or -1."""
     m = _HEAD_END.search(data, start, len(data) if end is None else end)
@@ -209,6 +217,14 @@ def parse_head(head: bytes, *, response: bool, offset: int = 0):
     starts in its stream, for error positions. Returns a Request or Response."""
     text = head.decode("latin-1")
     what = "response" if response else "request"
+    lead = leading_empty_lines(head)
+    if lead:
+        if response:
+            raise HandshakeError("the response starts with an empty line: the status line 'HTTP/1.1 ...' "
+                                 "must come first (RFC 9112 section 4)", offset)
+        # skipped, yet kept in ``raw`` so byte counts stay true
+        text = text[lead:]
+        offset += lead
     lines = _split_lines(text)
     if not lines:
         raise HandshakeError(f"empty HTTP {what}: the head has no start line", offset)
@@ -265,7 +281,8 @@ def _parse(data: bytes | bytearray | str, max_size: int, response: bool):
         data = data.encode("latin-1", "replace")
     data = bytes(data)
     what = "response" if response else "request"
-    end = find_head_end(data, 0, min(len(data), max_size + 4))
+    lead = 0 if response else leading_empty_lines(data)
+    end = find_head_end(data, lead, min(len(data), max_size + 4))
     if end < 0 or end > max_size:
         if len(data) > max_size:
             raise HandshakeError(f"HTTP {what} head is larger than the limit of {max_size} bytes", max_size)

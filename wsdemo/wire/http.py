@@ -8,7 +8,8 @@ bytes) and for the opening handshake.
 from __future__ import annotations
 
 from .errors import HandshakeError, HttpError
-from .handshake import DEFAULT_MAX_HEAD, Request, Response, check_start, find_head_end, parse_head
+from .handshake import (DEFAULT_MAX_HEAD, Request, Response, check_start, find_head_end, leading_empty_lines,
+                        parse_head)
 
 _MAX_LINE = 4096  # chunk-size and trailer lines
 
@@ -33,8 +34,8 @@ class HttpReader:
         self.mode = ""  # "length" | "chunked" | "eof" while reading a body
         self._remaining = 0
         self._chunk_state = ""
-        self._body: list[bytes] = []
-        self._body_size = 0
+        self._body = bytearray()  # one buffer: a million 1-byte chunks must not become a million objects
+        self._trailer = 0  # bytes of the chunked trailer section so far
         self._body_start = 0
 
     @property
@@ -83,17 +84,22 @@ class HttpReader:
 
     def _head(self):
         buf = self.buf
-        end = find_head_end(buf, max(self.pos, self._scan - 3), min(len(buf), self.pos + self.max_head + 4))
+        pos = self.pos
         what = "response" if self.response else "request"
-        if end < 0 or end - self.pos > self.max_head:
-            if len(buf) - self.pos > self.max_head:
+        # empty lines before a request line are skipped (RFC 9112 section 2.2) but stay in ``raw``
+        start = pos if self.response else pos + leading_empty_lines(buf, pos, min(len(buf), pos + self.max_head + 1))
+        end = find_head_end(buf, max(start, self._scan - 3), min(len(buf), pos + self.max_head + 4))
+        if end < 0 or end - pos > self.max_head:
+            if len(buf) - pos > self.max_head:
                 raise HandshakeError(f"HTTP {what} head is larger than the limit of {self.max_head} bytes",
                                      self.offset + self.max_head)
-            if self._scan <= self.pos + 32:  # only the first bytes can be judged early
-                check_start(buf[self.pos:self.pos + 33], response=self.response, offset=self.offset)
+            if start == len(buf) or (start + 1 == len(buf) and buf[start] == 0x0D):
+                return None  # only empty lines (or the CR of one) so far
+            if self._scan <= start + 32:  # only the first bytes can be judged early
+                check_start(buf[start:start + 33], response=self.response, offset=self.base + start)
             self._scan = len(buf)
             return None
-        msg = parse_head(bytes(buf[self.pos:end]), response=self.response, offset=self.offset)
+        msg = parse_head(bytes(buf[pos:end]), response=self.response, offset=self.offset)
         self.pos = end
         self._scan = end
         return msg
@@ -101,8 +107,8 @@ class HttpReader:
     def _framing(self, msg, request_method: str) -> str | None:
         """Decide how the body ends (RFC 9112 section 6.3); None when there is no body."""
         h = msg.headers
-        self._body = []
-        self._body_size = 0
+        self._body = bytearray()
+        self._trailer = 0
         self._body_start = self.offset
         if self.response:
             if 100 <= msg.status < 200 or msg.status in (204, 304) or request_method == "HEAD":
@@ -145,20 +151,23 @@ class HttpReader:
         self.pos += len(data)
         return data
 
+    @property
+    def _body_size(self) -> int:
+        return len(self._body)
+
     def _add_body(self, data: bytes) -> None:
-        self._body.append(data)
-        self._body_size += len(data)
-        if self._body_size > self.max_body:
+        self._body += data
+        if len(self._body) > self.max_body:
             raise HttpError(f"HTTP body exceeds the decoder's limit of {self.max_body} bytes", self.offset,
                             code=1009)
 
     def _done(self):
         msg = self.message
-        msg.body = b"".join(self._body)
+        msg.body = bytes(self._body)
         msg.wire_body_size = self.offset - self._body_start
         self.message = None
         self.mode = ""
-        self._body = []
+        self._body = bytearray()
         return msg
 
     def _body_step(self):
@@ -166,8 +175,9 @@ class HttpReader:
         if mode == "length":
             avail = len(self.buf) - self.pos
             if avail:
-                self._add_body(self._take(min(avail, self._remaining)))
-                self._remaining -= len(self._body[-1])
+                chunk = self._take(min(avail, self._remaining))
+                self._add_body(chunk)
+                self._remaining -= len(chunk)
             return self._done() if self._remaining == 0 else None
         if mode == "eof":
             if len(self.buf) > self.pos:
@@ -217,6 +227,11 @@ class HttpReader:
                     return None
                 if not line:
                     return self._done()
+                self._trailer += len(line) + 2
+                if self._trailer > self.max_head:
+                    raise HttpError(f"the trailer section after the last chunk is longer than the head limit of "
+                                    f"{self.max_head} bytes and has not ended (RFC 9112 section 7.1.2)",
+                                    self.offset)
 
     def _line(self) -> bytes | None:
         nl = self.buf.find(b"\n", self.pos, self.pos + _MAX_LINE)
@@ -241,6 +256,9 @@ class HttpReader:
                                 f"(Content-Length)", self.offset)
             raise HttpError(f"connection closed inside a chunked {what} body ({self._body_size} bytes of data "
                             f"so far, no last chunk)", self.offset)
+        left = len(self.buf) - self.pos
+        if left and not self.response and leading_empty_lines(self.buf, self.pos) == left:
+            return None  # empty lines after the last request: allowed (RFC 9112 section 2.2)
         if len(self.buf) > self.pos:
             raise HandshakeError(f"connection closed inside an HTTP {what} head "
                                  f"({len(self.buf) - self.pos} bytes, no empty line)", self.offset)
