@@ -144,3 +144,91 @@ def test_round_like_and_ratio_bands():
     assert ex.ratio_band(5000) == "1000 times or more"
     with pytest.raises(ValueError):
         ex.ratio_band(float("inf"))
+
+
+# ---------------------------------------------------------------- an independent count
+
+def _http_messages(stream: bytes) -> list[bytes]:
+    """Split one direction's raw bytes into whole HTTP messages by hand: the head up to
+    the blank line, then Content-Length bytes of body (no wire-layer code involved)."""
+    out = []
+    while stream:
+        end = stream.index(b"\r\n\r\n") + 4
+        length = 0
+        for line in stream[:end].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        out.append(stream[:end + length])
+        stream = stream[end + length:]
+    return out
+
+
+def _raw(conn, sender: str) -> bytes:
+    return b"".join(data for who, _, data in conn.chunks if who == sender)
+
+
+def _seq(body: bytes) -> int | None:
+    import json
+    return json.loads(body)["seq"] if body.strip() else None
+
+
+async def test_measured_bytes_and_latencies_agree_with_an_independent_count(server):
+    """Recount each row's bytes from the raw chunks the tap recorded, splitting the
+    streams by hand, and check the latencies against the feed's own clock."""
+    import time
+
+    started = time.time()
+    rows = await asyncio.wait_for(ex.compare_polling(server, updates=4, interval_ms=100), T)
+    finished = time.time()
+    for r in rows:
+        # latency = client has it - server produced it: positive, and within the run
+        assert all(0 < ms < (finished - started) * 1000 for ms in r.latencies_ms), r.latencies_ms
+    for method in ("short polling", "long polling"):
+        r = rows[method]
+        [conn] = r.connections
+        requests, responses = _http_messages(_raw(conn, "client")), _http_messages(_raw(conn, "server"))
+        assert len(requests) == len(responses) and all(q.startswith(b"GET ") for q in requests)
+        seqs = [_seq(resp.split(b"\r\n\r\n", 1)[1]) for resp in responses]
+        # the window: after the answer carrying the update just before the first one counted,
+        # up to the answer carrying the last one counted
+        first, last = seqs.index(r.seqs[0]), seqs.index(r.seqs[-1])
+        start = max(i for i in range(first) if seqs[i] is not None)
+        window = range(start + 1, last + 1)
+        counted = sum(len(requests[i]) + len(responses[i]) for i in window)
+        assert r.bytes_per_update * r.updates == counted
+        assert r.requests_per_update * r.updates == len(window)
+        heads = sum(len(requests[i]) + responses[i].index(b"\r\n\r\n") + 4 for i in window)
+        assert r.header_bytes_per_request == pytest.approx(heads / len(window))
+        assert [s for s in (seqs[i] for i in window) if s is not None] == r.seqs
+        assert r.empty_polls == sum(seqs[i] is None for i in window)
+    r = rows["websocket"]
+    [conn] = r.connections
+    stream = _raw(conn, "server")
+    stream = stream[stream.index(b"\r\n\r\n") + 4:]  # after the 101 head: frames only
+    frames = []
+    while stream:  # unmasked server frames of under 126 bytes: 2 header bytes, then the payload
+        assert stream[1] < 126, "expected small unmasked frames"
+        frames.append(stream[:2 + stream[1]])
+        stream = stream[2 + stream[1]:]
+    texts = [f for f in frames if f[0] == 0x81]
+    seqs = [_seq(f[2:]) for f in texts]
+    window = texts[seqs.index(r.seqs[0]):seqs.index(r.seqs[-1]) + 1]
+    assert r.bytes_per_update * r.updates == sum(len(f) for f in window)
+    assert r.overhead_bytes_per_update == 2 and r.up_bytes_per_update == 0
+    # Latency is "server produced it -> client has it": the tap, between the two, saw each
+    # update after the feed's `at` and before the client's latency had run out.
+    import json
+
+    from wsdemo import wire
+    for r in rows:
+        seen = {}
+        for e in r.connections[0].events:
+            body = (e.response.body if isinstance(e, wire.HttpResponse)
+                    else e.frame.payload if isinstance(e, wire.FrameEvent) and e.sender == "server" else b"")
+            if body.startswith(b"{"):
+                update = json.loads(body)
+                seen[update["seq"]] = (update["at"], e.at)
+        for seq, ms in zip(r.seqs, r.latencies_ms):
+            produced, tapped = seen[seq]
+            assert produced <= tapped <= produced + ms / 1000, (r.method, seq, produced, tapped, ms)
