@@ -145,7 +145,8 @@ def test_bad_close_code_is_reported():
     dec.feed("client", upgrade_request())
     dec.feed("server", upgrade_response())
     (err,) = errors(dec.feed("server", encode_frame(Opcode.CLOSE, (1005).to_bytes(2, "big"))))
-    assert "1005" in err.error and not err.fatal
+    assert "close code 1005 (No Status Received) may not be sent" in err.error and not err.fatal
+    assert err.offset == len(upgrade_response()) + 2  # the code's first byte, after the 2-byte header
 
 
 def test_bad_request_head_is_a_decode_error_not_an_exception():

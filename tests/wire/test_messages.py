@@ -87,10 +87,24 @@ def test_close_payloads(payload, code, reason):
     assert (msg.kind, msg.close_code, msg.close_reason) == ("close", code, reason)
 
 
-@pytest.mark.parametrize("code", [1004, 1005, 1006, 1015, 999, 1016, 2999, 5000, 0])
-def test_close_codes_refused_on_the_wire(code):
-    with pytest.raises(MessageError, match=str(code)):
-        MessageAssembler().add(frame(Opcode.CLOSE, code.to_bytes(2, "big")))
+@pytest.mark.parametrize("code, words", [
+    (1004, "has no meaning defined"), (1005, "carried no code at all"),
+    (1006, "dropped without a close frame"), (1015, "TLS handshake failed"),
+    (0, "0–999, which is not used"), (999, "0–999, which is not used"),
+    (1016, "1016–2999, reserved for future revisions"), (2999, "1016–2999, reserved for future revisions"),
+    (5000, "above 4999"), (65535, "above 4999"),
+])
+def test_close_codes_refused_on_the_wire(code, words):
+    with pytest.raises(MessageError) as info:
+        MessageAssembler().add(frame(Opcode.CLOSE, code.to_bytes(2, "big") + b"why"))
+    assert info.value.message.startswith(f"close code {code} ") and words in info.value.message
+    assert "RFC 6455 section 7.4" in info.value.message and info.value.frame_offset == 0
+
+
+@pytest.mark.parametrize("code", [1000, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999])
+def test_close_codes_allowed_on_the_wire(code):
+    msg = MessageAssembler().add(frame(Opcode.CLOSE, code.to_bytes(2, "big") + b"ok"))
+    assert (msg.close_code, msg.close_reason) == (code, "ok")
 
 
 def test_close_payload_of_one_byte_and_bad_reason():

@@ -116,6 +116,28 @@ def close_code_allowed(code: int) -> bool:
     return (1000 <= code <= 1014 and code not in _NOT_ON_WIRE) or 3000 <= code <= 4999
 
 
+def close_code_problem(code: int) -> str | None:
+    """Why ``code`` may not appear in a close frame, naming the rule; None when it may."""
+    if close_code_allowed(code):
+        return None
+    if code in _NOT_ON_WIRE:
+        name = _IANA_NAMES[code]
+        if code == 1004:
+            return (f"close code 1004 ({name}) has no meaning defined and may not be sent in a close frame "
+                    f"(RFC 6455 section 7.4.1)")
+        why = {1005: "when a close frame carried no code at all",
+               1006: "when the connection dropped without a close frame",
+               1015: "when the TLS handshake failed"}[code]
+        return (f"close code {code} ({name}) may not be sent in a close frame: an endpoint only reports it "
+                f"to its application, {why} (RFC 6455 section 7.4.1)")
+    if 0 <= code <= 999:
+        return f"close code {code} is in the range 0–999, which is not used (RFC 6455 section 7.4.2)"
+    if 1016 <= code <= 2999:
+        return (f"close code {code} is in the range 1016–2999, reserved for future revisions of the protocol "
+                f"and for extensions; none is defined there today (RFC 6455 section 7.4.2)")
+    return f"close code {code} is above 4999: close codes run from 1000 to 4999 (RFC 6455 section 7.4.2)"
+
+
 # The names of the IANA WebSocket Close Code Number Registry.
 _IANA_NAMES = {
     1000: "Normal Closure", 1001: "Going Away", 1002: "Protocol Error", 1003: "Unsupported Data",

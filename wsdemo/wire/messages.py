@@ -9,7 +9,7 @@ import zlib
 
 from .deflate import TAIL
 from .errors import MessageError
-from .frames import DEFAULT_MAX_PAYLOAD, Frame, Opcode, close_code_allowed, describe_close_code
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, Opcode, close_code_problem
 
 _KINDS = {Opcode.TEXT: "text", Opcode.BINARY: "binary", Opcode.CLOSE: "close",
           Opcode.PING: "ping", Opcode.PONG: "pong"}
@@ -84,11 +84,12 @@ def parse_close_payload(payload: bytes) -> tuple[int | None, str]:
     if not payload:
         return None, ""
     if len(payload) == 1:
-        raise MessageError("close payload is 1 byte: a close code takes 2 bytes (RFC 6455 section 5.5.1)", 0)
+        raise MessageError("close payload is 1 byte: a close frame's body is empty or starts with a 2-byte "
+                           "code (RFC 6455 section 5.5.1)", 0, frame_offset=0)
     code = int.from_bytes(payload[:2], "big")
-    if not close_code_allowed(code):
-        raise MessageError(f"close code {describe_close_code(code)} — not a code a close frame may carry "
-                           f"(RFC 6455 section 7.4)", 0)
+    problem = close_code_problem(code)
+    if problem:
+        raise MessageError(problem, 0, frame_offset=0)
     try:
         reason = payload[2:].decode("utf-8")
     except UnicodeDecodeError as e:
