@@ -146,3 +146,53 @@ def test_sanitize_replaces_live_values(live, stable):
 ])
 def test_sanitize_keeps_what_the_notebooks_teach(teaching):
     assert sanitize(teaching) == teaching
+
+
+# ----------------------------------------------------------------- nbval really compares
+
+# (notebook, text in a saved output, what to change it to): each a value the course teaches.
+ALTERED = [
+    ("02-open-the-handshake", "base64       s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",  # the accept computation
+     "base64       s3pPLMBiTxaQ9kYGzzhZRbK+xOX="),
+    ("02-open-the-handshake", "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",  # the server's answer to the RFC key
+     "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+    ("03-decode-frames", "TEXT 'Hello' [5 bytes, masked 37fa213d]",  # the RFC's frame, decoded
+     "TEXT 'Hello' [5 bytes, masked 37fa213e]"),
+    ("03-decode-frames", "   65,536          127           10 B           14 B",  # the length encodings
+     "   65,536          127           10 B           13 B"),
+    ("03-decode-frames", "CONT 'lo' [2 bytes]              -> text 'Hello'",  # fragments reassembled
+     "CONT 'lo' [2 bytes]              -> text 'Hellp'"),
+    ("03-decode-frames", "with, first message: at most 25% of the text",  # a measured band
+     "with, first message: at most 50% of the text"),
+]
+
+
+def test_nbval_fails_when_a_teaching_output_changes(tmp_path):
+    """Copies of real notebooks whose saved outputs were altered in a value the course teaches
+    must fail nbval with sanitize.cfg, cell by cell; the cells left alone must still pass."""
+    import nbformat
+
+    expected_failures = set()
+    for stem in sorted({a[0] for a in ALTERED}):
+        nb = nbformat.read(str(ROOT / "notebooks" / f"{stem}.ipynb"), as_version=4)
+        code_cells = [c for c in nb.cells if c.cell_type == "code"]
+        for _, old, new in (a for a in ALTERED if a[0] == stem):
+            hits = []
+            for index, cell in enumerate(code_cells):
+                for out in cell.outputs:
+                    if out.output_type == "stream" and old in out.text:
+                        out.text = out.text.replace(old, new)
+                        hits.append(index)
+            assert len(hits) == 1, f"{stem}: expected {old!r} in exactly one saved output, found {hits}"
+            expected_failures.add(f"{stem}.ipynb::Cell {hits[0]}")
+        nbformat.write(nb, str(tmp_path / f"{stem}.ipynb"))
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", str(tmp_path), "--nbval", "--nbval-sanitize-with",
+         str(ROOT / "notebooks" / "sanitize.cfg"), "-p", "no:cacheprovider", "-q", "-rf", "--color=no"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    import re
+
+    failed = set(re.findall(r"^FAILED \S*/([\w-]+\.ipynb::Cell \d+)", out.stdout, re.M))
+    assert out.returncode == 1, out.stdout[-3000:]
+    assert failed == expected_failures, out.stdout[-3000:]
+    assert f"{len(expected_failures)} failed" in out.stdout
