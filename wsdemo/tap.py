@@ -26,15 +26,22 @@ from . import wire
 log = logging.getLogger("wsdemo.tap")
 
 SENDERS = ("client", "server")
+_FrameEvent, _MessageEvent = wire.FrameEvent, wire.MessageEvent
 _OTHER = {"client": "server", "server": "client"}
 # A head line is redacted with the wire layer's own redact_head, given a
 # stand-in start line so that the line is read as a header.
 _START_LINE = b"GET / HTTP/1.1\r\n"
 _MAX_LINE = 64 * 1024
-# Decoding waits this long after the first undecoded chunk, so it runs after the
-# round trip the chunk belongs to rather than in its way (bench/tap.py measures
-# this); events keep the chunk's own arrival time in ``.at``.
+# Decoding is deferred so that it runs while the tap is quiet, not inside a round
+# trip (bench/tap.py measures this): DECODE_DELAY after the first undecoded chunk,
+# pushed back while chunks keep arriving on any connection, but never longer than
+# MAX_DEFER or past MAX_PENDING chunks / MAX_PENDING_BYTES, so widgets stay live and
+# memory bounded. Events keep each chunk's own arrival time in ``.at``; reading a
+# connection's recording decodes what is pending first.
 DECODE_DELAY = 0.002
+MAX_DEFER = 0.05
+MAX_PENDING = 256
+MAX_PENDING_BYTES = 1 << 20
 
 
 class Connection:
@@ -59,6 +66,7 @@ class Connection:
         self.bytes = {"client": 0, "server": 0}  # relayed so far, per sender
         self._summary = wire.Summary()  # running totals over every event, not only the ring
         self._pending: list[tuple[str, float, bytes | None]] = []
+        self._pending_bytes = 0
         self._flush_handle: asyncio.TimerHandle | None = None
         self._line_tail = {"client": b"", "server": b""}
 
@@ -110,9 +118,28 @@ class Connection:
 
     def _note(self, sender: str, data: bytes | None) -> None:
         # Hot path: one append, and a timer for the first chunk of a batch.
-        self._pending.append((sender, time.time(), data))
+        tap = self.tap
+        at = tap._last_chunk_at = time.time()
+        pending = self._pending
+        pending.append((sender, at, data))
+        if data is not None:
+            self._pending_bytes += len(data)
         if self._flush_handle is None:
-            self._flush_handle = self.tap._loop.call_later(DECODE_DELAY, self.flush)
+            self._flush_handle = tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
+        elif len(pending) >= MAX_PENDING or self._pending_bytes >= MAX_PENDING_BYTES:
+            self._flush_handle.cancel()
+            self._flush_handle = tap._loop.call_soon(self.flush)
+
+    def _flush_when_quiet(self) -> None:
+        self._flush_handle = None
+        if not self._pending:
+            return
+        now = time.time()
+        busy = now - self.tap._last_chunk_at < DECODE_DELAY / 2
+        if busy and now - self._pending[0][1] < MAX_DEFER:
+            self._flush_handle = self.tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
+            return
+        self.flush()
 
     def flush(self) -> None:
         """Decode what the relay has noted so far, in order (also called on demand)."""
@@ -120,6 +147,7 @@ class Connection:
             self._flush_handle.cancel()
             self._flush_handle = None
         pending, self._pending = self._pending, []
+        self._pending_bytes = 0
         for sender, at, data in pending:
             if data is None:
                 events = self._decode(self.decoder.eof, sender, at)
@@ -140,6 +168,23 @@ class Connection:
 
     def _emit(self, event) -> None:
         kind = type(event)
+        if kind is _FrameEvent or kind is _MessageEvent:
+            # The common case, kept short: frames and messages carry no HTTP secrets, and
+            # their counts are added here rather than through Summary.add's generic path.
+            stats = self._summary.client if event.sender == "client" else self._summary.server
+            if kind is _FrameEvent:
+                frame = event.frame
+                stats.frames += 1
+                stats.framing_bytes += len(frame.header)
+                stats.payload_bytes += frame.payload_len
+            else:
+                stats.messages += 1
+                stats.data_bytes += len(event.message.data)
+            event.connection = self
+            self._events.append(event)
+            if self.tap._subscribers:
+                self.tap._publish(event)
+            return
         if kind is wire.HttpRequest or kind is wire.HttpResponse:  # only heads carry secrets
             try:
                 event = wire.redact(event)
@@ -331,6 +376,7 @@ class Tap:
         self._servers: list[asyncio.base_events.Server] = []
         self._links: set[_Link] = set()
         self._next_id = 1
+        self._last_chunk_at = 0.0  # time.time() of the last chunk relayed, any connection
         self._subscribers: list[Callable] = []
         self._conn_subscribers: list[Callable] = []
 
