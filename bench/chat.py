@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import statistics
@@ -27,7 +28,32 @@ import websockets
 import wsdemo
 
 
+class GcPauses:
+    """Time spent in the garbage collector's full (generation 2) passes: the tap keeps
+    every connection's recent events in memory, and each full pass walks all of them
+    while the loop (server, tap and clients) stands still."""
+
+    def __init__(self) -> None:
+        self.total = self.longest = 0.0
+        self.count = 0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._start
+            self.total += took
+            self.longest = max(self.longest, took)
+            self.count += 1
+
+
 async def main(clients: int, count: int, interval: float, direct: bool = False) -> None:
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
+    cpu_started = time.process_time()
     server = await wsdemo.serve(max_connections=clients + 10, ring_size=200)
     url = server.direct_url("/chat") if direct else server.url("/chat")
     latencies: list[float] = []
@@ -75,6 +101,8 @@ async def main(clients: int, count: int, interval: float, direct: bool = False) 
     except asyncio.TimeoutError:
         print("(stopped after 300 s)")
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    gc.callbacks.remove(pauses)
     for ws in sockets:
         await ws.close()
     tap_frames = sum(c.summary().server.frames + c.summary().client.frames for c in server.tap.connections)
@@ -91,6 +119,9 @@ async def main(clients: int, count: int, interval: float, direct: bool = False) 
     print(f"  deliveries   : {delivered} of {expected}; lost {expected - delivered} (goal 0)")
     print(f"  sender order : {'kept at every receiver' if in_order else 'NOT kept'}")
     print(f"  latency      : p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+    print(f"  this process : {cpu:.1f} s CPU in {elapsed:.1f} s ({cpu / elapsed:.0%} of one core: "
+          f"far below 100% with high latency means other processes held the CPU); {pauses.count} full GC passes, "
+          f"{pauses.total * 1000:.0f} ms in all, longest {pauses.longest * 1000:.0f} ms")
 
 
 if __name__ == "__main__":
