@@ -12,14 +12,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import secrets
 import sys
 import urllib.parse
 
 import pytest
 from websockets.asyncio.client import connect
 
-from .conftest import ROOT, T, free_port, jupyter_env, running, screenshot
+import jupyter_servers
+
+from .conftest import ROOT, T, screenshot
 
 NOTEBOOK = ROOT / "notebooks" / "classroom-dashboard.ipynb"
 SOURCE = ROOT / "notebooks" / "classroom-dashboard.py"
@@ -40,14 +41,9 @@ def test_dashboard_notebook_matches_its_source():
 
 @pytest.fixture
 def voila(tmp_path):
-    port, token = free_port(), secrets.token_hex(16)
-    env = jupyter_env(tmp_path)
-    env.pop("WSDEMO_CLASSROOM_HOST", None)  # the dashboard listens on loopback only
-    cmd = [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={port}",
-           "--Voila.ip=127.0.0.1", "--Voila.port_retries=0", f"--Voila.token={token}"]
-    with running(cmd, tmp_path=tmp_path, name="voila", env=env, cwd=NOTEBOOK.parent,
-                 ready_url=f"tcp://127.0.0.1:{port}") as (proc, log):
-        yield {"base": f"http://127.0.0.1:{port}/", "token": token, "log": log}
+    # tests/jupyter_servers.py: loopback, free port, token, temp Jupyter dirs, always stopped
+    with jupyter_servers.voila(tmp_path, NOTEBOOK) as v:
+        yield v
 
 
 @pytest.mark.browser

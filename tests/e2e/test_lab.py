@@ -10,14 +10,14 @@ client; this test is about a real browser page on the wire.)
 
 from __future__ import annotations
 
-import json
 import re
-import time
 
 import nbformat
 import pytest
 
-from .conftest import T, http_get, screenshot
+from jupyter_servers import run_all_cells
+
+from .conftest import T, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -65,31 +65,6 @@ def _notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def _wait_kernel_idle(lab, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        kernels = json.loads(http_get(f"{lab['base']}api/kernels?token={lab['token']}")[1])
-        if kernels and all(k["execution_state"] == "idle" for k in kernels):
-            return
-        time.sleep(0.3)
-    raise AssertionError("the notebook's kernel did not become idle")
-
-
-async def _run_all(page, tmp_path) -> None:
-    for attempt in range(3):
-        await page.locator(".jp-Notebook .jp-Cell").first.click()
-        await page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-        await page.get_by_role("menuitem", name="Run All Cells").first.click(timeout=15_000)
-        try:  # started: a cell got an execution count (or a star)
-            await page.wait_for_function(
-                "() => [...document.querySelectorAll('.jp-InputArea-prompt')]"
-                ".some(e => /\\[(\\d+|\\*)\\]/.test(e.textContent))", timeout=15_000)
-            return
-        except Exception:
-            await screenshot(page, tmp_path, f"run-all-attempt-{attempt}.png")
-    raise AssertionError("Run All Cells did not start the notebook")
-
-
 async def test_inspector_in_jupyterlab_shows_the_browser_pages_own_handshake(
         jupyterlab, browser, tmp_path):
     import asyncio
@@ -99,14 +74,14 @@ async def test_inspector_in_jupyterlab_shows_the_browser_pages_own_handshake(
     context = await browser.new_context(viewport={"width": 1400, "height": 1100})
     context.set_default_timeout(90_000)
     dialogs: list[str] = []
+    run_all = None
     try:
         page = await context.new_page()
         page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
         await page.goto(f"{lab['base']}lab/tree/{NOTEBOOK}?token={lab['token']}")
         await page.wait_for_selector(".jp-Notebook .jp-Cell")
-        await asyncio.get_running_loop().run_in_executor(None, _wait_kernel_idle, lab)
-        await page.wait_for_selector("[data-status='idle']", timeout=60_000)
-        await _run_all(page, tmp_path)
+        # Run All in the background: cell 2 waits for the chat page opened below.
+        run_all = asyncio.ensure_future(run_all_cells(page, timeout=150))
 
         # The first cell prints the page's address; open it in a second tab and talk.
         out = page.locator(".jp-OutputArea-output", has_text="PAGE http://").first
@@ -120,9 +95,8 @@ async def test_inspector_in_jupyterlab_shows_the_browser_pages_own_handshake(
         await chat.locator("#log li", has_text=MESSAGE).wait_for(timeout=T * 1000)
         user_agent = await chat.evaluate("navigator.userAgent")
 
-        await page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-OutputArea-output')]"
-            ".some(e => e.textContent.includes('BROWSER CELLS DONE'))", timeout=90_000)
+        await asyncio.wait_for(run_all, 160)
+        await page.locator(".jp-OutputArea-output", has_text="BROWSER CELLS DONE").wait_for()
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         err_text = "\n".join(await errors.all_text_contents())
         assert "Error" not in err_text, err_text
@@ -155,4 +129,6 @@ async def test_inspector_in_jupyterlab_shows_the_browser_pages_own_handshake(
         assert dialogs == [], dialogs
         await chat.close()
     finally:
+        if run_all is not None and not run_all.done():
+            run_all.cancel()
         await context.close()

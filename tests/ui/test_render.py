@@ -77,7 +77,8 @@ def test_deflated_message_shows_compressed_and_inflated_sizes(book):
 def test_close_codes_have_meanings(book):
     close = frame_rows(book)[9]
     assert close.kind == "close"
-    assert close.preview.startswith("1000 ") and "bye" in close.preview
+    assert close.preview == "1000 Normal Closure: the purpose of the connection was fulfilled — reason 'bye'"
+    assert "Close code 1000 Normal Closure" in R.message_info_html(close)
     assert R.close_info(b"\x03\xe8")["meaning"] == wire.describe_close_code(1000)
     assert "private" in R.close_info((4001).to_bytes(2, "big"))["meaning"]
     assert R.close_info(b"")["code"] is None
@@ -256,3 +257,89 @@ def test_ring_keeps_the_newest_rows_and_counts_all():
     assert [r.preview for r in book.live()][-1] == "'m49'"
     assert book.live()[0].seq == 41
     assert len(book.rows) <= 2 * 10 + 1 and len(book._by_frame) == 10
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("01 02 ff", b"\x01\x02\xff"), ("0x01,0x02", b"\x01\x02"), ("de:ad:BE:EF", b"\xde\xad\xbe\xef"),
+    ("0102ff", b"\x01\x02\xff"), ("", b""),
+])
+def test_parse_hex_accepts_the_usual_spellings(typed, expected):
+    assert R.parse_hex(typed) == expected
+
+
+@pytest.mark.parametrize("typed, message", [
+    ("01 zz", "'z' is not a hex digit (digit 3)"),
+    ("01 2 ff", "'2' has an odd number of hex digits; a byte is two digits, e.g. '02' not '2'"),
+    ("hello", "'h' is not a hex digit (digit 1)"),
+])
+def test_parse_hex_says_what_is_wrong(typed, message):
+    with pytest.raises(ValueError) as e:
+        R.parse_hex(typed)
+    assert message in str(e.value)
+
+
+def test_check_close_refuses_what_may_not_be_sent():
+    R.check_close(1000, "x" * 123)
+    R.check_close(4999)
+    for code in (999, 1004, 1005, 1006, 1015, 1016, 2999, 5000):
+        with pytest.raises(ValueError, match=f"close code {code}"):
+            R.check_close(code)
+    with pytest.raises(ValueError, match="124 bytes of UTF-8; at most 123"):
+        R.check_close(1000, "x" * 124)
+    with pytest.raises(ValueError, match="124 bytes"):  # bytes, not characters
+        R.check_close(1000, "é" * 62)
+
+
+def test_empty_table_says_why(book):
+    assert "No frames yet" in R.empty_rows_html(0)
+    msg = R.empty_rows_html(13, "server", "ping/pong", " nope ")
+    assert "No rows match direction ← server, kind &#x27;ping/pong&#x27;, containing &#x27;nope&#x27;" in msg
+    assert "all 13 rows are hidden" in msg
+    assert "&lt;b&gt;" in R.empty_rows_html(3, text="<b>")
+
+
+def test_table_header_lines_up_with_rows(book):
+    row = frame_rows(book)[0]
+    for multi in (False, True):
+        row.conn_id = 7 if multi else None
+        head, line = R.table_header(multi), R.format_row(row)
+        # each title ends where its column ends (right-aligned) or starts (left-aligned)
+        assert head.index("time") + 4 == line.index("s ") + 1
+        assert head.index("direction") == line.index("→ client")
+        assert head.index("type") == line.index("TEXT")
+        assert head.index("length") + 6 == line.index(" B ") + 2
+        assert head.index("data") == line.index("'Hello'")
+
+
+def test_wire_text_is_escaped_in_every_html_piece():
+    """Hostile bytes in every place the wire can put text: target, header names and values,
+    key, extensions, close reason, ping data, decode errors; nothing comes out as a tag."""
+    bad, svg = "<img src=x onerror=alert(1)>", "<svg/onload=alert(1)>"  # svg: no spaces (a target)
+    dec = wire.ConnectionDecoder()
+    events = dec.feed("client", (
+        f"GET /chat?{svg} HTTP/1.1\r\nHost: {svg}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {bad}\r\nSec-WebSocket-Version: 13\r\nX-Note: {bad}\r\n"
+        f"Sec-WebSocket-Extensions: x-{svg}\r\n\r\n").encode(), at=1.0)
+    events += dec.feed("server", (
+        f"HTTP/1.1 101 {bad}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {bad}\r\n\r\n").encode(), at=1.1)
+    events += dec.feed("client", wire.encode_frame(wire.Opcode.PING, bad[:20].encode(), mask_key=MASK), at=1.2)
+    events += dec.feed("client", wire.encode_frame(wire.Opcode.CLOSE, b"\x0f\xa0" + bad.encode(),
+                                                   mask_key=MASK), at=1.3)
+    events += dec.feed("server", b"\x8f\x00", at=1.4)  # reserved opcode: a decode error
+    book = R.RowBook()
+    for e in events:
+        book.add(e, t0=1.0)
+    pieces = [R.headers_html(dec.request, "request"), R.headers_html(dec.response, "response"),
+              R.accept_html(dec.request, dec.response), R.extensions_html(dec.request, dec.response),
+              R.problems_html(wire.check_handshake(dec.request, dec.response)),
+              R.empty_rows_html(3, text=bad), R.summary_html(wire.summarize(events))]
+    for row in book.live():
+        data, text = R.payload_of(row)
+        pieces += [R.frame_detail_html(row), R.payload_text_html(data, text), R.json_view_html(data, text),
+                   R.payload_hex_html(data), R.message_info_html(row)]
+    assert any(r.kind == "error" for r in book.live()), [r.kind for r in book.live()]
+    assert dec.request is not None and dec.response is not None
+    assert sum("&lt;img" in p or "&lt;svg" in p for p in pieces) >= 8
+    for p in pieces:
+        assert "<img" not in p and "<svg" not in p and "alert(1)>" not in p, p

@@ -50,7 +50,13 @@ def test_inspector_offline_table_filters_and_detail():
     insp.set_filter(direction="server", kind="control")
     assert repr(insp) == "FrameInspector: 11 frames (6 →, 5 ←), showing 2 rows: ← server, control"
     assert len(insp._table._options_labels) == 2
+    assert insp._empty.value == ""
+    insp.set_filter(text="nobody sent this")
+    assert insp._table._options_labels == () or list(insp._table._options_labels) == []
+    assert "No rows match direction ← server, kind &#x27;control&#x27;" in insp._empty.value
+    assert "all 13 rows are hidden" in insp._empty.value
     insp.set_filter(direction="all", kind="all", text="onerror")
+    assert insp._empty.value == ""
     row = insp.select(-1)
     assert row is not None and HOSTILE in row.message.text
     # detail pane: fields with bits, escaped payload in every view
@@ -187,10 +193,22 @@ async def test_live_widgets_on_a_real_server(server):
     assert r.reply == b"\x01\x02\xff"
     r = await comp.send("ping", "hb")
     assert r.error is None and [e.frame.opcode for e in r.frames] == [wire.Opcode.PING, wire.Opcode.PONG]
+    assert r.reply == b"hb" and str(r).splitlines()[1] == "← pong 'hb'"  # the pong's data, as typed
+    assert "<b>← pong</b> <code>&#x27;hb&#x27;</code>" in comp._log.value
     r = await comp.send("json", "{oops")
-    assert r.error.startswith("not valid JSON") and r.frames == []
-    assert repr(comp).startswith("Composer: 5 sent (1 binary, 2 json, 1 ping, 1 text), 4 replies, "
-                                 "last: JSON (not sent) ✗ not valid JSON")
+    assert r.error == "not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    assert r.frames == []
+    assert repr(comp).startswith("Composer: 4 sent (1 binary, 1 json, 1 ping, 1 text), 4 replies, "
+                                 "1 refused, last: JSON (not sent) ✗ not valid JSON")
+    assert "✗ not sent" in comp._status.value
+    # bad close requests are refused before anything goes out; the connection stays open
+    r = await comp.send("close", code=1005)
+    assert r.error.startswith("close code 1005 No Status Received") and "not allowed" in r.error
+    assert r.frames == [] and r.sent == "CLOSE (not sent)"
+    r = await comp.send("close", code=1000, reason="é" * 62)
+    assert r.error.startswith("close reason is 124 bytes of UTF-8; at most 123 fit")
+    assert r.frames == [] and conn.is_open
+    assert repr(comp).startswith("Composer: 4 sent (1 binary, 1 json, 1 ping, 1 text), 4 replies, 3 refused")
 
     await _until(lambda: insp.book.frames["server"] >= 4)
     await asyncio.sleep(0.2)
@@ -216,7 +234,7 @@ async def test_live_widgets_on_a_real_server(server):
     assert line.startswith("#1 /echo → client: 5 frames")
     assert repr(summary) == f"ConnectionSummary {line}"
     assert repr(tap_insp).startswith("FrameInspector: 10 frames (5 →, 5 ←)")
-    assert "#1 → client" in tap_insp._table._options_labels[-2]
+    assert "#1   → client" in tap_insp._table._options_labels[-2]
     close_row = tap_insp.select("close")
     assert "4000" in close_row.preview and "private use" in tap_insp._detail.value
     for w in (tap_insp, panel, hv, insp, comp, summary):
@@ -284,7 +302,8 @@ async def test_composer_button_and_deflate_on_a_real_server():
         comp._send_btn.click()
         await _until(lambda: len(comp.results) == 2)
         assert comp.results[1].error.startswith("binary payload must be hex")
-        assert "✗ failed" in comp._status.value
+        assert "✗ not sent: see why below" in comp._status.value
+        assert "&#x27;z&#x27; is not a hex digit" in comp._log.value
         await client.close()
         for w in (hv, comp, insp):
             w.close()

@@ -18,7 +18,7 @@ from .. import wire
 
 __all__ = [
     "esc", "Row", "RowBook", "make_row", "format_row", "filter_rows", "preview",
-    "direction_text", "KIND_FILTERS", "DIRECTION_FILTERS",
+    "direction_text", "table_header", "KIND_FILTERS", "DIRECTION_FILTERS",
     "bits_text", "field_table_html", "hex_dump_html", "masking_html", "payload_hex_html",
     "payload_text_html", "json_tree_html", "close_info", "message_info_html",
     "frame_detail_html", "HEADER_HELP", "headers_html", "accept_html", "problems_html",
@@ -170,13 +170,20 @@ def _fmt_size(n: int) -> str:
     return f"{n} B"
 
 
+def table_header(multi: bool = False) -> str:
+    """Column titles lined up with :func:`format_row` (DevTools' table has titles too)."""
+    conn = f"{'conn':<5}" if multi else ""
+    return (f"{'#':>5} {'time':>9} {conn}{'direction':<9} {'type':<11} {'length':>9}  "
+            "data (preview)")
+
+
 def format_row(row: Row) -> str:
     """Fixed-width plain text (no HTML): the Select widget shows it as text."""
-    conn = f"#{row.conn_id} " if row.conn_id is not None else ""
+    conn = f"{'#' + str(row.conn_id):<4} " if row.conn_id is not None else ""
     extra = ""
     if row.fragment and row.fragment[1] > 1:
         extra = f"  [msg {row.message_no}, frame {row.fragment[0]}/{row.fragment[1]}]"
-    return (f"{row.seq:>5} {_fmt_time(row.t):>9} {conn}{direction_text(row.sender):<8} "
+    return (f"{row.seq:>5} {_fmt_time(row.t):>9} {conn}{direction_text(row.sender):<9} "
             f"{row.label:<11} {_fmt_size(row.length):>9}  {row.preview}{extra}")
 
 
@@ -539,7 +546,7 @@ def close_info(payload: bytes) -> dict:
     code = int.from_bytes(payload[:2], "big")
     reason = payload[2:].decode("utf-8", "replace")
     meaning = wire.describe_close_code(code)
-    summary = f"{code} {meaning}" + (f" — reason {reason!r}" if reason else "")
+    summary = meaning + (f" — reason {reason!r}" if reason else "")  # meaning opens with the code
     return {"code": code, "reason": reason, "meaning": meaning, "summary": summary}
 
 
@@ -568,7 +575,7 @@ def message_info_html(row: Row) -> str:
     if msg.kind == "close":
         code = getattr(msg, "close_code", None)
         if code is not None:
-            parts.append(f"Close code {code}: {wire.describe_close_code(code)}"
+            parts.append(f"Close code {wire.describe_close_code(code)}"
                          + (f"; reason {msg.close_reason!r}" if getattr(msg, "close_reason", "") else ""))
     return "<div class='wsdemo-msg'>" + "<br>".join(esc(p) for p in parts) + "</div>"
 

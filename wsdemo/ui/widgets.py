@@ -278,6 +278,9 @@ class FrameInspector(_Live):
         self._table = W.Select(options=[], rows=12, layout=W.Layout(width="100%"),
                                description="", disabled=False)
         self._table.add_class("wsdemo-rows")
+        # Column titles, in the table's monospace font and lined up with its rows.
+        self._header = W.HTML(f"<pre class='wsdemo-rows-head' style='margin:0 0 0 3px;font-size:12px;"
+                              f"font-weight:bold'>{R.esc(R.table_header(self._multi))}</pre>")
         self._empty = W.HTML()
         self._detail = W.HTML("<i>Pick a row to see its bytes.</i>", layout=W.Layout(width="100%"))
         self._detail.add_class("wsdemo-pane")
@@ -299,7 +302,7 @@ class FrameInspector(_Live):
         super().__init__([
             _STYLE, self._counts,
             W.HBox([self._direction, self._kind, self._text], layout=W.Layout(flex_flow="row wrap")),
-            self._table, self._empty, self._detail, self._views, self._summary,
+            self._header, self._table, self._empty, self._detail, self._views, self._summary,
             W.HBox([self._export_btn, self._upload, self._export_link]),
         ])
         self.add_class("wsdemo-inspector")
@@ -494,6 +497,8 @@ class FrameInspector(_Live):
         self._unsubs.clear()
         self.source = conns[0] if len(conns) == 1 else _Recorded(conns)
         self._multi = _is_tap(self.source)
+        self._header.value = (f"<pre class='wsdemo-rows-head' style='margin:0 0 0 3px;font-size:12px;"
+                              f"font-weight:bold'>{R.esc(R.table_header(self._multi))}</pre>")
         self.book = R.RowBook(self.book.max_rows)
         self._selected = None
         self._load_initial(self.source)
@@ -524,12 +529,33 @@ class SendResult:
     frames: list = field(default_factory=list)   # FrameEvents, both directions
     error: str | None = None
 
+    @property
+    def reply_label(self) -> str:
+        return {"ping": "pong", "close": "server's close"}.get(self.kind, "reply")
+
+    def reply_text(self, limit: int = 120) -> str:
+        """The reply as one printable line: quoted text, or hex for binary data."""
+        r = self.reply
+        if isinstance(r, (bytes, bytearray)):
+            try:  # a pong echoes the ping's data, often a short word: show it as typed
+                text = bytes(r).decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            if text is not None and not text.isprintable():
+                text = None
+            if self.kind == "binary" or text is None or not r:
+                return R.preview(bytes(r)) or "(empty)"
+            return R.preview(b"", text, limit)
+        if self.kind == "close":
+            return str(r)
+        return R.preview(b"", str(r), limit)
+
     def __str__(self) -> str:
         lines = [f"→ {self.sent}"]
         if self.error:
             lines.append(f"✗ {self.error}")
         if self.reply is not None:
-            lines.append(f"← reply {R.preview(self.reply if isinstance(self.reply, bytes) else b'', self.reply if isinstance(self.reply, str) else None)}")
+            lines.append(f"← {self.reply_label} {self.reply_text()}")
         lines += [f"  {R.ARROWS.get(e.sender, '?')} {e.frame}" for e in self.frames]
         return "\n".join(lines)
 
@@ -545,6 +571,7 @@ class Composer(_Live):
         self.results: collections.deque[SendResult] = collections.deque(maxlen=keep)
         self.sent_count = collections.Counter()
         self.replies = 0
+        self.refused = 0  # sends rejected before anything went out (bad hex, JSON, close code)
         self._kind = W.Dropdown(options=[("Text", "text"), ("JSON", "json"), ("Binary (hex)", "binary"),
                                          ("Ping", "ping"), ("Close", "close")],
                                 value="text", description="Send")
@@ -638,17 +665,20 @@ class Composer(_Live):
         before = self._conn_events()
         marker = before[-1] if before else None
         result = SendResult(kind, f"{kind.upper()} (not sent)")
+        went_out = False  # set once the client has written the frame
         try:
             if kind == "close":
+                R.check_close(code, reason)
                 result.sent = f"CLOSE {wire.describe_close_code(code)}" + (
                     f" reason {reason!r}" if reason else "")
-                R.check_close(code, reason)
+                went_out = True
                 await asyncio.wait_for(self.client.close(code, reason), timeout + 1)
                 got = getattr(self.client, "close_code", None)
                 if got is not None:
                     result.reply = f"close {got} {getattr(self.client, 'close_reason', '') or ''}".strip()
             else:
                 payload, result.sent = self.encode(kind, value)
+                went_out = True  # client.ping/send write before they wait
                 if kind == "ping":
                     # the client's ping waits for the pong and returns its data
                     result.reply = await asyncio.wait_for(self.client.ping(payload), timeout + 1)
@@ -666,7 +696,10 @@ class Composer(_Live):
             result.error = f"{type(e).__name__}: {e}"
         await asyncio.sleep(0)
         result.frames = [e for e in self._new_events(marker) if isinstance(e, wire.FrameEvent)]
-        self.sent_count[kind] += 1
+        if went_out:
+            self.sent_count[kind] += 1
+        else:
+            self.refused += 1
         if result.reply is not None:
             self.replies += 1
         self.results.append(result)
@@ -696,8 +729,7 @@ class Composer(_Live):
         if r.error:
             parts.append(f"<div style='color:#b00020'>✗ {R.esc(r.error)}</div>")
         if r.reply is not None:
-            rep = (R.preview(r.reply) if isinstance(r.reply, bytes) else R.preview(b"", str(r.reply), 120))
-            parts.append(f"<div><b>← reply</b> <code>{R.esc(rep)}</code></div>")
+            parts.append(f"<div><b>← {R.esc(r.reply_label)}</b> <code>{R.esc(r.reply_text())}</code></div>")
         if r.frames:
             items = "".join(
                 f"<li>{R.esc(R.direction_text(e.sender))}: <code>{R.esc(str(e.frame))}</code>, "
@@ -712,6 +744,8 @@ class Composer(_Live):
             self._log.value = "".join(self._entry_html(r) for r in reversed(self.results))
             if last is None:
                 self._status.value = ""
+            elif last.error and last.sent.endswith("(not sent)"):
+                self._status.value = "<span style='color:#b00020'>✗ not sent: see why below</span>"
             elif last.error:
                 self._status.value = "<span style='color:#b00020'>✗ failed</span>"
             else:
@@ -721,6 +755,8 @@ class Composer(_Live):
         total = sum(self.sent_count.values())
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.sent_count.items()))
         text = f"Composer: {total} sent" + (f" ({kinds})" if kinds else "") + f", {self.replies} repl{'y' if self.replies == 1 else 'ies'}"
+        if self.refused:
+            text += f", {self.refused} refused"
         if self.results:
             last = self.results[-1]
             text += f", last: {last.sent}" + (f" ✗ {last.error}" if last.error else "")
