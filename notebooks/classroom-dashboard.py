@@ -32,15 +32,15 @@ from wsdemo.ui import ConnectionsPanel, FrameInspector
 T = 10  # seconds: every await gives up after this
 HOST = os.environ.get("WSDEMO_CLASSROOM_HOST", "127.0.0.1")
 logging.getLogger("tornado.access").setLevel(logging.ERROR)  # refused joins are not news here
-server = await asyncio.wait_for(wsdemo.serve(host=HOST, classroom=True), T)
 
 # %% [markdown]
 # ## Join
-# Open the link, or scan the code. The chat, cursors and ticker pages are one click away
-# from it (`index.html` lists them).
+# Starting the server in classroom mode shows its join card: open the link, or scan the
+# code. The chat, cursors and ticker pages are one click away from it (`index.html` lists
+# them). `server.join_card()` shows the card again at any time.
 
 # %%
-server.join_card()
+server = await asyncio.wait_for(wsdemo.serve(host=HOST, classroom=True), T)
 
 # %% [markdown]
 # ## Who is connected

@@ -203,14 +203,16 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 classroom: bool = False, max_message_size: int = 1 << 20,
                 max_connections: int = 200, ring_size: int = 1000,
                 rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
-                allowed_origins: tuple[str, ...] = ()) -> Server:
+                allowed_origins: tuple[str, ...] = (), show_join: bool = True) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
     127.0.0.1 on a port the OS picks. ``classroom=True`` requires a join token
     (``server.token``, ``server.join_url()``) and limits each connection to
-    ``rate_limit`` messages per second. A server already running in this
-    process is stopped first.
+    ``rate_limit`` messages per second; it also shows the join card (the URL
+    with the token, and its QR code) under the cell, or logs the join URL
+    outside IPython (``show_join=False``: neither). A server already running
+    in this process is stopped first.
     """
     global _current
     if _current is not None:
@@ -223,7 +225,27 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                     ring_size=ring_size)
     await server._start(port)
     _current = server
+    if classroom and show_join:
+        _show_join_card(server)
     return server
+
+
+def _show_join_card(server: Server) -> None:
+    """The join card under the running cell, or one log line outside IPython."""
+    card = server.join_card()
+    shell = None
+    if "IPython" in sys.modules:  # only if already loaded: the live layer does not need it
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+
+            shell = get_ipython()
+        except ImportError:
+            shell = None
+    if shell is not None:
+        display(card)
+    else:
+        log.info("classroom mode: %s", str(card).replace("\n", "; "))
 
 
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
@@ -237,7 +259,9 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
 
     async def main() -> int:
         try:
-            server = await serve(host, port, compression=compression, classroom=classroom)
+            # The join card and its QR code are printed below, for the terminal.
+            server = await serve(host, port, compression=compression, classroom=classroom,
+                                 show_join=False)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1

@@ -216,3 +216,22 @@ async def test_subscriber_errors_do_not_break_the_relay(server):
     assert any(isinstance(e, wire.MessageEvent) and e.message.text == "through" for e in seen)
     assert all(e.connection is conn for e in seen)
     assert opened == [(conn.id, True), (conn.id, False)]
+
+
+async def test_classroom_serve_announces_the_join_url_outside_a_notebook(caplog):
+    # In a notebook serve(classroom=True) displays the join card (the classroom dashboard's
+    # nbval run checks that output); elsewhere it says where to join in the log.
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="wsdemo"):
+        server = await asyncio.wait_for(wsdemo.serve(classroom=True), T)
+    try:
+        said = [r.getMessage() for r in caplog.records if r.name == "wsdemo.server"]
+        assert said == [f"classroom mode: Join: {server.join_card().url}; {server.join_card().note}"]
+        assert server.token in said[0]
+        caplog.clear()
+        quiet = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False), T)
+        assert not [r for r in caplog.records if "Join:" in r.getMessage()]
+        await asyncio.wait_for(quiet.stop(), T)
+    finally:
+        await asyncio.wait_for(server.stop(), T)
