@@ -196,3 +196,56 @@ def test_nbval_fails_when_a_teaching_output_changes(tmp_path):
     assert out.returncode == 1, out.stdout[-3000:]
     assert failed == expected_failures, out.stdout[-3000:]
     assert f"{len(expected_failures)} failed" in out.stdout
+
+
+# ----------------------------------------------------------------- exercises and solutions
+
+def _names(tree, ctx) -> set[str]:
+    import ast
+
+    out = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)}
+    for n in ast.walk(tree):
+        if ctx is ast.Store and isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(n.name)
+        if ctx is ast.Store and isinstance(n, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in n.names)
+        if ctx is ast.Store and isinstance(n, ast.arg):
+            out.add(n.arg)
+    return out
+
+
+@pytest.mark.parametrize("src", build_notebooks.sources(), ids=lambda p: p.stem[:2])
+def test_every_exercise_has_a_check_and_a_solution_that_fits_the_notebook(src):
+    """Each "On your own" cell leaves a placeholder (`name = None  # your turn: ...`) and calls an
+    exercises.check_*; the markdown after it points to a solution that exists, assigns that
+    very name, and reads only names the notebook defined before (so pasting it works)."""
+    import ast
+    import builtins
+    import re
+
+    from wsdemo import exercises
+
+    cells = build_notebooks.parse_source(src.read_text(encoding="utf-8"), src.name)
+    found = 0
+    for i, cell in enumerate(cells):
+        m = re.search(r"^(\w+) = .*# your turn", cell.source, re.M)
+        if cell.cell_type != "code" or not m:
+            continue
+        found += 1
+        placeholder = m.group(1)
+        assert re.search(r"\bok = exercises\.check_\w+\(" + placeholder + r"\b", cell.source), cell.source
+        after = next(c for c in cells[i + 1:] if c.cell_type == "markdown")
+        pointer = re.search(r'Stuck\? `exercises\.solution\("(\w+)"\)`', after.source)
+        assert pointer, f"{src.name}:{cell.line}: no 'Stuck? exercises.solution(...)' after the exercise"
+        code = exercises.SOLUTIONS[pointer.group(1)]
+        tree = ast.parse(code)
+        assert placeholder in _names(tree, ast.Store), \
+            f"solution {pointer.group(1)!r} does not define {placeholder!r}, the name the check reads"
+        defined = set(dir(builtins)) | {"display"}
+        for earlier in cells[:i + 1]:  # the exercise cell itself may set inputs (key = ...)
+            if earlier.cell_type == "code":
+                defined |= _names(ast.parse(earlier.source), ast.Store)
+        free = _names(tree, ast.Load) - _names(tree, ast.Store) - defined
+        assert not free, f"solution {pointer.group(1)!r} reads {sorted(free)}, which {src.name} never defines"
+    if src.stem[:2] != "00":
+        assert found, f"{src.name} has no 'On your own' exercise"

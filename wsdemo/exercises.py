@@ -458,9 +458,13 @@ def unmask(data: bytes, key: bytes) -> bytes:
     return bytes(b ^ key[i % 4] for i, b in enumerate(data))''',
     "header_sizes": '''\
 # 2 bytes always; + 2 (126..65535) or + 8 (larger) for the extended length; + 4 if masked
-answer = {125: 2 + 0 + 4, 126: 2 + 2 + 4, 65536: 2 + 8 + 4}''',
+header_sizes = {125: 2 + 0 + 4, 126: 2 + 2 + 4, 65_536: 2 + 8 + 4}''',
     "bandwidth": '''\
-mbps = clients * bytes_per_message * per_second * 8 / 2**20   # or / 10**6''',
+# clients × bytes per poll × polls a second × 8 bits, in megabits of 2^20 bits
+mbps = 1_000 * 871 * 1 * 8 / 2**20      # about 6.65, the table's 6.6''',
+    "busy_feed": '''\
+# clients × bytes per update (every byte, measured) × updates a second × 8 bits, in megabits of 10^6 bits
+mbps = 10_000 * ws.bytes_per_update * 10 * 8 / 10**6''',
 }
 
 

@@ -15,7 +15,8 @@
 # **You will**
 # - send one HTTP request and count its bytes on the wire;
 # - run short polling and long polling against a live feed, and count what they cost;
-# - compare that with the same feed pushed over one WebSocket.
+# - compare that with the same feed pushed over one WebSocket;
+# - see each of the three drawn as a sequence, and your own letter next to your own call.
 #
 # **You need** notebook [00](00-start-here.ipynb) and about 10 minutes.
 
@@ -94,9 +95,15 @@ print("headers, both ways, for one question:", band(heads))
 # %% [markdown]
 # ## Short polling: "anything new?"
 #
-# A page that wants fresh data without WebSockets asks again and again. Here it asks every
-# 50 ms for one second, passing the sequence number of the last update it has
-# (`?since=`), so the server can answer `204 No Content` when nothing is new:
+# A page that wants fresh data without WebSockets asks again and again, whether or not there
+# is news. Drawn as a sequence, time running downward:
+
+# %%
+diagrams.polling()
+
+# %% [markdown]
+# Let's run it. Our page asks every 50 ms for one second, passing the sequence number of the
+# last update it has (`?since=`), so the server can answer `204 No Content` when nothing is new:
 
 # %%
 async def short_poll(seconds=1.0, every=0.05):
@@ -143,6 +150,13 @@ print(f"{poll_bytes} bytes of headers in all, {per_news:.0f} per piece of news; 
 #
 # Long polling sends the question, and the server does not answer until it has news (or a
 # timeout passes). The client asks again as soon as an answer arrives:
+
+# %%
+diagrams.long_polling()
+
+# %% [markdown]
+# The same for one second against our feed (`?timeout=3`: the server holds a request for
+# 3 seconds at most):
 
 # %%
 async def long_poll(seconds=1.0):

@@ -69,7 +69,7 @@ for i, byte in enumerate(bytes.fromhex(FRAME_HEX)):
     print(f"byte {i:>2}: 0x{byte:02x} = {byte:08b}")
 
 # %%
-answer = {
+answer = {  # your turn: fill in every field
     "fin": None,             # 1 or 0
     "opcode": None,          # a number, or a name such as "text"
     "masked": None,          # 1 or 0
@@ -186,6 +186,8 @@ header_sizes = {125: None, 126: None, 65_536: None}  # your turn: fill in the nu
 ok = exercises.check_header_sizes(header_sizes, masked=True)
 
 # %% [markdown]
+# Stuck? `exercises.solution("header_sizes")`.
+#
 # ## Fragments: one message, several frames
 #
 # A sender may cut a message into fragments: the first frame carries the opcode, the others
@@ -227,13 +229,15 @@ for code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 3000, 4000, 1005, 9
 
 # %% [markdown]
 # 1005 and 1006 are never sent: they are what an API reports when a close had no code, or
-# when the connection dropped without any close frame. Let's close our client politely:
+# when the connection dropped without any close frame. Let's close our client politely, with a
+# code and a reason; the server answers with the code alone (a reason is optional):
 
 # %%
 mark = len(frame_events(conn))  # frames so far
 await asyncio.wait_for(client.close(1000, "done decoding"), T)
 show(conn, since=mark)
-print("client saw:", client.close_code, client.close_reason)
+print("the client was told: code", client.close_code, "and", repr(client.close_reason) if client.close_reason
+      else "no reason")
 
 # %% [markdown]
 # ## Compression: permessage-deflate

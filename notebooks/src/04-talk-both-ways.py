@@ -166,7 +166,9 @@ ok = exercises.check_direction_changes(changes, conn)
 #
 # Latency runs from the moment the server produced an update to the moment the client has it.
 # All three run on this machine, so there is no network delay here: the differences come from
-# the way each method works.
+# the way each method works. One choice is ours: the short poller asks half an interval after
+# each update is due, the *average* case. A real page's polls fall anywhere between two
+# updates, so it learns of each from at once to a whole interval late.
 
 # %% tags=["nbval-ignore-output"]
 rows = await asyncio.wait_for(experiments.compare_polling(server, updates=5, interval_ms=100), 30)
