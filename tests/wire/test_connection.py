@@ -416,3 +416,53 @@ def test_huge_announced_payload_and_never_ending_head_are_refused_at_once():
         ev += dec.feed("client", b"X-Long: " + b"y" * 20 + b"\r\n")
     (err,) = errors(ev)
     assert "larger than the limit of 1000 bytes" in err.error and err.offset == 1000
+
+
+# -- found by tests/wire/fuzz.py --------------------------------------------------------------
+
+@pytest.mark.parametrize("head", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: \xb32\r\n\r\n",  # latin-1 superscript 3: str.isdigit() is True
+    b"HTTP/1.1 \xb204 OK\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x10\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\n",
+])
+def test_non_ascii_digits_and_loose_hex_are_refused_cleanly(head):
+    dec = ConnectionDecoder()
+    dec.feed("client", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    ev = dec.feed("server", head)
+    (err,) = errors(ev)
+    assert err.fatal and "internal" not in err.error
+    assert any(w in err.error for w in ("Content-Length", "status code", "chunk size"))
+
+
+def test_quoted_non_ascii_window_bits_are_a_negotiation_error():
+    dec = ConnectionDecoder()
+    dec.feed("client", upgrade_request("permessage-deflate; client_max_window_bits"))
+    ev = dec.feed("server", upgrade_response('permessage-deflate; server_max_window_bits="\xb9"'.encode("latin-1")
+                                             .decode("latin-1")))
+    (err,) = errors(ev)
+    assert "permessage-deflate negotiation" in err.error and "internal" not in err.error
+
+
+def test_errors_do_not_depend_on_how_the_bytes_were_cut():
+    cases = [("client", b"\x16\x90\x91GET / HTTP/1.1\r\n"), ("client", b"GET\r\n\r\n"),
+             ("client", b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n;x\r\n\r\n"),
+             ("server", b"H\x9bg]TTP/1.1 \n\r")]
+    for sender, data in cases:
+        results = set()
+        for step in (1, 2, 5, len(data)):
+            dec = ConnectionDecoder(max_head=64)
+            if sender == "server":
+                dec.feed("client", b"GET / HTTP/1.1\r\n\r\n")
+            ev = [e for i in range(0, len(data), step) for e in dec.feed(sender, data[i:i + step])]
+            results.add(tuple((e.error, e.offset) for e in errors(ev)))
+        assert len(results) == 1, results
+
+
+def test_bytes_held_before_a_refused_upgrade_keep_their_offsets():
+    dec = ConnectionDecoder()
+    req = upgrade_request()
+    dec.feed("client", req + b"\xc1\x05junk!")
+    ev = dec.feed("server", b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+    (err,) = errors(ev)
+    assert err.sender == "client" and err.offset == len(req) and "method" in err.error

@@ -272,6 +272,8 @@ class ConnectionDecoder:
             return
         c.mode = "http"
         held, c.held = c.held, []
+        c.held_size = 0
+        c.http.base = c.held_offset  # the held bytes are read again from where they started
         for chunk in held:
             c.http.feed(chunk)
         self._http(c, at, events)

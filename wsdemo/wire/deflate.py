@@ -120,7 +120,7 @@ def deflate_params(params: list[tuple[str, str | None]], *, response: bool = Tru
                 if name == "client_max_window_bits" and not response:
                     continue  # an offer may send it bare: "I can use a smaller window if you ask"
                 raise HandshakeError(f"permessage-deflate parameter {name} needs a value from 8 to 15")
-            if not (value.isdigit() and 8 <= int(value) <= 15 and value == str(int(value))):
+            if not (value.isascii() and value.isdigit() and 8 <= int(value) <= 15 and value == str(int(value))):
                 raise HandshakeError(f"permessage-deflate {name}={value!r}: must be an integer from 8 to 15 "
                                      f"(RFC 7692 section 7.1.2)")
             kw[name] = int(value)

@@ -190,16 +190,18 @@ def check_start(data: bytes | bytearray, *, response: bool, offset: int = 0) -> 
 
     Lets a decoder name a TLS ClientHello or binary garbage on its first bytes instead of
     waiting for a blank line that will never come."""
-    if not data:
-        return
-    if data[0] == 0x16 and (len(data) < 2 or data[1] == 0x03):
+    if not data or (data[0] == 0x16 and len(data) < 2):
+        return  # a lone 0x16 may still be the start of a TLS record: wait for the next byte
+    if data[0] == 0x16 and data[1] == 0x03:
         raise HandshakeError(
             "this looks like a TLS handshake (byte 0x16, then version 0x03): the peer speaks https/wss "
             "to a plain HTTP port", offset)
     if response:
         prefix = bytes(data[:5])
         if not b"HTTP/".startswith(prefix):
-            raise HandshakeError(f"a response must start with 'HTTP/', got {prefix!r}", offset)
+            # show up to the first wrong byte, so the message does not depend on how bytes were cut
+            bad = next(i for i, (x, y) in enumerate(zip(prefix, b"HTTP/")) if x != y)
+            raise HandshakeError(f"a response must start with 'HTTP/', got {prefix[:bad + 1]!r}", offset)
         return
     for i, byte in enumerate(data[:32]):
         if byte == 0x20 and i:
@@ -256,7 +258,7 @@ def parse_head(head: bytes, *, response: bool, offset: int = 0):
         if len(parts) < 2 or not _VERSION.match(parts[0]):
             raise HandshakeError(
                 f"{where}: status line must be 'HTTP/1.1 STATUS REASON', got {start[:80]!r}", offset + start_at)
-        if len(parts[1]) != 3 or not parts[1].isdigit():
+        if len(parts[1]) != 3 or not (parts[1].isascii() and parts[1].isdigit()):
             raise HandshakeError(f"{where}: status code must be 3 digits, got {parts[1][:20]!r}",
                                  offset + start_at + len(parts[0]) + 1)
         return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", parts[0], headers, bytes(head))

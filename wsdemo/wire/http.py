@@ -7,11 +7,15 @@ bytes) and for the opening handshake.
 
 from __future__ import annotations
 
+import re
+
 from .errors import HandshakeError, HttpError
 from .handshake import (DEFAULT_MAX_HEAD, Request, Response, check_start, find_head_end, leading_empty_lines,
                         parse_head)
 
 _MAX_LINE = 4096  # chunk-size and trailer lines
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts '²'
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
 
 
 class HttpReader:
@@ -88,15 +92,16 @@ class HttpReader:
         what = "response" if self.response else "request"
         # empty lines before a request line are skipped (RFC 9112 section 2.2) but stay in ``raw``
         start = pos if self.response else pos + leading_empty_lines(buf, pos, min(len(buf), pos + self.max_head + 1))
-        end = find_head_end(buf, max(start, self._scan - 3), min(len(buf), pos + self.max_head + 4))
+        waiting = start == len(buf) or (start + 1 == len(buf) and buf[start] == 0x0D)  # only empty lines so far
+        if not waiting and self._scan <= start + 32:
+            # Name non-HTTP bytes on the first chunk, before any size limit: the same error
+            # however the bytes were cut.
+            check_start(buf[start:start + 33], response=self.response, offset=self.base + start)
+        end = -1 if waiting else find_head_end(buf, max(start, self._scan - 3), min(len(buf), pos + self.max_head + 4))
         if end < 0 or end - pos > self.max_head:
             if len(buf) - pos > self.max_head:
                 raise HandshakeError(f"HTTP {what} head is larger than the limit of {self.max_head} bytes",
                                      self.offset + self.max_head)
-            if start == len(buf) or (start + 1 == len(buf) and buf[start] == 0x0D):
-                return None  # only empty lines (or the CR of one) so far
-            if self._scan <= start + 32:  # only the first bytes can be judged early
-                check_start(buf[start:start + 33], response=self.response, offset=self.base + start)
             self._scan = len(buf)
             return None
         msg = parse_head(bytes(buf[pos:end]), response=self.response, offset=self.offset)
@@ -129,7 +134,7 @@ class HttpReader:
         lengths = h.get_all("Content-Length")
         if lengths:
             values = {part.strip() for v in lengths for part in v.split(",")}
-            if len(values) != 1 or not next(iter(values)).isdigit():
+            if len(values) != 1 or not _DIGITS.fullmatch(next(iter(values))):
                 raise HttpError(f"invalid Content-Length {', '.join(lengths)!r} (RFC 9112 section 6.3)",
                                 self.offset)
             n = int(values.pop())
@@ -192,9 +197,9 @@ class HttpReader:
                     return None
                 size_text = line.split(b";", 1)[0].strip()
                 try:
-                    size = int(size_text, 16)
-                    if size_text.startswith((b"+", b"-", b"0x", b"0X")) or size < 0:
+                    if not _HEX.fullmatch(size_text):  # int() would also take "0x10", "1_0", " +1"
                         raise ValueError
+                    size = int(size_text, 16)
                 except ValueError:
                     raise HttpError(f"invalid chunk size {bytes(size_text[:20])!r} (RFC 9112 section 7.1)",
                                     self.offset - len(line) - 2) from None
