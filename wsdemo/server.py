@@ -40,13 +40,14 @@ class Server:
     """A running live lab. Made by ``await wsdemo.serve()``."""
 
     def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
-                 ring_size: int):
+                 ring_size: int, ring_bytes: int = 8 << 20):
         self.host = host
         self.compression = compression
         self.classroom = classroom
         self.app_state = state
         self.token = state.token
         self._ring_size = ring_size
+        self._ring_bytes = ring_bytes
         self.tap: Tap | None = None
         self.port: int | None = None  # the tap's public port
         self.direct_port: int | None = None  # Tornado's private port
@@ -76,7 +77,8 @@ class Server:
             self._http = tornado.httpserver.HTTPServer(app, xheaders=False)
             self._http.add_sockets(app_sockets)
             self.direct_port = app_sockets[0].getsockname()[1]
-            self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size)
+            self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
+                           ring_bytes=self._ring_bytes)
             await self.tap.start(tap_sockets)
             self.port = self.tap.port
         except BaseException:
@@ -201,13 +203,15 @@ def _terminal_qr(text: str) -> str:
 
 async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = False,
                 classroom: bool = False, max_message_size: int = 1 << 20,
-                max_connections: int = 200, ring_size: int = 1000,
+                max_connections: int = 200, ring_size: int = 1000, ring_bytes: int = 8 << 20,
                 rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
                 allowed_origins: tuple[str, ...] = (), show_join: bool = True) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
-    127.0.0.1 on a port the OS picks. ``classroom=True`` requires a join token
+    127.0.0.1 on a port the OS picks. The tap keeps each connection's latest
+    ``ring_size`` events and chunks, up to about ``ring_bytes`` of payload each.
+    ``classroom=True`` requires a join token
     (``server.token``, ``server.join_url()``) and limits each connection to
     ``rate_limit`` messages per second; it also shows the join card (the URL
     with the token, and its QR code) under the cell, or logs the join URL
@@ -222,7 +226,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                      max_message_size=max_message_size, rate_limit=rate_limit,
                      ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
-                    ring_size=ring_size)
+                    ring_size=ring_size, ring_bytes=ring_bytes)
     await server._start(port)
     _current = server
     if classroom and show_join:

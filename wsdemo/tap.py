@@ -42,6 +42,45 @@ DECODE_DELAY = 0.002
 MAX_DEFER = 0.05
 MAX_PENDING = 256
 MAX_PENDING_BYTES = 1 << 20
+# Seconds a closed connection may take to hand its last buffered bytes to a peer.
+LINGER = 5.0
+
+
+class _Ring(deque):
+    """A ring buffer bounded by count (``maxlen``) and by bytes (``max_bytes``, an estimate
+    per item): the oldest items go first, the newest one always stays. Big messages would
+    otherwise let a count-bounded ring hold gigabytes."""
+
+    def __init__(self, maxlen: int, max_bytes: int):
+        super().__init__(maxlen=maxlen)
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self._sizes: deque[int] = deque()
+
+    def add(self, item, size: int) -> None:
+        sizes = self._sizes
+        if len(self) == self.maxlen:
+            self.nbytes -= sizes.popleft()  # append below drops the oldest
+        self.append(item)
+        sizes.append(size)
+        self.nbytes += size
+        while self.nbytes > self.max_bytes and len(self) > 1:
+            self.popleft()
+            self.nbytes -= sizes.popleft()
+
+
+def _event_bytes(event) -> int:
+    """About how many bytes an event keeps alive (payloads and heads; the rest is small)."""
+    kind = type(event)
+    if kind is _FrameEvent:
+        frame = event.frame
+        return 64 + frame.payload_len * (2 if frame.masked else 1)  # unmasked and as sent
+    if kind is _MessageEvent:
+        return 64 + len(event.message.data)
+    msg = getattr(event, "request", None) or getattr(event, "response", None)
+    if msg is not None:
+        return 64 + len(msg.raw) + len(getattr(msg, "body", b"") or b"")
+    return 64
 
 
 class Connection:
@@ -51,15 +90,16 @@ class Connection:
     counts every event ever seen, not only those still in the ring.
     """
 
-    def __init__(self, tap: "Tap", id: int, peer: str, ring_size: int):
+    def __init__(self, tap: "Tap", id: int, peer: str, ring_size: int,
+                 ring_bytes: int = 8 << 20):
         self.tap = tap
         self.id = id
         self.peer = peer
         self._path: str | None = None
         self.opened_at = time.time()
         self.closed_at: float | None = None
-        self._events: deque = deque(maxlen=ring_size)
-        self._chunks: deque[tuple[str, float, bytes]] = deque(maxlen=ring_size)
+        self._events = _Ring(ring_size, ring_bytes)
+        self._chunks = _Ring(ring_size, ring_bytes)  # of (sender, at, bytes)
         self.decoder = wire.ConnectionDecoder()
         self._request = None  # the handshake, redacted
         self._response = None
@@ -153,7 +193,7 @@ class Connection:
                 events = self._decode(self.decoder.eof, sender, at)
             else:
                 self.bytes[sender] += len(data)
-                self._chunks.append((sender, at, self._redact_chunk(sender, data)))
+                self._chunks.add((sender, at, self._redact_chunk(sender, data)), 64 + len(data))
                 events = self._decode(self.decoder.feed, sender, data, at)
             for event in events:
                 self._emit(event)
@@ -181,7 +221,7 @@ class Connection:
                 stats.messages += 1
                 stats.data_bytes += len(event.message.data)
             event.connection = self
-            self._events.append(event)
+            self._events.add(event, _event_bytes(event))
             if self.tap._subscribers:
                 self.tap._publish(event)
             return
@@ -198,7 +238,7 @@ class Connection:
             elif self._response is None:
                 self._response = event.response
         event.connection = self
-        self._events.append(event)
+        self._events.add(event, _event_bytes(event))
         self._summary.add(event)
         if self.tap._subscribers:
             self.tap._publish(event)
@@ -332,7 +372,11 @@ class _Link:
         side.transport = None
         other = self.other(side)
         if other is not None and other.transport is not None:
-            other.transport.close()  # sends what is buffered, then closes
+            transport = other.transport
+            transport.close()  # sends what is buffered, then closes...
+            if transport.get_write_buffer_size():
+                # ...unless that peer never reads: then the socket (and its buffer) would stay.
+                self.tap._loop.call_later(LINGER, transport.abort)
         if side is self.client and self.connect_task is not None:
             self.connect_task.cancel()
         self._maybe_finish()
@@ -359,15 +403,16 @@ class Tap:
     """Records every connection to ``target_host:target_port`` made through it.
 
     ``connections`` is a list, oldest first: every open connection plus up
-    to ``max_closed`` closed ones. ``ring_size`` bounds each connection's
-    ``events`` and ``chunks``.
+    to ``max_closed`` closed ones. ``ring_size`` (items) and ``ring_bytes``
+    (payload bytes, about) bound each connection's ``events`` and ``chunks``.
     """
 
     def __init__(self, target_host: str, target_port: int, *, ring_size: int = 1000,
-                 max_closed: int = 100):
+                 ring_bytes: int = 8 << 20, max_closed: int = 100):
         self.target_host = target_host
         self.target_port = target_port
         self.ring_size = ring_size
+        self.ring_bytes = ring_bytes
         self.max_closed = max_closed
         self.connections: list[Connection] = []
         self.host: str | None = None
@@ -456,7 +501,7 @@ class Tap:
     # -- bookkeeping ---------------------------------------------------------
 
     def _open(self, link: _Link, peer: str) -> Connection:
-        conn = Connection(self, self._next_id, peer, self.ring_size)
+        conn = Connection(self, self._next_id, peer, self.ring_size, self.ring_bytes)
         self._next_id += 1
         self._links.add(link)
         self.connections.append(conn)

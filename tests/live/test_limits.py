@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import websockets
 from websockets.exceptions import InvalidStatus
@@ -233,5 +234,69 @@ async def test_classroom_serve_announces_the_join_url_outside_a_notebook(caplog)
         quiet = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False), T)
         assert not [r for r in caplog.records if "Join:" in r.getMessage()]
         await asyncio.wait_for(quiet.stop(), T)
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
+async def test_a_client_that_never_reads_is_closed_with_1008_not_buffered_for_ever(caplog):
+    # Tornado buffers writes without limit: a classmate whose page stops reading would make
+    # the server hold everything the room says. Past state.send_backlog it is closed instead.
+    import logging
+
+    from .conftest import close_code_of
+
+    server = await asyncio.wait_for(wsdemo.serve(max_message_size=64 * 1024), T)
+    try:
+        limit = server.app_state.send_backlog
+        lazy = await Raw.open(server.port)
+        await lazy.send(handshake("/chat?name=lazy"))
+        assert (await lazy.read_head()).startswith(b"HTTP/1.1 101")
+        talker = await server.connect("/chat?name=talker")
+        with caplog.at_level(logging.INFO, logger="wsdemo.apps"):
+            for i in range(2000):  # far more than the kernel's socket buffers and the limit
+                await talker.send("x" * 60_000)
+                while True:  # the talker reads its own echoes: it is not the slow one
+                    try:
+                        await talker.recv(timeout=0.001)
+                    except asyncio.TimeoutError:
+                        break
+                if any("bytes unread" in r.getMessage() for r in caplog.records):
+                    break
+            else:
+                raise AssertionError("the server kept buffering for the client that does not read")
+        # The slow client finally reads: the messages that fitted, then the reason.
+        assert close_code_of(await lazy.read_all()) == 1008
+        left = json.loads(await talker.recv(timeout=T))
+        while left.get("type") != "leave":
+            left = json.loads(await talker.recv(timeout=T))
+        assert left["name"] == "lazy"
+        await talker.send("still served")
+        while json.loads(await talker.recv(timeout=T)).get("text") != "still served":
+            pass
+        assert all(s._backlog <= limit + 60_000 for s in server.app_state.sockets)
+        await talker.close()
+        await lazy.close()
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
+async def test_rings_are_bounded_in_bytes_too():
+    server = await asyncio.wait_for(wsdemo.serve(ring_bytes=256 * 1024), T)
+    try:
+        client = await server.connect("/echo")
+        for i in range(40):
+            await client.send(b"z" * 50_000)
+            assert len(await client.recv(timeout=T)) == 50_000
+        conn = client.connection
+        assert sum(len(d) for _, _, d in conn.chunks) <= 256 * 1024
+        assert 1 < len(conn.events) < 40
+        assert conn.summary().client.messages == 40  # counted, though no longer kept
+        big = await server.connect("/echo")
+        await big.send(b"w" * 400_000)  # bigger than the budget: the newest is always kept
+        assert len(await big.recv(timeout=T)) == 400_000
+        assert any(isinstance(e, wire.MessageEvent) and len(e.message.data) == 400_000
+                   for e in big.connection.events)
+        await client.close()
+        await big.close()
     finally:
         await asyncio.wait_for(server.stop(), T)

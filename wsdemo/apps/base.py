@@ -41,6 +41,10 @@ class AppState:
         self.max_message_size = max_message_size
         self.rate_limit = rate_limit  # messages per second per connection, classroom mode only
         self.allowed_origins = tuple(allowed_origins)
+        # Bytes a client may leave unread (queued in Tornado) before it is closed with 1008:
+        # Tornado buffers writes without limit, so a client that never reads would otherwise
+        # make the server's memory grow with everything the room says.
+        self.send_backlog = max(2 * max_message_size, 256 * 1024)
         self.feed = Feed(ticker_interval_ms)
         self.sockets: set[BaseSocket] = set()  # every open WebSocket, all endpoints
         self.chat: dict[BaseSocket, str] = {}  # chat member -> name as sent
@@ -171,6 +175,7 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         self.state = state
         self._allowance = 0.0
         self._checked_at = 0.0
+        self._backlog = 0  # bytes handed to Tornado and not yet written to the socket
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         state = self.state
@@ -252,11 +257,30 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         """Called once when the connection is gone; override."""
 
     def send(self, message: str | bytes) -> None:
-        """Send without raising if this client has gone: others keep being served."""
+        """Send without raising if this client has gone: others keep being served.
+
+        A client that stops reading is closed with 1008 once ``state.send_backlog``
+        bytes wait for it, so it cannot make the server buffer without end.
+        """
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return
         try:
-            self.write_message(message, binary=isinstance(message, bytes))
+            written = self.write_message(message, binary=isinstance(message, bytes))
         except tornado.websocket.WebSocketClosedError:
-            pass
+            return
+        size = len(message)
+        self._backlog += size
+        written.add_done_callback(lambda fut: self._written(size, fut))
+        limit = self.state.send_backlog
+        if self._backlog > limit:
+            log.info("closing %s %s: %d bytes unread", self.request.remote_ip, self.request.path,
+                     self._backlog)
+            self.close(1008, f"not reading: over {limit // 1024} KiB of messages waiting")
+
+    def _written(self, size: int, fut) -> None:
+        self._backlog -= size
+        if not fut.cancelled():
+            fut.exception()  # a client that left is not an error (and not "never retrieved")
 
     @property
     def max_message_size(self) -> int:
