@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         from .wire.dump import decode_hex
 
         text, ok = decode_hex(" ".join(args.hex), deflate=args.deflate)
-        print(text)
+        try:
+            print(text)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `... | head`: the reader left; not an error worth a traceback
+            sys.stdout = None
         return 0 if ok else 1
     if args.command == "serve":
         from .server import run_forever

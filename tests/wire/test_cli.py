@@ -1,9 +1,15 @@
-"""`python -m wsdemo decode HEX` prints a frame's breakdown (run as a real subprocess)."""
+"""`python -m wsdemo decode HEX` prints a frame's breakdown (run as a real subprocess), and
+decode_hex reads what learners paste."""
 
 import subprocess
 import sys
 
-from wsdemo.wire import compress_message, encode_frame
+import pytest
+from websockets.extensions.permessage_deflate import PerMessageDeflate
+from websockets.frames import Frame as WsFrame
+from websockets.frames import Opcode as WsOpcode
+
+from wsdemo.wire import compress_message, compute_accept, encode_frame
 from wsdemo.wire.dump import decode_hex
 
 
@@ -21,6 +27,8 @@ def test_decode_masked_hello():
     for line in ("FIN", "opcode", "MASK", "payload length", "masking key", "payload"):
         assert line in out
     assert "7f 9f 4d 51 58" in out and "unmasked: 'Hello'" in out
+    # the unmasking, byte by byte (section 5.3)
+    assert "7f^37=48  9f^fa=65  4d^21=6c  51^3d=6c  58^37=6f" in out
 
 
 def test_decode_several_frames_with_spaces_and_colons():
@@ -29,13 +37,54 @@ def test_decode_several_frames_with_spaces_and_colons():
     assert "frame 2 at byte 5" in proc.stdout and "message: text 'Hello'" in proc.stdout
 
 
-def test_decode_errors_exit_1():
+@pytest.mark.parametrize("text", ["0x81 0x02 0x48 0x69", "\\x81\\x02\\x48\\x69", "b'\\x81\\x02Hi'",
+                                  '\\x81\\x02Hi', "81-02-48-69", "0x81024869"])
+def test_what_learners_paste(text):
+    out, ok = decode_hex(text)
+    assert ok and "TEXT 'Hi' [2 bytes]" in out, out
+
+
+def test_decode_errors_exit_1_and_say_what_and_where():
     proc = run("81zz")
-    assert proc.returncode == 1 and "not a hex digit" in proc.stdout
+    assert proc.returncode == 1 and "'z' at position 2 is not a hex digit" in proc.stdout
+    proc = run("8105486")
+    assert proc.returncode == 1 and "odd number of hex digits (7)" in proc.stdout
+    # a cut frame: what its first bytes already say, then how much is missing
     proc = run("827e0100")
-    assert proc.returncode == 1 and "got 0 of its 256 payload bytes" in proc.stdout
+    assert proc.returncode == 1
+    assert "opcode=0x2 (BINARY)" in proc.stdout and "payload of 256 bytes announced, 0 present, 256 missing" \
+        in proc.stdout and "error at byte 0: the bytes end inside this frame" in proc.stdout
+    out, ok = decode_hex("81")
+    assert not ok and "a frame header needs at least 2 bytes" in out
+    out, ok = decode_hex("81 7f 00 00")
+    assert not ok and "6 more needed for the extended length" in out
+    # a refused frame is still shown, then the rule it breaks
     proc = run("8300")
-    assert proc.returncode == 1 and "reserved" in proc.stdout
+    assert proc.returncode == 1
+    assert "frame 1 at byte 0 (refused):" in proc.stdout and "0x3 = reserved" in proc.stdout
+    assert "error at byte 0: opcode 0x3 is reserved for further non-control frames" in proc.stdout
+    # good frames before a bad one are kept
+    out, ok = decode_hex("810548656c6c6f 8300")
+    assert not ok and "TEXT 'Hello'" in out and "frame 2 at byte 7 (refused)" in out
+
+
+def test_close_frames_read_in_words():
+    out, ok = decode_hex("8885616263646 28a011d04".replace(" ", ""))
+    assert ok and "unmasked: code 1000 Normal Closure, reason 'bye'" in out
+    out, ok = decode_hex("8801 03")
+    assert not ok and "1 byte, too short for a close code" in out
+    assert "error in frame 1, byte 2: close payload is 1 byte" in out
+    out, ok = decode_hex("8802 03ed")
+    assert not ok and "close code 1005 (No Status Received) may not be sent in a close frame" in out
+    out, ok = decode_hex("8803 03e8 ff")
+    assert not ok and "close reason is not valid UTF-8 at byte 2" in out and "byte 4:" in out
+
+
+def test_binary_payloads_are_not_shown_as_text():
+    out, ok = decode_hex("8204 00 01 02 03")
+    assert ok and "binary data" in out and "\\x00" not in out and "bytes 2-5" in out
+    out, ok = decode_hex("8101 41")
+    assert ok and "byte 2 " in out and "bytes 2-2" not in out
 
 
 def test_decode_hex_deflate():
@@ -43,4 +92,37 @@ def test_decode_hex_deflate():
     text, ok = decode_hex(raw.hex(), deflate=True)
     assert ok and "'squeeze squeeze squeeze'" in text and "compressed" in text
     text, ok = decode_hex(raw.hex())
-    assert not ok and "RSV1" in text
+    assert not ok and "RSV1" in text and "add --deflate" in text and "(refused)" in text
+
+
+def test_deflate_frames_from_the_websockets_library_with_context_takeover():
+    ext = PerMessageDeflate(False, False, 15, 15)
+    frames = [WsFrame(WsOpcode.TEXT, m.encode()).serialize(mask=False, extensions=[ext])
+              for m in ("Hello Hello Hello Hello", "Hello Hello Hello Hello again")]
+    proc = run("--deflate", frames[0].hex(), frames[1].hex())
+    assert proc.returncode == 0, proc.stdout
+    assert "message: text 'Hello Hello Hello Hello again'" in proc.stdout
+    # the second alone refers back to the first: the error says so
+    proc = run("--deflate", frames[1].hex())
+    assert proc.returncode == 1 and "give the frames before it too" in proc.stdout
+
+
+def test_a_captured_conversation_with_its_http_head():
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    head = (f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {compute_accept(key)}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+            ).encode()
+    data = head + encode_frame(1, compress_message(b"hello hello hello"), rsv1=True)
+    out, ok = decode_hex(data.hex())
+    assert ok, out
+    assert f"HTTP head, bytes 0-{len(head) - 1}" in out and "negotiated permessage-deflate" in out
+    assert f"frame 1 at byte {len(head)} (positions below count from the frame's first byte)" in out
+    assert "message: text 'hello hello hello'" in out
+    out, ok = decode_hex(b"GET / HTTP/1.1\r\nHost: x".hex())
+    assert not ok and "HTTP head" in out and "does not end" in out
+
+
+def test_output_into_a_closed_pipe_is_quiet():
+    proc = subprocess.run(f"{sys.executable} -m wsdemo decode {'8100' * 5000} | head -1", shell=True,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.startswith("frame 1 at byte 0") and "Traceback" not in proc.stderr

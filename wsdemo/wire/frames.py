@@ -22,6 +22,7 @@ Base framing (section 5.2)::
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any, NamedTuple
 
 from .errors import FrameError
@@ -364,10 +365,14 @@ class Frame:
         if self.masked:
             out.append(Field("masking key", pos * 8, 32, self.mask_key, self.mask_key.hex()))
             pos += 4
-        if self.masked:
-            text = f"masked on the wire; unmasked: {_preview(self.payload, _looks_text(self.payload))}"
+        if self.opcode == Opcode.CLOSE and not self.rsv1:
+            shown = _close_text(self.payload)
         else:
-            text = _preview(self.payload, _looks_text(self.payload)) if self.payload else "empty"
+            shown = _preview(self.payload, _looks_text(self.payload))
+        if self.masked:
+            text = f"masked on the wire; unmasked: {shown}" if self.payload else "empty"
+        else:
+            text = shown if self.payload else "empty"
         out.append(Field("payload", pos * 8, 8 * len(self.wire_payload), self.payload, text))
         return out
 
@@ -380,24 +385,57 @@ class Frame:
         allbits = int.from_bytes(self.header, "big")
         hbits = len(self.header) * 8
         for f in self.fields:
+            text = f.text
             if f.name == "payload":
-                value = self.wire_payload[:16].hex(" ") + (" …" if len(self.wire_payload) > 16 else "")
-                where = (f"bytes {f.start_byte}-{f.start_byte + len(self.wire_payload) - 1}"
-                         if self.wire_payload else f"byte {f.start_byte}")
+                n = len(self.wire_payload)
+                value = self.wire_payload[:16].hex(" ") + (" …" if n > 16 else "")
+                where = f"bytes {f.start_byte}-{f.start_byte + n - 1}" if n > 1 else f"byte {f.start_byte}"
+                if not n:
+                    value = "(none)"
+                elif self.rsv1 and not self.is_control:
+                    text = "compressed (permessage-deflate): inflated when the message is complete"
+                elif not self.masked and self.opcode != Opcode.CLOSE and not _looks_text(self.payload):
+                    text = "binary data"
             else:
                 v = (allbits >> (hbits - f.start_bit - f.bit_len)) & ((1 << f.bit_len) - 1)
                 value = f"{v:0{f.bit_len}b}" if f.bit_len <= 16 else f"0x{v:0{f.bit_len // 4}x}"
                 where = f.bits_label
-            lines.append(f"  {where:<12} {f.name:<24} {value:<18} {f.text}")
+            lines.append(f"  {where:<12} {f.name:<24} {value:<18} {text}")
+        if self.masked and self.payload:
+            # unmasking, byte by byte: wire byte XOR key byte (i mod 4) = payload byte (section 5.3)
+            steps = [f"{w:02x}^{k:02x}={p:02x}" for w, k, p in zip(self.wire_payload[:8], self.mask_key * 2,
+                                                                    self.payload[:8])]
+            more = f" … ({self.payload_len - 8} more)" if self.payload_len > 8 else ""
+            lines.append(f"  unmasking: payload byte i XOR key byte (i mod 4): {'  '.join(steps)}{more}")
         return "\n".join(lines)
 
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _looks_text(data: bytes) -> bool:
+    """Valid UTF-8 without control characters (bytes 00 01 02 are binary, even if valid UTF-8)."""
     try:
-        data[:400].decode("utf-8")
+        text = data[:400].decode("utf-8")
     except UnicodeDecodeError as e:
-        return e.start >= 396  # only a character cut by the preview limit
-    return True
+        if e.start < 396:  # only a character cut by the preview limit is fine
+            return False
+        text = data[:e.start].decode("utf-8")
+    return not _CONTROL_CHARS.search(text)
+
+
+def _close_text(payload: bytes) -> str:
+    """A close payload in words: code, its name, reason."""
+    if not payload:
+        return "empty: no close code (the receiver reports 1005)"
+    if len(payload) == 1:
+        return f"{payload.hex()}: 1 byte, too short for a close code"
+    code = int.from_bytes(payload[:2], "big")
+    name = _IANA_NAMES.get(code)
+    text = f"code {code}" + (f" {name}" if name else "")
+    if len(payload) > 2:
+        text += f", reason {_preview(payload[2:], True)}"
+    return text
 
 
 def encode_frame(opcode: int, payload: bytes | str = b"", *, fin: bool = True, rsv1: bool = False,
