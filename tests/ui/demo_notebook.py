@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import nbformat
 
+from wsdemo.ui import export_recording
+
+from .conversation import decode
+
+# A real conversation decoded from bytes (see conversation.py), as its JSON export.
+RECORDING = export_recording(decode()[0])
+
 # Built from character codes so the page's code editor never contains the literal:
 # whatever shows it in the browser came from the wire, through a widget.
 HOSTILE_SRC = "''.join(map(chr, [60, 105, 109, 103, 32, 115, 114, 99, 61, 120, 32, 111, 110, 101, 114, " \
@@ -44,12 +51,33 @@ CELLS = [
     "panel = ConnectionsPanel(server.tap)\npanel",
     # 6
     "ConnectionSummary(conn)",
-    # 7: plain-text checks of the state, so the kernel test can read them
+    # 7: the projector view
+    "big = ConnectionsPanel(server.tap, large=True)\nbig",
+    # 8: JSON, binary and close with code + reason through a second composer, on /echo
+    "echo = await asyncio.wait_for(server.connect('/echo'), 20)\n"
+    "c2 = Composer(echo)\n"
+    "await c2.send('json', '{\"a\": [1, 2]}', timeout=10)\n"
+    "await c2.send('binary', '01 02 ff', timeout=10)\n"
+    "await c2.send('binary', '01 2', timeout=10)  # refused: odd number of hex digits\n"
+    "await c2.send('close', code=4000, reason='done', timeout=10)\n"
+    "c2",
+    # 9-12: a recorded conversation (fragments, ping between them, deflate, JSON, close) loaded
+    # back from its JSON export; each inspector shows one kind of frame in detail
+    "RECORDING = " + repr(RECORDING) + "\n"
+    "frag = FrameInspector.from_json(RECORDING)\nfrag.select(7)  # continuation: fragment 2 of 2\nfrag",
+    "deflated = FrameInspector.from_json(RECORDING)\ndeflated.select(9)\ndeflated",
+    "as_json = FrameInspector.from_json(RECORDING)\nas_json.select(11)\nas_json",
+    "closing = FrameInspector.from_json(RECORDING)\nclosing.select(12)\nclosing",
+    # 13: plain-text checks of the state, so the kernel test can read them
     "assert result.error is None and HOSTILE in result.reply, result\n"
     "assert hv.accept_ok() is True\n"
     "row = insp.selected\n"
     "assert row is not None and HOSTILE in row.message.text\n"
     "assert '<img' not in insp._detail.value and '&lt;img' in insp._as_text.value\n"
+    "assert 'x' * 160 not in hv.text and '*' * 167 in hv.text  # the cookie, redacted\n"
+    "assert frag.selected.kind == 'continuation' and frag.selected.fragment == (2, 2)\n"
+    "assert deflated.selected.frame.rsv1 and closing.selected.kind == 'close'\n"
+    "assert [r.error is None for r in c2.results] == [True, True, False, True]\n"
     "print(repr(hv)); print(repr(insp)); print(repr(comp)); print(repr(panel))\n"
     "print('ALL CELLS DONE')",
 ]

@@ -75,9 +75,9 @@ async def test_every_widget_renders_in_the_browser(front_end, browser, tmp_path)
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         err_text = "\n".join(await errors.all_text_contents())
         assert "Error" not in err_text, err_text
-        await page.wait_for_selector(".wsdemo-inspector .wsdemo-fields")
+        await page.locator(".wsdemo-inspector .wsdemo-fields").first.wait_for()
 
-        hs = page.locator(".wsdemo-handshake")
+        hs = page.locator(".wsdemo-handshake").first
         hs_text = await hs.text_content()
         assert "Upgrade: websocket" in hs_text and "Sec-WebSocket-Accept" in hs_text
         assert "Sec-Websocket-Key" in hs_text or "Sec-WebSocket-Key" in hs_text
@@ -93,14 +93,14 @@ async def test_every_widget_renders_in_the_browser(front_end, browser, tmp_path)
             box = await value.bounding_box()
             assert box["x"] + box["width"] <= req_box["x"] + req_box["width"] + 1, (box, req_box)
 
-        insp = page.locator(".wsdemo-inspector")
+        insp = page.locator(".wsdemo-inspector").first
         fields = await insp.locator(".wsdemo-fields").text_content()
         for name in ("FIN", "RSV1", "opcode", "MASK", "payload length", "payload"):
             assert name in fields
         assert "0x1 = TEXT" in fields
         # the hostile chat text: visible literally, nothing created or run
         assert HOSTILE in await insp.locator(".wsdemo-payload-text").first.text_content()
-        assert HOSTILE in await page.locator(".wsdemo-composer").text_content()
+        assert HOSTILE in await page.locator(".wsdemo-composer").first.text_content()
         assert any(HOSTILE in o for o in await _options(insp.locator(".wsdemo-rows")))
         assert await page.locator("img[src='x']").count() == 0
         assert await page.locator(".jp-OutputArea img").count() == 0
@@ -112,14 +112,41 @@ async def test_every_widget_renders_in_the_browser(front_end, browser, tmp_path)
         assert "No rows match" in await insp.locator(".wsdemo-empty").text_content()
         await insp.locator("input[placeholder='text in the payload']").fill("")
 
-        shots = [f"{app}-widgets.png", f"{app}-handshake.png", f"{app}-composer.png"]
-        await insp.scroll_into_view_if_needed()
-        await page.wait_for_timeout(500)
-        await page.screenshot(path=str(tmp_path / shots[0]))
-        await hs.scroll_into_view_if_needed()
-        await page.screenshot(path=str(tmp_path / shots[1]))
-        await page.locator(".wsdemo-composer").scroll_into_view_if_needed()
-        await page.screenshot(path=str(tmp_path / shots[2]))
+        # the projector view: the same table, in big type
+        big = page.locator(".wsdemo-connections.wsdemo-large")
+        assert "/chat?name=ann" in await big.text_content()
+        assert await big.locator("table").evaluate("t => parseFloat(getComputedStyle(t).fontSize)") >= 20
+        # JSON, binary and close through the second composer; a refused hex says why
+        c2 = page.locator(".wsdemo-composer").nth(1)
+        c2_text = await c2.text_content()
+        assert "4000: private use" in c2_text and "'done'" in c2_text
+        assert "odd number of hex digits" in c2_text and "01 02 ff" in c2_text
+
+        # recorded conversation, loaded back from its JSON export
+        frag, deflated, as_json, closing = (page.locator(".wsdemo-inspector").nth(i) for i in (1, 2, 3, 4))
+        assert any("[msg 4, frame 2/2 → message 'Hello']" in o for o in await _options(frag))
+        frag_text = await frag.text_content()
+        assert "frame 2 of 2" in frag_text and "payload[i] = wire[i] XOR key[i mod 4]" in frag_text
+        assert "permessage-deflate (RFC 7692)" in await deflated.text_content()
+        assert "bytes inflated" in await deflated.text_content()
+        await as_json.get_by_role("tab", name="as JSON").click()
+        tree = as_json.locator(".wsdemo-json")
+        await tree.wait_for()
+        assert "object {3 keys}" in await tree.text_content() and HOSTILE in await tree.text_content()
+        assert "Close code 1000 Normal Closure" in await closing.text_content()
+
+        shots = [f"{app}-widgets.png", f"{app}-handshake.png", f"{app}-composer.png",
+                 f"{app}-fragment.png", f"{app}-deflate-json.png", f"{app}-close-panel.png"]
+        for name, target in zip(shots, (insp, hs, page.locator(".wsdemo-composer").first, frag,
+                                        as_json, closing)):
+            await target.scroll_into_view_if_needed()
+            await page.wait_for_timeout(300)
+            await page.screenshot(path=str(tmp_path / name))
+        for name, target in ((f"{app}-large-panel.png", big), (f"{app}-table.png", insp)):
+            await target.evaluate("e => e.scrollIntoView({block: 'start'})")  # its top: titles, filters
+            await page.wait_for_timeout(300)
+            await page.screenshot(path=str(tmp_path / name))
+            shots.append(name)
         assert dialogs == [], dialogs
     finally:
         await page.close()

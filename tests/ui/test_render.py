@@ -59,6 +59,10 @@ def test_fragments_are_grouped_into_their_message(book):
     assert (first.fragment, cont.fragment) == ((1, 2), (2, 2))
     assert first.message_no == cont.message_no
     assert "frame 1/2" in R.format_row(first)
+    # each fragment shows its own payload; the last names the whole message
+    assert (first.preview, cont.preview) == ("'Hel'", "'lo'")
+    assert R.format_row(cont).endswith("[msg 4, frame 2/2 → message 'Hello']")
+    assert R.format_row(first).endswith("[msg 4, frame 1/2]")
     assert ping.fragment == (1, 1) and ping.message.kind == "ping"
     info = R.message_info_html(first)
     assert "frame 1 of 2" in info and "fragmented" in info

@@ -80,6 +80,7 @@ class Row:
     message: Any = None           # the wire.Message this frame belongs to (once complete)
     fragment: tuple[int, int] | None = None   # (i, n): frame i of n in its message
     message_no: int | None = None
+    whole: str | None = None      # the whole message's preview, on the last fragment of several
 
     @property
     def frame(self):
@@ -173,7 +174,7 @@ def _fmt_size(n: int) -> str:
 def table_header(multi: bool = False) -> str:
     """Column titles lined up with :func:`format_row` (DevTools' table has titles too)."""
     conn = f"{'conn':<5}" if multi else ""
-    return (f"{'#':>5} {'time':>9} {conn}{'direction':<9} {'type':<11} {'length':>9}  "
+    return (f"{'#':>5} {'time':>9} {conn}{'direction':<9} {'type':<12} {'length':>9}  "
             "data (preview)")
 
 
@@ -182,9 +183,10 @@ def format_row(row: Row) -> str:
     conn = f"{'#' + str(row.conn_id):<4} " if row.conn_id is not None else ""
     extra = ""
     if row.fragment and row.fragment[1] > 1:
-        extra = f"  [msg {row.message_no}, frame {row.fragment[0]}/{row.fragment[1]}]"
+        extra = f"  [msg {row.message_no}, frame {row.fragment[0]}/{row.fragment[1]}"
+        extra += f" → message {row.whole}]" if row.whole is not None else "]"
     return (f"{row.seq:>5} {_fmt_time(row.t):>9} {conn}{direction_text(row.sender):<9} "
-            f"{row.label:<11} {_fmt_size(row.length):>9}  {row.preview}{extra}")
+            f"{row.label:<12} {_fmt_size(row.length):>9}  {row.preview}{extra}")
 
 
 def filter_rows(rows: Iterable[Row], direction: str = "all", kind: str = "all",
@@ -327,8 +329,17 @@ class RowBook:
             r.message = msg
             r.message_no = self.messages
             r.fragment = (i, n)
-            if msg.kind in ("text", "binary") and i == 1:
-                r.preview = preview(bytes(msg.data), msg.text)
+            if msg.kind in ("text", "binary"):
+                whole = preview(bytes(msg.data), msg.text)
+                compressed = bool(getattr(frames[0], "rsv1", False)) if frames else False
+                if n == 1:
+                    r.preview = whole  # inflated text when compressed: the bytes are unreadable
+                else:
+                    # each fragment shows its own bytes; the last one names the whole message
+                    if compressed:  # continuation frames of a deflated message carry RSV1=0
+                        r.preview = f"(compressed, {r.length} B)"
+                    if i == n:
+                        r.whole = whole
             if msg.kind == "close":
                 r.preview = close_info(bytes(msg.data))["summary"]
 

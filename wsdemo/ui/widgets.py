@@ -458,7 +458,12 @@ class FrameInspector(_Live):
         return f"showing {len(self.visible_rows())} rows: " + ", ".join(bits)
 
     def __repr__(self) -> str:
-        return f"FrameInspector: {self._count_text()}, {self._filter_text()}"
+        text = f"FrameInspector: {self._count_text()}, {self._filter_text()}"
+        row = self.selected
+        if row is not None:
+            what = str(row.frame) if row.frame is not None else f"{row.label} {row.preview}"
+            text += f"; selected #{row.seq} {R.ARROWS.get(row.sender, '?')} {what}"
+        return text
 
     # -- recordings
     def export_json(self, indent: int | None = None) -> str:
@@ -670,7 +675,7 @@ class Composer(_Live):
             if kind == "close":
                 R.check_close(code, reason)
                 result.sent = f"CLOSE {wire.describe_close_code(code)}" + (
-                    f" reason {reason!r}" if reason else "")
+                    f" — reason {reason!r}" if reason else "")
                 went_out = True
                 await asyncio.wait_for(self.client.close(code, reason), timeout + 1)
                 got = getattr(self.client, "close_code", None)
