@@ -29,6 +29,7 @@ from .tap import Tap
 
 log = logging.getLogger("wsdemo.server")
 
+HEAD_TIMEOUT = 60.0  # seconds
 _current: "Server | None" = None  # the server this process runs; serve() replaces it
 
 
@@ -74,7 +75,10 @@ class Server:
         app_sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
         tap_sockets = tornado.netutil.bind_sockets(port, self.host)
         try:
-            self._http = tornado.httpserver.HTTPServer(app, xheaders=False)
+            # A head must arrive within a minute (and idle keep-alive connections close then):
+            # Tornado's default of an hour lets a half-sent head hold a connection all class.
+            self._http = tornado.httpserver.HTTPServer(app, xheaders=False,
+                                                       idle_connection_timeout=HEAD_TIMEOUT)
             self._http.add_sockets(app_sockets)
             self.direct_port = app_sockets[0].getsockname()[1]
             self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,

@@ -266,6 +266,26 @@ class Connection:
         return bytes(out[len(tail):])
 
 
+_FULL_BODY = b"too many connections to the tap; try again\n"
+_FULL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Retry-After: 5\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+         % (len(_FULL_BODY), _FULL_BODY))
+
+
+def default_max_links() -> int:
+    """As many relayed connections as this process's file descriptor limit allows
+    (three each: the client's, the tap's to Tornado, and Tornado's), keeping 200 spare."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 300
+    if soft == resource.RLIM_INFINITY:
+        return 5000
+    return max(20, min(5000, (soft - 200) // 3))
+
+
 class _Side(asyncio.Protocol):
     """One socket of a relayed connection; ``sender`` is who sends what it reads."""
 
@@ -326,6 +346,15 @@ class _Link:
     def made(self, side: _Side) -> None:
         if side is self.client:
             host, port = side.transport.get_extra_info("peername")[:2]
+            tap = self.tap
+            if len(tap._links) >= tap.max_links:
+                # Each relayed connection costs three file descriptors in this process: a
+                # script opening thousands must not exhaust them for the whole class.
+                log.info("tap: refused %s:%s, already %d connections", host, port, len(tap._links))
+                side.transport.write(_FULL)
+                side.transport.close()
+                self.done = True
+                return
             self.conn = self.tap._open(self, f"{host}:{port}")
             side.transport.pause_reading()  # until Tornado's side is connected
             self.connect_task = self.tap._loop.create_task(
@@ -408,11 +437,13 @@ class Tap:
     """
 
     def __init__(self, target_host: str, target_port: int, *, ring_size: int = 1000,
-                 ring_bytes: int = 8 << 20, max_closed: int = 100):
+                 ring_bytes: int = 8 << 20, max_closed: int = 100, max_links: int | None = None):
         self.target_host = target_host
         self.target_port = target_port
         self.ring_size = ring_size
         self.ring_bytes = ring_bytes
+        # Open TCP connections at once; past it a new one gets a 503 from the tap itself.
+        self.max_links = default_max_links() if max_links is None else max_links
         self.max_closed = max_closed
         self.connections: list[Connection] = []
         self.host: str | None = None

@@ -300,3 +300,45 @@ async def test_rings_are_bounded_in_bytes_too():
         await big.close()
     finally:
         await asyncio.wait_for(server.stop(), T)
+
+
+async def test_the_tap_refuses_connections_past_its_limit_and_keeps_serving(server):
+    # A script opening connections by the thousand must not take the file descriptors
+    # everybody else needs: past max_links the tap answers 503 itself.
+    server.tap.max_links = 5
+    keep = await server.connect("/echo")
+    hogs = [await Raw.open(server.port) for _ in range(4)]
+    for hog in hogs:  # half-sent heads (slowloris): they hold their connection
+        await hog.send(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
+    await wait_until(lambda: len(server.tap._links) == 5, what="five links open")
+    extra = await Raw.open(server.port)
+    reply = await extra.read_all()
+    assert reply.startswith(b"HTTP/1.1 503 ") and reply.endswith(b"too many connections to the tap; try again\n")
+    await extra.close()
+    await keep.send("still served")
+    assert await keep.recv(timeout=T) == "still served"
+    for hog in hogs:
+        await hog.close()
+    await wait_until(lambda: len(server.tap._links) == 1, what="the hogs gone")
+    again = await server.connect("/echo")
+    await again.send("room again")
+    assert await again.recv(timeout=T) == "room again"
+    await again.close()
+    await keep.close()
+
+
+async def test_a_head_that_never_ends_is_dropped_after_the_head_timeout(monkeypatch):
+    import wsdemo.server
+
+    monkeypatch.setattr(wsdemo.server, "HEAD_TIMEOUT", 0.5)
+    server = await asyncio.wait_for(wsdemo.serve(), T)
+    try:
+        slow = await Raw.open(server.port)
+        await slow.send(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        assert await slow.read_all() == b""  # closed without an answer
+        conn = conn_for_port(server, slow.local_port)
+        await slow.close()
+        await wait_until(lambda: not conn.is_open, what="the tap saw it close")
+        assert conn.bytes["server"] == 0
+    finally:
+        await asyncio.wait_for(server.stop(), T)
