@@ -466,3 +466,21 @@ def test_bytes_held_before_a_refused_upgrade_keep_their_offsets():
     ev = dec.feed("server", b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
     (err,) = errors(ev)
     assert err.sender == "client" and err.offset == len(req) and "method" in err.error
+
+
+def test_events_read_well_in_a_notebook():
+    dec = ConnectionDecoder()
+    ev = dec.feed("client", upgrade_request(), at=12.5)
+    ev += dec.feed("server", upgrade_response() + encode_frame(1, "hi"), at=13.0)
+    ev += dec.feed("client", b"\x81\x00", at=14.0)
+    assert [repr(e) for e in ev] == [
+        f"<HttpRequest client at=12.500: GET /echo HTTP/1.1 (5 headers) [{len(upgrade_request())} B head]>",
+        f"<HttpResponse server at=13.000: HTTP/1.1 101 Switching Protocols (3 headers) "
+        f"[{len(upgrade_response())} B head]>",
+        f"<FrameEvent server at=13.000: frame at byte {len(upgrade_response())}: TEXT 'hi' [2 bytes]>",
+        "<MessageEvent server at=13.000: message text 'hi' (2 bytes, 1 frame, 4 on the wire)>",
+        f"<DecodeError client at=14.000: fatal error at byte {len(upgrade_request()) + 1}: client TEXT frame "
+        f"is not masked: a client must mask every frame it sends (RFC 6455 section 5.3)>",
+    ]
+    assert str(ev[3]) == "server: message text 'hi' (2 bytes, 1 frame, 4 on the wire)"
+    assert str(ev[4]).startswith(f"client byte {len(upgrade_request()) + 1}: client TEXT frame is not masked")

@@ -23,41 +23,73 @@ from .messages import Message, MessageAssembler
 SENDERS = ("client", "server")
 
 
-@dataclass
-class HttpRequest:
+class _Readable:
+    """One-line ``str`` and a compact ``repr`` for events, so a list of them reads well in a notebook."""
+
+    __slots__ = ()
+
+    def _what(self) -> str:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return f"{self.sender}: {self._what()}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.sender} at={self.at:.3f}: {self._what()}>"
+
+
+def _head_size(msg) -> str:
+    body = f" + {msg.body_wire_size} B body" if msg.body_wire_size else ""
+    return f"{len(msg.raw)} B head{body}"
+
+
+@dataclass(repr=False)
+class HttpRequest(_Readable):
     sender: str
     at: float
     request: Request
     connection: object = field(default=None, repr=False, compare=False)
 
+    def _what(self) -> str:
+        return f"{self.request} [{_head_size(self.request)}]"
 
-@dataclass
-class HttpResponse:
+
+@dataclass(repr=False)
+class HttpResponse(_Readable):
     sender: str
     at: float
     response: Response
     connection: object = field(default=None, repr=False, compare=False)
 
+    def _what(self) -> str:
+        return f"{self.response} [{_head_size(self.response)}]"
 
-@dataclass
-class FrameEvent:
+
+@dataclass(repr=False)
+class FrameEvent(_Readable):
     sender: str
     at: float
     frame: Frame
     offset: int  #: where the frame starts in its direction's byte stream
     connection: object = field(default=None, repr=False, compare=False)
 
+    def _what(self) -> str:
+        return f"frame at byte {self.offset}: {self.frame}"
 
-@dataclass
-class MessageEvent:
+
+@dataclass(repr=False)
+class MessageEvent(_Readable):
     sender: str
     at: float
     message: Message
     connection: object = field(default=None, repr=False, compare=False)
 
+    def _what(self) -> str:
+        return f"message {self.message}"
 
-@dataclass
-class DecodeError:
+
+@dataclass(repr=False)
+class DecodeError(_Readable):
     sender: str
     at: float
     error: str
@@ -69,6 +101,9 @@ class DecodeError:
 
     def __str__(self) -> str:
         return f"{self.sender} byte {self.offset}: {self.error}"
+
+    def _what(self) -> str:
+        return f"{'fatal ' if self.fatal else ''}error at byte {self.offset}: {self.error}"
 
 
 Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | DecodeError

@@ -129,8 +129,8 @@ def close_code_problem(code: int) -> str | None:
         why = {1005: "when a close frame carried no code at all",
                1006: "when the connection dropped without a close frame",
                1015: "when the TLS handshake failed"}[code]
-        return (f"close code {code} ({name}) may not be sent in a close frame: an endpoint only reports it "
-                f"to its application, {why} (RFC 6455 section 7.4.1)")
+        return (f"close code {code} ({name}) may not be sent in a close frame: an endpoint reports it to its "
+                f"application only {why} (RFC 6455 section 7.4.1)")
     if 0 <= code <= 999:
         return f"close code {code} is in the range 0–999, which is not used (RFC 6455 section 7.4.2)"
     if 1016 <= code <= 2999:
