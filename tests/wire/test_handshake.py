@@ -161,3 +161,28 @@ def test_bad_deflate_responses(value, words):
 def test_deflate_not_offered():
     with pytest.raises(HandshakeError, match="did not offer"):
         negotiate_deflate(Headers(), Headers([("Sec-WebSocket-Extensions", "permessage-deflate")]))
+
+
+def test_subprotocols_are_matched_case_sensitively():
+    """RFC 6455 section 4.1: the client fails the connection if the server selects a subprotocol
+    "that was not present in the client's handshake"; names are compared exactly (browsers do so,
+    and RFC 7936 makes only the IANA registry case-insensitive)."""
+    req = request(Sec_WebSocket_Protocol="chat, Superchat")
+    assert check_handshake(req, response(Sec_WebSocket_Protocol="Superchat")) == []
+    assert check_handshake(req, response(Sec_WebSocket_Protocol="chat")) == []
+    (problem,) = check_handshake(req, response(Sec_WebSocket_Protocol="superchat"))
+    assert problem.rule == "the server may only select a subprotocol the client offered"
+    assert "'superchat'" in problem and "['chat', 'Superchat']" in problem
+    (problem,) = check_handshake(request(), response(Sec_WebSocket_Protocol="chat"))
+    assert "offered none" in problem
+
+
+def test_empty_lines_before_a_request_line_but_not_a_status_line():
+    req = parse_request(b"\r\n\r\nGET /echo HTTP/1.1\r\nHost: a\r\n\r\nbody")
+    assert (req.method, req.target, req.headers["Host"], req.body) == ("GET", "/echo", "a", b"body")
+    assert req.raw == b"\r\n\r\nGET /echo HTTP/1.1\r\nHost: a\r\n\r\n"  # kept: byte counts stay true
+    with pytest.raises(HandshakeError, match="line 1 \\(byte 2\\).*3 parts") as info:
+        parse_request(b"\r\nGET /echo\r\n\r\n")
+    assert info.value.offset == 2
+    with pytest.raises(HandshakeError, match="starts with an empty line"):
+        parse_response(b"\r\nHTTP/1.1 200 OK\r\n\r\n")

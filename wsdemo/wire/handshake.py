@@ -422,7 +422,8 @@ def check_handshake(request: Request, response: Response | None = None) -> list[
                     f"the response accepts {name!r}, which the request did not offer")
     protocol = r.get("Sec-WebSocket-Protocol")
     if protocol is not None:
-        # subprotocol names are case-sensitive tokens (section 11.5)
+        # compared exactly: the server must pick one "present in the client's handshake" (section 4.1);
+        # browsers match case-sensitively and RFC 7936 makes only the IANA registry case-insensitive
         offered_p = [t.strip() for v in h.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()]
         if protocol.strip() not in offered_p:
             add("the server may only select a subprotocol the client offered", "4.1",
