@@ -20,7 +20,7 @@ import pytest
 from conftest import CHROMIUM_ARGS  # tests/conftest.py (tests/ is on sys.path)
 from jupyter_servers import jupyter, run_all_cells
 
-from .demo_notebook import HOSTILE, build
+from .demo_notebook import HOSTILE, RECORDING, build
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -134,6 +134,19 @@ async def test_every_widget_renders_in_the_browser(front_end, browser, tmp_path)
         await tree.wait_for()
         assert "object {3 keys}" in await tree.text_content() and HOSTILE in await tree.text_content()
         assert "Close code 1000 Normal Closure" in await closing.text_content()
+
+        # export makes a download link; loading a recording file replaces what is shown
+        await insp.get_by_role("button", name="Export JSON").click()
+        link = insp.locator("a[download='wsdemo-recording.json']")
+        await link.wait_for()
+        assert (await link.get_attribute("href")).startswith("data:application/json;base64,")
+        rec_file = tmp_path / "recording.json"
+        rec_file.write_text(RECORDING)
+        loader = page.locator(".wsdemo-inspector").nth(4)  # 'closing': loads the same again
+        async with page.expect_file_chooser() as chooser:  # the widget's own file dialog
+            await loader.get_by_role("button", name="Load recording").click()
+        await (await chooser.value).set_files(str(rec_file))
+        await loader.get_by_text("Loaded recording.json: 1 connection(s)").wait_for()
 
         shots = [f"{app}-widgets.png", f"{app}-handshake.png", f"{app}-composer.png",
                  f"{app}-fragment.png", f"{app}-deflate-json.png", f"{app}-close-panel.png"]

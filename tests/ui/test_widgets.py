@@ -297,7 +297,14 @@ async def test_composer_button_and_deflate_on_a_real_server():
         assert "permessage-deflate (RFC 7692)" in insp._detail.value
         assert f"→ {len('hello ' * 50)} bytes inflated" in insp._detail.value
         assert row.message.wire_size < 300
+        # the close form: code, reason and what the code means; no payload box
+        comp._kind.value = "close"
+        assert comp._body.layout.display == "none" and comp._close_row.layout.display == ""
+        assert "1000 Normal Closure" in comp._code_help.value
+        comp._code.value = 1006
+        assert "not allowed in a close frame" in comp._code_help.value
         comp._kind.value = "binary"
+        assert comp._body.layout.display == "" and comp._close_row.layout.display == "none"
         comp._body.value = "zz"
         comp._send_btn.click()
         await _until(lambda: len(comp.results) == 2)
