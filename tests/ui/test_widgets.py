@@ -225,6 +225,9 @@ async def test_live_widgets_on_a_real_server(server):
 
     r = await comp.send("close", code=4000, reason="done")
     assert r.error is None
+    # the echo server answers with the same code: said once, with its meaning
+    assert str(r).splitlines()[1] == ("← server's close 4000: private use, agreed between the "
+                                      "application's endpoints")
     assert any(e.frame.opcode == wire.Opcode.CLOSE for e in r.frames)
     await _until(lambda: not conn.is_open)
     await asyncio.sleep(0.25)

@@ -679,8 +679,9 @@ class Composer(_Live):
                 went_out = True
                 await asyncio.wait_for(self.client.close(code, reason), timeout + 1)
                 got = getattr(self.client, "close_code", None)
-                if got is not None:
-                    result.reply = f"close {got} {getattr(self.client, 'close_reason', '') or ''}".strip()
+                if got is not None:  # the server's close frame: its code (explained) and reason
+                    why = getattr(self.client, "close_reason", "") or ""
+                    result.reply = wire.describe_close_code(got) + (f" — reason {why!r}" if why else "")
             else:
                 payload, result.sent = self.encode(kind, value)
                 went_out = True  # client.ping/send write before they wait
