@@ -440,15 +440,20 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
         run.start_seq = last = first["seq"]
         before = conn.summary()
         # A poller does not know when news comes; on average it waits half a poll
-        # interval. Polls are set half an interval after the feed's beat, that average
-        # case, rather than at whatever phase the start happened to give (0 to a
-        # whole interval, which would make one run's median meaningless).
-        next_at = loop.time() - (time.time() - first["at"]) + poll_s / 2
-        while next_at + poll_s <= loop.time():
-            next_at += poll_s
+        # interval. Polls are set half a poll interval after the feed's beat, that
+        # average case, rather than at whatever phase the start happened to give (0 to
+        # a whole interval, which would make one run's median meaningless). The lattice
+        # is re-anchored on each update's own `at`, so the feed's beat, which drifts by
+        # a few ms an interval, cannot slide the polls towards it during the run.
+        def slot_after(update: dict) -> float:
+            t = loop.time() + (update["at"] - time.time()) + poll_s / 2 + poll_s
+            while t <= loop.time():
+                t += poll_s
+            return t
+
+        next_at = slot_after(first)
         while len(run.seqs) < n:
-            if not long:  # a poll every poll_s, on a fixed schedule
-                next_at += poll_s
+            if not long:  # a poll every poll_s
                 await asyncio.wait_for(asyncio.sleep(max(0.0, next_at - loop.time())), clock.left(run, n))
             update = await ask(last)
             now = time.time()
@@ -457,6 +462,7 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
             elif update["seq"] > last:
                 run.got(update, now)
                 last = update["seq"]
+            next_at = slot_after(update) if update is not None else next_at + poll_s
         run.summary = _window(conn.summary(), before)
     finally:
         await http.close()
