@@ -28,6 +28,7 @@ from .client import Client
 from .tap import Tap
 
 log = logging.getLogger("wsdemo.server")
+conn_log = logging.getLogger("wsdemo.connections")
 
 HEAD_TIMEOUT = 60.0  # seconds
 _current: "Server | None" = None  # the server this process runs; serve() replaces it
@@ -256,6 +257,22 @@ def _show_join_card(server: Server) -> None:
         log.info("classroom mode: %s", str(card).replace("\n", "; "))
 
 
+def _outcome(conn) -> str:
+    """How a finished connection went, in a few words: its status, and its close code."""
+    from . import wire
+
+    response = conn.response
+    if response is None:
+        return "no HTTP answer"
+    if response.status != 101:
+        return f"HTTP {response.status}"
+    codes = [e.message.close_code for e in conn.events
+             if isinstance(e, wire.MessageEvent) and e.message.kind == "close"]
+    if not codes:
+        return "WebSocket, no close frame"
+    return "WebSocket, close " + " / ".join("-" if c is None else str(c) for c in codes)
+
+
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
                 classroom: bool = False) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
@@ -275,12 +292,14 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             return 1
 
         def on_connection(conn) -> None:
+            # Through the log, so these lines and the access log share one format.
             if conn.is_open:
-                print(f"#{conn.id} open   {conn.peer}", flush=True)
+                conn_log.info("#%d open   %s", conn.id, conn.peer)
             else:
                 took = (conn.closed_at or time.time()) - conn.opened_at
-                print(f"#{conn.id} closed {conn.peer} {conn.path or '-'} after {took:.1f} s, "
-                      f"{conn.bytes['client']} bytes in, {conn.bytes['server']} bytes out", flush=True)
+                conn_log.info("#%d closed %s %s after %.1f s: %s, %d bytes in, %d bytes out",
+                              conn.id, conn.peer, conn.path or "-", took, _outcome(conn),
+                              conn.bytes["client"], conn.bytes["server"])
 
         server.tap.subscribe_connections(on_connection)
         print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")

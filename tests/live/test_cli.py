@@ -30,7 +30,8 @@ async def test_serve_command_logs_connections_and_stops_on_ctrl_c():
         logged = []
         while not any("closed" in l for l in logged):
             logged.append((await asyncio.wait_for(proc.stdout.readline(), T)).decode())
-        assert re.search(r"#1 closed 127\.0\.0\.1:\d+ /echo after", "".join(logged))
+        assert re.search(r"\d\d:\d\d:\d\d wsdemo.connections: #1 closed 127\.0\.0\.1:\d+ /echo "
+                         r"after \d+\.\d s: WebSocket, close 1000 / 1000, \d+ bytes in", "".join(logged))
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), T) == 0
         rest = (await proc.stdout.read()).decode()
@@ -56,3 +57,41 @@ async def test_refused_handshakes_log_at_info_so_notebook_cells_stay_clean(serve
     refused = [r for r in caplog.records if r.name == "wsdemo.access" and " 400 " in f" {r.getMessage()} "]
     assert refused and all(r.levelno == logging.INFO for r in refused)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "400" in r.getMessage()]
+
+
+async def test_classroom_serve_logs_refusals_and_masks_the_token():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wsdemo", "serve", "--classroom", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        lines = []
+        while not lines or not lines[-1].startswith("Ctrl-C"):
+            line = await asyncio.wait_for(proc.stdout.readline(), T * 3)
+            assert line, f"serve exited early: {lines} {await proc.stderr.read()}"
+            lines.append(line.decode().rstrip())
+        token = next(l.split(": ", 1)[1] for l in lines if l.startswith("join token: "))
+        join = next(l for l in lines if l.startswith("Join: http://"))
+        assert join.endswith(f"/chat.html?token={token}")  # the banner shows the token...
+        echo = next(m.group(0) for l in lines if (m := re.search(r"ws://127\.0\.0\.1:\d+/echo", l)))
+        try:
+            async with websockets.connect(echo, open_timeout=T):
+                pass
+        except websockets.exceptions.InvalidStatus as exc:
+            assert exc.response.status_code == 403
+        async with websockets.connect(f"{echo}?token={token}", open_timeout=T) as ws:
+            await ws.send("in")
+            assert await asyncio.wait_for(ws.recv(), T) == "in"
+        logged = []
+        while sum("closed" in l for l in logged) < 2:
+            logged.append((await asyncio.wait_for(proc.stdout.readline(), T)).decode())
+        text = "".join(logged)
+        assert re.search(r"wsdemo.access: 403 GET /echo \(127\.0\.0\.1\)", text), text
+        assert re.search(r"#1 closed .* /echo after \d+\.\d s: HTTP 403", text), text
+        assert f"/echo?token={'*' * len(token)} after" in text
+        assert token not in text  # ...the log never does
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), T) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

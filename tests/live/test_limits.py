@@ -342,3 +342,37 @@ async def test_a_head_that_never_ends_is_dropped_after_the_head_timeout(monkeypa
         assert conn.bytes["server"] == 0
     finally:
         await asyncio.wait_for(server.stop(), T)
+
+
+async def test_join_tokens_in_urls_are_masked_in_what_the_tap_shows():
+    # The projector shows paths and handshakes; the join card is the one place for the token.
+    server = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False), T)
+    try:
+        token = server.token
+        assert token in server.join_card().url
+        client = await server.connect("/chat?name=Ada")  # adds ?token=...
+        assert json.loads(await client.recv(timeout=T))["type"] == "join"
+        conn = client.connection
+        # A head in one-byte chunks, with the token in the request line and the Referer.
+        raw = await Raw.open(server.port)
+        page = f"http://127.0.0.1:{server.port}/chat.html?token={token}&name=Bo"
+        for byte in handshake(f"/chat?token={token}&name=Bo", extra=f"Referer: {page}\r\n"):
+            await raw.send(bytes([byte]))
+        assert (await raw.read_head()).startswith(b"HTTP/1.1 101")  # the server got the real one
+        split = conn_for_port(server, raw.local_port)
+        await wait_for_event(split, lambda e: isinstance(e, wire.HttpResponse))
+        stars = "*" * len(token)
+        assert conn.path == f"/chat?name=Ada&token={stars}"
+        assert split.path == f"/chat?token={stars}&name=Bo"
+        assert split.request.headers.get("Referer") == page.replace(token, stars)
+        for c in (conn, split):
+            assert token not in repr(c) and token not in c.request.target
+            assert token.encode() not in c.request.raw
+            stored = b"".join(d for _, _, d in c.chunks)
+            assert token.encode() not in stored and stars.encode() in stored
+            assert sum(len(d) for _, _, d in c.chunks) == c.bytes["client"] + c.bytes["server"]
+            assert all(token not in repr(e) for e in c.events)
+        await raw.close()
+        await client.close()
+    finally:
+        await asyncio.wait_for(server.stop(), T)

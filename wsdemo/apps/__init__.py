@@ -17,6 +17,7 @@ import logging
 
 import tornado.web
 
+from ..tap import mask_tokens_text
 from .base import AppState, BaseSocket
 from .chat import ChatSocket
 from .cursors import CursorsSocket
@@ -38,8 +39,8 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
     level = logging.DEBUG if status < 400 else logging.INFO if status < 500 else logging.WARNING
     if access_log.isEnabledFor(level):
         request = handler.request
-        access_log.log(level, "%d %s %s (%s) %.1f ms", status, request.method, request.uri,
-                       request.remote_ip, 1000 * request.request_time())
+        access_log.log(level, "%d %s %s (%s) %.1f ms", status, request.method,
+                       mask_tokens_text(request.uri), request.remote_ip, 1000 * request.request_time())
 
 
 def make_app(state: AppState, *, compression: bool = False) -> tornado.web.Application:
