@@ -253,19 +253,20 @@ print(server.http_url("/ticker.html"))
 # `FrameInspector` show every student's frames live on the projector.
 #
 # Here we run it on this machine only (`127.0.0.1`), which is all a notebook on your own
-# computer needs. Starting a new server stops the one running before:
-
-# %%
-classroom = await asyncio.wait_for(wsdemo.serve(host="127.0.0.1", classroom=True), T)
-print("the previous server is stopped:", "stopped" in repr(server))
-print("students open:", classroom.join_url("/chat.html"))
-
-# %% [markdown]
-# The join card puts the link and its QR code (drawn offline) on the projector, for phones
-# (live: the port and token change every run):
+# computer needs. A classroom server shows its **join card** under the cell: the link and its
+# QR code (drawn offline), for the projector and the students' phones. (Live: the port and
+# token change every run.)
 
 # %% tags=["nbval-ignore-output"]
-classroom.join_card()
+classroom = await asyncio.wait_for(wsdemo.serve(host="127.0.0.1", classroom=True), T)
+
+# %% [markdown]
+# Starting a new server stopped the one running before; `classroom.join_card()` shows the card
+# again at any time.
+
+# %%
+print("the previous server is stopped:", "stopped" in repr(server))
+print("students open:", classroom.join_url("/chat.html"))
 
 # %% [markdown]
 # Without the token, the server refuses the handshake; with it (the kernel's client adds it
