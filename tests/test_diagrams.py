@@ -100,6 +100,13 @@ def test_websocket_explainer_labels(need_dot):
     # sizes are counted by the real encoder: an empty server PING is 2 bytes, a masked PONG 6
     assert "PING  (2 B)" in svg and "PONG  (6 B)" in svg
     assert repr(diagrams.websocket()) == "<diagram websocket: 11 arrows>"
+    # one handshake, then the server speaks first: the arrows in drawing order, by direction
+    d = diagrams.websocket()
+    arrows = re.findall(r'label="([^"]+)".*?dir=(forward|back)', d.source)
+    kinds = [(label.split("  (")[0].split()[0], "→" if way == "forward" else "←") for label, way in arrows]
+    assert kinds[:3] == [("GET", "→"), ("101", "←"), ("TEXT", "←")], kinds
+    assert sum(k == ("GET", "→") for k in kinds) == 1  # a single HTTP request in the whole story
+    assert {way for k, way in kinds if k == "TEXT"} == {"→", "←"}  # frames both ways
 
 
 def test_polling_explainers_name_the_cost(need_dot):
