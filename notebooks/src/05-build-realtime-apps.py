@@ -242,7 +242,7 @@ print(server.http_url("/ticker.html"))
 #
 # ```python
 # server = await wsdemo.serve(host="0.0.0.0", classroom=True)
-# server.join_card()   # the join link with the teacher's LAN address and token, and its QR code
+# # under the cell: the join card, with the teacher's LAN address, the token and a QR code
 # ```
 #
 # `host="0.0.0.0"` listens on every network interface, not only on this machine. Because
