@@ -178,3 +178,57 @@ async def expect_text(locator, text: str) -> None:
     from playwright.async_api import expect
 
     await expect(locator).to_have_text(text, timeout=T * 1000)
+
+
+async def test_chat_rejoin_stays_open_and_a_refused_page_says_why(browser):
+    # Rejoining closes the old socket; its late close event must not mark the new one closed.
+    srv = await asyncio.wait_for(wsdemo.serve(max_connections=2, ticker_interval_ms=40), T)
+    context = await browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True)
+    context.set_default_timeout(T * 1000)
+    try:
+        page = await context.new_page()
+        await page.goto(srv.http_url("/chat.html?name=Ada"))
+        await page.wait_for_selector("#status[data-state='open']")
+        await page.fill("#name", "Ada2")
+        await page.click("#join-button")
+        await page.locator("#log li", has_text="Ada2 joined").wait_for()
+        for _ in range(int(T * 20)):  # the server saw the old socket go...
+            if sorted(srv.app_state.chat.values()) == ["Ada2"]:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(srv.app_state.chat.values()) == ["Ada2"]
+        await page.wait_for_timeout(200)  # ...and the page got its close event
+        assert await page.get_attribute("#status", "data-state") == "open"
+        assert not await page.is_disabled("#text")
+        await page.fill("#text", "after the rejoin")
+        await page.press("#text", "Enter")
+        await page.locator("#log li", has_text="Ada2: after the rejoin").wait_for()
+        assert await page.evaluate("window.scrollY") == 0  # new lines never scroll the page
+        await page.close()
+        # The ticker's list runs below the fold on a phone: new prices must not pull the page
+        # down while someone reads the price at the top.
+        ticker = await context.new_page()
+        await ticker.goto(srv.http_url("/ticker.html"))
+        await ticker.wait_for_function("() => document.querySelectorAll('#log li').length >= 15")
+        assert await ticker.evaluate("window.scrollY") == 0
+        log_box = await ticker.evaluate("(() => { const l = document.getElementById('log');"
+                                        " return [l.scrollTop, l.scrollHeight, l.clientHeight]; })()")
+        assert log_box[1] <= log_box[2] or log_box[0] > 0  # the list follows its newest line
+        await ticker.close()
+
+        # The room is full (the cap is 2): the browser gets 503, reported as 1006 with a hint.
+        for _ in range(int(T * 20)):  # the pages' sockets are gone
+            if not srv.app_state.sockets:
+                break
+            await asyncio.sleep(0.05)
+        others = [await srv.connect("/echo") for _ in range(2)]
+        full = await context.new_page()
+        await full.goto(srv.http_url("/chat.html?name=late"))
+        await full.wait_for_selector("#status[data-state='closed']")
+        assert await full.text_content("#status") == (
+            "closed with code 1006 (no close frame: refused or connection lost; is the link complete?)")
+        for other in others:
+            await other.close()
+    finally:
+        await context.close()
+        await asyncio.wait_for(srv.stop(), T)
