@@ -36,6 +36,8 @@ async def test_chat_page_through_jupyter_server_proxy(jupyter_server, server, br
     page_path = server.browser_url("/chat.html")
     assert page_path == f"/proxy/{server.port}/chat.html"
 
+    published = []  # what widgets get, as it happens
+    server.tap.subscribe(published.append)
     kernel = await server.connect("/chat?name=kernel")
     assert json.loads(await kernel.recv(timeout=T))["type"] == "join"
 
@@ -51,6 +53,7 @@ async def test_chat_page_through_jupyter_server_proxy(jupyter_server, server, br
         await page.wait_for_url("**/api/status")
         cookies = {c["name"]: c["value"] for c in await context.cookies()}
         login = [v for n, v in cookies.items() if n.startswith("username-")]
+        login_name = next((n for n in cookies if n.startswith("username-")), "")
         assert login, f"no Jupyter login cookie in {list(cookies)}"
         secrets_ = [v for v in cookies.values() if len(v) >= 8]
         assert any(len(s) >= 20 for s in secrets_)
@@ -85,15 +88,42 @@ async def test_chat_page_through_jupyter_server_proxy(jupyter_server, server, br
             with_cookie.append(conn)
     paths = sorted((c.path or "").split("?")[0] for c in with_cookie)
     assert "/chat" in paths and "/chat.html" in paths, paths  # the page and its WebSocket
+    cookie_header = "; ".join(f"{n}={v}" for n, v in cookies.items())
     for conn in with_cookie:
         value = conn.request.headers.get("Cookie")
         assert value and set(value) == {"*"}, value
+        # Masked, but the browser's own cookies were what the proxy forwarded (same length).
+        assert len(value) >= len(f"{login_name}={login[0]}"), (len(value), len(cookie_header))
         assert "Chrome" in conn.request.headers.get("User-Agent")  # the browser's, forwarded
     chat = next(c for c in with_cookie if c.path.startswith("/chat?"))
     text = [e.message.text for e in chat.events if isinstance(e, wire.MessageEvent)
             and e.sender == "client" and e.message.kind == "text"]
     assert json.loads(text[0]) == {"text": "hello through the proxy"}
 
+    # Everything a learner can display or save: reprs, events (also as published live),
+    # stored chunks, the exported recording, and the handshake widget's rendered HTML.
+    from wsdemo.ui import HandshakeView, export_recording
+
+    exported = export_recording(server.tap)
+    assert "chat.html" in exported
+    for secret in secrets_:
+        assert secret not in exported, "cookie value in the exported recording"
+        assert not any(secret in repr(e) or secret in str(e) for e in published)
+        assert not any(secret.encode() in e.request.raw for e in published
+                       if isinstance(e, wire.HttpRequest))
+    assert any(isinstance(e, wire.HttpRequest) and e.request.headers.get("Cookie") for e in published)
+    for conn in with_cookie:
+        view = HandshakeView(conn)
+        def texts(widget):
+            if isinstance(getattr(widget, "value", None), str):
+                yield widget.value
+            for child in getattr(widget, "children", ()):
+                yield from texts(child)
+
+        html = " ".join(texts(view))
+        assert "Cookie" in html
+        assert not any(secret in html for secret in secrets_), "cookie value in HandshakeView"
+        view.close()
     for conn in conns:
         seen = [repr(conn), repr(conn.request), repr(conn.response)]
         seen += [repr(e) for e in conn.events]
