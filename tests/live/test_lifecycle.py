@@ -84,3 +84,18 @@ async def test_fifty_cycles_leak_nothing():
     await asyncio.sleep(0.1)
     assert open_fds() <= fds, f"{open_fds() - fds} file descriptors leaked"
     assert len(asyncio.all_tasks()) <= tasks, [t for t in asyncio.all_tasks()]
+
+
+async def test_stop_right_after_a_rate_change_ends_the_feed():
+    # A rate change wakes the feed; a stop in the same loop turn used to be swallowed by
+    # Python 3.11's wait_for, and stop() then waited for ever.
+    from wsdemo.apps.feed import Feed
+
+    for _ in range(20):
+        feed = Feed(interval_ms=100)
+        feed.start()
+        await asyncio.sleep(0)
+        feed.interval_ms = 50
+        await asyncio.sleep(0)  # the feed's wait is now done, its task not yet resumed
+        await asyncio.wait_for(feed.stop(), T)
+        assert not feed.running

@@ -33,6 +33,7 @@ class Feed:
         self._waiters: set[asyncio.Future] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -61,11 +62,16 @@ class Feed:
 
     def start(self) -> None:
         if not self.running:
+            self._stopping = False
             self._task = asyncio.get_running_loop().create_task(self._run(), name="wsdemo feed")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
+            # Python 3.11's wait_for swallows a cancel that lands as its waiter completes (a rate
+            # change sets _wake): the flag ends the loop even then.
+            self._stopping = True
+            self._wake.set()
             task.cancel()
             try:
                 await task
@@ -77,7 +83,7 @@ class Feed:
         self._waiters.clear()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self._interval_ms / 1000)
