@@ -687,6 +687,9 @@ def headers_html(msg, side: str) -> str:
         note = ""
         if name.lower() in _REDACTED and value and set(value) == {"*"}:
             note = f" <i style='font-size:85%'>(redacted by wsdemo: {len(value)} characters)</i>"
+            # The stars keep byte counts true on the wire; on screen a few say it (a login
+            # cookie would otherwise fill the column with rows of stars).
+            value = value if len(value) <= 16 else "*" * 12 + "…"
         # Long values (User-Agent, a redacted cookie) wrap inside their column.
         line = (f"<code style='white-space:normal'><b>{esc(name)}</b>: "
                 f"<span class='wsdemo-hval' style='{_WRAP}'>{esc(value)}</span></code>{note}")
