@@ -345,7 +345,7 @@ class Frame:
             Field("FIN", 0, 1, bool(b0 & 0x80),
                   "final fragment of the message" if b0 & 0x80 else "more fragments follow"),
             Field("RSV1", 1, 1, bool(b0 & 0x40),
-                  "compressed (permessage-deflate)" if b0 & 0x40 else "reserved, 0"),
+                  "compressed (permessage-deflate)" if b0 & 0x40 else "0 (permessage-deflate sets it on a compressed message's first frame)"),
             Field("RSV2", 2, 1, bool(b0 & 0x20), "reserved, must be 0" if not b0 & 0x20 else "set: no extension defines it"),
             Field("RSV3", 3, 1, bool(b0 & 0x10), "reserved, must be 0" if not b0 & 0x10 else "set: no extension defines it"),
             Field("opcode", 4, 4, self.opcode, f"0x{op:x} = {opname}"),
