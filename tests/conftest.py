@@ -40,3 +40,16 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]
+
+
+@pytest.fixture
+async def browser(chromium_path):
+    """Debian's Chromium under playwright (no browser download), closed after the test."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()

@@ -16,7 +16,6 @@ import pytest
 
 from wsdemo import wire
 
-from conftest import CHROMIUM_ARGS  # tests/conftest.py (tests/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 T = 10.0
@@ -126,29 +125,22 @@ async def test_handshake_bytes_and_bad_frames_get_close_codes(own):
 
 
 @pytest.mark.browser
-async def test_chromium_talks_to_the_notebook_server(own, chromium_path):
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            result = await asyncio.wait_for(page.evaluate("""url => new Promise((resolve, reject) => {
-                const ws = new WebSocket(url);
-                const got = [];
-                ws.binaryType = "arraybuffer";
-                ws.onopen = () => { ws.send("Hello from Chromium"); ws.send(new Uint8Array([1, 2, 250])); };
-                ws.onmessage = e => {
-                    got.push(typeof e.data === "string" ? e.data : Array.from(new Uint8Array(e.data)));
-                    if (got.length === 2) ws.close(1000, "bye");
-                };
-                ws.onclose = e => resolve({got, code: e.code, reason: e.reason, clean: e.wasClean,
-                                           extensions: ws.extensions});
-                ws.onerror = () => reject(new Error("WebSocket error"));
-                setTimeout(() => reject(new Error("timeout")), 8000);
-            })""", own["url"]), T)
-        finally:
-            await browser.close()
+async def test_chromium_talks_to_the_notebook_server(own, browser):
+    page = await browser.new_page()
+    result = await asyncio.wait_for(page.evaluate("""url => new Promise((resolve, reject) => {
+        const ws = new WebSocket(url);
+        const got = [];
+        ws.binaryType = "arraybuffer";
+        ws.onopen = () => { ws.send("Hello from Chromium"); ws.send(new Uint8Array([1, 2, 250])); };
+        ws.onmessage = e => {
+            got.push(typeof e.data === "string" ? e.data : Array.from(new Uint8Array(e.data)));
+            if (got.length === 2) ws.close(1000, "bye");
+        };
+        ws.onclose = e => resolve({got, code: e.code, reason: e.reason, clean: e.wasClean,
+                                   extensions: ws.extensions});
+        ws.onerror = () => reject(new Error("WebSocket error"));
+        setTimeout(() => reject(new Error("timeout")), 8000);
+    })""", own["url"]), T)
     assert result == {"got": ["Hello from Chromium", [1, 2, 250]], "code": 1000, "reason": "bye",
                       "clean": True, "extensions": ""}
     log = own["log"]

@@ -45,17 +45,3 @@ def jupyter_server(tmp_path):
 def jupyterlab(tmp_path):
     with jupyter(tmp_path, "jupyterlab") as j:
         yield j
-
-
-@pytest.fixture
-async def browser(chromium_path):
-    from playwright.async_api import async_playwright
-
-    from conftest import CHROMIUM_ARGS  # tests/conftest.py
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()

@@ -17,7 +17,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import CHROMIUM_ARGS  # tests/conftest.py (tests/ is on sys.path)
 from jupyter_servers import jupyter, run_all_cells
 
 from .demo_notebook import HOSTILE, RECORDING, build
@@ -32,18 +31,6 @@ def front_end(request, tmp_path):
     with jupyter(tmp_path, request.param) as j:
         nbformat.write(build(), j.root / NOTEBOOK)
         yield j
-
-
-@pytest.fixture
-async def browser(chromium_path):
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 def _keep(tmp_path: Path, *names: str) -> None:
