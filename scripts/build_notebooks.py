@@ -134,6 +134,11 @@ def parse_source(text: str, name: str = "<source>") -> list[Cell]:
                     raise SourceError(f"{name}:{i}: a markdown line must start with '# ' (got {line!r})")
             current.source = _trim(md)
         else:
+            for i, line in enumerate(body, start=current.line + 1):
+                # prose that lost its '# %% [markdown]' header would show as comments in code
+                if re.match(r"# {0,3}#{1,6} \S", line):
+                    raise SourceError(f"{name}:{i}: a markdown heading inside a code cell "
+                                      f"(is a '# %% [markdown]' header missing?): {line!r}")
             current.source = _trim(body)
         if not current.source:
             raise SourceError(f"{name}:{current.line}: empty cell")

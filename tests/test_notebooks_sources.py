@@ -68,6 +68,7 @@ def test_parser_reads_code_markdown_tags_and_metadata():
     ("x = 1\n# %%\ny = 2\n", "before the first"),
     ("# %%\n\n# %%\nx = 1\n", "empty cell"),
     ("# just a note\n", "no cells"),
+    ("# %%\nx = 1\n#\n# ## Why it differs\n# - prose\n", "markdown heading inside a code cell"),
 ])
 def test_parser_rejects_malformed_sources_with_a_clear_message(text, complaint):
     with pytest.raises(build_notebooks.SourceError, match=complaint):

@@ -198,7 +198,8 @@ print(f"browser-like request head: {request_head:.0f} bytes; Tornado's response 
 
 # %%
 print("Tornado's response head per poll:", "100 to 250 bytes" if 100 <= answer_head < 250 else "outside 100 to 250 bytes")
-#
+
+# %% [markdown]
 # ## Where our figures differ from the published ones, and why
 #
 # - **Our client's headers are few.** The kernel's poller sends `Host`, `User-Agent` and
