@@ -130,7 +130,10 @@ async def send_raw(raw: bytes) -> wire.Response:
     finally:
         writer.close()
 
+# %% [markdown]
+# A good request, and three copies of it, each with one rule broken:
 
+# %%
 GOOD = (b"GET /echo HTTP/1.1\r\n"
         b"Host: 127.0.0.1\r\n"
         b"Upgrade: websocket\r\n"
