@@ -53,6 +53,12 @@ def test_environment_yml_lists_every_pyproject_requirement_with_the_same_bounds(
     assert not different, different
 
 
+def test_environment_yml_installs_wsdemo_itself_with_pip():
+    # A local pip requirement also makes repo2docker (Binder) copy the repository first.
+    text = (ROOT / "environment.yml").read_text()
+    assert re.search(r"^  - pip:\n      - -e \.$", text, re.M)
+
+
 def test_environment_yml_has_the_programs_pip_cannot_install():
     env = environment_requirements()
     assert "graphviz" in env, "the dot program comes from conda-forge's graphviz"
