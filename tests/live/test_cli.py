@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import sys
 
+import pytest
 import websockets
 
 from .conftest import T
 
 
-async def test_serve_command_logs_connections_and_stops_on_ctrl_c():
+@contextlib.asynccontextmanager
+async def serve_command(*args: str):
+    """``python -m wsdemo serve ARGS`` as a subprocess: (process, its banner lines up to "Ctrl-C")."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wsdemo", "serve", "--port", "0",
+        sys.executable, "-m", "wsdemo", "serve", "--port", "0", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         lines = []
         while not lines or not lines[-1].startswith("Ctrl-C"):
             line = await asyncio.wait_for(proc.stdout.readline(), T * 3)
             assert line, f"serve exited early: {lines} {await proc.stderr.read()}"
-            lines.append(line.decode().strip())
+            lines.append(line.decode().rstrip())
+        yield proc, lines
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_serve_command_logs_connections_and_stops_on_ctrl_c():
+    async with serve_command() as (proc, lines):
         echo = next(m.group(0) for l in lines if (m := re.search(r"ws://127\.0\.0\.1:\d+/echo", l)))
         assert any("/chat.html" in l for l in lines)
         async with websockets.connect(echo, open_timeout=T) as ws:
@@ -36,10 +49,6 @@ async def test_serve_command_logs_connections_and_stops_on_ctrl_c():
         assert await asyncio.wait_for(proc.wait(), T) == 0
         rest = (await proc.stdout.read()).decode()
         assert "stopped." in rest
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 async def test_refused_handshakes_log_at_info_so_notebook_cells_stay_clean(server, caplog):
@@ -60,24 +69,15 @@ async def test_refused_handshakes_log_at_info_so_notebook_cells_stay_clean(serve
 
 
 async def test_classroom_serve_logs_refusals_and_masks_the_token():
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wsdemo", "serve", "--classroom", "--port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        lines = []
-        while not lines or not lines[-1].startswith("Ctrl-C"):
-            line = await asyncio.wait_for(proc.stdout.readline(), T * 3)
-            assert line, f"serve exited early: {lines} {await proc.stderr.read()}"
-            lines.append(line.decode().rstrip())
+    async with serve_command("--classroom") as (proc, lines):
         token = next(l.split(": ", 1)[1] for l in lines if l.startswith("join token: "))
         join = next(l for l in lines if l.startswith("Join: http://"))
         assert join.endswith(f"/chat.html?token={token}")  # the banner shows the token...
         echo = next(m.group(0) for l in lines if (m := re.search(r"ws://127\.0\.0\.1:\d+/echo", l)))
-        try:
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
             async with websockets.connect(echo, open_timeout=T):
                 pass
-        except websockets.exceptions.InvalidStatus as exc:
-            assert exc.response.status_code == 403
+        assert refused.value.response.status_code == 403
         async with websockets.connect(f"{echo}?token={token}", open_timeout=T) as ws:
             await ws.send("in")
             assert await asyncio.wait_for(ws.recv(), T) == "in"
@@ -91,7 +91,3 @@ async def test_classroom_serve_logs_refusals_and_masks_the_token():
         assert token not in text  # ...the log never does
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), T) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
