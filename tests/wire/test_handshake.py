@@ -175,6 +175,9 @@ def test_subprotocols_are_matched_case_sensitively():
     assert "'superchat'" in problem and "['chat', 'Superchat']" in problem
     (problem,) = check_handshake(request(), response(Sec_WebSocket_Protocol="chat"))
     assert "offered none" in problem
+    # one value at most (section 4.2.2), whether in one header or repeated
+    (problem,) = check_handshake(req, response(Sec_WebSocket_Protocol="chat, Superchat"))
+    assert problem.rule == "the server selects at most one subprotocol" and "names 2" in problem
 
 
 def test_empty_lines_before_a_request_line_but_not_a_status_line():

@@ -420,8 +420,12 @@ def check_handshake(request: Request, response: Response | None = None) -> list[
             if name not in offered:
                 add("the server may only accept extensions the client offered", "4.1",
                     f"the response accepts {name!r}, which the request did not offer")
+    selected = [t.strip() for v in r.get_all("Sec-WebSocket-Protocol") for t in v.split(",")]
+    if len(selected) > 1:
+        add("the server selects at most one subprotocol", "4.2.2",
+            f"the response names {len(selected)}: {', '.join(selected)}")
     protocol = r.get("Sec-WebSocket-Protocol")
-    if protocol is not None:
+    if protocol is not None and len(selected) == 1:
         # compared exactly: the server must pick one "present in the client's handshake" (section 4.1);
         # browsers match case-sensitively and RFC 7936 makes only the IANA registry case-insensitive
         offered_p = [t.strip() for v in h.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()]
