@@ -426,6 +426,8 @@ class _Link:
         self.conn._note(sender, None)
         self.eofs.add(sender)
         other = self.server if sender == "client" else self.client
+        if sender == "server" and other.transport is not None:
+            self._answer_unread_head(other.transport)
         if other is not None and other.transport is not None and not other.transport.is_closing():
             if other.transport.can_write_eof():
                 other.transport.write_eof()
@@ -435,6 +437,8 @@ class _Link:
     def lost(self, side: _Side) -> None:
         side.transport = None
         other = self.other(side)
+        if side is self.server and other is not None and other.transport is not None:
+            self._answer_unread_head(other.transport)
         if other is not None and other.transport is not None:
             transport = other.transport
             transport.close()  # sends what is buffered, then closes...
@@ -444,6 +448,26 @@ class _Link:
         if side is self.client and self.connect_task is not None:
             self.connect_task.cancel()
         self._maybe_finish()
+
+    def _answer_unread_head(self, client: asyncio.Transport) -> None:
+        """Tornado drops a request head it cannot read (too large, cut) without a word. When
+        the app answered nothing and the decoder named what was wrong with the head, the
+        tap says it as HTTP, so the client learns why instead of seeing a reset."""
+        conn = self.conn
+        if conn is None or conn.bytes["server"] or conn._response is not None or "client" in self.eofs:
+            return  # the app answered, or the client had finished (a cut head is its own doing)
+        conn.flush()
+        errors = [e for e in conn._events if isinstance(e, wire.DecodeError)
+                  and e.sender == "client" and e.fatal]
+        if conn._request is not None or not errors or client.is_closing():
+            return
+        reason = errors[-1].error
+        status = (b"431 Request Header Fields Too Large" if "larger than the limit" in reason
+                  else b"400 Bad Request")
+        body = f"wsdemo tap: the server could not read this request: {reason}\n".encode()
+        client.write(b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
+        log.info("tap: #%d answered %s for the app: %s", conn.id, status.decode(), reason)
 
     def close(self, abort: bool = False) -> None:
         for side in (self.client, self.server):

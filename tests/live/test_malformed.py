@@ -111,6 +111,33 @@ async def test_tls_hello_on_the_plain_port_is_reported_and_others_keep_working(s
     await watcher.close()
 
 
+async def test_an_oversized_head_gets_431_with_the_reason_and_others_keep_working(server):
+    # Tornado drops a head over its limit without a word; the tap says why, as HTTP.
+    watcher = await server.connect("/echo")
+    big = Raw(*await asyncio.wait_for(asyncio.open_connection("127.0.0.1", server.port), T))
+    await big.send(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n")
+    answer = await big.read_all()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
+    assert b"larger than the limit of 65536 bytes" in body
+    conn = conn_for_port(server, big.local_port)
+    error = await wait_for_event(conn, lambda e: isinstance(e, wire.DecodeError))
+    assert error.sender == "client" and error.offset == 65536
+    await big.close()
+    await watcher.send("still served")
+    assert await watcher.recv(timeout=T) == "still served"
+    await watcher.close()
+
+
+async def test_a_head_cut_by_the_client_gets_no_answer_from_the_tap(server):
+    # Only a head the decoder found wrong is answered; a client that just stops gets nothing.
+    cut = Raw(*await asyncio.wait_for(asyncio.open_connection("127.0.0.1", server.port), T))
+    await cut.send(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
+    cut.writer.write_eof()
+    assert await cut.read_all() == b""
+    await cut.close()
+
+
 async def test_a_misbehaving_client_does_not_stop_the_others(server):
     good = await server.connect("/chat?name=good")
     await good.recv(timeout=T)
