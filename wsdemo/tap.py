@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import logging
-import re
 import socket
 import time
 from collections import deque
@@ -31,9 +29,6 @@ log = logging.getLogger("wsdemo.tap")
 SENDERS = ("client", "server")
 _FrameEvent, _MessageEvent = wire.FrameEvent, wire.MessageEvent
 _OTHER = {"client": "server", "server": "client"}
-# A head line is redacted with the wire layer's own redact_head, given a
-# stand-in start line so that the line is read as a header.
-_START_LINE = b"GET / HTTP/1.1\r\n"
 _MAX_LINE = 64 * 1024
 # Decoding is deferred so that it runs while the tap is quiet, not inside a round
 # trip (bench/tap.py measures this): DECODE_DELAY after the first undecoded chunk,
@@ -47,35 +42,6 @@ MAX_PENDING = 256
 MAX_PENDING_BYTES = 1 << 20
 # Seconds a closed connection may take to hand its last buffered bytes to a peer.
 LINGER = 5.0
-
-
-# Join tokens travel in URLs (``?token=...``: the class's join link, Jupyter's own login
-# link), in request lines and Referer headers. The projector shows paths and heads, so
-# their values are masked like cookies: '*' of the same length, byte counts stay true.
-_TOKEN_B = re.compile(rb"([?&;](?:token|access_token)=)([^&\s#;\"'<>]+)")
-_TOKEN_S = re.compile(_TOKEN_B.pattern.decode())
-
-
-def mask_tokens(data: bytes) -> bytes:
-    """``data`` with the values of ``token=`` / ``access_token=`` query parameters masked."""
-    if b"token=" not in data:
-        return data
-    return _TOKEN_B.sub(lambda m: m.group(1) + b"*" * len(m.group(2)), data)
-
-
-def mask_tokens_text(text: str) -> str:
-    """The same as mask_tokens, for a str (a path, a log line)."""
-    if "token=" not in text:
-        return text
-    return _TOKEN_S.sub(lambda m: m.group(1) + "*" * len(m.group(2)), text)
-
-
-def _mask_request(request):
-    if b"token=" not in request.raw:
-        return request
-    return dataclasses.replace(
-        request, target=mask_tokens_text(request.target), raw=mask_tokens(request.raw),
-        headers=wire.Headers([(n, mask_tokens_text(v)) for n, v in request.headers]))
 
 
 class _Ring(deque):
@@ -260,8 +226,6 @@ class Connection:
         if kind is wire.HttpRequest or kind is wire.HttpResponse:  # only heads carry secrets
             try:
                 event = wire.redact(event)
-                if kind is wire.HttpRequest:
-                    event = dataclasses.replace(event, request=_mask_request(event.request))
             except Exception:
                 log.exception("redaction failed; event withheld")
                 return
@@ -287,18 +251,9 @@ class Connection:
             return data
         tail = self._line_tail[sender]
         text = tail + data
-        last_nl = text.rfind(b"\n")
-        rest = text[last_nl + 1:]
+        rest = text[text.rfind(b"\n") + 1:]
         self._line_tail[sender] = rest if len(rest) <= _MAX_LINE else b""
-        out = bytearray()
-        for line in text.splitlines(keepends=True):
-            line = mask_tokens(line)
-            if b":" in line:
-                masked = wire.redact_head(_START_LINE + line.rstrip(b"\r\n") + b"\r\n\r\n")
-                line = masked[len(_START_LINE):len(_START_LINE) + len(line.rstrip(b"\r\n"))] \
-                    + line[len(line.rstrip(b"\r\n")):]
-            out += line
-        return bytes(out[len(tail):])
+        return wire.redact_head(text)[len(tail):]
 
 
 _FULL_BODY = b"too many connections to the tap; try again\n"

@@ -282,6 +282,20 @@ def test_redact_head_keeps_length_and_hides_secrets():
     assert res == b"HTTP/1.1 200 OK\r\nSet-Cookie: ***\r\n\r\n"
 
 
+def test_redaction_masks_join_tokens_in_urls_too():
+    raw = (b"GET /chat?name=ada&token=JOIN123 HTTP/1.1\r\nHost: x\r\n"
+           b"Referer: http://x/chat.html?token=JOIN123\r\n\r\n")
+    out = redact_head(raw)
+    assert len(out) == len(raw) and b"JOIN123" not in out
+    assert out.startswith(b"GET /chat?name=ada&token=******* HTTP/1.1\r\n")
+    # lines on their own (a chunk of a head, no start line) are redacted alike
+    assert redact_head(b"Cookie: a=b\r\nReferer: /?access_token=XY") == b"Cookie: ***\r\nReferer: /?access_token=**"
+    (ev,) = ConnectionDecoder().feed("client", raw)
+    red = redact(ev).request
+    assert red.target == "/chat?name=ada&token=*******" and red.headers["Referer"].endswith("token=*******")
+    assert b"JOIN123" not in red.raw
+
+
 def test_redact_event():
     dec = ConnectionDecoder()
     (ev,) = dec.feed("client", upgrade_request(cookie="token=SECRET"))

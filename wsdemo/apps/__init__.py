@@ -17,7 +17,7 @@ import logging
 
 import tornado.web
 
-from ..tap import mask_tokens_text
+from ..wire import mask_tokens_text
 from .base import AppState, BaseSocket
 from .chat import ChatSocket
 from .cursors import CursorsSocket

@@ -42,7 +42,7 @@ from .handshake import (
 )
 from .lifecycle import TRANSITIONS, State, Transition, next_state
 from .messages import Message, MessageAssembler, parse_close_payload
-from .redact import redact, redact_head
+from .redact import mask_tokens, mask_tokens_text, redact, redact_head
 from .stats import DirectionStats, Summary, summarize
 
 __all__ = [
@@ -52,6 +52,6 @@ __all__ = [
     "MessageEvent", "Opcode", "Problem", "ProtocolError", "Request", "Response", "State", "Summary",
     "TRANSITIONS", "Transition", "check_handshake", "compress_message", "compute_accept",
     "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",
-    "parse_close_payload", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
+    "mask_tokens", "mask_tokens_text", "parse_close_payload", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
     "summarize", "unmask",
 ]
