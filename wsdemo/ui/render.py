@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from .. import wire
+from ..wire.redact import SECRET_HEADERS as _REDACTED  # the headers wire.redact masks with '*'
 
 __all__ = [
     "esc", "Row", "RowBook", "make_row", "format_row", "filter_rows", "preview",
@@ -666,8 +667,6 @@ HEADER_HELP: dict[str, tuple[str, str]] = {
 }
 
 
-# Header values whose content wire.redact_head replaces with '*'.
-_REDACTED = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
 # Break anywhere: header values (tokens, base64, asterisks) have no spaces to break at.
 _WRAP = "overflow-wrap:anywhere;word-break:break-all"
 
