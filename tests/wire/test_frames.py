@@ -40,6 +40,14 @@ def test_describe_close_code_ranges(code, words):
     assert words in describe_close_code(code)
 
 
+@pytest.mark.parametrize("code", [3000, 3999])
+def test_a_code_from_3000_to_3999_is_not_said_to_be_registered(code):
+    # RFC 6455 section 7.4.2 sets the range aside for codes registered with IANA; whether
+    # a given code is registered is not ours to say.
+    text = describe_close_code(code)
+    assert "registered" not in text and "register their codes with IANA" in text and "7.4.2" in text
+
+
 @pytest.mark.parametrize("first, words", [
     (0xC1, "RSV1"),  # RSV1 without an extension
     (0xA1, "RSV2"),

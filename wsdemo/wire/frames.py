@@ -150,7 +150,7 @@ _IANA_NAMES = {
 
 
 def describe_close_code(code: int) -> str:
-    """A one-line description of any close code, including the unregistered ranges."""
+    """A one-line description of any close code, the ranges of RFC 6455 section 7.4.2 included."""
     if code in _CLOSE_MEANINGS:
         name = _IANA_NAMES[code]
         meaning = _CLOSE_MEANINGS[code]
@@ -164,7 +164,8 @@ def describe_close_code(code: int) -> str:
     if 1016 <= code <= 2999:
         return f"{code}: reserved for future revisions of the protocol and extensions — not valid today"
     if 3000 <= code <= 3999:
-        return f"{code}: registered with IANA for libraries, frameworks and applications"
+        return (f"{code}: in the range 3000–3999, set aside for libraries, frameworks and applications, "
+                f"which register their codes with IANA; its meaning is theirs (RFC 6455 section 7.4.2)")
     if 4000 <= code <= 4999:
         return f"{code}: private use, agreed between the application's endpoints"
     return f"{code}: invalid — close codes are 16-bit values from 1000 to 4999"
