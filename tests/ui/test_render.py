@@ -188,7 +188,7 @@ def test_handshake_html_explains_headers_and_checks_accept(events):
     # a long redacted value is shortened on screen; its true length is said in words
     assert "*" * 12 + "…" in shown and "*" * len("session=secret-value") not in shown
     assert f"(redacted by wsdemo: {len('session=secret-value')} characters)" in shown
-    assert "RFC 6455 §4.1 item 7" in left
+    assert "RFC 6455 §1.3, §4.1 item 7" in left
     acc = R.accept_html(req, resp)
     assert "✓ matches" in acc and ACCEPT in acc and KEY + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" in acc
     bad_dec = decode(accept="AAAAAAAAAAAAAAAAAAAAAAAAAAA=")[1]
@@ -349,3 +349,28 @@ def test_wire_text_is_escaped_in_every_html_piece():
     assert sum("&lt;img" in p or "&lt;svg" in p for p in pieces) >= 8
     for p in pieces:
         assert "<img" not in p and "<svg" not in p and "alert(1)>" not in p, p
+
+
+# Where RFC 6455 speaks of each handshake header (read off the RFC's text): the header help
+# may cite only these sections for it.
+_RFC6455_SECTIONS = {
+    "host": {"4.1", "4.2.1"},
+    "upgrade": {"4.1", "4.2.1", "4.2.2", "11.2"},
+    "connection": {"4.1", "4.2.1", "4.2.2"},
+    "sec-websocket-key": {"1.3", "4.1", "4.2.1", "4.2.2", "11.3.1"},
+    "sec-websocket-version": {"4.1", "4.2.1", "4.4", "11.3.5"},
+    "sec-websocket-accept": {"1.3", "4.1", "4.2.2", "11.3.3"},
+    "sec-websocket-protocol": {"1.9", "4.1", "4.2.2", "11.3.4"},
+    "sec-websocket-extensions": {"4.1", "9.1", "11.3.2"},
+    "origin": {"1.3", "4.1", "4.2.1", "10.2"},
+    "cookie": {"4.1"},
+}
+
+
+def test_header_help_cites_the_rfc_6455_sections_that_define_each_header():
+    for name, (_, where) in R.HEADER_HELP.items():
+        rfc6455 = [part for part in where.split("; ") if part.startswith("RFC 6455 ")]
+        cited = set(re.findall(r"§(\d+(?:\.\d+)*)", " ".join(rfc6455)))
+        assert cited <= _RFC6455_SECTIONS.get(name, set()), (name, where)
+    # the key is introduced in section 1.3 and required in 4.1; 10.3 is about masking
+    assert "§1.3" in R.HEADER_HELP["sec-websocket-key"][1]

@@ -253,7 +253,7 @@ def check_close(code: int, reason: str = "") -> None:
 
     if not close_code_allowed(int(code)):
         raise ValueError(f"close code {wire.describe_close_code(int(code))} — a close frame may "
-                         "carry 1000–1003, 1007–1014 or 3000–4999 (RFC 6455 §7.4)")
+                         "carry 1000–1003, 1007–1014 or 3000–4999 (RFC 6455 §7.4 and the IANA registry, §11.7)")
     n = len(reason.encode("utf-8"))
     if n > MAX_CLOSE_REASON:
         raise ValueError(f"close reason is {n} bytes of UTF-8; at most {MAX_CLOSE_REASON} fit "
@@ -646,7 +646,7 @@ HEADER_HELP: dict[str, tuple[str, str]] = {
                    "and meant for this connection.", "RFC 6455 §4.1 item 6, §4.2.2"),
     "sec-websocket-key": ("16 random bytes, base64-encoded, fresh for every handshake. The server proves it "
                           "understood WebSocket by hashing it with a fixed GUID (see Sec-WebSocket-Accept). "
-                          "It is not a security token.", "RFC 6455 §4.1 item 7, §10.3"),
+                          "It is not a security token.", "RFC 6455 §1.3, §4.1 item 7, §4.2.1 item 5"),
     "sec-websocket-version": ("The protocol version; must be 13. A server that speaks another version answers "
                               "426 with the versions it supports.", "RFC 6455 §4.1 item 9, §4.4"),
     "sec-websocket-accept": ("base64(SHA-1(Sec-WebSocket-Key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')). "
