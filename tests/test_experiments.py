@@ -51,7 +51,9 @@ async def test_every_method_gets_every_update_in_order_and_websocket_costs_far_l
     # The server's own rate is put back.
     assert server.app_state.ticker_interval_ms == 1000
     text = repr(rows)
-    assert "short polling" in text and "median latency" in text and "B/update" in repr(ws)
+    assert "short polling" in text and "median latency" in text and "per update seen" in repr(ws)
+    # the table says what its per-update figures average over, and shows what was skipped
+    assert "per update seen" in text and "skipped" in text.splitlines()[1]
 
 
 async def test_extra_request_headers_are_counted_on_the_wire(server):
@@ -98,6 +100,26 @@ async def test_a_run_that_cannot_finish_times_out_cleanly(server):
     await client.send("still here")
     assert await client.recv(timeout=T) == "still here"
     await client.close()
+
+
+def _row(method: str, **changes) -> ex.PollingResult:
+    fields = dict(method=method, updates=10, bytes_per_update=300.0, median_latency_ms=120.0,
+                  up_bytes_per_update=100.0, down_bytes_per_update=200.0, overhead_bytes_per_update=230.0,
+                  payload_bytes_per_update=70.0, requests_per_update=1.0, header_bytes_per_request=230.0,
+                  empty_polls=0, skipped=0, max_latency_ms=200.0)
+    fields.update(changes)
+    return ex.PollingResult(**fields)
+
+
+def test_the_table_shows_skipped_updates_and_says_figures_are_per_update_seen():
+    # A poller slower than the feed: 10 updates seen, 20 never seen.
+    slow = _row("short polling", skipped=20)
+    table = ex.table([slow, _row("websocket", requests_per_update=0.0, header_bytes_per_request=None)])
+    assert table.header[:3] == ["method", "updates seen", "skipped"]
+    assert [r[:3] for r in table.rows] == [["short polling", "10", "20"], ["websocket", "10", "0"]]
+    assert "per update seen" in table.title and "skipped" in table.title
+    assert "20 skipped" in repr(slow) and "per update seen" in repr(slow)
+    assert "skipped" in table._repr_html_()
 
 
 # ---------------------------------------------------------------- projection
@@ -202,6 +224,8 @@ async def test_measured_bytes_and_latencies_agree_with_an_independent_count(serv
         assert r.header_bytes_per_request == pytest.approx(heads / len(window))
         assert [s for s in (seqs[i] for i in window) if s is not None] == r.seqs
         assert r.empty_polls == sum(seqs[i] is None for i in window)
+        # skipped: the updates produced after the one that opened the window and never answered
+        assert r.skipped == len(set(range(seqs[start] + 1, r.seqs[-1] + 1)) - set(r.seqs))
     r = rows["websocket"]
     [conn] = r.connections
     stream = _raw(conn, "server")
@@ -215,6 +239,8 @@ async def test_measured_bytes_and_latencies_agree_with_an_independent_count(serv
     seqs = [_seq(f[2:]) for f in texts]
     window = texts[seqs.index(r.seqs[0]):seqs.index(r.seqs[-1]) + 1]
     assert r.bytes_per_update * r.updates == sum(len(f) for f in window)
+    opened = seqs[seqs.index(r.seqs[0]) - 1]  # the update that opened the window
+    assert r.skipped == len(set(range(opened + 1, r.seqs[-1] + 1)) - set(r.seqs)) == 0  # push misses none
     assert r.overhead_bytes_per_update == 2 and r.up_bytes_per_update == 0
     # Latency is "server produced it -> client has it": the tap, between the two, saw each
     # update after the feed's `at` and before the client's latency had run out.

@@ -1,7 +1,7 @@
 """Measured experiments: what polling costs next to a WebSocket, counted on the wire.
 
     rows = await experiments.compare_polling(server, updates=10, interval_ms=100)
-    rows                      # a table: bytes and latency per update, per method
+    rows                      # a table: bytes and latency per update seen, per method
     experiments.project_bandwidth(rows[0].bytes_per_update)   # 1,000 / 10,000 / 100,000 clients
     experiments.published_table()                              # Lubbers & Greco's figures
 
@@ -55,11 +55,20 @@ METHODS = ("short polling", "long polling", "websocket")
 #: request + response headers of one poll, and the smallest WebSocket frame.
 PUBLISHED_POLL_BYTES = 871
 PUBLISHED_FRAME_BYTES = 2
-#: RFC 6455 section 5.2: bytes of frame header, (fewest, most).
+#: Bytes of frame header, (fewest, most). RFC 6455 does not state these totals; they follow
+#: from its frame layout (section 5.2): 2 bytes, 0, 2 or 8 of extended length, and a 4-byte
+#: masking key on every client frame (section 5.3). High Performance Browser Networking
+#: (Grigorik), chapter 17, "Message Overhead", gives the same 2 to 14 bytes.
 RFC_FRAMING = {"any frame": (2, 14), "from the server": (2, 10), "from the client": (6, 14)}
-#: High Performance Browser Networking, chapter 17: HTTP/1.x request headers, and what
-#: IP, TCP and TLS add to every message whatever the protocol (neither is seen by the tap).
+#: High Performance Browser Networking, chapter 11 (HTTP/1.X), "Measuring and Controlling
+#: Protocol Overhead": "each browser-initiated HTTP request will carry an additional 500–800
+#: bytes of HTTP metadata", cookies not included (repeated in chapter 12, "Header
+#: Compression", and chapter 17, "Message Overhead").
 HPBN_REQUEST_HEADER_BYTES = (500, 800)
+#: The same book, chapter 17, "Message Overhead": IP, TCP and TLS framing "add 60–100 bytes
+#: of combined overhead per message", worked out in chapter 4, "Optimize TLS Record Size"
+#: (20–40 bytes of TLS record, 20 of IP, 20 of TCP without options). Without TLS, IP and TCP
+#: alone are 40 bytes or more. The tap sees none of it.
 HPBN_TCP_IP_TLS_BYTES = (60, 100)
 
 
@@ -188,14 +197,17 @@ class Table:
 class PollingResult:
     """How one method delivered ``updates`` updates, as the tap counted it.
 
-    Per-update figures divide the bytes of the whole measuring window (both
-    directions, every request, empty answer and frame) by the updates received.
+    Per-update figures are per update *seen*: they divide the bytes of the whole
+    measuring window (both directions, every request, empty answer and frame) by the
+    updates this client received. Updates the feed produced that the client never saw
+    (``skipped``: a poller slower than the feed misses some) are in no figure, and the
+    latencies are those of the updates seen.
     """
 
     method: str  #: 'short polling', 'long polling' or 'websocket'
-    updates: int  #: new updates received (each once, in order)
-    bytes_per_update: float  #: every byte on the wire, both directions
-    median_latency_ms: float  #: server produced it -> client has it
+    updates: int  #: new updates received (each once, in order): the "updates seen"
+    bytes_per_update: float  #: every byte on the wire, both directions, per update seen
+    median_latency_ms: float  #: server produced it -> client has it, over the updates seen
     up_bytes_per_update: float  #: client -> server
     down_bytes_per_update: float  #: server -> client
     overhead_bytes_per_update: float  #: HTTP heads + WebSocket frame headers
@@ -215,8 +227,8 @@ class PollingResult:
         if self.requests_per_update:
             extra = (f", {self.requests_per_update:.1f} requests/update of {self.header_bytes_per_request:.0f} B "
                      f"headers, {self.empty_polls} empty")
-        return (f"<{self.method}: {self.updates} updates, {self.bytes_per_update:.1f} B/update "
-                f"({self.overhead_bytes_per_update:.1f} B overhead), median latency "
+        return (f"<{self.method}: {self.updates} updates seen, {self.skipped} skipped; per update seen: "
+                f"{self.bytes_per_update:.1f} B ({self.overhead_bytes_per_update:.1f} B overhead), median latency "
                 f"{self.median_latency_ms:.1f} ms{extra}>")
 
 
@@ -245,17 +257,19 @@ class Comparison(list):
 
 
 def table(rows: Iterable[PollingResult]) -> Table:
-    """A readable table of measured rows."""
-    header = ["method", "updates", "bytes/update", "up", "down", "overhead", "requests/update",
+    """A readable table of measured rows. Every per-update column is per update *seen*;
+    ``skipped`` counts the updates a client never saw, which no figure includes."""
+    header = ["method", "updates seen", "skipped", "bytes", "up", "down", "overhead", "requests",
               "header B/request", "empty polls", "median latency"]
     body = []
     for r in rows:
-        body.append([r.method, str(r.updates), f"{r.bytes_per_update:,.1f} B", f"{r.up_bytes_per_update:,.1f} B",
-                     f"{r.down_bytes_per_update:,.1f} B", f"{r.overhead_bytes_per_update:,.1f} B",
-                     f"{r.requests_per_update:.2f}",
+        body.append([r.method, str(r.updates), str(r.skipped), f"{r.bytes_per_update:,.1f} B",
+                     f"{r.up_bytes_per_update:,.1f} B", f"{r.down_bytes_per_update:,.1f} B",
+                     f"{r.overhead_bytes_per_update:,.1f} B", f"{r.requests_per_update:.2f}",
                      "-" if r.header_bytes_per_request is None else f"{r.header_bytes_per_request:,.1f} B",
                      str(r.empty_polls), f"{r.median_latency_ms:.1f} ms"])
-    return Table(header, body)
+    return Table(header, body, title="bytes, up, down, overhead, requests: per update seen; "
+                                     "median latency: of the updates seen; skipped: updates never seen")
 
 
 # ---------------------------------------------------------------- bands
