@@ -3,11 +3,13 @@
 # %% [markdown]
 # # 00 · Start here
 #
-# For about twenty years, a web server could only answer: the browser asked, the server
-# replied, and the line went quiet. WebSockets changed that. One HTTP request asks to
-# *upgrade*, and from then on the same connection stays open, and either side can speak at
-# any moment. Chat, shared documents, live scores, multiplayer games in a browser tab: they
-# all stand on that open line.
+# HTTP is built on questions and answers: the browser asks, the server replies. A server
+# can keep a reply open and trickle news down it, and pages did so for years (notebook 01
+# tells how), but it can never send an answer nobody asked for. WebSockets gave every page a
+# better line. One HTTP request asks to *upgrade*, and from then on the same connection
+# stays open, either side can speak at any moment, and each message costs a few bytes of
+# framing instead of a set of HTTP headers. Chat, shared documents, live scores, multiplayer
+# games in a browser tab: they can all run on that open line.
 #
 # This course does not ask you to take that on trust. A real WebSocket server runs inside
 # your notebook, behind a recording **tap**, and every byte that any client exchanges with it

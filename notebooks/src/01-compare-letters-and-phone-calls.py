@@ -5,12 +5,32 @@
 #
 # Classic HTTP works like posting letters. The browser writes a request, seals it with its
 # headers and sends it; the server writes a reply. The next question starts the whole ritual
-# again, headers and all. And the server cannot write first: like a waiter who may not bring
-# the dish until you ask, it can only answer.
+# again, headers and all (HTTP/1.1 may keep the TCP connection open between letters, but
+# each letter still carries its own headers). And every reply answers a question: like a
+# waiter who brings a dish only once you have ordered it, the server cannot send an answer
+# that nobody asked for.
 #
 # A WebSocket is more like a phone call: dial once, then talk, both ways, for as long as you
-# like. Before WebSockets, pages faked the phone call with letters: **polling** ("anything
-# new? anything new?") and **long polling** (a letter the server holds until it has news).
+# like. Pages wanted live news long before WebSockets (RFC 6455 dates from December 2011),
+# and they got it inside HTTP's rules:
+#
+# - **polling**: ask again and again, "anything new? anything new?";
+# - **long polling**: ask, and the server holds the question until it has news. Facebook's
+#   chat was first deployed this way, in 2008 (*High Performance Browser Networking*, chapter
+#   15, "Facebook Chat via XHR Long-Polling");
+# - **streaming**: the server never finishes its answer and writes each piece of news into it
+#   as it comes (a hidden "forever" iframe fed one script tag at a time, XHR streaming,
+#   `multipart/x-mixed-replace`). Alex Russell named this family of tricks *Comet* in 2006,
+#   with Gmail's chat among his examples ("Comet: Low Latency Data for the Browser",
+#   3 March 2006);
+# - **Server-Sent Events**: the same streaming with a standard browser API, `EventSource`,
+#   which Opera 9 shipped in 2006.
+#
+# So servers pushed long before WebSockets. What a page could not get was one line for both
+# directions: news came down a held or endless answer, and everything the page said went up
+# as a new HTTP request with its headers. A WebSocket is that line: full duplex, a few bytes
+# of framing per message, and open to any page through one standard API. Here you measure
+# the two simplest tricks, polling and long polling, against it.
 #
 # **You will**
 # - send one HTTP request and count its bytes on the wire;
@@ -103,7 +123,10 @@ diagrams.polling()
 
 # %% [markdown]
 # Let's run it. Our page asks every 50 ms for one second, passing the sequence number of the
-# last update it has (`?since=`), so the server can answer `204 No Content` when nothing is new:
+# last update it has (`?since=`), so the server can answer `204 No Content` when nothing is new.
+# Tornado's HTTP client sends `Connection: close` with every request, so each poll here also
+# opens (and closes) a TCP connection of its own; notebook 06's poller keeps one connection
+# open for all its polls, as browsers do.
 
 # %%
 async def short_poll(seconds=1.0, every=0.05):
@@ -134,6 +157,7 @@ print("more than half of the polls came back empty:", empty > 0.5)
 poll_bytes = sum(c.summary().client.http_head_bytes + c.summary().server.http_head_bytes for c in polls)
 per_news = poll_bytes / max(statuses.count(200), 1)
 print("each piece of news cost the headers of several letters:", per_news >= 2 * heads)
+print("one TCP connection per poll (the tap records one per connection):", len(polls) == len(statuses))
 
 # %% [markdown]
 # The raw counts of this run (live):
@@ -141,6 +165,7 @@ print("each piece of news cost the headers of several letters:", per_news >= 2 *
 # %% tags=["nbval-ignore-output"]
 print(f"{len(statuses)} polls: {statuses.count(200)} with news (200), {statuses.count(204)} empty (204)")
 print(f"{poll_bytes} bytes of headers in all, {per_news:.0f} per piece of news; one letter: {heads}")
+print(f"{len(polls)} TCP connections opened, each with its own handshake (not counted in these bytes)")
 
 # %% [markdown]
 # Each empty answer is a whole letter sent for nothing. Ask less often and the news waits
@@ -177,9 +202,11 @@ print("every long poll came back with news:", set(long_statuses) == {200})
 print("about one request per update:", len(long_statuses) <= 1.0 / 0.3 + 2)
 
 # %% [markdown]
-# Better: no empty answers, and news arrives as soon as it exists. But every update still
-# costs a full request and response with their headers, and while one answer travels back
-# and the next question goes out, the line is closed.
+# Better: no empty answers, and while a question is waiting at the server, news travels to
+# the page as soon as it exists, one way, like a push. But every update still costs a full
+# request and response with their headers, and news that appears while no question is
+# waiting (the answer is on its way back, or the next question has not arrived yet) must
+# wait for the next question.
 #
 # ## The phone call: the same feed over one WebSocket
 #

@@ -3,10 +3,13 @@
 # %% [markdown]
 # # 04 · Talk both ways
 #
-# For about twenty years a web server could only answer. It was like a waiter who may not
-# bring your dish until you call him over and ask for it. A WebSocket changes the rules: once
-# the handshake is done, **either side may send at any moment**. The server can speak first,
-# and both sides can talk at the same time on the same connection.
+# In HTTP, every answer needs a question. The server can hold its answer until there is news
+# (long polling), or keep an answer open and stream news into it (Comet, Server-Sent Events),
+# and pages did both for years; but it is always the page that asks, and each thing the page
+# says is a new request. The essay's waiter brings a dish only once you have ordered it. A
+# WebSocket changes the rules: once the handshake is done, **either side may send at any
+# moment** on the same connection. The server can speak first, unasked, and both sides can
+# talk at the same time.
 #
 # **You will**
 # - listen to a server that pushes prices without being asked;
@@ -61,9 +64,10 @@ print("server frames masked:", any(e.frame.masked for e in ticker.connection.eve
                                    if isinstance(e, wire.FrameEvent) and e.sender == "server"))
 
 # %% [markdown]
-# No question, no request: the waiter brings each dish as soon as it is ready. With HTTP
-# alone the page would have to ask again and again ("anything new?"), which you measure at
-# the end of this notebook and in notebook 06.
+# No question, no request: the waiter brings each dish as soon as it is ready. With plain
+# HTTP requests the page would have to ask again and again ("anything new?"), or keep a
+# question waiting at the server (long polling): you measure both at the end of this notebook
+# and in notebook 06.
 #
 # ## Both at once: full duplex
 #
@@ -178,9 +182,9 @@ rows
 
 # %% [markdown]
 # A short poller asks at times that have nothing to do with when news appears, so on average
-# it learns of an update half a polling interval late. Long polling and push hear at once; long
-# polling then pays for a new request after every update. Rounded into statements that hold on
-# any machine:
+# it learns of an update half a polling interval late. Long polling and push hear at once here,
+# because a long poll is already waiting when each update appears; long polling then pays for
+# a new request after every update. Rounded into statements that hold on any machine:
 
 # %%
 short, long_, push = rows["short polling"], rows["long polling"], rows["websocket"]
@@ -191,8 +195,21 @@ print("requests the push client sent per update:", push.requests_per_update)
 print("short polling needed at least one request per update:", short.requests_per_update >= 1)
 
 # %% [markdown]
-# On a real network each HTTP request also has to travel to the server before the answer can
-# come back, so polling pays at least one extra trip per update; a push only travels one way.
+# On a real network, where would the methods part? A push travels one way, server to page.
+# So does an update that finds a long poll already waiting at the server: the question was
+# sent in advance. Long polling loses elsewhere:
+#
+# - an update that appears while no question is waiting (the last answer is still on its way,
+#   or the next question has not arrived) waits until one does: at least one round trip after
+#   each answer, which matters when updates come close together;
+# - every update carries a request head and a response head, hundreds of bytes (notebook 06);
+# - every update needs a request of its own, and a held request ties up a whole HTTP/1.1
+#   connection while it waits: browsers open at most about six per host (*High Performance
+#   Browser Networking*, chapter 11, "Using Multiple TCP Connections"), and a server holds
+#   one open for every waiting client.
+#
+# A short poller, in turn, learns of news only when its next question reaches the server.
+# These runs were on one machine; they measure how each method works, not a network's delays.
 #
 # ## Summary
 #
@@ -201,7 +218,8 @@ print("short polling needed at least one request per update:", short.requests_pe
 # - Both directions flow at once on one TCP connection (full duplex); the frames of the two
 #   sides interleave on the wire.
 # - Push delivers news as soon as it exists; short polling delivers it half a polling interval
-#   late on average, and long polling needs a new request for every update.
+#   late on average. Long polling is as quick as push while a request is waiting at the server,
+#   but needs a new request, with its headers, for every update.
 #
 # **Next:** [05 · Build real-time apps](05-build-realtime-apps.ipynb): a chat room, shared
 # cursors, a live dashboard and a classroom, all on this server.

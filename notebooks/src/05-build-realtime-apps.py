@@ -3,17 +3,18 @@
 # %% [markdown]
 # # 05 · Build real-time apps
 #
-# A line that stays open, and a server that may speak first, made new kinds of web pages
-# possible: chat rooms, games in the browser, live auctions, editors where several people
-# type at once, sports tickers and dashboards. They share one shape: **when something happens
-# on one side, everybody else learns of it at once**. The lab's server has three small apps of
-# that shape, each with a browser page; here you drive them from the kernel and from your
-# browser, then see how a teacher runs them for a whole class.
+# Chat rooms, games in the browser, live auctions, editors where several people type at once,
+# sports tickers and dashboards all existed before WebSockets, built on long polling and
+# streaming (Comet; notebook 01). A line that stays open both ways, with a few bytes of framing
+# per message, made them cheaper to run and quicker to react. They share one shape: **when
+# something happens on one side, everybody else learns of it at once**. The lab's server has
+# three small apps of that shape, each with a browser page; here you drive them from the kernel
+# and from your browser, then see how a teacher runs them for a whole class.
 #
 # **You will**
 # - run a chat room with two kernel clients, and join it from your browser;
 # - see that hostile chat text arrives exactly as sent, and display it safely;
-# - move shared cursors, the core of multiplayer games and shared editors;
+# - move shared cursors, the part of multiplayer games and shared editors that is pure relay;
 # - build a live dashboard that the server keeps current;
 # - start classroom mode, and see what students open.
 #
@@ -139,9 +140,16 @@ await asyncio.wait_for(ada.close(), T)
 # %% [markdown]
 # ## Shared cursors
 #
-# Multiplayer games and shared editors come down to this: each player's position goes to all
-# the others, many times a second. On `/cursors`, a client sends `{"x": ..., "y": ...}` as
-# fractions of the canvas, and everyone else receives `{"type": "move", "id", "name", "x", "y"}`.
+# Multiplayer games and shared editors start here: each player's position goes to all the
+# others, many times a second. It is only the start. A shared editor must also merge edits
+# that cross on the wire, so that everyone ends with the same text: that is the job of
+# operational transformation (OT) or of CRDTs, not of the connection. A fast game suffers from
+# TCP's head-of-line blocking: one lost packet holds up every message behind it (*High
+# Performance Browser Networking*, chapter 2, "Head-of-Line Blocking"). That is why many use
+# WebRTC data channels, which can drop a late message instead (chapter 18, "Configuring
+# Message Order and Reliability"), or, lately, WebTransport.
+# On `/cursors`, a client sends `{"x": ..., "y": ...}` as fractions of the canvas, and
+# everyone else receives `{"type": "move", "id", "name", "x", "y"}`.
 
 # %%
 ann = await asyncio.wait_for(server.connect("/cursors?name=Ann"), T)
