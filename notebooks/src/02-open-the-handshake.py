@@ -47,13 +47,17 @@ print(f"connection #{conn.id} from {conn.peer} to {conn.path}")
 print(conn.request.raw.decode())
 
 # %% [markdown]
-# What makes it a WebSocket handshake (section 4.1):
+# What makes it a WebSocket handshake (the client's rules are in section 4.1, what the
+# server checks in 4.2.1):
 #
-# - `GET` and `HTTP/1.1`;
+# - `GET` and `HTTP/1.1` (or higher);
+# - `Host`: the server's name and port, as in every HTTP/1.1 request;
 # - `Upgrade: websocket` and `Connection: Upgrade`: "please switch this connection to the
 #   WebSocket protocol";
 # - `Sec-WebSocket-Version: 13`, the only version in use;
-# - `Sec-WebSocket-Key`: 16 random bytes, base64-encoded, new for every connection.
+# - `Sec-WebSocket-Key`: 16 random bytes, base64-encoded, new for every connection;
+# - `Origin`, when the client is a browser: the origin of the page that opened the socket.
+#   Our kernel client is not a browser, so it sends none.
 #
 # Header names are case-insensitive: Tornado writes `Sec-Websocket-Key`, browsers
 # `Sec-WebSocket-Key`. The server's answer:
@@ -154,8 +158,9 @@ for name, raw in BROKEN.items():
 
 # %% [markdown]
 # A missing key gets `400 Bad Request`; a version other than 13 gets `426 Upgrade Required`
-# with the header `Sec-WebSocket-Version: 13` telling the client which version to use (section
-# 4.4); without `Upgrade` it is just a GET, and this endpoint only speaks WebSocket.
+# with the header `Sec-WebSocket-Version: 13` telling the client which version to use
+# (sections 4.2.2 and 4.4); without `Upgrade` it is just a GET, and this endpoint only speaks
+# WebSocket.
 #
 # The tap recorded those three connections too. The wire layer's `check_handshake` names the
 # rule each request broke:

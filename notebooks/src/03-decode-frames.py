@@ -30,9 +30,9 @@ T = 5  # seconds: every await below gives up after this, so a broken server cann
 # %% [markdown]
 # ## A frame, field by field
 #
-# RFC 6455 section 5.7 prints the bytes a client sends for the text `Hello`:
-# `81 85 37 fa 21 3d 7f 9f 4d 51 58`. The wire layer's decoder turns them into a `Frame`,
-# and `describe()` shows every bit:
+# RFC 6455 section 5.7 prints a masked frame carrying the text `Hello`:
+# `81 85 37 fa 21 3d 7f 9f 4d 51 58`. Only clients mask, so these are bytes a client would
+# send. The wire layer's decoder turns them into a `Frame`, and `describe()` shows every bit:
 
 # %%
 hello = wire.FrameDecoder().feed(bytes.fromhex("818537fa213d7f9f4d5158"))[0]
@@ -171,10 +171,14 @@ for n in (0, 5, 125, 126, 65_535, 65_536, 1_000_000):
     print(f"{n:>9,}  {plain[1] & 0x7F:>11}  {len(plain) - n:>11} B  {len(masked) - n:>11} B")
 
 # %% [markdown]
-# So a frame costs **2 to 10 bytes from the server and 6 to 14 bytes from a client**: the
-# figures the RFC gives and the essay quotes. Against the hundreds of bytes of headers of an
-# HTTP request (notebook [01](01-compare-letters-and-phone-calls.ipynb)), that is the
-# whisper against the shout across a canyon.
+# So a frame's header costs **2 to 10 bytes from the server and 6 to 14 bytes from a
+# client**. The RFC never prints these totals: they follow from its layout in section 5.2
+# (2 bytes, then 0, 2 or 8 bytes of extended length, then a 4-byte masking key if the frame
+# is masked), as the table shows. *High Performance Browser Networking* (Ilya Grigorik,
+# chapter 17, "Message Overhead") sums them up as 2 to 14 bytes per frame. Against the
+# hundreds of bytes of headers of an HTTP request (notebook
+# [01](01-compare-letters-and-phone-calls.ipynb)), that is the whisper against the shout
+# across a canyon.
 #
 # ### On your own: header sizes
 #
@@ -191,13 +195,15 @@ ok = exercises.check_header_sizes(header_sizes, masked=True)
 # ## Fragments: one message, several frames
 #
 # A sender may cut a message into fragments: the first frame carries the opcode, the others
-# say `0` (continuation), and only the last has FIN set. A control frame such as a ping may
-# travel between fragments, so a peer can answer it without waiting for a huge message to
-# end. Here is the RFC's fragmented `Hello` with a ping in the middle; the `MessageAssembler`
+# say `0` (continuation), and only the last has FIN set (section 5.4). A control frame such as
+# a ping may travel between fragments, so a peer can answer it without waiting for a huge
+# message to end. Section 5.7 shows `Hello` in two unmasked fragments, `01 03 48 65 6c`
+# ("Hel") and `80 02 6c 6f` ("lo"): unmasked, so a server would send them. We slip an empty
+# ping of our own, `89 00`, between the two, as section 5.4 allows; the `MessageAssembler`
 # puts the message back together:
 
 # %%
-stream = bytes.fromhex("010348656c" "8900" "80026c6f")  # "Hel", ping, "lo" (section 5.7)
+stream = bytes.fromhex("010348656c" "8900" "80026c6f")  # "Hel" (section 5.7), our ping, "lo" (5.7)
 assembler = wire.MessageAssembler()
 for frame in wire.FrameDecoder().feed(stream):
     print(f"{str(frame):<32} ->", assembler.add(frame) or "(waiting for more)")
@@ -219,8 +225,9 @@ show(conn, since=mark)
 #
 # ## Closing
 #
-# A connection ends with a close handshake: one side sends a Close frame with a 2-byte code
-# and an optional reason, the other answers with a Close frame, then TCP closes. Codes have
+# A connection ends with a close handshake: one side sends a Close frame, the other answers
+# with a Close frame, then TCP closes. A Close frame may be empty; if it has a body, the body
+# starts with a 2-byte code, and a reason in UTF-8 may follow (section 5.5.1). Codes have
 # meanings (section 7.4):
 
 # %%
@@ -242,10 +249,12 @@ print("the client was told: code", client.close_code, "and", repr(client.close_r
 # %% [markdown]
 # ## Compression: permessage-deflate
 #
-# With the extension `permessage-deflate` (RFC 7692), each message is deflated, and RSV1 marks
-# the first frame of a compressed message. Both sides must agree during the handshake. By
-# default, they also keep the compression window from one message to the next ("context
-# takeover"), so a message that repeats an earlier one costs almost nothing.
+# With the extension `permessage-deflate` (RFC 7692), a sender may deflate each data message
+# on its own, and sets RSV1 on the first frame of each message it compressed. It decides
+# message by message: RSV1 clear means "sent as is", so a message that would not shrink can
+# go uncompressed (RFC 7692 section 6). Both sides must agree to the extension during the
+# handshake. By default, they also keep the compression window from one message to the next
+# ("context takeover"), so a message that repeats an earlier one costs almost nothing.
 #
 # We send the same JSON (20 ticker updates) twice to a server without compression and to one
 # with it, and let the tap count the bytes:

@@ -45,9 +45,11 @@ server
 #
 # Bytes are the tap's own counts (HTTP heads and bodies, frame headers and payloads, both
 # directions) between each client's first update and its last, so the one-off costs (the TCP
-# connection, the WebSocket handshake) are left out. Latency runs from the moment the server
-# produced an update to the moment the client has it. (The figures are live, so this output
-# changes a little every run.)
+# connection, the WebSocket handshake) are left out. Every per-update figure is per update
+# *seen*: the window's bytes divided by the updates that client received; *skipped* counts the
+# updates it never saw, which no figure includes. Latency runs from the moment the server
+# produced an update to the moment the client has it, over the updates seen. (The figures are
+# live, so this output changes a little every run.)
 
 # %% tags=["nbval-ignore-output"]
 rows = await asyncio.wait_for(experiments.compare_polling(server, updates=10, interval_ms=100), 30)
@@ -88,13 +90,16 @@ print("short polling learns of news later than push:", short.median_latency_ms >
 # - counting the update itself, a pushed update costs **under half** of a polled one with our
 #   lean kernel client (the payload, the same for everybody, now weighs more than the framing);
 # - a short poller learns of news about half a polling interval late; push and long polling at
-#   once.
+#   once, here, because a long poll was already waiting at the server for each update.
 #
 # ## The frames, against the RFC
 #
-# RFC 6455 gives the overhead of a frame as 2 to 14 bytes: 2 to 10 from a server, which never
-# masks, and 6 to 14 from a client, which always adds a 4-byte masking key. Our ticker frames
-# are small, so they take the smallest headers. A client frame, for comparison:
+# A frame's header takes 2 to 14 bytes: 2 to 10 from a server, which never masks, and 6 to 14
+# from a client, which always adds a 4-byte masking key. RFC 6455 does not print these totals;
+# they follow from its frame layout (section 5.2, notebook [03](03-decode-frames.ipynb)), and
+# *High Performance Browser Networking* (chapter 17, "Message Overhead") quotes the same
+# 2 to 14. Our ticker frames are small, so they take the smallest headers. A client frame, for
+# comparison:
 
 # %%
 echo = await asyncio.wait_for(server.connect("/echo"), T)
@@ -103,7 +108,7 @@ await asyncio.wait_for(echo.recv(), T)
 s = echo.connection.summary()
 await asyncio.wait_for(echo.close(), T)
 for who, (low, high) in experiments.RFC_FRAMING.items():
-    print(f"RFC 6455, {who}: {low} to {high} bytes of header per frame")
+    print(f"RFC 6455's layout, {who}: {low} to {high} bytes of header per frame")
 print(f"measured: a server frame's header {ws.summary.server.framing_bytes / ws.summary.server.frames:g} bytes, "
       f"a client frame's header {s.client.framing_bytes / s.client.frames:g} bytes")
 
@@ -203,27 +208,37 @@ print("Tornado's response head per poll:", "100 to 250 bytes" if 100 <= answer_h
 # ## Where our figures differ from the published ones, and why
 #
 # - **Our client's headers are few.** The kernel's poller sends `Host`, `User-Agent` and
-#   `Accept`; a browser sends 500 to 800 bytes of headers plus its cookies (High Performance
-#   Browser Networking, chapter 17). The 871 bytes were measured from a browser in 2010, with a
-#   server whose answer carried its own headers; our Tornado's answer is 100 to 250 bytes
-#   (measured above), so most of a poll's weight is the request.
+#   `Accept`; a browser's request carries 500 to 800 bytes of headers, cookies not included
+#   (*High Performance Browser Networking*, chapter 11 "HTTP/1.X", section "Measuring and
+#   Controlling Protocol Overhead"; chapter 12, "Header Compression", repeats it). The 871 bytes
+#   were measured from a browser in 2010, with a server whose answer carried its own headers;
+#   our Tornado's answer is 100 to 250 bytes (measured above), so most of a poll's weight is
+#   the request.
 # - **The published table counts headers only.** A poll that returns news also carries the
 #   news, and so does a frame. With about 70 bytes of JSON per update, our *whole* cost per
 #   update differs less between methods than the overhead alone does: the payload is the same
 #   for everybody.
-# - **The tap sees the byte stream, not packets.** IP and TCP headers, and TLS records on
-#   `https`/`wss`, add roughly 60 to 100 bytes to every message whatever the protocol. A poll
-#   is two messages (request and answer) where a push is one, so counting packets would widen
-#   the gap, not close it. ACKs and the TCP handshake are not counted either.
+# - **The tap sees the byte stream, not packets.** Every message also pays for the packets
+#   that carry it: an IP header (20 bytes for IPv4) and a TCP header (20 bytes or more), plus
+#   20 to 40 bytes of TLS record on `https`/`wss`. *High Performance Browser Networking* puts the total at 60 to 100 bytes per
+#   message whatever the protocol (chapter 17, "Message Overhead"; worked out in chapter 4,
+#   "Optimize TLS Record Size"). A poll is two messages (request and answer) where a push is
+#   one, so counting packets would widen the gap, not close it. ACKs and the TCP handshake are
+#   not counted either.
 # - **We poll at the update rate, half a beat after the news.** A real page does not know when
 #   news comes. Our poller asks once per update, half an interval after each is due: no empty
 #   answers, no skipped updates, and the average delay of a random phase, made the same on every
 #   run. A real poller's delay ranges from none to a whole interval. Polling faster than updates
 #   arrive adds empty answers (each a full request and response); polling slower adds delay,
 #   and skips updates when two arrive between polls.
-# - **Loopback hides the network.** Our latencies include no travel time. On a real network a
-#   poll must reach the server before the answer can leave, so polling adds at least one more
-#   trip per update, and long polling needs a new request after every update.
+# - **Loopback hides the network.** Our latencies include no travel time, and we did not
+#   measure any. On a real network, a push and an update that finds a long poll waiting both
+#   travel one way, server to page. Long polling loses in three places: an update that appears
+#   while no request is waiting (the answer is travelling, the next request is not there yet)
+#   waits at least one round trip after each answer; every update carries a request and a
+#   response head; and every update needs a request of its own, each holding an HTTP/1.1
+#   connection while it waits. A short poller learns of news only when its next request
+#   arrives.
 # - **HTTP has changed since.** HTTP/2 and HTTP/3 compress repeated headers (HPACK, QPACK), so a
 #   poll over them costs far fewer header bytes than in 2010; the extra requests and the delay
 #   remain.
@@ -245,7 +260,9 @@ ok = exercises.check_bandwidth(mbps, clients=10_000, bytes_per_message=ws.bytes_
 # Stuck? `exercises.solution("busy_feed")`.
 #
 # Try also: re-run the measurement with `poll_ms=50` (polling twice per update) or
-# `poll_ms=250`, and watch empty polls, skipped updates and latency change.
+# `poll_ms=250`, and watch the *empty polls*, *skipped* and *median latency* columns change.
+# At 250 ms the poller sees fewer than half of the updates: its bytes and latency are then
+# per update *seen*, and the updates it skipped never reached the page at all.
 #
 # ## Summary
 #
