@@ -151,8 +151,10 @@ print(answer.decode())
 # %% [markdown]
 # ## A browser talks to it
 #
-# Browsers speak the same protocol. Open your browser's developer tools (F12), go to the
-# *Console* tab on any page, and paste these lines (with the port printed above):
+# Browsers speak the same protocol. Open `http://127.0.0.1:PORT/` in your browser (with the
+# port printed above): our server answers that plain `GET` with a 400 that names the missing
+# headers, as in the cell above. That is all we need: a page from this machine. Open the
+# developer tools (F12) on that page, go to the *Console* tab, and paste these lines:
 #
 # ```js
 # const ws = new WebSocket("ws://127.0.0.1:PORT/");
@@ -162,13 +164,20 @@ print(answer.decode())
 #
 # The console prints `echo: Hello from the browser`. (On Binder or JupyterHub your browser is
 # not on the kernel's machine: use the notebook's own address with `proxy/PORT/` at the end and
-# `wss://` for `https://`.) The course's tests do exactly this with Chromium, against this
-# very code (`tests/test_own_server.py`).
+# `wss://` for `https://`.) The course's tests do the same with Chromium, against this very
+# code (`tests/test_own_server.py`).
 #
-# Notice what just happened: a page from *another* site opened a connection to your server,
-# and the server never asked where it came from. Browsers send an `Origin` header in the
-# handshake precisely so that servers can refuse pages they do not trust; the lab's server
-# checks it, ours does not.
+# Why that page and not any other? Because the browser tells the server which page is
+# calling. Its handshake carries an `Origin` header: here `http://127.0.0.1:PORT`. From a
+# blank page, whose origin is opaque, Chromium sends `Origin: null`. And a page from a site on
+# the internet may not get through at all: recent Chromium versions check pages that reach
+# into your own machine or network ("local network access"), and may block them or ask you
+# first. (Chromium 156 even blocked an `about:blank` tab opened by hand.)
+#
+# Whatever the Origin, our server never looks at it. Browsers send it precisely so that
+# servers can refuse pages they do not trust. The lab's server checks it: it accepts its own
+# host and the loopback addresses (`127.0.0.1`, `localhost`), refuses other sites unless you
+# list them (`wsdemo.serve(allowed_origins=...)`), and refuses `null`. Ours accepts anyone.
 #
 # The chat, cursors and ticker pages of the lab expect the lab's protocols (JSON messages on
 # `/chat`, `/cursors`, `/ticker`), so they are not clients for an echo server.
@@ -193,8 +202,10 @@ ok = exercises.check_pong(reply)
 # close code (the wire layer names the code for each error). A server you expose to the world
 # also needs:
 #
-# - **limits**: a maximum message size (the decoder stops at 16 MiB here; the lab's server
-#   closes with 1009 above 1 MiB), a maximum number of connections, and a rate limit;
+# - **limits**: a maximum message size (the decoder stops at 16 MiB here; the lab's Tornado
+#   app closes a connection with code 1009, "message too big", when a message passes 1 MiB,
+#   and the tap in front of it passes that close on to the client), a maximum number of
+#   connections, and a rate limit;
 # - **Origin checks**, so that any web page your users visit cannot use their browser to talk
 #   to your server;
 # - **timeouts and keep-alive pings**, to notice clients that vanished without a Close;
@@ -203,8 +214,8 @@ ok = exercises.check_pong(reply)
 # - **extensions** such as permessage-deflate, and **TLS** (`wss://`), which every public
 #   deployment uses.
 #
-# Frameworks such as Tornado, `websockets` or browsers' own servers implement all of this; now
-# you know what they do underneath.
+# Server libraries such as Tornado, `websockets`, aiohttp or Node's `ws` implement all of this
+# (browsers implement the client side only); now you know what they do underneath.
 #
 # ## Summary
 #

@@ -92,6 +92,16 @@ async def test_origin_check(server):
     assert [c.request.headers.get("Origin") for c in refused] == ["http://evil.example"]
 
 
+async def test_a_blank_pages_null_origin_is_refused(server):
+    # Notebook 07 says so: a page with an opaque origin (about:blank) sends "Origin: null",
+    # and the lab refuses it, while a page served from the loopback address gets in.
+    body = await expect_status(server.url("/echo"), 403, origin="null")
+    assert b"Cross origin" in body
+    async with websockets.connect(server.url("/echo"), origin="http://127.0.0.1:9", open_timeout=T) as ws:
+        await ws.send("from a loopback page")
+        assert await asyncio.wait_for(ws.recv(), T) == "from a loopback page"
+
+
 async def test_classroom_rate_limit_closes_with_1008():
     server = await asyncio.wait_for(wsdemo.serve(classroom=True, rate_limit=5), T)
     try:
