@@ -133,7 +133,7 @@ for side in ("client", "server"):
 # - A message travels in a frame with a few bytes of header; the client's frames are masked.
 #
 # **Next:** [01 · Compare letters and phone calls](01-compare-letters-and-phone-calls.ipynb):
-# what a plain HTTP request costs, and how pages faked a live line before WebSockets.
+# what a plain HTTP request costs, and how pages got live news before WebSockets.
 #
 # The last cell stops the server; every notebook ends that way, so its ports are freed.
 

@@ -115,8 +115,8 @@ print("headers, both ways, for one question:", band(heads))
 # %% [markdown]
 # ## Short polling: "anything new?"
 #
-# A page that wants fresh data without WebSockets asks again and again, whether or not there
-# is news. Drawn as a sequence, time running downward:
+# The simplest way for a page to get fresh data is to ask again and again, whether or not
+# there is news. Drawn as a sequence, time running downward:
 
 # %%
 diagrams.polling()
