@@ -20,16 +20,16 @@
 #   15, "Facebook Chat via XHR Long-Polling");
 # - **streaming**: the server never finishes its answer and writes each piece of news into it
 #   as it comes (a hidden "forever" iframe fed one script tag at a time, XHR streaming,
-#   `multipart/x-mixed-replace`). Alex Russell named this family of tricks *Comet* in 2006,
-#   with Gmail's chat among his examples ("Comet: Low Latency Data for the Browser",
-#   3 March 2006);
+#   `multipart/x-mixed-replace`). Alex Russell named such server push over HTTP, held requests
+#   included, *Comet* in 2006, with Gmail's chat among his examples ("Comet: Low Latency Data
+#   for the Browser", 3 March 2006);
 # - **Server-Sent Events**: the same streaming with a standard browser API, `EventSource`,
 #   which Opera 9 shipped in 2006.
 #
 # So servers pushed long before WebSockets. What a page could not get was one line for both
 # directions: news came down a held or endless answer, and everything the page said went up
 # as a new HTTP request with its headers. A WebSocket is that line: full duplex, a few bytes
-# of framing per message, and open to any page through one standard API. Here you measure
+# of framing per message, and usable by any page through one standard API. Here you measure
 # the two simplest tricks, polling and long polling, against it.
 #
 # **You will**

@@ -199,9 +199,9 @@ print("short polling needed at least one request per update:", short.requests_pe
 # So does an update that finds a long poll already waiting at the server: the question was
 # sent in advance. Long polling loses elsewhere:
 #
-# - an update that appears while no question is waiting (the last answer is still on its way,
-#   or the next question has not arrived) waits until one does: at least one round trip after
-#   each answer, which matters when updates come close together;
+# - after each answer, no question waits at the server for at least one round trip (the answer
+#   travels to the page, the next question travels back), and an update that appears in that
+#   gap waits for the next question: this matters when updates come close together;
 # - every update carries a request head and a response head, hundreds of bytes (notebook 06);
 # - every update needs a request of its own, and a held request ties up a whole HTTP/1.1
 #   connection while it waits: browsers open at most about six per host (*High Performance

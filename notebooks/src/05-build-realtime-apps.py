@@ -4,9 +4,9 @@
 # # 05 · Build real-time apps
 #
 # Chat rooms, games in the browser, live auctions, editors where several people type at once,
-# sports tickers and dashboards all existed before WebSockets, built on long polling and
-# streaming (Comet; notebook 01). A line that stays open both ways, with a few bytes of framing
-# per message, made them cheaper to run and quicker to react. They share one shape: **when
+# sports tickers and dashboards all existed before WebSockets, built on long polling,
+# streaming (Comet; notebook 01) or browser plugins. A line that stays open both ways, with a
+# few bytes of framing per message, made them cheaper to run and quicker to react. They share one shape: **when
 # something happens on one side, everybody else learns of it at once**. The lab's server has
 # three small apps of that shape, each with a browser page; here you drive them from the kernel
 # and from your browser, then see how a teacher runs them for a whole class.

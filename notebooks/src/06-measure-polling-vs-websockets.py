@@ -220,11 +220,11 @@ print("Tornado's response head per poll:", "100 to 250 bytes" if 100 <= answer_h
 #   for everybody.
 # - **The tap sees the byte stream, not packets.** Every message also pays for the packets
 #   that carry it: an IP header (20 bytes for IPv4) and a TCP header (20 bytes or more), plus
-#   20 to 40 bytes of TLS record on `https`/`wss`. *High Performance Browser Networking* puts the total at 60 to 100 bytes per
-#   message whatever the protocol (chapter 17, "Message Overhead"; worked out in chapter 4,
-#   "Optimize TLS Record Size"). A poll is two messages (request and answer) where a push is
-#   one, so counting packets would widen the gap, not close it. ACKs and the TCP handshake are
-#   not counted either.
+#   20 to 40 bytes of TLS record on `https`/`wss`. *High Performance Browser Networking* puts
+#   the total at 60 to 100 bytes per message whatever the protocol (chapter 17, "Message
+#   Overhead"; worked out in chapter 4, "Optimize TLS Record Size"). A poll is two messages
+#   (request and answer) where a push is one, so counting packets would widen the gap, not
+#   close it. ACKs and the TCP handshake are not counted either.
 # - **We poll at the update rate, half a beat after the news.** A real page does not know when
 #   news comes. Our poller asks once per update, half an interval after each is due: no empty
 #   answers, no skipped updates, and the average delay of a random phase, made the same on every
@@ -233,12 +233,11 @@ print("Tornado's response head per poll:", "100 to 250 bytes" if 100 <= answer_h
 #   and skips updates when two arrive between polls.
 # - **Loopback hides the network.** Our latencies include no travel time, and we did not
 #   measure any. On a real network, a push and an update that finds a long poll waiting both
-#   travel one way, server to page. Long polling loses in three places: an update that appears
-#   while no request is waiting (the answer is travelling, the next request is not there yet)
-#   waits at least one round trip after each answer; every update carries a request and a
-#   response head; and every update needs a request of its own, each holding an HTTP/1.1
-#   connection while it waits. A short poller learns of news only when its next request
-#   arrives.
+#   travel one way, server to page. Long polling loses in three places: after each answer no
+#   request waits at the server for at least one round trip, and an update that appears then
+#   waits for the next request; every update carries a request and a response head; and every
+#   update needs a request of its own, each holding an HTTP/1.1 connection while it waits. A
+#   short poller learns of news only when its next request arrives.
 # - **HTTP has changed since.** HTTP/2 and HTTP/3 compress repeated headers (HPACK, QPACK), so a
 #   poll over them costs far fewer header bytes than in 2010; the extra requests and the delay
 #   remain.
