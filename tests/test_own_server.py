@@ -146,3 +146,22 @@ async def test_chromium_talks_to_the_notebook_server(own, browser):
     log = own["log"]
     assert log[0] == "GET / -> 101"
     assert "got close 1000 'bye'" in log[-1]
+
+
+@pytest.mark.browser
+async def test_the_console_steps_of_notebook_07_work_from_the_servers_own_page(own, browser):
+    # Notebook 07 tells the learner to open http://127.0.0.1:PORT/ (our server's 400 page, a
+    # page of this machine) and paste three lines into its console. From there Chromium sends
+    # the page's loopback origin, and no local-network-access check stands in the way.
+    page = await browser.new_page()
+    response = await asyncio.wait_for(page.goto(f"http://127.0.0.1:{own['port']}/"), T)
+    assert response.status == 400 and "Upgrade" in await response.text()
+    echo = await asyncio.wait_for(page.evaluate("""url => new Promise((resolve, reject) => {
+        const ws = new WebSocket(url);
+        ws.onmessage = (event) => { resolve(event.data); ws.close(); };
+        ws.onopen = () => ws.send("Hello from the browser");
+        ws.onerror = () => reject(new Error("WebSocket error"));
+        setTimeout(() => reject(new Error("timeout")), 8000);
+    })""", own["url"]), T)
+    assert echo == "Hello from the browser"
+    assert any(line.startswith("got") and "Hello from the browser" in line for line in own["log"])
