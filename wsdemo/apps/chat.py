@@ -2,8 +2,11 @@
 
 Messages out are JSON objects with a ``type``:
 ``{"type": "join"|"leave", "name", "users", "at"}`` and
-``{"type": "message", "name", "text", "at"}``. A client may send plain text or
-``{"text": ...}``. Names and text are kept exactly as sent: escaping is the job
+``{"type": "message", "name", "text", "at"}``; to the sender alone,
+``{"type": "error", "text", ...}`` when a message is refused. A client may send plain text or
+``{"text": ...}``. What the room receives must fit ``state.max_message_size`` once encoded
+(JSON writes a control character as six bytes, so a small message can grow past it): a
+message that would not is refused with ``{"type": "error", "text", "limit", "size"}``. Names and text are kept exactly as sent: escaping is the job
 of whatever displays them (the pages use textContent).
 """
 
@@ -35,7 +38,13 @@ class ChatSocket(BaseSocket):
             data = None
         if isinstance(data, dict) and isinstance(data.get("text"), str):
             text = data["text"]
-        self.broadcast({"type": "message", "name": self.name, "text": text})
+        size = self.broadcast({"type": "message", "name": self.name, "text": text})
+        if size is not None:
+            limit = self.state.max_message_size
+            self.send(json.dumps({
+                "type": "error", "limit": limit, "size": size,
+                "text": f"message not sent: as JSON it is {size} bytes, over the room's {limit}-byte "
+                        f"limit (max_message_size); control characters take 6 bytes each"}))
 
     def closed(self) -> None:
         if self.state.chat.pop(self, None) is not None:
@@ -44,8 +53,17 @@ class ChatSocket(BaseSocket):
     def users(self) -> list[str]:
         return sorted(self.state.chat.values())
 
-    def broadcast(self, event: dict) -> None:
+    def broadcast(self, event: dict) -> int | None:
+        """Send ``event`` to every member; its encoded size instead if that is over the limit.
+
+        Encoded once for the whole room. The bound is the one the server applies to what it
+        receives, and what clients accept by default (the websockets library's max_size is
+        1 MiB too): members must not be sent what they would refuse.
+        """
         event["at"] = time.time()
-        text = json.dumps(event, ensure_ascii=False)
+        data = json.dumps(event, ensure_ascii=False).encode()
+        if len(data) > self.state.max_message_size:
+            return len(data)
         for member in list(self.state.chat):
-            member.send(text)
+            member.send(data, binary=False)
+        return None
