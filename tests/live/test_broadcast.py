@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import urllib.parse
 
 import websockets
 
@@ -31,7 +32,7 @@ class Member:
 
     @classmethod
     async def join(cls, server, name: str) -> "Member":
-        ws = await websockets.connect(server.url(f"/chat?name={name}"), open_timeout=T)
+        ws = await websockets.connect(server.url(f"/chat?name={urllib.parse.quote(name)}"), open_timeout=T)
         return cls(ws, name)
 
     async def _read(self) -> None:
@@ -124,4 +125,28 @@ async def test_a_member_that_never_reads_is_closed_with_1008_and_readers_get_eve
             await m.close()
         if lazy is not None:
             await lazy.close()
+        await asyncio.wait_for(server.stop(), T)
+
+
+async def test_join_and_leave_notices_are_not_held_to_the_message_limit():
+    # Notices are the server's own words, bounded by the name length and the connection cap:
+    # with a small message limit and long names they are still sent, never silently dropped.
+    server = await asyncio.wait_for(wsdemo.serve(max_message_size=256), T)
+    members: list[Member] = []
+    try:
+        names = ["\U0001F600" * 60 + f"{i}" for i in range(3)]  # 241 bytes each in UTF-8
+        for name in names:
+            members.append(await Member.join(server, name))
+        await wait_until(lambda: sorted(members[0].got[-1].get("users", [])) == sorted(names),
+                         what="the third join notice")
+        await members[2].close()
+        members.pop()
+        await wait_until(lambda: members[0].got[-1].get("type") == "leave", what="the leave notice")
+        # a member's own message is held to it, and refused with the limit named
+        await members[0].ws.send("\x01" * 100)  # 100 bytes in, 600 once escaped
+        await wait_until(lambda: members[0].got[-1].get("type") == "error", what="the error")
+        assert members[0].got[-1]["limit"] == 256
+    finally:
+        for m in members:
+            await m.close()
         await asyncio.wait_for(server.stop(), T)

@@ -38,13 +38,18 @@ class ChatSocket(BaseSocket):
             data = None
         if isinstance(data, dict) and isinstance(data.get("text"), str):
             text = data["text"]
-        size = self.broadcast({"type": "message", "name": self.name, "text": text})
-        if size is not None:
-            limit = self.state.max_message_size
+        # Bounded after encoding: JSON writes a control character as 6 bytes, so 400 kB in
+        # (405 bytes compressed) would be 2.4 MB to every member. The bound is the one the server
+        # applies to what it receives, so a client with the same limit accepts all it is sent.
+        data = self.encode({"type": "message", "name": self.name, "text": text})
+        limit = self.state.max_message_size
+        if len(data) > limit:
             self.send(json.dumps({
-                "type": "error", "limit": limit, "size": size,
-                "text": f"message not sent: as JSON it is {size} bytes, over the room's {limit}-byte "
+                "type": "error", "limit": limit, "size": len(data),
+                "text": f"message not sent: as JSON it is {len(data)} bytes, over the room's {limit}-byte "
                         f"limit (max_message_size); control characters take 6 bytes each"}))
+            return
+        self.send_all(data)
 
     def closed(self) -> None:
         if self.state.chat.pop(self, None) is not None:
@@ -53,17 +58,17 @@ class ChatSocket(BaseSocket):
     def users(self) -> list[str]:
         return sorted(self.state.chat.values())
 
-    def broadcast(self, event: dict) -> int | None:
-        """Send ``event`` to every member; its encoded size instead if that is over the limit.
+    def broadcast(self, event: dict) -> None:
+        """A notice the server makes (join, leave) to every member; its size is bounded by
+        MAX_NAME and the connection cap, so it is not checked against the message limit."""
+        self.send_all(self.encode(event))
 
-        Encoded once for the whole room. The bound is the one the server applies to what it
-        receives, and what clients accept by default (the websockets library's max_size is
-        1 MiB too): members must not be sent what they would refuse.
-        """
+    @staticmethod
+    def encode(event: dict) -> bytes:
         event["at"] = time.time()
-        data = json.dumps(event, ensure_ascii=False).encode()
-        if len(data) > self.state.max_message_size:
-            return len(data)
+        return json.dumps(event, ensure_ascii=False).encode()
+
+    def send_all(self, data: bytes) -> None:
+        # Encoded once for the whole room, sent as text.
         for member in list(self.state.chat):
             member.send(data, binary=False)
-        return None
