@@ -6,8 +6,9 @@ Messages out are JSON objects with a ``type``:
 ``{"type": "error", "text", ...}`` when a message is refused. A client may send plain text or
 ``{"text": ...}``. What the room receives must fit ``state.max_message_size`` once encoded
 (JSON writes a control character as six bytes, so a small message can grow past it): a
-message that would not is refused with ``{"type": "error", "text", "limit", "size"}``. Names and text are kept exactly as sent: escaping is the job
-of whatever displays them (the pages use textContent).
+message that would not is refused with ``{"type": "error", "text", "limit", "size"}``.
+Names and text are kept exactly as sent: escaping is the job of whatever displays them
+(the pages use textContent).
 """
 
 from __future__ import annotations
