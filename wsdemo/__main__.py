@@ -5,13 +5,31 @@ from __future__ import annotations
 import argparse
 import sys
 
+MAX_INPUT = 64 * 1024 * 1024  # bytes read from a file or stdin: a capture, not a whole disk
+
+DECODE_INPUT = f"""\
+where the bytes come from (exactly one):
+  HEX ...           hex on the command line ('81 05 48 65 6c 6c 6f', '81:05', '0x81 0x05') or a
+                    Python bytes literal (b'\\x81\\x05Hello'); several arguments are joined
+  -                 the same, as text read from stdin (paste, or pipe a hex dump)
+  --hex-file PATH   the same, as text read from a file
+  --file PATH       raw bytes, exactly as they were on the wire (a saved capture); PATH - reads
+                    raw bytes from stdin
+
+Input is limited to {MAX_INPUT // (1024 * 1024)} MiB. Exit status: 0 every byte decoded cleanly,
+1 the bytes do not decode (the error says what and where), 2 the input could not be read."""
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wsdemo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    dec = sub.add_parser("decode", help="print a readable breakdown of WebSocket frames given as hex")
-    dec.add_argument("hex", nargs="+", help="frame bytes as hex; spaces and ':' are ignored")
+    dec = sub.add_parser("decode", help="print a readable breakdown of WebSocket frames given as hex",
+                         epilog=DECODE_INPUT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    dec.add_argument("hex", nargs="*", metavar="HEX",
+                     help="frame bytes as hex (spaces and ':' are ignored) or a bytes literal; - reads stdin")
+    dec.add_argument("--file", metavar="PATH", help="a file of raw bytes as captured (- for stdin)")
+    dec.add_argument("--hex-file", metavar="PATH", help="a text file of hex or a bytes literal")
     dec.add_argument("--deflate", action="store_true", help="inflate permessage-deflate (RSV1) messages")
 
     srv = sub.add_parser("serve", help="run the live lab (tap + Tornado) until Ctrl-C")
@@ -22,9 +40,25 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "decode":
-        from .wire.dump import decode_hex
+        from .wire.dump import decode_bytes, decode_hex
 
-        text, ok = decode_hex(" ".join(args.hex), deflate=args.deflate)
+        given = [name for name, on in (("HEX", bool(args.hex)), ("--file", args.file is not None),
+                                       ("--hex-file", args.hex_file is not None)) if on]
+        if len(given) != 1:
+            dec.error("give the bytes one way: HEX arguments, - (stdin), --file PATH or --hex-file PATH"
+                      + (f" (got {' and '.join(given)})" if given else ""))
+        if args.hex == ["-"]:
+            args.hex_file = "-"
+        try:
+            if args.file is not None:
+                text, ok = decode_bytes(_read(args.file), deflate=args.deflate)
+            elif args.hex_file is not None:
+                text, ok = decode_hex(_read_text(args.hex_file), deflate=args.deflate)
+            else:
+                text, ok = decode_hex(" ".join(args.hex), deflate=args.deflate)
+        except InputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         try:
             print(text)
             sys.stdout.flush()
@@ -37,6 +71,36 @@ def main(argv: list[str] | None = None) -> int:
         return run_forever(host=args.host, port=args.port,
                            compression=args.compression, classroom=args.classroom)
     return 2
+
+
+class InputError(Exception):
+    """The input could not be read (missing file, too big, not text where text is needed)."""
+
+
+def _read(path: str) -> bytes:
+    name = "stdin" if path == "-" else path
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_INPUT + 1)
+    except OSError as e:
+        raise InputError(f"cannot read {name}: {e.strerror or e}") from None
+    if len(data) > MAX_INPUT:
+        raise InputError(f"{name} is over the input limit of {MAX_INPUT // (1024 * 1024)} MiB "
+                         f"({MAX_INPUT} bytes)")
+    return data
+
+
+def _read_text(path: str) -> str:
+    data = _read(path)
+    name = "stdin" if path == "-" else path
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{name} is not text (byte {e.start} is 0x{data[e.start]:02x}): hex or a bytes "
+                         f"literal is read as text; for raw captured bytes use --file") from None
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def test_inspector_export_and_load_back():
     insp._on_upload({"new": ({"name": "rec.json", "content": memoryview(text.encode())},)})
     assert "Loaded rec.json: 1 connection(s)" in insp._export_link.value
     insp._on_upload({"new": ({"name": "bad.json", "content": memoryview(b"{}")},)})
-    assert "✗ not a wsdemo recording" in insp._export_link.value
+    assert "✗ not a valid recording: not a wsdemo recording" in insp._export_link.value
 
 
 def _burst_events(n: int):

@@ -126,3 +126,120 @@ def test_output_into_a_closed_pipe_is_quiet():
     proc = subprocess.run(f"{sys.executable} -m wsdemo decode {'8100' * 5000} | head -1", shell=True,
                           capture_output=True, text=True, timeout=60)
     assert proc.stdout.startswith("frame 1 at byte 0") and "Traceback" not in proc.stderr
+
+
+# -- input from stdin and files; hostile and garbage input (issue 11, item 15) -------------------
+
+from wsdemo.wire import BytesTextError, parse_bytes_text  # noqa: E402
+
+
+def run_in(*args, stdin: bytes = b""):
+    return subprocess.run([sys.executable, "-m", "wsdemo", "decode", *args], input=stdin,
+                          capture_output=True, timeout=120)
+
+
+def test_decode_reads_hex_and_bytes_literals_from_stdin():
+    proc = run_in("-", stdin=b"81 05\n48 65 6c 6c 6f\n")
+    assert proc.returncode == 0, proc.stderr
+    assert b"TEXT 'Hello' [5 bytes]" in proc.stdout
+    proc = run_in("-", stdin=b"b'\\x81\\x02Hi'\n")
+    assert proc.returncode == 0 and b"TEXT 'Hi' [2 bytes]" in proc.stdout
+
+
+def _capture(path, size=10 * 1024 * 1024):
+    """A server's side of a conversation, as raw bytes: text frames and a few big binary ones."""
+    parts, n, i = [], 0, 0
+    while n < size:
+        frame = encode_frame(2, bytes([i % 256]) * 200_000) if i % 50 == 0 else \
+            encode_frame(1, f"message {i} ".encode() + b"x" * (i % 3000))
+        parts.append(frame)
+        n, i = n + len(frame), i + 1
+    parts.append(encode_frame(1, b"the end"))
+    path.write_bytes(b"".join(parts))
+    return i + 1
+
+
+def test_decode_a_10_mb_capture_from_a_file_raw_or_as_hex(tmp_path):
+    cap = tmp_path / "capture.bin"
+    count = _capture(cap)
+    assert cap.stat().st_size >= 10 * 1024 * 1024
+    raw = run_in("--file", str(cap))
+    assert raw.returncode == 0, raw.stderr[-500:]
+    assert f"frame {count} at byte".encode() in raw.stdout and b"TEXT 'the end'" in raw.stdout
+    assert raw.stderr == b""
+    # the same bytes as raw stdin, and as a hex text file: the same breakdown
+    assert run_in("--file", "-", stdin=cap.read_bytes()).stdout == raw.stdout
+    hexfile = tmp_path / "capture.hex"
+    hexfile.write_text(cap.read_bytes().hex(" "))
+    as_hex = run_in("--hex-file", str(hexfile))
+    assert as_hex.returncode == 0 and as_hex.stdout == raw.stdout
+
+
+def test_a_crafted_bytes_literal_is_parsed_not_evaluated():
+    # ast.literal_eval on this ran out of memory (a MemoryError traceback); it is plain text with
+    # one escape, read as bytes: 0x81, then a frame that the decoder refuses.
+    crafted = "\\x81'+" + "-" * 100_000 + "1+'"
+    proc = run_in(crafted)
+    assert b"Traceback" not in proc.stderr and b"MemoryError" not in proc.stderr, proc.stderr[-300:]
+    assert proc.returncode == 1 and b"frame 1 at byte 0" in proc.stdout
+    assert b"error at byte" in proc.stdout
+    proc = run_in("-", stdin=crafted.encode())
+    assert proc.returncode == 1 and b"Traceback" not in proc.stderr
+    # inside b'...', the unescaped quote ends the literal: said so, nothing evaluated
+    proc = run_in("b'" + crafted + "'")
+    assert proc.returncode == 1 and b"an unescaped ' at position 6 ends it early" in proc.stdout
+
+
+@pytest.mark.parametrize("args, stdin, code, said", [
+    (["hello world"], b"", 1, b"not hex: 'h' at position 0"),
+    (["-"], b"", 1, b"error: no bytes given"),
+    (["-"], b"\x82\xff\x00garbage", 2, b"stdin is not text (byte 0 is 0x82)"),
+    (["--hex-file", "-"], "81 05 é".encode(), 1, b"not hex"),
+    (["--file", "/nonexistent/capture.bin"], b"", 2, b"cannot read /nonexistent/capture.bin"),
+    (["--file", "/"], b"", 2, b"cannot read /: Is a directory"),
+    ([], b"", 2, b"give the bytes one way"),
+    (["81", "--file", "x"], b"", 2, b"(got HEX and --file)"),
+    (["\\q81"], b"", 1, b"unknown escape \\q at position 0"),
+    (["b'\\x8'"], b"", 1, b"\\x at position 2 must be followed by two hex digits"),
+    (["b'\\777'"], b"", 1, b"octal escape \\777 at position 2 is over \\377"),
+    (["\\x81\\"], b"", 1, b"a lone backslash at position 4"),
+])
+def test_bad_input_is_a_clear_error_and_a_nonzero_exit_never_a_traceback(args, stdin, code, said):
+    proc = run_in(*args, stdin=stdin)
+    assert proc.returncode == code, (proc.returncode, proc.stdout[-300:], proc.stderr[-300:])
+    assert said in proc.stdout + proc.stderr
+    assert b"Traceback" not in proc.stderr
+
+
+def test_random_bytes_from_a_file_decode_to_an_error_not_a_traceback(tmp_path):
+    import random
+    rnd = random.Random(11)
+    for i in range(5):
+        path = tmp_path / f"garbage{i}.bin"
+        path.write_bytes(bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 5000))))
+        proc = run_in("--file", str(path))
+        assert proc.returncode in (0, 1) and b"Traceback" not in proc.stderr, proc.stderr[-300:]
+        assert proc.stdout.strip()
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("b'\\x81\\x05Hello'", b"\x81\x05Hello"),
+    ('b"it\'s"', b"it's"),
+    ("b'\\n\\r\\t\\\\\\'\\\"\\0\\07\\377'", b"\n\r\t\\'\"\x00\x07\xff"),
+    ("\\x81\\x02Hi", b"\x81\x02Hi"),
+    ("\\x81 \\x02", b"\x81\x02"),  # only \xHH bytes: hex with prefixes, spaces separate
+    ("0x81, 0x02", b"\x81\x02"),
+    ("81:02", b"\x81\x02"),
+    ("", b""),
+])
+def test_parse_bytes_text(typed, expected):
+    assert parse_bytes_text(typed) == expected
+
+
+def test_parse_bytes_text_errors_are_wire_errors_with_a_position():
+    with pytest.raises(BytesTextError) as err:
+        parse_bytes_text("b'ok\\u00e9'")
+    assert err.value.offset == 4 and "unknown escape \\u" in str(err.value)
+    with pytest.raises(BytesTextError) as err:
+        parse_bytes_text("\\x81é")
+    assert err.value.offset == 4 and "not ASCII" in str(err.value)

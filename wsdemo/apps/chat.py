@@ -2,9 +2,13 @@
 
 Messages out are JSON objects with a ``type``:
 ``{"type": "join"|"leave", "name", "users", "at"}`` and
-``{"type": "message", "name", "text", "at"}``. A client may send plain text or
-``{"text": ...}``. Names and text are kept exactly as sent: escaping is the job
-of whatever displays them (the pages use textContent).
+``{"type": "message", "name", "text", "at"}``; to the sender alone,
+``{"type": "error", "text", ...}`` when a message is refused. A client may send plain text or
+``{"text": ...}``. What the room receives must fit ``state.max_message_size`` once encoded
+(JSON writes a control character as six bytes, so a small message can grow past it): a
+message that would not is refused with ``{"type": "error", "text", "limit", "size"}``.
+Names and text are kept exactly as sent: escaping is the job of whatever displays them
+(the pages use textContent).
 """
 
 from __future__ import annotations
@@ -35,7 +39,18 @@ class ChatSocket(BaseSocket):
             data = None
         if isinstance(data, dict) and isinstance(data.get("text"), str):
             text = data["text"]
-        self.broadcast({"type": "message", "name": self.name, "text": text})
+        # Bounded after encoding: JSON writes a control character as 6 bytes, so 400 kB in
+        # (405 bytes compressed) would be 2.4 MB to every member. The bound is the one the server
+        # applies to what it receives, so a client with the same limit accepts all it is sent.
+        data = self.encode({"type": "message", "name": self.name, "text": text})
+        limit = self.state.max_message_size
+        if len(data) > limit:
+            self.send(json.dumps({
+                "type": "error", "limit": limit, "size": len(data),
+                "text": f"message not sent: as JSON it is {len(data)} bytes, over the room's {limit}-byte "
+                        f"limit (max_message_size); control characters take 6 bytes each"}))
+            return
+        self.send_all(data)
 
     def closed(self) -> None:
         if self.state.chat.pop(self, None) is not None:
@@ -45,7 +60,16 @@ class ChatSocket(BaseSocket):
         return sorted(self.state.chat.values())
 
     def broadcast(self, event: dict) -> None:
+        """A notice the server makes (join, leave) to every member; its size is bounded by
+        MAX_NAME and the connection cap, so it is not checked against the message limit."""
+        self.send_all(self.encode(event))
+
+    @staticmethod
+    def encode(event: dict) -> bytes:
         event["at"] = time.time()
-        text = json.dumps(event, ensure_ascii=False)
+        return json.dumps(event, ensure_ascii=False).encode()
+
+    def send_all(self, data: bytes) -> None:
+        # Encoded once for the whole room, sent as text.
         for member in list(self.state.chat):
-            member.send(text)
+            member.send(data, binary=False)

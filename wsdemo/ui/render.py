@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
+import reprlib
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -542,6 +544,10 @@ def json_view_html(data: bytes, text: str | None = None) -> str:
             return "<i>not JSON: the payload is not UTF-8 text</i>"
     try:
         value = json.loads(text)
+    except RecursionError:
+        # Python's parser recurses once per level: 100,000 '[' exhaust the stack.
+        return ("<i>nested too deeply to show as JSON (Python's JSON parser gives up past about "
+                "1,000 levels); shown as text:</i>" + payload_text_html(data, text))
     except ValueError as e:
         return f"<i>not JSON: {esc(e)}</i>"
     return json_tree_html(value)
@@ -934,16 +940,50 @@ class RecordedConnection:
         return f"RecordedConnection(#{self.id} {self.path or ''}, {len(self.events)} events)"
 
 
+MAX_RECORDED_TIME = 1e12  # seconds (about 31,700 years): bigger "times" are hostile, not clocks
+MAX_RECORDED_OFFSET = 2 ** 53  # bytes: as far as a float counts exactly
+
+
+def _shown(value: Any) -> str:
+    return reprlib.repr(value)
+
+
+def _time_field(value: Any, where: str, name: str) -> float | None:
+    """A time in seconds, or None; ValueError for text, booleans, NaN, infinities, huge numbers."""
+    if value is None:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not abs(value) <= MAX_RECORDED_TIME):  # NaN fails this too
+        raise ValueError(f"{where}: {name!r} must be a time in seconds (a finite number up to "
+                         f"{MAX_RECORDED_TIME:g}), not {_shown(value)}")
+    return float(value)
+
+
+def _text_field(value: Any, where: str, name: str, *, numbers: bool = False) -> Any:
+    if value is None or isinstance(value, str) or (numbers and type(value) is int):
+        return value
+    kind = "a number or a string" if numbers else "a string"
+    raise ValueError(f"{where}: {name!r} must be {kind}, not {_shown(value)}")
+
+
 def import_recording(text: str | bytes) -> list[RecordedConnection]:
-    """Decode a recording made by :func:`export_recording` again, from its bytes."""
+    """Decode a recording made by :func:`export_recording` again, from its bytes.
+
+    Every field is checked before anything is decoded (types, hex, sender names, times
+    finite and at most MAX_RECORDED_TIME): a bad file raises ValueError naming the connection,
+    chunk and field that is wrong.
+    """
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ValueError("recording is not JSON we can read: nested too deeply") from None
     except ValueError as e:
         raise ValueError(f"recording is not JSON: {e}") from None
     if not isinstance(data, dict) or data.get("format") != RECORDING_FORMAT:
         raise ValueError(f"not a wsdemo recording (expected format {RECORDING_FORMAT!r})")
-    if data.get("version") != RECORDING_VERSION:
-        raise ValueError(f"unsupported recording version {data.get('version')!r} "
+    version = data.get("version")
+    if type(version) is not int or version != RECORDING_VERSION:
+        raise ValueError(f"unsupported recording version {_shown(version)} "
                          f"(this wsdemo reads version {RECORDING_VERSION})")
     conns = data.get("connections")
     if not isinstance(conns, list):
@@ -952,27 +992,38 @@ def import_recording(text: str | bytes) -> list[RecordedConnection]:
     for n, rec in enumerate(conns):
         if not isinstance(rec, dict) or not isinstance(rec.get("chunks"), list):
             raise ValueError(f"connection {n}: no 'chunks' list")
+        where = f"connection {n}"
+        ident = _text_field(rec.get("id"), where, "id", numbers=True)
+        peer = _text_field(rec.get("peer"), where, "peer")
+        path = _text_field(rec.get("path"), where, "path")
+        opened = _time_field(rec.get("opened_at"), where, "opened_at")
+        closed = _time_field(rec.get("closed_at"), where, "closed_at")
         dec = wire.ConnectionDecoder()
         events = []
         for i, ch in enumerate(rec["chunks"]):
             where = f"connection {n}, chunk {i}"
-            if not isinstance(ch, dict) or ch.get("sender") not in ("client", "server"):
+            if not isinstance(ch, dict) or not any(ch.get("sender") == s for s in ("client", "server")):
                 raise ValueError(f"{where}: 'sender' must be 'client' or 'server'")
-            at = ch.get("at")
-            if at is not None and not isinstance(at, (int, float)):
-                raise ValueError(f"{where}: 'at' must be a number")
+            sender = ch["sender"]
+            at = _time_field(ch.get("at"), where, "at")
             if "hex" in ch:
+                if not isinstance(ch["hex"], str):
+                    raise ValueError(f"{where}: 'hex' must be a string of hex digits, not {_shown(ch['hex'])}")
                 try:
                     data_b = bytes.fromhex(ch["hex"])
-                except (TypeError, ValueError):
+                except ValueError:
                     raise ValueError(f"{where}: 'hex' is not hexadecimal") from None
-                events.extend(dec.feed(ch["sender"], data_b, at=at))
+                events.extend(dec.feed(sender, data_b, at=at))
             elif "error" in ch:
-                events.append(wire.DecodeError(ch["sender"], at, str(ch["error"]), int(ch.get("offset", 0))))
+                error = _text_field(ch["error"], where, "error")
+                offset = ch.get("offset", 0)
+                if type(offset) is not int or not 0 <= offset <= MAX_RECORDED_OFFSET:
+                    raise ValueError(f"{where}: 'offset' must be a whole number of bytes "
+                                     f"(0 to 2**53), not {_shown(offset)}")
+                events.append(wire.DecodeError(sender, at, str(error), offset))
             else:
                 raise ValueError(f"{where}: needs 'hex' or 'error'")
-        out.append(RecordedConnection(rec.get("id"), rec.get("peer"), rec.get("path"),
-                                      rec.get("opened_at"), rec.get("closed_at"), events, dec))
+        out.append(RecordedConnection(ident, peer, path, opened, closed, events, dec))
     return out
 
 

@@ -495,8 +495,9 @@ class FrameInspector(_Live):
         try:
             conns = R.import_recording(bytes(item["content"]))
         except ValueError as e:
-            self._export_link.value = f"<span style='color:#b00020'>✗ {R.esc(e)}</span>"
+            self._export_link.value = f"<span style='color:#b00020'>✗ not a valid recording: {R.esc(e)}</span>"
             return
+        # Checked and decoded: only now stop watching the old source.
         for unsub in self._unsubs:
             unsub()
         self._unsubs.clear()
@@ -506,6 +507,8 @@ class FrameInspector(_Live):
                               f"font-weight:bold'>{R.esc(R.table_header(self._multi))}</pre>")
         self.book = R.RowBook(self.book.max_rows)
         self._selected = None
+        if hasattr(self, "_first_at"):
+            del self._first_at  # times count from the new source's first event, not the old one's
         self._load_initial(self.source)
         self._export_link.value = f"Loaded {R.esc(item.get('name', 'recording'))}: {len(conns)} connection(s)"
         self._show(None)

@@ -14,6 +14,7 @@ from .connection import (
     HttpResponse,
     MessageEvent,
 )
+from .bytestext import BytesTextError, parse_bytes_text
 from .deflate import DeflateParams, compress_message, negotiate_deflate, parse_extensions
 from .errors import FrameError, HandshakeError, HttpError, MessageError, ProtocolError
 from .frames import (
@@ -46,12 +47,12 @@ from .redact import mask_tokens, mask_tokens_text, redact, redact_head
 from .stats import DirectionStats, Summary, summarize
 
 __all__ = [
-    "AcceptStep", "CloseCode", "ConnectionDecoder", "DEFAULT_MAX_PAYLOAD", "DecodeError", "DeflateParams",
+    "AcceptStep", "BytesTextError", "CloseCode", "ConnectionDecoder", "DEFAULT_MAX_PAYLOAD", "DecodeError", "DeflateParams",
     "DirectionStats", "Field", "Frame", "FrameDecoder", "FrameError", "FrameEvent", "GUID", "HandshakeError",
     "Headers", "HttpError", "HttpRequest", "HttpResponse", "Message", "MessageAssembler", "MessageError",
     "MessageEvent", "Opcode", "Problem", "ProtocolError", "Request", "Response", "State", "Summary",
     "TRANSITIONS", "Transition", "check_handshake", "compress_message", "compute_accept",
     "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",
-    "mask_tokens", "mask_tokens_text", "parse_close_payload", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
+    "mask_tokens", "mask_tokens_text", "parse_bytes_text", "parse_close_payload", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
     "summarize", "unmask",
 ]

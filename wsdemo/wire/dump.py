@@ -8,51 +8,15 @@ error with its byte offset and, where it helps, what to try next.
 
 from __future__ import annotations
 
-import ast
 import re
 
+from .bytestext import BytesTextError, parse_bytes_text
 from .errors import FrameError, ProtocolError
 from .frames import _OPCODES, DEFAULT_MAX_PAYLOAD, FrameDecoder
 from .handshake import find_head_end, parse_head
 from .messages import MessageAssembler
 
-_SEPARATORS = re.compile(r"[\s:,_-]+")
-# "0x81 0x05", "\x81\x05", "0X81": prefixes on each byte
-_PREFIXES = re.compile(r"(?:(?<![0-9A-Fa-f])0[xX]|\\x)")
 _HTTP_START = re.compile(rb"(?:[A-Z]+ \S+ HTTP/\d\.\d|HTTP/\d\.\d \d{3})")
-
-
-def _bytes_literal(text: str) -> bytes | None:
-    """b'\\x81\\x05Hello' or \\x81\\x05Hello as Python writes bytes; None if it is not one."""
-    body = text[2:-1] if text[:2] in ("b'", 'b"') and text[-1:] == text[1] and len(text) >= 3 else text
-    if "\\x" not in body and body is text:
-        return None
-    for quote in ("'", '"'):
-        try:
-            value = ast.literal_eval(f"b{quote}{body}{quote}")
-        except (ValueError, SyntaxError):
-            continue
-        if isinstance(value, bytes):
-            return value
-    return None
-
-
-def _parse_hex(text: str) -> tuple[bytes | None, str]:
-    cleaned = text.strip()
-    literal = _bytes_literal(cleaned)
-    if literal is not None:
-        return literal, ""
-    cleaned = _SEPARATORS.sub("", _PREFIXES.sub(" ", cleaned))
-    try:
-        return bytes.fromhex(cleaned), ""
-    except ValueError:
-        pass
-    bad = next((i for i, ch in enumerate(cleaned) if ch not in "0123456789abcdefABCDEF"), None)
-    if bad is not None:
-        return None, (f"error: not hex: {cleaned[bad]!r} at position {bad} is not a hex digit "
-                      f"(give bytes as hex, like 81 05 48 65 6c 6c 6f)")
-    return None, (f"error: not hex: an odd number of hex digits ({len(cleaned)}); every byte is two digits, "
-                  f"so one is missing or extra")
 
 
 def _partial(data: bytes, at: int) -> list[str]:
@@ -104,10 +68,17 @@ def _http_head(data: bytes) -> tuple[list[str], int]:
 def decode_hex(text: str, deflate: bool = False) -> tuple[str, bool]:
     """Decode the frames in ``text`` (hex; spaces, ':', '0x' and '\\x' prefixes ignored; an HTTP
     head at the start is shown, then the frames after it). Returns (the breakdown, True when
-    every byte decoded cleanly)."""
-    data, problem = _parse_hex(text)
-    if data is None:
-        return problem, False
+    every byte decoded cleanly). A Python bytes literal (``b'\\x81\\x05Hi'``) is read too,
+    without evaluating it (see :func:`wsdemo.wire.bytestext.parse_bytes_text`)."""
+    try:
+        data = parse_bytes_text(text)
+    except BytesTextError as e:
+        return f"error: {e}", False
+    return decode_bytes(data, deflate=deflate)
+
+
+def decode_bytes(data: bytes, deflate: bool = False) -> tuple[str, bool]:
+    """Like :func:`decode_hex`, for raw bytes (a capture saved as it was on the wire)."""
     if not data:
         return "error: no bytes given", False
     out, start = _http_head(data)
