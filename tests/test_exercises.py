@@ -203,6 +203,7 @@ def test_bandwidth_matches_the_classic_table(capsys):
 @pytest.mark.parametrize("answer, hint", [
     (None, "No answer yet"),
     ("6.6", "not str"),
+    (float("nan"), "finite number"),
     (871 * 8 * 1000 / 10**6, "other megabit"),
     (871 * 1000 / 2**20, "megabytes"),
     (871 * 8 * 1000, "divide by 2^20"),

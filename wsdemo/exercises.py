@@ -3,7 +3,12 @@
 Every ``check_*`` function prints ✓ when the answer is right, or a hint that names
 what is wrong ("you forgot the GUID", "that is the hex digest ..."), and returns
 True or False. A wrong answer never raises: a learner should read a hint, not a
-traceback. The right answers are computed by ``wsdemo.wire``, never typed in here.
+traceback. The right answers are computed by ``wsdemo.wire`` or read from the tap's
+recording of the live lab, never typed in here.
+
+Each exercise asks for something the cell above it does not already show: a
+prediction, or a few lines of code the notebook leaves out. ``check_close_codes``
+sends frames to the live server, so it is awaited; the others are plain calls.
 
 ``solution(name)`` prints a worked solution when you want to compare or are stuck.
 
@@ -19,7 +24,7 @@ import asyncio
 import base64
 import hashlib
 import math
-from typing import Any, Callable
+from typing import Any
 
 from . import wire
 
@@ -58,6 +63,29 @@ def _as_bytes(value: Any) -> bytes | None:
     if isinstance(value, (list, tuple)) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
         return bytes(value)
     return None
+
+
+T = 5.0  # seconds: a live check gives up after this rather than hang a cell
+
+
+def _number(value: Any, what: str) -> tuple[float | None, str | None]:
+    """``value`` as a finite number, or None and a hint that says what it was instead."""
+    if value is None:
+        return None, f"{what}: no answer yet."
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"{what}: give a number, not {type(value).__name__} ({value!r})."
+    if not math.isfinite(value):
+        return None, f"{what}: {value!r} is not a number of anything; give a finite number."
+    return value, None
+
+
+def _header_size(length: int, masked: bool) -> int:
+    """Bytes of header for one frame with ``length`` payload bytes (the wire layer builds it)."""
+    return len(wire.encode_frame(wire.Opcode.TEXT, bytes(length), mask_key=b"\0\0\0\0" if masked else None)) - length
+
+
+def _plural(n: float, word: str) -> str:
+    return f"{n:g} {word}{'' if n == 1 else 's'}"
 
 
 # ---------------------------------------------------------------- 00: the set-up
@@ -120,6 +148,100 @@ def check_environment() -> bool:
     print("Ready: every notebook of the course can run here." if all_ok else
           "Fix the ✗ lines above, restart the kernel and run this cell again.")
     return all_ok
+
+
+# ---------------------------------------------------------------- 00: predict the framing
+
+FIRST_MESSAGE = "Hello, wire!"  # what notebook 00 sends first: 12 bytes, a one-byte length
+
+
+def check_framing(prediction: Any, length: int = 200, count: int = 10) -> bool:
+    """Predict the framing bytes of ``count`` text messages of ``length`` bytes, each echoed:
+    ``prediction`` is {"client": bytes, "server": bytes}, header bytes only, all messages together."""
+    right = {"client": count * _header_size(length, True), "server": count * _header_size(length, False)}
+    if not isinstance(prediction, dict) or not {"client", "server"} <= set(prediction):
+        return _say(False, 'Fill in a dict {"client": bytes, "server": bytes}: the bytes of frame headers '
+                           f"each side will send for {count} messages of {length} characters.")
+    if prediction["client"] is None and prediction["server"] is None:
+        return _say(False, f"No prediction yet. The first message ({len(FIRST_MESSAGE)} characters) cost the client "
+                           f"{_header_size(len(FIRST_MESSAGE), True)} bytes of framing and the server "
+                           f"{_header_size(len(FIRST_MESSAGE), False)}. What will {count} messages of {length} "
+                           "characters cost? Notebook 03 explains the fields; the count above is a start.")
+    given = {}
+    for side in ("client", "server"):
+        value, hint = _number(prediction[side], side)
+        if hint:
+            return _say(False, hint)
+        given[side] = value
+    if given == {"client": right["server"], "server": right["client"]} and right["client"] != right["server"]:
+        return _say(False, f"Swapped: the client's frames are the larger ones ({right['client']} against "
+                           f"{right['server']}), because a client masks and sends a 4-byte key in every header.")
+    short = {"client": _header_size(len(FIRST_MESSAGE), True), "server": _header_size(len(FIRST_MESSAGE), False)}
+    all_ok = True
+    for side in ("client", "server"):
+        n, ok_n, masked = given[side], right[side], side == "client"
+        one, one_short = ok_n // count, short[side]
+        if n == ok_n:
+            _say(True, f"{side}: {ok_n} bytes, {count} headers of {one} bytes (2, + 2 for a length above 125"
+                       + (", + 4 for the masking key)." if masked else ")."))
+            continue
+        all_ok = False
+        if n == one_short:
+            hint = (f"{n:g} is what the first {len(FIRST_MESSAGE)}-character message cost, one header; here "
+                    f"there are {count} messages of {length} characters.")
+        elif n == count * one_short:
+            hint = (f"{n:g} is {count} headers of a short message ({one_short} bytes each). {length} bytes do "
+                    "not fit in the 7-bit length field (at most 125): it says 126 and 2 more bytes carry the length.")
+        elif n == one:
+            hint = f"{n:g} is the header of one message; there are {count}."
+        elif n == ok_n + count * length:
+            hint = "that counts the payload too; framing is the headers only."
+        elif masked and n == right["server"]:
+            hint = "that is what the server spends; every client header also carries a 4-byte masking key."
+        elif not masked and n == right["client"]:
+            hint = "a server does not mask its frames: no 4-byte key in its headers."
+        else:
+            hint = (f"{n:g} bytes for {count} messages is {n / count:g} a header. A header is 2 bytes, + 2 "
+                    "for a length of 126 to 65,535 (8 above)" + (", + 4 for a client's masking key." if masked
+                                                                    else "; a server adds no key."))
+        _say(False, f"{side}: {hint}")
+    return all_ok
+
+
+# ---------------------------------------------------------------- 01 and 06: bandwidth
+
+def check_bandwidth(answer: Any, clients: int, bytes_per_message: int, per_second: float = 1.0,
+                    unit: str = "2^20") -> bool:
+    """Megabits per second for ``clients`` each sending ``bytes_per_message`` ``per_second`` times.
+
+    ``unit`` is "2^20" (Lubbers & Greco's table: 1 Mbit = 1,048,576 bits) or "10^6".
+    """
+    bits = clients * bytes_per_message * per_second * 8
+    mega = {"2^20": 2 ** 20, "10^6": 10 ** 6}[unit]
+    right = bits / mega
+
+    def close(x: float) -> bool:
+        return math.isclose(x, right, rel_tol=0.01)
+
+    if answer is None:
+        return _say(False, "No answer yet: clients × bytes × messages per second × 8 bits, "
+                           f"divided by {unit} for megabits.")
+    if not isinstance(answer, (int, float)) or isinstance(answer, bool):
+        return _say(False, f"Give a number of Mbps, not {type(answer).__name__}.")
+    if not math.isfinite(answer):
+        return _say(False, f"{answer!r} is not a number of megabits; give a finite number.")
+    if close(answer):
+        return _say(True, f"{right:,.3f} Mbps (1 Mbit = {unit} bits).")
+    other = 10 ** 6 if unit == "2^20" else 2 ** 20
+    if math.isclose(answer, bits / other, rel_tol=0.01):
+        return _say(False, f"Right method, other megabit: this table divides by {unit}, not "
+                           f"{'10^6' if unit == '2^20' else '2^20'}.")
+    if math.isclose(answer * 8, right, rel_tol=0.01):
+        return _say(False, "That is megabytes: multiply by 8 for bits.")
+    if math.isclose(answer, bits, rel_tol=0.01) or math.isclose(answer, bits / 8, rel_tol=0.01):
+        return _say(False, f"Now divide by {unit} to get megabits.")
+    return _say(False, f"Not quite: {clients:,} × {bytes_per_message} bytes × {per_second:g}/s × 8, "
+                       f"divided by {unit}.")
 
 
 # ---------------------------------------------------------------- 02: the handshake
@@ -381,125 +503,6 @@ def check_unmask(unmask: Any) -> bool:
             return _say(False, "Right for the first 4 bytes, wrong after: the key repeats, key[i % 4].")
         return _say(False, f"Unmasking {masked.hex(' ')} with key {k.hex(' ')} should give {plain!r}, got {got!r}.")
     return _say(True, "Your unmask() gives the right bytes, for every length.")
-
-
-# ---------------------------------------------------------------- 01 and 06: bandwidth
-
-def check_bandwidth(answer: Any, clients: int, bytes_per_message: int, per_second: float = 1.0,
-                    unit: str = "2^20") -> bool:
-    """Megabits per second for ``clients`` each sending ``bytes_per_message`` ``per_second`` times.
-
-    ``unit`` is "2^20" (Lubbers & Greco's table: 1 Mbit = 1,048,576 bits) or "10^6".
-    """
-    bits = clients * bytes_per_message * per_second * 8
-    mega = {"2^20": 2 ** 20, "10^6": 10 ** 6}[unit]
-    right = bits / mega
-
-    def close(x: float) -> bool:
-        return math.isclose(x, right, rel_tol=0.01)
-
-    if answer is None:
-        return _say(False, "No answer yet: clients × bytes × messages per second × 8 bits, "
-                           f"divided by {unit} for megabits.")
-    if not isinstance(answer, (int, float)) or isinstance(answer, bool):
-        return _say(False, f"Give a number of Mbps, not {type(answer).__name__}.")
-    if close(answer):
-        return _say(True, f"{right:,.3f} Mbps (1 Mbit = {unit} bits).")
-    other = 10 ** 6 if unit == "2^20" else 2 ** 20
-    if math.isclose(answer, bits / other, rel_tol=0.01):
-        return _say(False, f"Right method, other megabit: this table divides by {unit}, not "
-                           f"{'10^6' if unit == '2^20' else '2^20'}.")
-    if math.isclose(answer * 8, right, rel_tol=0.01):
-        return _say(False, "That is megabytes: multiply by 8 for bits.")
-    if math.isclose(answer, bits, rel_tol=0.01) or math.isclose(answer, bits / 8, rel_tol=0.01):
-        return _say(False, f"Now divide by {unit} to get megabits.")
-    return _say(False, f"Not quite: {clients:,} × {bytes_per_message} bytes × {per_second:g}/s × 8, "
-                       f"divided by {unit}.")
-
-
-
-
-# ---------------------------------------------------------------- shared by the checks below
-
-T = 5.0  # seconds: a live check gives up after this rather than hang a cell
-
-
-def _number(value: Any, what: str) -> tuple[float | None, str | None]:
-    """``value`` as a finite number, or None and a hint that says what it was instead."""
-    if value is None:
-        return None, f"{what}: no answer yet."
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None, f"{what}: give a number, not {type(value).__name__} ({value!r})."
-    if not math.isfinite(value):
-        return None, f"{what}: {value!r} is not a number of anything; give a finite number."
-    return value, None
-
-
-def _header_size(length: int, masked: bool) -> int:
-    """Bytes of header for one frame with ``length`` payload bytes (the wire layer builds it)."""
-    return len(wire.encode_frame(wire.Opcode.TEXT, bytes(length), mask_key=b"\0\0\0\0" if masked else None)) - length
-
-
-def _plural(n: float, word: str) -> str:
-    return f"{n:g} {word}{'' if n == 1 else 's'}"
-
-
-# ---------------------------------------------------------------- 00: predict the framing
-
-FIRST_MESSAGE = "Hello, wire!"  # what notebook 00 sends first: 12 bytes, a one-byte length
-
-
-def check_framing(prediction: Any, length: int = 200, count: int = 10) -> bool:
-    """Predict the framing bytes of ``count`` text messages of ``length`` bytes, each echoed:
-    ``prediction`` is {"client": bytes, "server": bytes}, header bytes only, all messages together."""
-    right = {"client": count * _header_size(length, True), "server": count * _header_size(length, False)}
-    if not isinstance(prediction, dict) or not {"client", "server"} <= set(prediction):
-        return _say(False, 'Fill in a dict {"client": bytes, "server": bytes}: the bytes of frame headers '
-                           f"each side will send for {count} messages of {length} characters.")
-    if prediction["client"] is None and prediction["server"] is None:
-        return _say(False, f"No prediction yet. The first message ({len(FIRST_MESSAGE)} characters) cost the client "
-                           f"{_header_size(len(FIRST_MESSAGE), True)} bytes of framing and the server "
-                           f"{_header_size(len(FIRST_MESSAGE), False)}. What will {count} messages of {length} "
-                           "characters cost? Notebook 03 explains the fields; the count above is a start.")
-    given = {}
-    for side in ("client", "server"):
-        value, hint = _number(prediction[side], side)
-        if hint:
-            return _say(False, hint)
-        given[side] = value
-    if given == {"client": right["server"], "server": right["client"]} and right["client"] != right["server"]:
-        return _say(False, f"Swapped: the client's frames are the larger ones ({right['client']} against "
-                           f"{right['server']}), because a client masks and sends a 4-byte key in every header.")
-    short = {"client": _header_size(len(FIRST_MESSAGE), True), "server": _header_size(len(FIRST_MESSAGE), False)}
-    all_ok = True
-    for side in ("client", "server"):
-        n, ok_n, masked = given[side], right[side], side == "client"
-        one, one_short = ok_n // count, short[side]
-        if n == ok_n:
-            _say(True, f"{side}: {ok_n} bytes, {count} headers of {one} bytes (2, + 2 for a length above 125"
-                       + (", + 4 for the masking key)." if masked else ")."))
-            continue
-        all_ok = False
-        if n == one_short:
-            hint = (f"{n:g} is what the first {len(FIRST_MESSAGE)}-character message cost, one header; here "
-                    f"there are {count} messages of {length} characters.")
-        elif n == count * one_short:
-            hint = (f"{n:g} is {count} headers of a short message ({one_short} bytes each). {length} bytes do "
-                    "not fit in the 7-bit length field (at most 125): it says 126 and 2 more bytes carry the length.")
-        elif n == one:
-            hint = f"{n:g} is the header of one message; there are {count}."
-        elif n == ok_n + count * length:
-            hint = "that counts the payload too; framing is the headers only."
-        elif masked and n == right["server"]:
-            hint = "that is what the server spends; every client header also carries a 4-byte masking key."
-        elif not masked and n == right["client"]:
-            hint = "a server does not mask its frames: no 4-byte key in its headers."
-        else:
-            hint = (f"{n:g} bytes for {count} messages is {n / count:g} a header. A header is 2 bytes, + 2 "
-                    "for a length of 126 to 65,535 (8 above)" + (", + 4 for a client's masking key." if masked
-                                                                    else "; a server adds no key."))
-        _say(False, f"{side}: {hint}")
-    return all_ok
 
 
 # ---------------------------------------------------------------- 03: predict, then provoke, close codes
