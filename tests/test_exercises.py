@@ -422,6 +422,7 @@ async def test_close_codes_copying_the_close_just_above_gets_a_hint_per_frame(ca
     (dict.fromkeys(exercises.BROKEN_FRAMES), "No predictions yet"),
     ({"an unmasked text frame": "1002"}, "right code, but as text '1002'"),
     ({"an unmasked text frame": 1006}, "1006 never travels on the wire"),
+    ({"an unmasked text frame": 1005}, "an API reports it for a Close without a code; this answer had one"),
     ({"an unmasked text frame": 99999}, "not a close code"),
     ({"an unmasked text frame": float("nan")}, "finite"),
     ({"an unmasked text frame": [1002]}, "not list"),
@@ -499,7 +500,7 @@ def test_payback_hints_say_what_the_answer_means(capsys, answer, hint):
 
 
 def test_payback_without_rows(capsys):
-    for rows in (None, [], {"websocket": None}):
+    for rows in (None, [], {"websocket": None}, _rows(600, 350, ws=float("nan"), poll=100)):
         ok, out = run(capsys, exercises.check_payback, 3, rows)
         assert not ok and "Pass the rows" in out, out
 
@@ -525,6 +526,8 @@ ESC = _html.escape
     (lambda n, t: f'<li data-name="{ESC(ESC(n))}"><b>{ESC(n)}</b>: {ESC(t)}</li>', "the name was escaped twice"),
     (lambda n, t: f'<li data-name="{ESC(n)}"><b>{ESC(ESC(n))}</b>: {ESC(t)}</li>', "escaped twice (&amp;lt;"),
     (lambda n, t: f'<li><b>{ESC(n)}</b>: {ESC(t)}</li>', "no data-name attribute"),
+    (lambda n, t: f'<li class="x" data-name="{ESC(n)}"><b>{ESC(n)}</b>: {ESC(t)}</li>', "attributes class besides"),
+    (lambda n, t: f'<li data-name="{ESC(n)}"><b>{ESC(n)}</b>: {ESC(t)}<br></li>', "it has a <br> element of its own"),
     (lambda n, t: None, "not NoneType"),
     (lambda n, t: 1 / 0, "ZeroDivisionError"),
 ])
@@ -602,6 +605,8 @@ def by_bytes(**kw):
     (lambda text, size: _frames_of(_cut(text.encode(), size))[:-1], "in the middle of a frame"),
     (lambda text, size: _frames_of(_cut(text.encode(), size + 1)), "more than 5"),
     (lambda text: b"", "TypeError"),
+    # cuts right, but makes no frame at all for an empty text
+    (lambda text, size: _frames_of(_cut(text.encode(), size)) if text else b"", "even an empty message is one frame"),
 ])
 def test_fragmenter_wrong_functions_get_a_hint_about_what_they_made(capsys, fragment, hint):
     ok, out = run(capsys, exercises.check_fragmenter, fragment)

@@ -182,8 +182,9 @@ def check_framing(prediction: Any, length: int = 200, count: int = 10) -> bool:
         n, ok_n, masked = given[side], right[side], side == "client"
         one, one_short = ok_n // count, short[side]
         if n == ok_n:
-            _say(True, f"{side}: {ok_n} bytes, {count} headers of {one} bytes (2, + 2 for a length above 125"
-                       + (", + 4 for the masking key)." if masked else ")."))
+            extended = one - 2 - (4 if masked else 0)
+            parts = ["2"] + ([f"{extended} of extended length"] if extended else []) + (["4 of key"] if masked else [])
+            _say(True, f"{side}: {ok_n} bytes, {count} headers of {one} bytes ({' + '.join(parts)}).")
             continue
         all_ok = False
         if n == one_short:
@@ -608,8 +609,10 @@ async def check_close_codes(predicted: Any, server: Any) -> bool:
         all_ok = False
         if number == NO_CLOSE:
             extra = " 1006 never travels on the wire: it means the connection dropped without a Close, and here one came."
-        elif number in (1005, 1015):
-            extra = f" {int(number)} is never sent on the wire either; it is what an API reports."
+        elif number == NO_CODE:
+            extra = " 1005 is never sent on the wire: an API reports it for a Close without a code; this answer had one."
+        elif number == 1015:
+            extra = " 1015 is never sent on the wire: an API reports it for a failed TLS handshake."
         elif not 1000 <= number <= 4999 or number != int(number):
             extra = f" {number:g} is not a close code; codes are whole numbers from 1000 to 4999."
         else:
@@ -626,10 +629,13 @@ def _payback_inputs(rows: Any) -> tuple[float, float, float] | str:
         ws, poll = rows["websocket"], rows["short polling"]
         summary = ws.connections[0].summary()
         handshake = summary.client.http_head_bytes + summary.server.http_head_bytes
-        return handshake, float(ws.overhead_bytes_per_update), float(poll.overhead_bytes_per_update)
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return ("Pass the rows that experiments.compare_polling measured above (rows), with a "
-                "'websocket' and a 'short polling' row.")
+        numbers = float(handshake), float(ws.overhead_bytes_per_update), float(poll.overhead_bytes_per_update)
+        if all(math.isfinite(x) and x >= 0 for x in numbers):
+            return numbers
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        pass
+    return ("Pass the rows that experiments.compare_polling measured above (rows), with a "
+            "'websocket' and a 'short polling' row.")
 
 
 def _cost(n: float, handshake: float, ws: float, poll: float) -> str:
@@ -756,19 +762,25 @@ def check_escape(render: Any) -> bool:
         if stray or extra_b:
             made = (stray or ["b" if names.count("b") > 1 else "li"])[0]
             source = next((v for v in (name, text) if f"<{made}" in v.lower() or f"</{made}" in v.lower()), None)
-            what = f"{source!r} went into the HTML as markup" if source else "the inserted values became markup"
-            return _say(False, f"{call}: {what}: a browser would build a live <{made}> element from it. "
-                               "Escape every value you insert: html.escape(value).")
+            if source is None:
+                return _say(False, f"{call} returned {out[:80]!r}: it has a <{made}> element of its own; "
+                                   f"the line is exactly {CHAT_LINE}.")
+            return _say(False, f"{call}: {source!r} went into the HTML as markup: a browser would build a live "
+                               f"<{made}> element from it. Escape every value you insert: html.escape(value).")
         if names[:2] != ["li", "b"]:
             return _say(False, f"{call} returned {out[:60]!r}: the line should be {CHAT_LINE}, "
                                f"an <li> with the name in its data-name attribute, then the name in bold.")
         attrs = dict(tags[0][1])
         if set(attrs) != {"data-name"}:
             added = sorted(set(attrs) - {"data-name"})
-            if added:
-                return _say(False, f"{call}: the name closed the data-name attribute and added {', '.join(added)}=... "
-                                   "to the <li>: inside an attribute, quotes must be escaped too "
+            injected = [a for a in added if a in name.lower()]
+            if injected:
+                return _say(False, f"{call}: the name closed the data-name attribute and added {', '.join(injected)}"
+                                   "=... to the <li>: inside an attribute, quotes must be escaped too "
                                    '(html.escape(value) turns " into &quot;; quote=False does not).')
+            if added:
+                return _say(False, f"{call}: the <li> has attributes {', '.join(added)} besides data-name; the line "
+                                   f"is exactly {CHAT_LINE}.")
             return _say(False, f"{call}: the <li> has no data-name attribute: {out[:60]!r}.")
         value = attrs["data-name"]
         if value != name:
@@ -815,6 +827,9 @@ def check_fragmenter(fragment: Any) -> bool:
             return _say(False, f"{call} returned a Frame object; return the bytes (wire.encode_frame returns them).")
         if not isinstance(out, (bytes, bytearray)):
             return _say(False, f"{call} returned {type(out).__name__}; return bytes.")
+        if not out:
+            return _say(False, f"{call} returned no bytes at all; even an empty message is one frame "
+                               "(TEXT, FIN set, no payload).")
         try:
             frames = wire.FrameDecoder().feed(bytes(out))
         except wire.ProtocolError as exc:
