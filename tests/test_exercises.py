@@ -445,6 +445,21 @@ async def test_close_codes_without_a_running_server(capsys):
     assert "Could not reach the server" in capsys.readouterr().out
 
 
+async def test_close_codes_on_a_classroom_server_sends_its_token(capsys):
+    server = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False), T)
+    try:
+        ns = {}
+        exec(exercises.SOLUTIONS["close_codes"], ns)
+        assert await exercises.check_close_codes(ns["predicted"], server), capsys.readouterr().out
+        capsys.readouterr()
+        server.token = None  # the check no longer knows the token: the lab refuses its handshake
+        assert await exercises.check_close_codes(ns["predicted"], server) is False
+        out = capsys.readouterr().out
+        assert "The server refused the WebSocket handshake itself (403" in out, out
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
 # ------------------------------------------------------------------ 04: when has the handshake paid for itself?
 
 def _rows(handshake_request, handshake_response, ws, poll):
@@ -647,3 +662,4 @@ async def test_fragmenter_output_with_a_ping_inside_through_the_tap(capsys, lab)
     texts = [e.message for e in conn.events
              if isinstance(e, wire.MessageEvent) and e.sender == "client" and e.message.kind == "text"]
     assert [(m.text, len(m.frames)) for m in texts] == [("Hello, fragments!", 4)]
+

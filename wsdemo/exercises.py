@@ -540,6 +540,14 @@ NO_CODE = 1005  # what an API reports for a Close without a code (never sent on 
 NO_CLOSE = 1006  # ... and for a connection that ended without any Close
 
 
+class _Refused(Exception):
+    """The lab answered the exercise's handshake with something other than 101."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(f"{status} {reason}")
+        self.status = status
+
+
 async def _provoke(server: Any, data: bytes) -> int:
     """Send ``data`` after a handshake through the tap, and read from the tap's recording the
     close code the server answered (1005 for a Close without a code, 1006 for none)."""
@@ -550,9 +558,13 @@ async def _provoke(server: Any, data: bytes) -> int:
     reader, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port), T)
     try:
         key = _b64(os.urandom(16))
-        writer.write(f"GET /echo HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        token = getattr(server, "token", None)  # a classroom server asks for its join token
+        target = "/echo" + (f"?token={token}" if isinstance(token, str) and token else "")
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode("ascii"))
-        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T)
+        head = wire.parse_response(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T))
+        if head.status != 101:
+            raise _Refused(head.status, head.reason)
         writer.write(data)
         await asyncio.wait_for(reader.read(), T)  # until the server hangs up
         local = "%s:%d" % writer.get_extra_info("sockname")[:2]
@@ -593,7 +605,10 @@ async def check_close_codes(predicted: Any, server: Any) -> bool:
         data, why = BROKEN_FRAMES[name]
         try:
             code = await _provoke(server, data)
-        except (OSError, RuntimeError, EOFError, asyncio.TimeoutError) as exc:
+        except _Refused as exc:
+            return _say(False, f"The server refused the WebSocket handshake itself ({exc}), so no frame could "
+                               "be sent; is it a lab server started with a token or an origin check?")
+        except (OSError, RuntimeError, EOFError, wire.ProtocolError, asyncio.TimeoutError) as exc:
             return _say(False, f"Could not reach the server ({type(exc).__name__}: {exc}); is it still running?")
         got = f"the server answered {code}" + (" (a Close without a code)" if code == NO_CODE else "")
         if isinstance(guess, str) and guess.strip().isdigit() and int(guess) == code:
