@@ -663,3 +663,27 @@ async def test_fragmenter_output_with_a_ping_inside_through_the_tap(capsys, lab)
              if isinstance(e, wire.MessageEvent) and e.sender == "client" and e.message.kind == "text"]
     assert [(m.text, len(m.frames)) for m in texts] == [("Hello, fragments!", 4)]
 
+
+
+# ------------------------------------------------------------------ nothing a learner types makes a check raise
+
+JUNK = [None, "x", "1", float("nan"), float("inf"), -1, 0, 10**30, [], {}, (), object(), b"\x00", True, 3.5,
+        {"client": [], "server": {}}, {"client": float("inf"), "server": -5},
+        lambda *a: None, lambda *a: "<li", lambda *a: '<li data-name="x" data-name="y"><b></b></li>',
+        lambda *a: b"\x81\x7f" + b"\xff" * 8, lambda *a: bytearray(b"\x81\x00"), lambda *a: b"\x8f\x80abcd",
+        lambda *a: 1 / 0, lambda *a: "<<<>>>&&&<!--", lambda *a: "<li data-name='A'><b>A</b>: B</li><li>"]
+
+
+async def test_no_check_raises_on_junk(capsys, lab):
+    for junk in JUNK:
+        for check, args in [(exercises.check_framing, ()), (exercises.check_payback, (junk,)),
+                            (exercises.check_payback, ({"websocket": junk, "short polling": junk},)),
+                            (exercises.check_escape, ()), (exercises.check_fragmenter, ()),
+                            (exercises.check_upgrade_request, ()), (exercises.check_accept, ()),
+                            (exercises.check_unmask, ()), (exercises.check_bandwidth, (10, 10))]:
+            assert check(junk, *args) is False, (check.__name__, junk)
+        assert await exercises.check_close_codes(junk, lab) is False, junk
+        assert await exercises.check_close_codes({"an empty Close": junk}, lab) is False, junk
+        assert await exercises.check_close_codes({"an empty Close": 1005}, junk) is False, junk
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and out.count("✗") >= len(JUNK) * 12
