@@ -3,12 +3,21 @@ specific hint, and nothing a learner types makes a check raise."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import html as _html
+import os
+import re
+from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 
-from wsdemo import exercises, wire
+import wsdemo
+from wsdemo import exercises, experiments, wire
+
+T = 10.0  # seconds any single await in these tests may take
 
 KEY = "x3JJHMbDL1EzLkh9GBhXDw=="  # the key of RFC 6455's own client example (section 4.1)
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -181,27 +190,6 @@ def test_unmask_wrong_functions_get_a_hint(capsys, func, hint):
     assert not ok and hint in out, out
 
 
-# ------------------------------------------------------------------ header sizes
-
-def test_header_sizes_right(capsys):
-    assert run(capsys, exercises.check_header_sizes, {5: 6, 125: 6, 126: 8, 65535: 8, 65536: 14})[0]
-    assert run(capsys, exercises.check_header_sizes, {5: 2, 126: 4, 65536: 10}, masked=False)[0]
-
-
-@pytest.mark.parametrize("answer, masked, hint", [
-    ({125: None, 126: None}, True, "Nothing filled in"),
-    (None, True, "Fill in a dict"),
-    ({126: 4}, True, "4-byte masking key"),
-    ({126: 8}, False, "not masked"),
-    ({126: 6}, True, "2-byte extended length, not 0"),
-    ({65536: 8}, True, "8-byte extended length, not 2"),
-    ({126: 8 + 126}, True, "not the payload"),
-    ({126: 99}, True, "+ 2 for the extended length, + 4"),
-])
-def test_header_sizes_wrong(capsys, answer, masked, hint):
-    ok, out = run(capsys, exercises.check_header_sizes, answer, masked=masked)
-    assert not ok and hint in out, out
-
 
 # ------------------------------------------------------------------ bandwidth
 
@@ -215,6 +203,7 @@ def test_bandwidth_matches_the_classic_table(capsys):
 @pytest.mark.parametrize("answer, hint", [
     (None, "No answer yet"),
     ("6.6", "not str"),
+    (float("nan"), "finite number"),
     (871 * 8 * 1000 / 10**6, "other megabit"),
     (871 * 1000 / 2**20, "megabytes"),
     (871 * 8 * 1000, "divide by 2^20"),
@@ -224,41 +213,6 @@ def test_bandwidth_wrong(capsys, answer, hint):
     ok, out = run(capsys, exercises.check_bandwidth, answer, 1000, 871)
     assert not ok and hint in out, out
 
-
-# ------------------------------------------------------------------ solutions
-
-def test_every_solution_prints_and_the_code_solves_its_exercise(capsys):
-    for name in exercises.SOLUTIONS:
-        exercises.solution(name)
-        assert capsys.readouterr().out.strip() == exercises.SOLUTIONS[name].strip()
-    exercises.solution("nope")
-    assert "there are" in capsys.readouterr().out
-
-    ns = {"key": KEY}
-    exec(exercises.SOLUTIONS["accept"], ns)
-    assert run(capsys, exercises.check_accept, ns["answer"], KEY)[0]
-    ns = {}
-    exec(exercises.SOLUTIONS["upgrade_request"], ns)
-    assert run(capsys, exercises.check_upgrade_request, ns["my_request"])[0]
-    ns = {"FRAME_HEX": MASKED_HELLO}
-    exec(exercises.SOLUTIONS["decode"], ns)
-    assert run(capsys, exercises.check_frame_fields, ns["answer"], MASKED_HELLO)[0]
-    ns = {}
-    exec(exercises.SOLUTIONS["unmask"], ns)
-    assert run(capsys, exercises.check_unmask, ns["unmask"])[0]
-    ns = {}
-    exec(exercises.SOLUTIONS["header_sizes"], ns)
-    assert run(capsys, exercises.check_header_sizes, ns["header_sizes"])[0]
-    ns = {}
-    exec(exercises.SOLUTIONS["bandwidth"], ns)  # notebook 01's numbers
-    assert run(capsys, exercises.check_bandwidth, ns["mbps"], 1000, 871)[0]
-
-    class Row:  # notebook 06's measured websocket row: only its bytes per update are read
-        bytes_per_update = 71.4
-
-    ns = {"ws": Row()}
-    exec(exercises.SOLUTIONS["busy_feed"], ns)
-    assert run(capsys, exercises.check_bandwidth, ns["mbps"], 10_000, 71.4, 10, "10^6")[0]
 
 
 # ------------------------------------------------------------------ environment (notebook 00)
@@ -283,88 +237,453 @@ async def test_environment_without_dot_says_how_to_install_it(capsys, monkeypatc
     assert not ok and "✗ dot" in out and "apt-get install graphviz" in out and "brew install graphviz" in out
 
 
-# ================================================================ notebooks 04-07 (appended)
 
-import html as _html
-from types import SimpleNamespace
+# ------------------------------------------------------------------ solutions
 
-
-def _conversation(senders_and_opcodes):
-    """A recorded connection-like object: FrameEvents in the given order."""
-    events = []
-    for i, (sender, opcode) in enumerate(senders_and_opcodes):
-        key = b"\x01\x02\x03\x04" if sender == "client" else None
-        payload = b"\x03\xe8" if opcode == wire.Opcode.CLOSE else b"x%d" % i
-        frame = wire.FrameDecoder().feed(wire.encode_frame(opcode, payload, mask_key=key))[0]
-        events.append(wire.FrameEvent(sender, float(i), frame, 0))
-    return SimpleNamespace(events=events)
+def test_solution_prints_each_solution_and_names_them_for_an_unknown_one(capsys):
+    for name in exercises.SOLUTIONS:
+        exercises.solution(name)
+        assert capsys.readouterr().out.strip() == exercises.SOLUTIONS[name].strip()
+    exercises.solution("nope")
+    assert "there are" in capsys.readouterr().out
 
 
-C, S, TXT, CLOSE = "client", "server", wire.Opcode.TEXT, wire.Opcode.CLOSE
-# data senders: C S S C S C -> 4 changes; with the close handshake C S -> 5 changes
-CONV = [(C, TXT), (S, TXT), (S, TXT), (C, TXT), (S, TXT), (C, TXT), (C, CLOSE), (S, CLOSE)]
+def test_the_offline_solutions_solve_their_exercise(capsys):
+    """Each solution, pasted in a namespace like its notebook's, passes its check. The live ones
+    (close_codes, payback) are run against a real server below."""
+    ns = {"key": KEY}
+    exec(exercises.SOLUTIONS["accept"], ns)
+    assert run(capsys, exercises.check_accept, ns["answer"], KEY)[0]
+    ns = {}
+    exec(exercises.SOLUTIONS["upgrade_request"], ns)
+    assert run(capsys, exercises.check_upgrade_request, ns["my_request"], path="/chat", fresh_key=True)[0]
+    ns = {"FRAME_HEX": MASKED_HELLO}
+    exec(exercises.SOLUTIONS["decode"], ns)
+    assert run(capsys, exercises.check_frame_fields, ns["answer"], MASKED_HELLO)[0]
+    ns = {}
+    exec(exercises.SOLUTIONS["unmask"], ns)
+    assert run(capsys, exercises.check_unmask, ns["unmask"])[0]
+    ns = {}
+    exec(exercises.SOLUTIONS["framing"], ns)
+    assert run(capsys, exercises.check_framing, ns["framing"])[0]
+    ns = {}
+    exec(exercises.SOLUTIONS["escape"], ns)
+    assert run(capsys, exercises.check_escape, ns["render"])[0]
+    ns = {"wire": wire}
+    exec(exercises.SOLUTIONS["fragment"], ns)
+    assert run(capsys, exercises.check_fragmenter, ns["fragment"])[0]
+    ns = {}
+    exec(exercises.SOLUTIONS["bandwidth"], ns)  # notebook 01's numbers
+    assert run(capsys, exercises.check_bandwidth, ns["mbps"], 1000, 871)[0]
+
+    class Row:  # notebook 06's measured websocket row: only its bytes per update are read
+        bytes_per_update = 71.4
+
+    ns = {"ws": Row()}
+    exec(exercises.SOLUTIONS["busy_feed"], ns)
+    assert run(capsys, exercises.check_bandwidth, ns["mbps"], 10_000, 71.4, 10, "10^6")[0]
 
 
-def test_direction_changes_right_and_each_wrong_answer_hinted(capsys):
-    conn = _conversation(CONV)
-    assert run(capsys, exercises.check_direction_changes, 4, conn)[0]
-    for answer, hint in [(None, "No answer yet"), (6, "number of data frames"), (5, "runs"),
-                         ("4", "whole number"), (8, "all frames"), (1, "Not 1")]:
-        ok, out = run(capsys, exercises.check_direction_changes, answer, conn)
-        assert not ok and hint in out, (answer, out)
-    ok, out = run(capsys, exercises.check_direction_changes, 4, None)
-    assert not ok and "client.connection" in out
+def test_the_module_has_one_export_list_and_one_solution_table():
+    import inspect
+    source = inspect.getsource(exercises)
+    assert source.count("\n__all__") == 1 and "__all__ +=" not in source
+    assert source.count("\nSOLUTIONS") == 1 and "SOLUTIONS.update" not in source
+    checks = {n for n in dir(exercises) if n.startswith("check_")}
+    assert checks <= set(exercises.__all__), checks - set(exercises.__all__)
 
 
-def test_direction_changes_control_frames_hint(capsys):
-    conn = _conversation([(C, TXT), (C, TXT), (S, TXT), (C, CLOSE), (S, CLOSE), (C, wire.Opcode.PING)])
-    ok, out = run(capsys, exercises.check_direction_changes, 4, conn)  # 1 data change, 4 with control
-    assert not ok and "control frames" in out
+# ------------------------------------------------------------------ live lab: a real server per test
+
+@pytest.fixture
+async def lab():
+    server = await asyncio.wait_for(wsdemo.serve(ticker_interval_ms=50), T)
+    yield server
+    await asyncio.wait_for(server.stop(), T)
+
+
+# ------------------------------------------------------------------ 00: predict the framing
+
+FIRST_COST = {"client": 6, "server": 2}  # what notebook 00 prints for "Hello, wire!", just above
+
+
+def test_framing_copying_the_count_above_gets_a_hint_that_says_so(capsys):
+    ok, out = run(capsys, exercises.check_framing, dict(FIRST_COST))
+    assert not ok and "what the first 12-character message cost" in out, out
+
+
+@pytest.mark.parametrize("prediction, hint", [
+    (None, "Fill in a dict"),
+    ({"client": 1}, "Fill in a dict"),
+    ({"client": None, "server": None}, "No prediction yet"),
+    ({"client": 60, "server": 20}, "7-bit length field"),
+    ({"client": 8, "server": 4}, "the header of one message; there are 10"),
+    ({"client": 40, "server": 80}, "Swapped"),
+    ({"client": 80 + 2000, "server": 40}, "counts the payload too"),
+    ({"client": 40, "server": 40}, "4-byte masking key"),
+    ({"client": 80, "server": 80}, "does not mask"),
+    ({"client": "80", "server": 40}, "not str"),
+    ({"client": float("nan"), "server": 40}, "finite"),
+    ({"client": True, "server": 40}, "not bool"),
+    ({"client": 99, "server": 40}, "A header is 2 bytes"),
+])
+def test_framing_wrong_predictions_get_specific_hints(capsys, prediction, hint):
+    ok, out = run(capsys, exercises.check_framing, prediction)
+    assert not ok and hint in out, out
+
+
+async def test_framing_the_solution_is_what_the_tap_counts_on_a_real_server(capsys, lab):
+    ns = {}
+    exec(exercises.SOLUTIONS["framing"], ns)
+    client = await asyncio.wait_for(lab.connect("/echo"), T)
+    try:
+        await asyncio.wait_for(client.send("Hello, wire!"), T)
+        await asyncio.wait_for(client.recv(), T)
+        first = client.connection.summary()
+        assert {s: getattr(first, s).framing_bytes for s in ("client", "server")} == FIRST_COST
+        for _ in range(10):
+            await asyncio.wait_for(client.send("x" * 200), T)
+            await asyncio.wait_for(client.recv(), T)
+        after = client.connection.summary()
+        spent = {s: getattr(after, s).framing_bytes - getattr(first, s).framing_bytes for s in ("client", "server")}
+    finally:
+        await asyncio.wait_for(client.close(), T)
+    assert spent == ns["framing"]
+    assert run(capsys, exercises.check_framing, spent)[0]
+
+
+# ------------------------------------------------------------------ 02: an Upgrade of your own
+
+def test_upgrade_copying_good_from_above_is_refused_with_both_reasons(capsys):
+    good = (b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")  # notebook 02's GOOD
+    ok, out = run(capsys, exercises.check_upgrade_request, good, path="/chat", fresh_key=True)
+    assert not ok
+    assert "it asks for /echo, not /chat" in out and "sample key of RFC 6455 section 1.3, copied" in out, out
+
+
+@pytest.mark.parametrize("change, hint, absent", [
+    ((b"GET /echo", b"GET /chat?name=me"), "sample key", "asks for"),
+    ((KEY.encode(), b"AAAAAAAAAAAAAAAAAAAAAA=="), "it asks for /echo, not /chat", "sample key"),
+])
+def test_upgrade_names_only_what_the_request_did(capsys, change, hint, absent):
+    ok, out = run(capsys, exercises.check_upgrade_request, GOOD_REQUEST.replace(*change), path="/chat",
+                  fresh_key=True)
+    assert not ok and hint in out and absent not in out, out
+
+
+async def test_upgrade_the_solution_gets_101_from_the_live_chat(capsys, lab):
+    ns = {}
+    exec(exercises.SOLUTIONS["upgrade_request"], ns)
+    assert run(capsys, exercises.check_upgrade_request, ns["my_request"], path="/chat", fresh_key=True)[0]
+    url = urlsplit(lab.http_url("/"))
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port), T)
+    try:
+        writer.write(ns["my_request"])
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T)
+    finally:
+        writer.close()
+    response = wire.parse_response(head)
+    assert response.status == 101
+    key = wire.parse_request(ns["my_request"]).headers.get("Sec-WebSocket-Key")
+    assert response.headers.get("Sec-WebSocket-Accept") == wire.compute_accept(key)
+
+
+# ------------------------------------------------------------------ 03: predict, then provoke, close codes
+
+async def test_close_codes_the_solution_matches_what_the_live_server_answers(capsys, lab):
+    ns = {}
+    exec(exercises.SOLUTIONS["close_codes"], ns)
+    ok = await exercises.check_close_codes(ns["predicted"], lab)
+    out = capsys.readouterr().out
+    assert ok, out
+    assert out.count("✓") == len(exercises.BROKEN_FRAMES)
+    # ...and the check read each code from the tap's recording of a real connection
+    lab_closes = [e.message.close_code for c in lab.tap.connections for e in c.events
+                  if isinstance(e, wire.MessageEvent) and e.sender == "server" and e.message.kind == "close"]
+    assert sorted(c or 1005 for c in lab_closes) == sorted(ns["predicted"].values())
+
+
+async def test_close_codes_copying_the_close_just_above_gets_a_hint_per_frame(capsys, lab):
+    # Notebook 03 closes its client with code 1000 just above the exercise.
+    ok = await exercises.check_close_codes(dict.fromkeys(exercises.BROKEN_FRAMES, 1000), lab)
+    out = capsys.readouterr().out
+    assert not ok
+    assert out.count("✓") == 1 and "✓ a Close with code 1000" in out
+    assert "✗ an unmasked text frame: you predicted 1000, the server answered 1002: client frames must be masked" in out
+    assert "✗ a text frame that is not UTF-8: you predicted 1000, the server answered 1007" in out
+    assert "✗ an empty Close: you predicted 1000, the server answered 1005 (a Close without a code)" in out
+    assert "the server answered 1009" in out and "the server answered 4000" in out
+
+
+@pytest.mark.parametrize("predicted, hint", [
+    (None, "Fill in the dict"),
+    ("1002", "Fill in the dict"),
+    (dict.fromkeys(exercises.BROKEN_FRAMES), "No predictions yet"),
+    ({"an unmasked text frame": "1002"}, "right code, but as text '1002'"),
+    ({"an unmasked text frame": 1006}, "1006 never travels on the wire"),
+    ({"an unmasked text frame": 1005}, "an API reports it for a Close without a code; this answer had one"),
+    ({"an unmasked text frame": 99999}, "not a close code"),
+    ({"an unmasked text frame": float("nan")}, "finite"),
+    ({"an unmasked text frame": [1002]}, "not list"),
+    ({"an unmasked text frame": 1002}, "a ping of 126 bytes: not predicted yet"),
+    ({"unmasked": 1002}, "'unmasked' is not one of the frames"),
+])
+async def test_close_codes_wrong_input_gets_a_hint_never_an_exception(capsys, lab, predicted, hint):
+    ok = await exercises.check_close_codes(predicted, lab)
+    out = capsys.readouterr().out
+    assert ok is False and hint in out, out
+
+
+async def test_close_codes_without_a_running_server(capsys):
+    some = {"an unmasked text frame": 1002}
+    assert await exercises.check_close_codes(some, None) is False
+    assert "Pass the running lab server" in capsys.readouterr().out
+    server = await asyncio.wait_for(wsdemo.serve(), T)
+    await asyncio.wait_for(server.stop(), T)
+    assert await exercises.check_close_codes(some, server) is False
+    assert "Could not reach the server" in capsys.readouterr().out
+
+
+async def test_close_codes_on_a_classroom_server_sends_its_token(capsys):
+    server = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False), T)
+    try:
+        ns = {}
+        exec(exercises.SOLUTIONS["close_codes"], ns)
+        assert await exercises.check_close_codes(ns["predicted"], server), capsys.readouterr().out
+        capsys.readouterr()
+        server.token = None  # the check no longer knows the token: the lab refuses its handshake
+        assert await exercises.check_close_codes(ns["predicted"], server) is False
+        out = capsys.readouterr().out
+        assert "The server refused the WebSocket handshake itself (403" in out, out
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
+# ------------------------------------------------------------------ 04: when has the handshake paid for itself?
+
+def _rows(handshake_request, handshake_response, ws, poll):
+    """compare_polling's rows, for hint texts that need chosen numbers: a tap Connection's summary
+    from real decoded bytes, and the two rows' measured overhead per update."""
+    summary = wire.Summary()
+    summary.client.http_head_bytes, summary.server.http_head_bytes = handshake_request, handshake_response
+    conn = SimpleNamespace(summary=lambda: summary)
+    return {"websocket": SimpleNamespace(connections=[conn], overhead_bytes_per_update=ws),
+            "short polling": SimpleNamespace(overhead_bytes_per_update=poll)}
+
+
+async def test_payback_on_rows_measured_on_a_real_server(capsys, lab):
+    rows = await asyncio.wait_for(experiments.compare_polling(lab, updates=3, interval_ms=50), 30)
+    push, short = rows["websocket"], rows["short polling"]
+    ns = {"push": push, "short": short}
+    exec(exercises.SOLUTIONS["payback"], ns)
+    stats = push.connections[0].summary()
+    handshake = stats.client.http_head_bytes + stats.server.http_head_bytes
+    right = ns["updates"]
+    ws, poll = push.overhead_bytes_per_update, short.overhead_bytes_per_update
+    # the solution's number is the first whole update where the WebSocket is not behind
+    assert handshake + right * ws <= right * poll and handshake + (right - 1) * ws > (right - 1) * poll
+    assert right == exercises.payback(handshake, ws, poll)
+    ok, out = run(capsys, exercises.check_payback, right, rows)
+    assert ok, out
+    # what a learner could paste from just above: requests per update (0 for push, 1 for polling)
+    ok, out = run(capsys, exercises.check_payback, push.requests_per_update, rows)
+    assert not ok and "before any update the WebSocket has already paid its" in out, out
+    ok, out = run(capsys, exercises.check_payback, short.requests_per_update, rows)
+    assert not ok and "Too early: after 1 update the WebSocket has cost" in out, out
+    ok, out = run(capsys, exercises.check_payback, right + 1, rows)
+    assert not ok and f"already ahead after {right}" in out, out
+
+
+@pytest.mark.parametrize("answer, hint", [
+    (16, "✓ 16: after 16 updates"),
+    (15, "15 is 950 / 60.0 rounded down"),
+    (10, "without the WebSocket's own overhead per update"),
+    (12, "Too early: after 12 updates the WebSocket has cost 1,430 bytes"),
+    (17, "already ahead after 16"),
+    (15.83, "not a whole number"),
+    (None, "No answer yet"),
+    ("16", "not the text '16'"),
+    ("soon", "not str"),
+    (float("nan"), "finite"),
+    (0, "before any update"),
+])
+def test_payback_hints_say_what_the_answer_means(capsys, answer, hint):
+    rows = _rows(600, 350, ws=40, poll=100)  # 950 bytes of handshake, 60 saved per update: 15.8
+    ok, out = run(capsys, exercises.check_payback, answer, rows)
+    assert ok == hint.startswith("✓") and hint in out, out
+
+
+def test_payback_without_rows(capsys):
+    for rows in (None, [], {"websocket": None}, _rows(600, 350, ws=float("nan"), poll=100)):
+        ok, out = run(capsys, exercises.check_payback, 3, rows)
+        assert not ok and "Pass the rows" in out, out
+
+
+# ------------------------------------------------------------------ 05: chat lines, safely
+
+def _strip_tags(value):
+    return re.sub(r"<[^>]*>", "", value)
+
+
+ESC = _html.escape
 
 
 @pytest.mark.parametrize("render, hint", [
     (None, "No function yet"),
-    ("<b>x</b>", "the function itself"),
-    (lambda n, t: f"<b>{n}</b>: {t}", "as it is"),
-    (lambda n, t: f"<b>{_html.escape(_html.escape(n))}</b>: {_html.escape(_html.escape(t))}", "escaped twice"),
-    (lambda n, t: n.replace("<", "") + ": " + t.replace("<", ""), "do not delete"),
+    ("<li>x</li>", "the function itself"),
+    # the cell just above the exercise
+    (lambda n, t: f"<b>{ESC(n)}</b>: {ESC(t)}", "returned '<b>Ada</b>: hello': the line should be"),
+    (lambda n, t: f'<li data-name="{n}"><b>{n}</b>: {t}</li>', "'<img src=x onerror=alert(1)>' went into the HTML as markup"),
+    (lambda n, t: f'<li data-name="{ESC(n)}"><b>{n}</b>: {ESC(t)}</li>', "'<b>Mallory</b>' went into the HTML as markup"),
+    (lambda n, t: f'<li data-name="{ESC(n, quote=False)}"><b>{ESC(n)}</b>: {ESC(t)}</li>',
+     "the name closed the data-name attribute and added onmouseover"),
+    (lambda n, t: f'<li data-name="{ESC(ESC(n))}"><b>{ESC(n)}</b>: {ESC(t)}</li>', "the name was escaped twice"),
+    (lambda n, t: f'<li data-name="{ESC(n)}"><b>{ESC(ESC(n))}</b>: {ESC(t)}</li>', "escaped twice (&amp;lt;"),
+    (lambda n, t: f'<li><b>{ESC(n)}</b>: {ESC(t)}</li>', "no data-name attribute"),
+    (lambda n, t: f'<li class="x" data-name="{ESC(n)}"><b>{ESC(n)}</b>: {ESC(t)}</li>', "attributes class besides"),
+    (lambda n, t: f'<li data-name="{ESC(n)}"><b>{ESC(n)}</b>: {ESC(t)}<br></li>', "it has a <br> element of its own"),
     (lambda n, t: None, "not NoneType"),
     (lambda n, t: 1 / 0, "ZeroDivisionError"),
 ])
-def test_escape_wrong_answers(capsys, render, hint):
+def test_escape_wrong_renders_get_a_hint_about_what_they_did(capsys, render, hint):
     ok, out = run(capsys, exercises.check_escape, render)
     assert not ok and hint in out, out
 
 
-def test_escape_right_answers(capsys):
-    assert run(capsys, exercises.check_escape, lambda n, t: f"<b>{_html.escape(n)}</b>: {_html.escape(t)}")[0]
+def test_escape_a_tag_stripper_is_told_it_deleted_characters_not_that_tags_went_through(capsys):
+    # The old check said "'<b>Mallory</b>' went into the HTML as it is" to a render that strips tags,
+    # because its own bold wrapper contained the test name.
+    def strip(n, t):
+        return f'<li data-name="{ESC(_strip_tags(n))}"><b>{ESC(_strip_tags(n))}</b>: {ESC(_strip_tags(t))}</li>'
+
+    ok, out = run(capsys, exercises.check_escape, strip)
+    assert not ok
+    assert "data-name reads 'Mallory', but the name sent was '<b>Mallory</b>'" in out and "do not delete" in out
+    assert "as markup" not in out and "as it is" not in out, out
+
+    def strip_text_only(n, t):
+        return f'<li data-name="{ESC(n)}"><b>{ESC(n)}</b>: {ESC(_strip_tags(t))}</li>'
+
+    ok, out = run(capsys, exercises.check_escape, strip_text_only)
+    assert not ok and "shows '<b>Mallory</b>: ' where the reader should see" in out, out
+    assert "as markup" not in out
+
+
+def test_escape_right_renders(capsys):
     assert run(capsys, exercises.check_escape,
-               lambda n, t: f"<b>{_html.escape(n, quote=False)}</b>: {_html.escape(t, quote=False)}")[0]
+               lambda n, t: f'<li data-name="{ESC(n)}"><b>{ESC(n)}</b>: {ESC(t)}</li>')[0]
+    # quotes need escaping only in the attribute
+    assert run(capsys, exercises.check_escape,
+               lambda n, t: f'<li data-name="{ESC(n)}"><b>{ESC(n, quote=False)}</b>: {ESC(t, quote=False)}</li>')[0]
 
 
-@pytest.mark.parametrize("reply, hint", [
+# ------------------------------------------------------------------ 07: a fragmenter
+
+def _frames_of(pieces, opcodes=None, fins=None, keys=None):
+    out = b""
+    for i, piece in enumerate(pieces):
+        opcode = (opcodes or [wire.Opcode.TEXT] + [wire.Opcode.CONTINUATION] * len(pieces))[i]
+        fin = fins[i] if fins else i == len(pieces) - 1
+        out += wire.encode_frame(opcode, piece, fin=fin, mask_key=(keys[i] if keys else os.urandom(4)))
+    return out
+
+
+def _cut(data, size):
+    return [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+
+
+def by_bytes(**kw):
+    return lambda text, size: _frames_of(_cut(text.encode(), size), **kw)
+
+
+@pytest.mark.parametrize("fragment, hint", [
     (None, "No function yet"),
-    (lambda f: wire.encode_frame(wire.Opcode.PONG, f.payload, mask_key=b"abcd"), "never masks"),
-    (lambda f: wire.encode_frame(wire.Opcode.PING, f.payload), "ping again"),
-    (lambda f: wire.encode_frame(wire.Opcode.TEXT, f.payload), "PONG (0xA)"),
-    (lambda f: wire.encode_frame(wire.Opcode.PONG, f.wire_payload), "frame.payload"),
-    (lambda f: wire.encode_frame(wire.Opcode.PONG, b""), "unchanged"),
-    (lambda f: f, "not a Frame object"),
-    (lambda f: "pong", "not str"),
-    (lambda f: wire.encode_frame(wire.Opcode.PONG, f.payload) * 2, "exactly one whole frame"),
+    (b"\x81\x00", "the function itself"),
+    # the echo line of the server just above, as a fragmenter
+    (lambda text, size: wire.encode_frame(wire.Opcode.TEXT, text),
+     "made one frame with all 17 bytes; cut the payload into pieces of at most 5 bytes, one frame each. "
+     "And a client masks every frame"),
+    (lambda text, size: _frames_of([text[i:i + size].encode() for i in range(0, len(text), size)] or [b""]),
+     "you cut characters; cut the UTF-8 bytes"),
+    (lambda text, size: b"".join(wire.encode_frame(0 if i else 1, p, fin=i == len(_cut(text.encode(), size)) - 1)
+                                 for i, p in enumerate(_cut(text.encode(), size))), "not all are masked"),
+    (lambda text, size: _frames_of(_cut(text.encode(), size), opcodes=[wire.Opcode.TEXT] * 10),
+     "only the first frame says TEXT"),
+    (lambda text, size: _frames_of(_cut(text.encode(), size), fins=[True] * 10), "only the last frame sets FIN"),
+    (lambda text, size: _frames_of(_cut(text.encode(), size), fins=[False] * 10), "the last frame must set FIN"),
+    (lambda text, size: _frames_of(_cut(text.encode(), size), keys=[b"abcd"] * 10), "with the same key 61626364"),
+    (lambda text, size: _frames_of(_cut(text.encode(), size)[:-1]), "the frames join into"),
+    (lambda text, size: [wire.encode_frame(1, p, mask_key=b"abcd") for p in _cut(text.encode(), size)], "b''.join"),
+    (lambda text, size: text, "returned str"),
+    (lambda text, size: wire.FrameDecoder().feed(wire.encode_frame(1, text, mask_key=b"abcd"))[0], "Frame object"),
+    (lambda text, size: _frames_of(_cut(text.encode(), size))[:-1], "in the middle of a frame"),
+    (lambda text, size: _frames_of(_cut(text.encode(), size + 1)), "more than 5"),
+    (lambda text: b"", "TypeError"),
+    # cuts right, but makes no frame at all for an empty text
+    (lambda text, size: _frames_of(_cut(text.encode(), size)) if text else b"", "even an empty message is one frame"),
 ])
-def test_pong_wrong_answers(capsys, reply, hint):
-    ok, out = run(capsys, exercises.check_pong, reply)
+def test_fragmenter_wrong_functions_get_a_hint_about_what_they_made(capsys, fragment, hint):
+    ok, out = run(capsys, exercises.check_fragmenter, fragment)
     assert not ok and hint in out, out
 
 
-def test_pong_right_answer_and_solutions_exist(capsys):
+def test_fragmenter_right_ones(capsys):
+    assert run(capsys, exercises.check_fragmenter, by_bytes())[0]
+
+
+async def test_fragmenter_output_with_a_ping_inside_through_the_tap(capsys, lab):
+    """Notebook 07's live cell, against the lab: the tap reassembles the learner's frames into one
+    message, and the server answers the ping that arrived in the middle before it echoes."""
     ns = {"wire": wire}
-    exec(exercises.SOLUTIONS["pong"], ns)
-    assert run(capsys, exercises.check_pong, ns["reply"])[0]
-    ns = {}
-    exec(exercises.SOLUTIONS["escape"], ns)
-    assert run(capsys, exercises.check_escape, ns["render"])[0]
-    ns = {"wire": wire, "conn": _conversation(CONV)}
-    exec(exercises.SOLUTIONS["direction_changes"], ns)
-    assert run(capsys, exercises.check_direction_changes, ns["changes"], ns["conn"])[0]
+    exec(exercises.SOLUTIONS["fragment"], ns)
+    pieces = wire.FrameDecoder().feed(ns["fragment"]("Hello, fragments!", 5))
+    assert len(pieces) == 4
+    ping = wire.encode_frame(wire.Opcode.PING, b"still there?", mask_key=os.urandom(4))
+    url = urlsplit(lab.url("/echo"))
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port), T)
+    try:
+        writer.write(b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T)
+        writer.write(pieces[0].raw + ping + b"".join(p.raw for p in pieces[1:]))
+        came_back, decoder = [], wire.FrameDecoder()
+        while not any(f.opcode == wire.Opcode.TEXT for f in came_back):
+            data = await asyncio.wait_for(reader.read(65536), T)
+            assert data, came_back
+            came_back += decoder.feed(data)
+        local = "%s:%d" % writer.get_extra_info("sockname")[:2]
+    finally:
+        writer.close()
+    assert [(f.opcode, f.payload) for f in came_back] == [(wire.Opcode.PONG, b"still there?"),
+                                                         (wire.Opcode.TEXT, b"Hello, fragments!")]
+    conn = next(c for c in lab.tap.connections if c.peer == local)
+    conn.flush()
+    texts = [e.message for e in conn.events
+             if isinstance(e, wire.MessageEvent) and e.sender == "client" and e.message.kind == "text"]
+    assert [(m.text, len(m.frames)) for m in texts] == [("Hello, fragments!", 4)]
+
+
+
+# ------------------------------------------------------------------ nothing a learner types makes a check raise
+
+JUNK = [None, "x", "1", float("nan"), float("inf"), -1, 0, 10**30, [], {}, (), object(), b"\x00", True, 3.5,
+        {"client": [], "server": {}}, {"client": float("inf"), "server": -5},
+        lambda *a: None, lambda *a: "<li", lambda *a: '<li data-name="x" data-name="y"><b></b></li>',
+        lambda *a: b"\x81\x7f" + b"\xff" * 8, lambda *a: bytearray(b"\x81\x00"), lambda *a: b"\x8f\x80abcd",
+        lambda *a: 1 / 0, lambda *a: "<<<>>>&&&<!--", lambda *a: "<li data-name='A'><b>A</b>: B</li><li>"]
+
+
+async def test_no_check_raises_on_junk(capsys, lab):
+    for junk in JUNK:
+        for check, args in [(exercises.check_framing, ()), (exercises.check_payback, (junk,)),
+                            (exercises.check_payback, ({"websocket": junk, "short polling": junk},)),
+                            (exercises.check_escape, ()), (exercises.check_fragmenter, ()),
+                            (exercises.check_upgrade_request, ()), (exercises.check_accept, ()),
+                            (exercises.check_unmask, ()), (exercises.check_bandwidth, (10, 10))]:
+            assert check(junk, *args) is False, (check.__name__, junk)
+        assert await exercises.check_close_codes(junk, lab) is False, junk
+        assert await exercises.check_close_codes({"an empty Close": junk}, lab) is False, junk
+        assert await exercises.check_close_codes({"an empty Close": 1005}, junk) is False, junk
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and out.count("✗") >= len(JUNK) * 12

@@ -3,7 +3,12 @@
 Every ``check_*`` function prints ✓ when the answer is right, or a hint that names
 what is wrong ("you forgot the GUID", "that is the hex digest ..."), and returns
 True or False. A wrong answer never raises: a learner should read a hint, not a
-traceback. The right answers are computed by ``wsdemo.wire``, never typed in here.
+traceback. The right answers are computed by ``wsdemo.wire`` or read from the tap's
+recording of the live lab, never typed in here.
+
+Each exercise asks for something the cell above it does not already show: a
+prediction, or a few lines of code the notebook leaves out. ``check_close_codes``
+sends frames to the live server, so it is awaited; the others are plain calls.
 
 ``solution(name)`` prints a worked solution when you want to compare or are stuck.
 
@@ -15,10 +20,11 @@ traceback. The right answers are computed by ``wsdemo.wire``, never typed in her
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import math
-from typing import Any, Callable
+from typing import Any
 
 from . import wire
 
@@ -57,6 +63,29 @@ def _as_bytes(value: Any) -> bytes | None:
     if isinstance(value, (list, tuple)) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
         return bytes(value)
     return None
+
+
+T = 5.0  # seconds: a live check gives up after this rather than hang a cell
+
+
+def _number(value: Any, what: str) -> tuple[float | None, str | None]:
+    """``value`` as a finite number, or None and a hint that says what it was instead."""
+    if value is None:
+        return None, f"{what}: no answer yet."
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"{what}: give a number, not {type(value).__name__} ({value!r})."
+    if not math.isfinite(value):
+        return None, f"{what}: {value!r} is not a number of anything; give a finite number."
+    return value, None
+
+
+def _header_size(length: int, masked: bool) -> int:
+    """Bytes of header for one frame with ``length`` payload bytes (the wire layer builds it)."""
+    return len(wire.encode_frame(wire.Opcode.TEXT, bytes(length), mask_key=b"\0\0\0\0" if masked else None)) - length
+
+
+def _plural(n: float, word: str) -> str:
+    return f"{n:g} {word}{'' if n == 1 else 's'}"
 
 
 # ---------------------------------------------------------------- 00: the set-up
@@ -121,6 +150,101 @@ def check_environment() -> bool:
     return all_ok
 
 
+# ---------------------------------------------------------------- 00: predict the framing
+
+FIRST_MESSAGE = "Hello, wire!"  # what notebook 00 sends first: 12 bytes, a one-byte length
+
+
+def check_framing(prediction: Any, length: int = 200, count: int = 10) -> bool:
+    """Predict the framing bytes of ``count`` text messages of ``length`` bytes, each echoed:
+    ``prediction`` is {"client": bytes, "server": bytes}, header bytes only, all messages together."""
+    right = {"client": count * _header_size(length, True), "server": count * _header_size(length, False)}
+    if not isinstance(prediction, dict) or not {"client", "server"} <= set(prediction):
+        return _say(False, 'Fill in a dict {"client": bytes, "server": bytes}: the bytes of frame headers '
+                           f"each side will send for {count} messages of {length} characters.")
+    if prediction["client"] is None and prediction["server"] is None:
+        return _say(False, f"No prediction yet. The first message ({len(FIRST_MESSAGE)} characters) cost the client "
+                           f"{_header_size(len(FIRST_MESSAGE), True)} bytes of framing and the server "
+                           f"{_header_size(len(FIRST_MESSAGE), False)}. What will {count} messages of {length} "
+                           "characters cost? Notebook 03 explains the fields; the count above is a start.")
+    given = {}
+    for side in ("client", "server"):
+        value, hint = _number(prediction[side], side)
+        if hint:
+            return _say(False, hint)
+        given[side] = value
+    if given == {"client": right["server"], "server": right["client"]} and right["client"] != right["server"]:
+        return _say(False, f"Swapped: the client's frames are the larger ones ({right['client']} against "
+                           f"{right['server']}), because a client masks and sends a 4-byte key in every header.")
+    short = {"client": _header_size(len(FIRST_MESSAGE), True), "server": _header_size(len(FIRST_MESSAGE), False)}
+    all_ok = True
+    for side in ("client", "server"):
+        n, ok_n, masked = given[side], right[side], side == "client"
+        one, one_short = ok_n // count, short[side]
+        if n == ok_n:
+            extended = one - 2 - (4 if masked else 0)
+            parts = ["2"] + ([f"{extended} of extended length"] if extended else []) + (["4 of key"] if masked else [])
+            _say(True, f"{side}: {ok_n} bytes, {count} headers of {one} bytes ({' + '.join(parts)}).")
+            continue
+        all_ok = False
+        if n == one_short:
+            hint = (f"{n:g} is what the first {len(FIRST_MESSAGE)}-character message cost, one header; here "
+                    f"there are {count} messages of {length} characters.")
+        elif n == count * one_short:
+            hint = (f"{n:g} is {count} headers of a short message ({one_short} bytes each). {length} bytes do "
+                    "not fit in the 7-bit length field (at most 125): it says 126 and 2 more bytes carry the length.")
+        elif n == one:
+            hint = f"{n:g} is the header of one message; there are {count}."
+        elif n == ok_n + count * length:
+            hint = "that counts the payload too; framing is the headers only."
+        elif masked and n == right["server"]:
+            hint = "that is what the server spends; every client header also carries a 4-byte masking key."
+        elif not masked and n == right["client"]:
+            hint = "a server does not mask its frames: no 4-byte key in its headers."
+        else:
+            hint = (f"{n:g} bytes for {count} messages is {n / count:g} a header. A header is 2 bytes, + 2 "
+                    "for a length of 126 to 65,535 (8 above)" + (", + 4 for a client's masking key." if masked
+                                                                    else "; a server adds no key."))
+        _say(False, f"{side}: {hint}")
+    return all_ok
+
+
+# ---------------------------------------------------------------- 01 and 06: bandwidth
+
+def check_bandwidth(answer: Any, clients: int, bytes_per_message: int, per_second: float = 1.0,
+                    unit: str = "2^20") -> bool:
+    """Megabits per second for ``clients`` each sending ``bytes_per_message`` ``per_second`` times.
+
+    ``unit`` is "2^20" (Lubbers & Greco's table: 1 Mbit = 1,048,576 bits) or "10^6".
+    """
+    bits = clients * bytes_per_message * per_second * 8
+    mega = {"2^20": 2 ** 20, "10^6": 10 ** 6}[unit]
+    right = bits / mega
+
+    def close(x: float) -> bool:
+        return math.isclose(x, right, rel_tol=0.01)
+
+    if answer is None:
+        return _say(False, "No answer yet: clients × bytes × messages per second × 8 bits, "
+                           f"divided by {unit} for megabits.")
+    if not isinstance(answer, (int, float)) or isinstance(answer, bool):
+        return _say(False, f"Give a number of Mbps, not {type(answer).__name__}.")
+    if not math.isfinite(answer):
+        return _say(False, f"{answer!r} is not a number of megabits; give a finite number.")
+    if close(answer):
+        return _say(True, f"{right:,.3f} Mbps (1 Mbit = {unit} bits).")
+    other = 10 ** 6 if unit == "2^20" else 2 ** 20
+    if math.isclose(answer, bits / other, rel_tol=0.01):
+        return _say(False, f"Right method, other megabit: this table divides by {unit}, not "
+                           f"{'10^6' if unit == '2^20' else '2^20'}.")
+    if math.isclose(answer * 8, right, rel_tol=0.01):
+        return _say(False, "That is megabytes: multiply by 8 for bits.")
+    if math.isclose(answer, bits, rel_tol=0.01) or math.isclose(answer, bits / 8, rel_tol=0.01):
+        return _say(False, f"Now divide by {unit} to get megabits.")
+    return _say(False, f"Not quite: {clients:,} × {bytes_per_message} bytes × {per_second:g}/s × 8, "
+                       f"divided by {unit}.")
+
+
 # ---------------------------------------------------------------- 02: the handshake
 
 def check_accept(answer: Any, key: str = RFC_KEY) -> bool:
@@ -182,10 +306,31 @@ def check_accept(answer: Any, key: str = RFC_KEY) -> bool:
                        "(258EAFA5-E914-47DA-95CA-C5AB0DC85B11) and that you hash key + GUID with SHA-1.")
 
 
-def check_upgrade_request(raw: Any, host: str | None = None) -> bool:
+SAMPLE_KEYS = {RFC_KEY: "RFC 6455 section 1.3", "x3JJHMbDL1EzLkh9GBhXDw==": "RFC 6455 section 4.1"}
+
+
+def _own_request_problems(request, path: str | None, fresh_key: bool) -> list[str]:
+    """What an otherwise valid request did differently from what the exercise asks."""
+    wrong = []
+    if path is not None:
+        asked = request.target.split("?", 1)[0]
+        if asked != path:
+            wrong.append(f"it asks for {request.target}, not {path}")
+    if fresh_key:
+        key = (request.headers.get("Sec-WebSocket-Key") or "").strip()
+        if key in SAMPLE_KEYS:
+            wrong.append(f"its key {key} is the sample key of {SAMPLE_KEYS[key]}, copied: a client makes a new "
+                         "one for every connection, 16 random bytes in base64 (os.urandom, base64.b64encode)")
+    return wrong
+
+
+def check_upgrade_request(raw: Any, host: str | None = None, path: str | None = None,
+                          fresh_key: bool = False) -> bool:
     """Would a server accept ``raw`` (the bytes of an HTTP head) as a WebSocket Upgrade?
 
-    The rules are the wire layer's ``check_handshake`` (RFC 6455 section 4.1).
+    The rules are the wire layer's ``check_handshake`` (RFC 6455 section 4.1). With ``path``,
+    the request must ask for that path (a query is allowed); with ``fresh_key``, its key must
+    not be one of the RFC's sample keys (``SAMPLE_KEYS``).
     """
     if raw is None:
         return _say(False, "No request yet. Write the bytes of a GET request: the request line, "
@@ -209,6 +354,9 @@ def check_upgrade_request(raw: Any, host: str | None = None) -> bool:
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)
         return _say(False, f"A server would answer 400 Bad Request, because:\n{lines}")
+    wrong = _own_request_problems(request, path, fresh_key)
+    if wrong:
+        return _say(False, "A server would accept it, but " + "; and ".join(wrong) + ".")
     if host is not None and (request.headers.get("Host") or "") != host:
         return _say(False, f"Every rule holds, but the Host header should name the server you talk to: {host}.")
     return _say(True, "A server would accept this Upgrade and answer 101 Switching Protocols.")
@@ -358,71 +506,395 @@ def check_unmask(unmask: Any) -> bool:
     return _say(True, "Your unmask() gives the right bytes, for every length.")
 
 
-def check_header_sizes(answer: Any, masked: bool = True) -> bool:
-    """``answer`` maps payload lengths to the frame header size in bytes (FIN byte up to the key)."""
-    who = "client" if masked else "server"
-    if not isinstance(answer, dict) or not answer:
-        return _say(False, "Fill in a dict {payload_length: header_bytes}.")
-    if all(v is None for v in answer.values()):
-        return _say(False, f"Nothing filled in yet. Every header has 2 bytes; add the extended length "
-                           f"(0, 2 or 8 bytes){' and the 4-byte masking key' if masked else ''}.")
+# ---------------------------------------------------------------- 03: predict, then provoke, close codes
+
+_K = bytes.fromhex("a1b2c3d4")  # a fixed masking key, so the bytes printed in the notebook do not change
+_E, _O = wire.encode_frame, wire.Opcode
+
+#: name -> (the bytes a client sends after its handshake, why the server answers as it does)
+BROKEN_FRAMES: dict[str, tuple[bytes, str]] = {
+    "a Close with code 1000 and a reason": (
+        _E(_O.CLOSE, (1000).to_bytes(2, "big") + b"bye", mask_key=_K),
+        "a peer answers a Close with a Close and, usually, the same code (section 5.5.1); the reason is optional."),
+    "a Close with code 4000": (
+        _E(_O.CLOSE, (4000).to_bytes(2, "big"), mask_key=_K),
+        "4000-4999 are for applications; the server echoes the code it was sent, like any other valid one."),
+    "an empty Close": (
+        _E(_O.CLOSE, b"", mask_key=_K),
+        "a Close without a code is answered by a Close without a code, which an API reports as 1005 "
+        "(no status received, section 7.4.1)."),
+    "an unmasked text frame": (
+        _E(_O.TEXT, b"hi"),
+        "client frames must be masked (section 5.1): a protocol error, 1002."),
+    "a text frame that is not UTF-8": (
+        _E(_O.TEXT, b"\xff\xfe", mask_key=_K),
+        "the frame itself is well formed; its text is not UTF-8: 1007, invalid payload data (section 8.1)."),
+    "a ping of 126 bytes": (
+        _E(_O.PING, b"x" * 126, mask_key=_K),
+        "control frames carry at most 125 bytes (section 5.5): a protocol error, 1002."),
+    "a binary frame that announces 2 MiB": (
+        bytes((0x82, 0xFF)) + (2 * 2 ** 20).to_bytes(8, "big") + _K,
+        "the header alone says 2 MiB, above the lab's 1 MiB limit: 1009, message too big, before any payload."),
+}
+NO_CODE = 1005  # what an API reports for a Close without a code (never sent on the wire)
+NO_CLOSE = 1006  # ... and for a connection that ended without any Close
+
+
+class _Refused(Exception):
+    """The lab answered the exercise's handshake with something other than 101."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(f"{status} {reason}")
+        self.status = status
+
+
+async def _provoke(server: Any, data: bytes) -> int:
+    """Send ``data`` after a handshake through the tap, and read from the tap's recording the
+    close code the server answered (1005 for a Close without a code, 1006 for none)."""
+    import os
+    from urllib.parse import urlsplit
+
+    url = urlsplit(server.url("/echo"))
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(url.hostname, url.port), T)
+    try:
+        key = _b64(os.urandom(16))
+        token = getattr(server, "token", None)  # a classroom server asks for its join token
+        target = "/echo" + (f"?token={token}" if isinstance(token, str) and token else "")
+        writer.write(f"GET {target} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode("ascii"))
+        head = wire.parse_response(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T))
+        if head.status != 101:
+            raise _Refused(head.status, head.reason)
+        writer.write(data)
+        await asyncio.wait_for(reader.read(), T)  # until the server hangs up
+        local = "%s:%d" % writer.get_extra_info("sockname")[:2]
+    finally:
+        writer.close()
+    for conn in reversed(server.tap.connections):
+        if conn.peer == local:
+            conn.flush()
+            for e in list(conn.events):
+                if isinstance(e, wire.MessageEvent) and e.sender == "server" and e.message.kind == "close":
+                    return e.message.close_code if e.message.close_code is not None else NO_CODE
+            return NO_CLOSE
+    raise RuntimeError(f"the tap recorded no connection from {local}")
+
+
+async def check_close_codes(predicted: Any, server: Any) -> bool:
+    """Compare predicted close codes with what the live server answers to each of
+    ``BROKEN_FRAMES``, sent through the tap on a raw connection (read from the recording)."""
+    names = list(BROKEN_FRAMES)
+    if not isinstance(predicted, dict):
+        return _say(False, "Fill in the dict: for each frame's name, the close code you expect the server "
+                           "to answer, as a number.")
+    unknown = [n for n in predicted if n not in BROKEN_FRAMES]
+    if unknown:
+        return _say(False, f"{unknown[0]!r} is not one of the frames; keep the names as they are: "
+                           + ", ".join(map(repr, names)) + ".")
+    if all(predicted.get(n) is None for n in names):
+        return _say(False, "No predictions yet. For each frame, write the code you expect in the server's Close: "
+                           "the list of codes above says what each means (section 7.4.1).")
+    if server is None or not hasattr(server, "tap") or not callable(getattr(server, "url", None)):
+        return _say(False, "Pass the running lab server (server), so the frames can be sent to it.")
     all_ok = True
-    for n, given in answer.items():
-        frame = wire.encode_frame(wire.Opcode.BINARY, bytes(n), mask_key=b"\0\0\0\0" if masked else None)
-        right = len(frame) - n
-        if given == right and not isinstance(given, bool):
-            _say(True, f"{n}-byte payload from the {who}: {right} header bytes")
+    for name in names:
+        guess = predicted.get(name)
+        if guess is None:
+            all_ok = _say(False, f"{name}: not predicted yet.")
+            continue
+        data, why = BROKEN_FRAMES[name]
+        try:
+            code = await _provoke(server, data)
+        except _Refused as exc:
+            return _say(False, f"The server refused the WebSocket handshake itself ({exc}), so no frame could "
+                               "be sent; is it a lab server started with a token or an origin check?")
+        except (OSError, RuntimeError, EOFError, wire.ProtocolError, asyncio.TimeoutError) as exc:
+            return _say(False, f"Could not reach the server ({type(exc).__name__}: {exc}); is it still running?")
+        got = f"the server answered {code}" + (" (a Close without a code)" if code == NO_CODE else "")
+        if isinstance(guess, str) and guess.strip().isdigit() and int(guess) == code:
+            all_ok = _say(False, f"{name}: right code, but as text {guess!r}; write the number {code}.")
+            continue
+        number, hint = _number(guess, name)
+        if hint:
+            all_ok = _say(False, hint)
+            continue
+        if number == code:
+            _say(True, f"{name}: {got}; {why}")
             continue
         all_ok = False
-        extra = 0 if n <= 125 else 2 if n <= 0xFFFF else 8
-        if given == right + n:
-            hint = "count only the header, not the payload."
-        elif masked and given == right - 4:
-            hint = "a client frame also carries the 4-byte masking key."
-        elif not masked and given == right + 4:
-            hint = "a server frame is not masked: no 4-byte key."
-        elif isinstance(given, int) and given - (4 if masked else 0) - 2 in (0, 2, 8):
-            got_extra = given - (4 if masked else 0) - 2
-            hint = (f"{n} bytes need a {extra}-byte extended length, not {got_extra}: "
-                    "0-125 fit in the 7 bits, 126-65535 take 2 more bytes, larger ones 8.")
+        if number == NO_CLOSE:
+            extra = " 1006 never travels on the wire: it means the connection dropped without a Close, and here one came."
+        elif number == NO_CODE:
+            extra = " 1005 is never sent on the wire: an API reports it for a Close without a code; this answer had one."
+        elif number == 1015:
+            extra = " 1015 is never sent on the wire: an API reports it for a failed TLS handshake."
+        elif not 1000 <= number <= 4999 or number != int(number):
+            extra = f" {number:g} is not a close code; codes are whole numbers from 1000 to 4999."
         else:
-            hint = f"2 bytes, + {extra} for the extended length" + (", + 4 for the key." if masked else ".")
-        _say(False, f"{n}-byte payload from the {who}: {given!r}? {hint}")
+            extra = ""
+        _say(False, f"{name}: you predicted {number:g}, {got}: {why}{extra}")
     return all_ok
 
 
-# ---------------------------------------------------------------- 01 and 06: bandwidth
+# ---------------------------------------------------------------- 04: when has a WebSocket paid back its handshake?
 
-def check_bandwidth(answer: Any, clients: int, bytes_per_message: int, per_second: float = 1.0,
-                    unit: str = "2^20") -> bool:
-    """Megabits per second for ``clients`` each sending ``bytes_per_message`` ``per_second`` times.
+def _payback_inputs(rows: Any) -> tuple[float, float, float] | str:
+    """Handshake bytes, WebSocket and short-polling overhead per update, or a hint."""
+    try:
+        ws, poll = rows["websocket"], rows["short polling"]
+        summary = ws.connections[0].summary()
+        handshake = summary.client.http_head_bytes + summary.server.http_head_bytes
+        numbers = float(handshake), float(ws.overhead_bytes_per_update), float(poll.overhead_bytes_per_update)
+        if all(math.isfinite(x) and x >= 0 for x in numbers):
+            return numbers
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        pass
+    return ("Pass the rows that experiments.compare_polling measured above (rows), with a "
+            "'websocket' and a 'short polling' row.")
 
-    ``unit`` is "2^20" (Lubbers & Greco's table: 1 Mbit = 1,048,576 bits) or "10^6".
-    """
-    bits = clients * bytes_per_message * per_second * 8
-    mega = {"2^20": 2 ** 20, "10^6": 10 ** 6}[unit]
-    right = bits / mega
 
-    def close(x: float) -> bool:
-        return math.isclose(x, right, rel_tol=0.01)
+def _cost(n: float, handshake: float, ws: float, poll: float) -> str:
+    return (f"after {_plural(n, 'update')} the WebSocket has cost {handshake + n * ws:,.0f} bytes of overhead "
+            f"({handshake:,.0f} of handshake + {n:g} × {ws:.1f}), short polling {n * poll:,.0f} ({n:g} × {poll:.1f})")
 
+
+def payback(handshake: float, ws: float, poll: float) -> int | None:
+    """The smallest whole number of updates n with handshake + n·ws <= n·poll (None: never)."""
+    if poll <= ws:
+        return None
+    n = max(1, math.ceil(handshake / (poll - ws)))
+    while n > 1 and handshake + (n - 1) * ws <= (n - 1) * poll + 1e-9:  # float rounding of the division
+        n -= 1
+    while handshake + n * ws > n * poll + 1e-9:
+        n += 1
+    return n
+
+
+def check_payback(answer: Any, rows: Any) -> bool:
+    """After how many updates has the WebSocket's handshake paid for itself, against short polling?
+    (Overhead bytes only: HTTP heads and frame headers; the updates themselves cost both the same.)"""
+    inputs = _payback_inputs(rows)
+    if isinstance(inputs, str):
+        return _say(False, inputs)
+    handshake, ws, poll = inputs
+    right = payback(handshake, ws, poll)
     if answer is None:
-        return _say(False, "No answer yet: clients × bytes × messages per second × 8 bits, "
-                           f"divided by {unit} for megabits.")
-    if not isinstance(answer, (int, float)) or isinstance(answer, bool):
-        return _say(False, f"Give a number of Mbps, not {type(answer).__name__}.")
-    if close(answer):
-        return _say(True, f"{right:,.3f} Mbps (1 Mbit = {unit} bits).")
-    other = 10 ** 6 if unit == "2^20" else 2 ** 20
-    if math.isclose(answer, bits / other, rel_tol=0.01):
-        return _say(False, f"Right method, other megabit: this table divides by {unit}, not "
-                           f"{'10^6' if unit == '2^20' else '2^20'}.")
-    if math.isclose(answer * 8, right, rel_tol=0.01):
-        return _say(False, "That is megabytes: multiply by 8 for bits.")
-    if math.isclose(answer, bits, rel_tol=0.01) or math.isclose(answer, bits / 8, rel_tol=0.01):
-        return _say(False, f"Now divide by {unit} to get megabits.")
-    return _say(False, f"Not quite: {clients:,} × {bytes_per_message} bytes × {per_second:g}/s × 8, "
-                       f"divided by {unit}.")
+        return _say(False, "No answer yet. The WebSocket pays its handshake once, then a little per update; "
+                           "short polling pays a request and an answer per update. Find the first number of "
+                           "updates after which the WebSocket's total is not larger.")
+    if isinstance(answer, str) and answer.strip().isdigit():
+        return _say(False, f"Give the number itself, not the text {answer!r}.")
+    number, hint = _number(answer, "The number of updates")
+    if hint:
+        return _say(False, hint)
+    if right is None:
+        return _say(False, "In this measurement short polling cost no more per update than the WebSocket; "
+                           "run the comparison again.")
+    if number == right:
+        return _say(True, f"{right}: {_cost(right, handshake, ws, poll)}; one update fewer and the WebSocket "
+                          "would still be behind. From then on every update saves "
+                          f"{poll - ws:.0f} bytes.")
+    if number != int(number):
+        return _say(False, f"{number:g} is not a whole number of updates; the WebSocket is ahead only after a "
+                           "whole update: round up.")
+    number = int(number)
+    if number < 1:
+        return _say(False, f"{number} updates: before any update the WebSocket has already paid its "
+                           f"{handshake:,.0f}-byte handshake, and polling nothing.")
+    if number < right:
+        why = ""
+        if number == payback(handshake, 0, poll):
+            why = (f" ({number} is the answer without the WebSocket's own overhead per update, {ws:.1f} bytes "
+                   "of frame headers: count it too.)")
+        elif number == math.floor(handshake / (poll - ws)):
+            why = (f" ({number} is {handshake:,.0f} / {poll - ws:.1f} rounded down; the WebSocket is ahead only "
+                   "once the whole handshake is paid: round up.)")
+        return _say(False, f"Too early: {_cost(number, handshake, ws, poll)}.{why}")
+    return _say(False, f"Later than needed: {_cost(number - 1, handshake, ws, poll)}, so the WebSocket was "
+                       f"already ahead after {number - 1}.")
+
+
+# ---------------------------------------------------------------- 05: one chat line, safely, in an attribute too
+
+CHAT_LINE = '<li data-name="NAME"><b>NAME</b>: TEXT</li>'
+
+_HOSTILE = [  # the first pair is harmless, so a wrong shape is reported before anything hostile
+    ("Ada", "hello"),
+    ("<b>Mallory</b>", "<img src=x onerror=alert(1)>"),
+    ('Eve" onmouseover="alert(1)', "</li><script>alert('x')</script>"),
+    ("Tom & Jerry", "5 > 3 && 2 < 4"),
+    ("O'Brien", 'say "hi"'),
+]
+
+
+def _parse_html(out: str):
+    """Start tags (name, attrs) and the text a browser would show, from ``out``."""
+    from html.parser import HTMLParser
+
+    class Reader(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.tags: list[tuple[str, list]] = []
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append((tag, attrs))
+
+        def handle_startendtag(self, tag, attrs):
+            self.tags.append((tag, attrs))
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    reader = Reader()
+    reader.feed(out)
+    reader.close()
+    return reader.tags, "".join(reader.text)
+
+
+def check_escape(render: Any) -> bool:
+    """Check ``render(name, text) -> str``: one chat line as ``CHAT_LINE``, which shows the name
+    (in an attribute and as text) and the message exactly as sent, whatever they contain."""
+    import html as _html
+
+    if render is None:
+        return _say(False, f"No function yet. Define render(name, text) returning {CHAT_LINE}, with NAME and "
+                           "TEXT as sent, safely.")
+    if not callable(render):
+        return _say(False, "Pass the function itself (render), not the result of calling it.")
+    for name, text in _HOSTILE:
+        call = f"render({name!r}, {text!r})"
+        try:
+            out = render(name, text)
+        except Exception as exc:  # a learner's bug must end in a hint, not a traceback
+            return _say(False, f"{call} raised {type(exc).__name__}: {exc}")
+        if not isinstance(out, str):
+            return _say(False, f"Return a str of HTML, not {type(out).__name__}.")
+        tags, shown = _parse_html(out)
+        names = [t for t, _ in tags]
+        stray = [t for t in names if t not in ("li", "b")]
+        extra_b = names.count("b") > 1 or names.count("li") > 1
+        if stray or extra_b:
+            made = (stray or ["b" if names.count("b") > 1 else "li"])[0]
+            source = next((v for v in (name, text) if f"<{made}" in v.lower() or f"</{made}" in v.lower()), None)
+            if source is None:
+                return _say(False, f"{call} returned {out[:80]!r}: it has a <{made}> element of its own; "
+                                   f"the line is exactly {CHAT_LINE}.")
+            return _say(False, f"{call}: {source!r} went into the HTML as markup: a browser would build a live "
+                               f"<{made}> element from it. Escape every value you insert: html.escape(value).")
+        if names[:2] != ["li", "b"]:
+            return _say(False, f"{call} returned {out[:60]!r}: the line should be {CHAT_LINE}, "
+                               f"an <li> with the name in its data-name attribute, then the name in bold.")
+        attrs = dict(tags[0][1])
+        if set(attrs) != {"data-name"}:
+            added = sorted(set(attrs) - {"data-name"})
+            injected = [a for a in added if a in name.lower()]
+            if injected:
+                return _say(False, f"{call}: the name closed the data-name attribute and added {', '.join(injected)}"
+                                   "=... to the <li>: inside an attribute, quotes must be escaped too "
+                                   '(html.escape(value) turns " into &quot;; quote=False does not).')
+            if added:
+                return _say(False, f"{call}: the <li> has attributes {', '.join(added)} besides data-name; the line "
+                                   f"is exactly {CHAT_LINE}.")
+            return _say(False, f"{call}: the <li> has no data-name attribute: {out[:60]!r}.")
+        value = attrs["data-name"]
+        if value != name:
+            if value == _html.escape(name) and value != name:
+                return _say(False, f"{call}: data-name reads {value!r}: the name was escaped twice, so a "
+                                   "script would see the entities. Escape once.")
+            return _say(False, f"{call}: data-name reads {value!r}, but the name sent was {name!r}: escape it, do "
+                               "not delete or change characters.")
+        expected = f"{name}: {text}"
+        if shown != expected:
+            if _html.unescape(shown) == expected:
+                return _say(False, f"{call} shows {shown!r}: escaped twice (&amp;lt; ...), so the reader sees "
+                                   "the entities instead of the text. Escape once.")
+            return _say(False, f"{call} shows {shown!r} where the reader should see {expected!r}: escape the "
+                               "characters < > & \" ', do not delete or replace them.")
+    return _say(True, "Every name and message shows exactly as sent, in the attribute and in the text, and "
+                      "none of it can run as HTML.")
+
+
+# ---------------------------------------------------------------- 07: a fragmenter
+
+_FRAGMENT_CASES = [("Hello, fragments!", 5), ("héllo wörld ✓", 4), ("exactly ten", 11), ("", 3)]
+
+
+def check_fragmenter(fragment: Any) -> bool:
+    """Check ``fragment(text, size) -> bytes``: the frames a client sends for ``text`` cut into
+    pieces of at most ``size`` payload bytes (RFC 6455 section 5.4), each masked with its own key."""
+    if fragment is None:
+        return _say(False, "No function yet. Define fragment(text, size) returning the bytes of the frames "
+                           "a client sends for text, each carrying at most size payload bytes.")
+    if not callable(fragment):
+        return _say(False, "Pass the function itself (fragment), not the result of calling it.")
+    for text, size in _FRAGMENT_CASES:
+        call = f"fragment({text!r}, {size})"
+        data = text.encode("utf-8")
+        try:
+            out = fragment(text, size)
+        except Exception as exc:  # a learner's bug must end in a hint, not a traceback
+            return _say(False, f"{call} raised {type(exc).__name__}: {exc}")
+        if isinstance(out, (list, tuple)) and all(isinstance(b, (bytes, bytearray)) for b in out):
+            return _say(False, f"{call} returned a {type(out).__name__} of frames; join them into the bytes "
+                               "that go on the wire: b''.join(...).")
+        if isinstance(out, wire.Frame):
+            return _say(False, f"{call} returned a Frame object; return the bytes (wire.encode_frame returns them).")
+        if not isinstance(out, (bytes, bytearray)):
+            return _say(False, f"{call} returned {type(out).__name__}; return bytes.")
+        if not out:
+            return _say(False, f"{call} returned no bytes at all; even an empty message is one frame "
+                               "(TEXT, FIN set, no payload).")
+        try:
+            frames = wire.FrameDecoder().feed(bytes(out))
+        except wire.ProtocolError as exc:
+            return _say(False, f"{call}: those bytes are not valid frames: {exc}")
+        if not frames or sum(len(f.raw) for f in frames) != len(out):
+            return _say(False, f"{call}: the bytes end in the middle of a frame ({len(out)} bytes).")
+        where = ", ".join(f"{wire.Opcode(f.opcode).name if f.opcode in wire.Opcode._value2member_map_ else f.opcode}"
+                          f"{'' if f.fin else '(no FIN)'} {len(f.payload)} B" for f in frames[:6])
+        if len(frames) > 6:
+            where += ", ..."
+        unmasked = "" if all(f.masked for f in frames) else (
+            " And a client masks every frame: mask_key=os.urandom(4).")
+        if len(data) > size and len(frames) == 1:
+            return _say(False, f"{call} made one frame with all {len(data)} bytes; cut the payload into pieces of "
+                               f"at most {size} bytes, one frame each.{unmasked}")
+        if unmasked:
+            return _say(False, f"{call} made [{where}], and not all are masked: a client masks every frame "
+                               "(mask_key=os.urandom(4)).")
+        big = next((f for f in frames if len(f.payload) > size), None)
+        if big is not None:
+            by_chars = [text[i:i + size].encode("utf-8") for i in range(0, len(text), size)]
+            chars = (" (you cut characters; cut the UTF-8 bytes: é is 2 bytes, ✓ 3)"
+                     if [f.payload for f in frames] == by_chars else "")
+            return _say(False, f"{call} made [{where}]: a frame carries {len(big.payload)} bytes, more than {size}"
+                               f"{chars}.")
+        if frames[0].opcode != wire.Opcode.TEXT:
+            return _say(False, f"{call} made [{where}]: the first frame says what the message is, TEXT (1).")
+        later = [f for f in frames[1:] if f.opcode != wire.Opcode.CONTINUATION]
+        if later:
+            return _say(False, f"{call} made [{where}]: only the first frame says TEXT; every later one is a "
+                               "CONTINUATION (opcode 0), or the peer sees a new message start in the middle.")
+        if not frames[-1].fin:
+            return _say(False, f"{call} made [{where}]: the last frame must set FIN, or the message never ends.")
+        if any(f.fin for f in frames[:-1]):
+            return _say(False, f"{call} made [{where}]: only the last frame sets FIN; a FIN before it ends the "
+                               "message there.")
+        if len(frames) > 1 and len({f.mask_key for f in frames}) == 1:
+            return _say(False, f"{call} masked all {len(frames)} frames with the same key {frames[0].mask_key.hex()}; "
+                               "a client picks a new random key for every frame (section 5.3): os.urandom(4).")
+        try:
+            assembler = wire.MessageAssembler()
+            message = None
+            for f in frames:
+                message = assembler.add(f) or message
+        except wire.ProtocolError as exc:
+            return _say(False, f"{call}: a peer could not join the frames: {exc}")
+        if message is None or message.data != data:
+            got = message.data if message is not None else b""
+            return _say(False, f"{call}: the frames join into {got[:40]!r}, not {data[:40]!r}.")
+    return _say(True, "Your frames reassemble into every message, masked, in pieces of the size asked.")
 
 
 # ---------------------------------------------------------------- solutions
@@ -434,12 +906,14 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"      # RFC 6455, section 1.3
 digest = hashlib.sha1((key + GUID).encode("ascii")).digest()   # 20 raw bytes
 answer = base64.b64encode(digest).decode("ascii")             # 28 characters''',
     "upgrade_request": '''\
+import base64, os
+my_key = base64.b64encode(os.urandom(16))           # a new key for every connection
 my_request = (
-    b"GET /echo HTTP/1.1\\r\\n"
+    b"GET /chat?name=me HTTP/1.1\\r\\n"
     b"Host: 127.0.0.1\\r\\n"
     b"Upgrade: websocket\\r\\n"
     b"Connection: Upgrade\\r\\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n"   # any base64 of 16 bytes
+    b"Sec-WebSocket-Key: " + my_key + b"\\r\\n"
     b"Sec-WebSocket-Version: 13\\r\\n"
     b"\\r\\n"
 )''',
@@ -456,9 +930,45 @@ answer = {"fin": fin, "opcode": opcode, "masked": masked, "payload_length": payl
     "unmask": '''\
 def unmask(data: bytes, key: bytes) -> bytes:
     return bytes(b ^ key[i % 4] for i, b in enumerate(data))''',
-    "header_sizes": '''\
-# 2 bytes always; + 2 (126..65535) or + 8 (larger) for the extended length; + 4 if masked
-header_sizes = {125: 2 + 0 + 4, 126: 2 + 2 + 4, 65_536: 2 + 8 + 4}''',
+    "framing": '''\
+# 200 bytes do not fit in 7 bits (at most 125): 126, then a 2-byte length
+framing = {"client": 10 * (2 + 2 + 4),   # + 4: every client frame carries its masking key
+           "server": 10 * (2 + 2)}       # servers do not mask''',
+    "close_codes": '''\
+predicted = {
+    "a Close with code 1000 and a reason": 1000,   # answered with the same code
+    "a Close with code 4000": 4000,                # an application's code is echoed too
+    "an empty Close": 1005,                        # no code in, no code out: APIs say 1005
+    "an unmasked text frame": 1002,                # clients must mask: protocol error
+    "a text frame that is not UTF-8": 1007,        # well framed, bad data
+    "a ping of 126 bytes": 1002,                   # control frames carry at most 125 bytes
+    "a binary frame that announces 2 MiB": 1009,   # above the server's limit: too big
+}''',
+    "payback": '''\
+import math
+stats = push.connections[0].summary()                 # the whole WebSocket connection, handshake included
+handshake = stats.client.http_head_bytes + stats.server.http_head_bytes
+saved = short.overhead_bytes_per_update - push.overhead_bytes_per_update   # per update
+updates = math.ceil(handshake / saved)                # the first whole update where the WebSocket is ahead''',
+    "escape": '''\
+import html
+
+def render(name, text):
+    # html.escape also escapes quotes, which the attribute needs
+    return f'<li data-name="{html.escape(name)}"><b>{html.escape(name)}</b>: {html.escape(text)}</li>'
+''',
+    "fragment": '''\
+import os
+
+def fragment(text, size):
+    data = text.encode("utf-8")                       # cut bytes, not characters
+    pieces = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+    frames = []
+    for i, piece in enumerate(pieces):
+        opcode = wire.Opcode.TEXT if i == 0 else wire.Opcode.CONTINUATION
+        frames.append(wire.encode_frame(opcode, piece, fin=i == len(pieces) - 1,
+                                        mask_key=os.urandom(4)))   # a new key per frame
+    return b"".join(frames)''',
     "bandwidth": '''\
 # clients × bytes per poll × polls a second × 8 bits, in megabits of 2^20 bits
 mbps = 1_000 * 871 * 1 * 8 / 2**20      # about 6.65, the table's 6.6''',
@@ -476,167 +986,13 @@ def solution(name: str) -> None:
     print(SOLUTIONS[name])
 
 
-__all__ = ["check_environment", "check_accept", "check_upgrade_request", "check_frame_fields", "check_unmask",
-           "check_header_sizes", "check_bandwidth", "solution", "SOLUTIONS", "FIELDS"]
-
-
-# ================================================================ notebooks 04-07
-# (appended by the author of notebooks 04-07; the functions above are left as they are)
-
-_DATA_OPCODES = (wire.Opcode.TEXT, wire.Opcode.BINARY, wire.Opcode.CONTINUATION)
-
-
-def _frame_senders(connection: Any, data_only: bool = True) -> list[str]:
-    return [e.sender for e in list(getattr(connection, "events", ()))
-            if isinstance(e, wire.FrameEvent) and (not data_only or e.frame.opcode in _DATA_OPCODES)]
-
-
-def _changes(senders: list[str]) -> int:
-    return sum(1 for a, b in zip(senders, senders[1:]) if a != b)
-
-
-# ---------------------------------------------------------------- 04: both ways at once
-
-def check_direction_changes(answer: Any, connection: Any) -> bool:
-    """How many times does the sender change from one data frame to the next on ``connection``?
-
-    ``connection`` is a tap Connection (``client.connection``). Data frames are text,
-    binary and continuation frames; the close handshake and pings do not count.
-    """
-    if connection is None or not hasattr(connection, "events"):
-        return _say(False, "Pass the tap's record of the connection: client.connection.")
-    flush = getattr(connection, "flush", None)
-    if callable(flush):
-        flush()  # decode what the tap has noted but not decoded yet
-    senders = _frame_senders(connection)
-    right = _changes(senders)
-    if answer is None:
-        return _say(False, "No answer yet. Keep the FrameEvents of connection.events whose frame is text or "
-                           "binary, list their .sender in order, and count the places where it differs from "
-                           "the one before.")
-    if not isinstance(answer, int) or isinstance(answer, bool):
-        return _say(False, f"Give a whole number of changes, not {type(answer).__name__}.")
-    if answer == right:
-        return _say(True, f"{right} changes of direction in {len(senders)} data frames: neither side waited "
-                          "for the other to finish.")
-    everything = _frame_senders(connection, data_only=False)
-    if answer == len(senders) and len(senders) != right:
-        return _say(False, f"{answer} is the number of data frames; count only the places where the sender "
-                           "changes from one frame to the next.")
-    if answer == right + 1 and senders:
-        return _say(False, f"{answer} counts the runs (blocks of frames from one side); the changes between "
-                           "them are one fewer.")
-    if answer == _changes(everything) and everything != senders:
-        return _say(False, "You counted control frames too (the close handshake, pings): keep only text and "
-                           "binary frames.")
-    if answer == len(everything):
-        return _say(False, "That is the number of all frames; count changes of sender between data frames.")
-    return _say(False, f"Not {answer}. List the senders of the data frames in order (there are {len(senders)}) "
-                       "and count each place where one differs from the one before it.")
-
-
-# ---------------------------------------------------------------- 05: show chat text safely
-
-_HOSTILE = [
-    ("<b>Mallory</b>", "<img src=x onerror=alert(1)>"),
-    ("Tom & Jerry", "5 > 3 && 2 < 4"),
-    ("O'Brien", 'say "hi" <script>alert("x")</script>'),
-    ("Ada", "plain text stays plain"),
+__all__ = [
+    "check_environment", "check_framing",                                  # 00
+    "check_bandwidth",                                                     # 01 and 06
+    "check_accept", "check_upgrade_request",                               # 02
+    "check_frame_fields", "check_unmask", "check_close_codes",             # 03
+    "check_payback",                                                       # 04
+    "check_escape",                                                        # 05
+    "check_fragmenter",                                                    # 07
+    "solution", "SOLUTIONS", "FIELDS", "BROKEN_FRAMES", "CHAT_LINE", "payback",
 ]
-
-
-def check_escape(render: Any) -> bool:
-    """Check ``render(name, text) -> str``: one chat line as HTML that shows the name and
-    the text exactly as sent, as text, whatever they contain."""
-    import html as _html
-
-    if render is None:
-        return _say(False, "No function yet. Define render(name, text) returning an HTML string such as "
-                           "'<b>NAME</b>: TEXT', with NAME and TEXT escaped.")
-    if not callable(render):
-        return _say(False, "Pass the function itself (render), not the result of calling it.")
-    for name, text in _HOSTILE:
-        try:
-            out = render(name, text)
-        except Exception as exc:  # a learner's bug must end in a hint, not a traceback
-            return _say(False, f"render({name!r}, {text!r}) raised {type(exc).__name__}: {exc}")
-        if not isinstance(out, str):
-            return _say(False, f"Return a str of HTML, not {type(out).__name__}.")
-        for value in (name, text):
-            esc = _html.escape(value)
-            if "<" in value and value in out:
-                return _say(False, f"{value!r} went into the HTML as it is: a browser would run it as markup. "
-                                   "Escape it with html.escape(value).")
-            if _html.escape(esc) in out and esc != value:
-                return _say(False, f"{value!r} was escaped twice (&amp;lt; ...): the reader would see the "
-                                   "entities instead of the text. Escape once.")
-            if esc not in out and _html.escape(value, quote=False) not in out:
-                if _html.unescape(out).find(value) < 0:
-                    return _say(False, f"The line for {value!r} does not show it as sent: escape the characters "
-                                       "< > & (and quotes), do not delete or replace them.")
-        if "<script" in out.lower() or "<img" in out.lower():
-            return _say(False, "A tag from the chat text is still live in the HTML: escape every value you insert.")
-    return _say(True, "Every name and message is shown as sent, and none of it can run as HTML.")
-
-
-# ---------------------------------------------------------------- 07: a server answers a ping
-
-def check_pong(reply: Any) -> bool:
-    """Check ``reply(frame) -> bytes``: the frame a server sends back for a client's ping
-    (RFC 6455 section 5.5.3: a pong with the same application data, unmasked)."""
-    if reply is None:
-        return _say(False, "No function yet. Define reply(frame) returning the bytes of a PONG frame that "
-                           "carries frame.payload: wire.encode_frame(...).")
-    if not callable(reply):
-        return _say(False, "Pass the function itself (reply), not the result of calling it.")
-    key = bytes.fromhex("a1b2c3d4")
-    for data in (b"", b"are you there?", bytes(range(100))):
-        ping = wire.FrameDecoder().feed(wire.encode_frame(wire.Opcode.PING, data, mask_key=key))[0]
-        try:
-            out = reply(ping)
-        except Exception as exc:
-            return _say(False, f"reply() raised {type(exc).__name__} for a ping with {len(data)} bytes: {exc}")
-        if isinstance(out, wire.Frame):
-            return _say(False, "Return the bytes to write on the socket (wire.encode_frame returns them), "
-                               "not a Frame object.")
-        if not isinstance(out, (bytes, bytearray)):
-            return _say(False, f"Return bytes, not {type(out).__name__}.")
-        try:
-            frames = wire.FrameDecoder().feed(bytes(out))
-        except wire.ProtocolError as exc:
-            return _say(False, f"Those bytes are not a valid frame: {exc}")
-        if len(frames) != 1 or sum(len(f.raw) for f in frames) != len(out):
-            return _say(False, "Return exactly one whole frame.")
-        f = frames[0]
-        if f.opcode == wire.Opcode.PING:
-            return _say(False, "That is a ping again; the answer's opcode is PONG (0xA).")
-        if f.opcode != wire.Opcode.PONG:
-            return _say(False, f"The opcode is {wire.Opcode(f.opcode).name if f.opcode in wire.Opcode._value2member_map_ else f.opcode}; "
-                               "a ping is answered with PONG (0xA).")
-        if f.masked:
-            return _say(False, "A server never masks its frames (RFC 6455 section 5.1): leave mask_key out.")
-        if f.payload != data:
-            return _say(False, f"A pong carries the ping's data unchanged: expected {data[:20]!r}"
-                               f"{'…' if len(data) > 20 else ''}, got {f.payload[:20]!r}. Use frame.payload "
-                               "(already unmasked), not frame.wire_payload.")
-        if not f.fin:
-            return _say(False, "Control frames are never fragmented: FIN must be set.")
-    return _say(True, "Your server answers every ping with a matching, unmasked pong.")
-
-
-SOLUTIONS.update({
-    "direction_changes": '''\
-senders = [e.sender for e in conn.events
-           if isinstance(e, wire.FrameEvent) and e.frame.opcode in (wire.Opcode.TEXT, wire.Opcode.BINARY)]
-changes = sum(1 for a, b in zip(senders, senders[1:]) if a != b)''',
-    "escape": '''\
-import html
-
-def render(name, text):
-    return f"<b>{html.escape(name)}</b>: {html.escape(text)}"''',
-    "pong": '''\
-def reply(frame):
-    return wire.encode_frame(wire.Opcode.PONG, frame.payload)   # no mask_key: servers never mask''',
-})
-
-__all__ += ["check_direction_changes", "check_escape", "check_pong"]

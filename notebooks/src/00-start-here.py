@@ -125,6 +125,33 @@ for side in ("client", "server"):
 # handshake's HTTP headers were hundreds of bytes: but they are paid once, not per message.
 # That difference is what the course measures, again and again, on your own bytes.
 #
+# ### On your own: predict, then measure
+#
+# The client is about to send 10 messages of 200 characters, and the server will echo each one.
+# Before it does: how many bytes of framing (frame headers, not the text) will each side send
+# for those 10 messages? The first message was 12 characters; think about what a longer one
+# changes. Notebook 03 takes a header apart field by field; here, a prediction is enough.
+
+# %%
+framing = {"client": None, "server": None}  # your turn: bytes of frame headers for all 10 messages
+ok = exercises.check_framing(framing)
+
+# %% [markdown]
+# Stuck? `exercises.solution("framing")`.
+#
+# Now the wire answers: this cell sends the 10 messages and lets the tap count.
+
+# %%
+before = conn.summary()
+for _ in range(10):
+    await asyncio.wait_for(client.send("x" * 200), T)
+    await asyncio.wait_for(client.recv(), T)
+after = conn.summary()
+for side in ("client", "server"):
+    spent = getattr(after, side).framing_bytes - getattr(before, side).framing_bytes
+    print(f"{side}: {spent} bytes of framing for 10 messages of 200 characters (you predicted {framing[side]})")
+
+# %% [markdown]
 # ## Summary
 #
 # - Your set-up is ready (or the ✗ lines say what to install).

@@ -183,18 +183,24 @@ print("Sec-WebSocket-Accept:", response.headers.get("Sec-WebSocket-Accept"))
 # %% [markdown]
 # ### On your own: write an Upgrade request
 #
-# Write the bytes of a request that asks for `/echo` and that a server would accept. The
-# check runs the same RFC rules as `check_handshake`; once it passes, the next cell sends your
-# request to the server for real.
+# Write the bytes of a request that a server would accept, this time for the chat room:
+# `/chat?name=` and a name of your choice. Give it a key of your own, 16 random bytes in base64
+# (`os.urandom`, `base64`), as a client makes for every connection; `GOOD` above reuses the
+# RFC's sample key. The check runs the same RFC rules as `check_handshake`, and says what your
+# request does differently from what is asked. Once it passes, the next cell sends your request
+# to the server for real and compares its accept with the one computed from your key.
 
 # %%
-my_request = None  # your turn: b"GET /echo HTTP/1.1\r\n..." ending with an empty line
-ok = exercises.check_upgrade_request(my_request)
+my_request = None  # your turn: b"GET /chat?name=... HTTP/1.1\r\n..." ending with an empty line
+ok = exercises.check_upgrade_request(my_request, path="/chat", fresh_key=True)
 
 # %%
 if ok:
     response = await send_raw(my_request)
+    my_key = wire.parse_request(my_request).headers.get("Sec-WebSocket-Key")
     print("the server answered:", response.status, response.reason)
+    print("its accept is computed from your key:",
+          response.headers.get("Sec-WebSocket-Accept") == wire.compute_accept(my_key))
 else:
     print("Fill in my_request above until the check passes; then run this cell again.")
 

@@ -180,18 +180,6 @@ for n in (0, 5, 125, 126, 65_535, 65_536, 1_000_000):
 # [01](01-compare-letters-and-phone-calls.ipynb)), that is the whisper against the shout
 # across a canyon.
 #
-# ### On your own: header sizes
-#
-# How many header bytes does a **client** frame need for each payload length? (Count from
-# the first byte up to and including the masking key.)
-
-# %%
-header_sizes = {125: None, 126: None, 65_536: None}  # your turn: fill in the numbers
-ok = exercises.check_header_sizes(header_sizes, masked=True)
-
-# %% [markdown]
-# Stuck? `exercises.solution("header_sizes")`.
-#
 # ## Fragments: one message, several frames
 #
 # A sender may cut a message into fragments: the first frame carries the opcode, the others
@@ -245,6 +233,26 @@ await asyncio.wait_for(client.close(1000, "done decoding"), T)
 show(conn, since=mark)
 print("the client was told: code", client.close_code, "and", repr(client.close_reason) if client.close_reason
       else "no reason")
+
+# %% [markdown]
+# ### On your own: predict, then provoke, close codes
+#
+# Here are seven things a client could send right after its handshake, some polite, some
+# broken. For each one, which close code will the lab's server answer? Write your predictions,
+# then run the check: it sends each one to the server through the tap, on a raw connection of
+# its own, and reads the code the server answered from the tap's recording. (A Close that
+# carries no code is reported as 1005.)
+
+# %%
+for name, (data, _) in exercises.BROKEN_FRAMES.items():
+    print(f"{name:<36} {data[:14].hex(' ')}{' ...' if len(data) > 14 else ''}")
+
+# %%
+predicted = dict.fromkeys(exercises.BROKEN_FRAMES)  # your turn: a close code (a number) for each
+ok = await asyncio.wait_for(exercises.check_close_codes(predicted, server), 30)
+
+# %% [markdown]
+# Stuck? `exercises.solution("close_codes")`.
 
 # %% [markdown]
 # ## Compression: permessage-deflate

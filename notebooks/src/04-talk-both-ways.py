@@ -145,21 +145,6 @@ print("on this one connection, the two directions interleave (3 turns or more):"
 FrameInspector(conn)
 
 # %% [markdown]
-# ### On your own: count the turns
-#
-# In a letter-style exchange the direction changes after every message: ask, answer, ask,
-# answer. On a full-duplex connection it changes whenever either side happens to speak.
-# Count how many times the sender changes from one **data** frame (text or binary) to the next
-# on `conn`. List the senders of the data frames in order, then count the places where a
-# sender differs from the one before.
-
-# %%
-changes = None  # your turn: a number
-ok = exercises.check_direction_changes(changes, conn)
-
-# %% [markdown]
-# Stuck? `exercises.solution("direction_changes")` prints a worked solution.
-#
 # ## How late is the news?
 #
 # Pushing saves requests, and it also saves time. `experiments.compare_polling` follows the
@@ -210,6 +195,22 @@ print("short polling needed at least one request per update:", short.requests_pe
 #
 # A short poller, in turn, learns of news only when its next question reaches the server.
 # These runs were on one machine; they measure how each method works, not a network's delays.
+#
+# ### On your own: when has the handshake paid for itself?
+#
+# A WebSocket pays for its handshake (the Upgrade request and the 101 answer) once, then a few
+# bytes of frame header per update; short polling pays a request head and an answer head for
+# every update. After how many updates has the WebSocket cost no more overhead than short
+# polling? Work it out from what was measured above: `push.connections[0].summary()` is the
+# tap's count for the whole WebSocket connection, handshake included, and each row has its
+# `overhead_bytes_per_update` (the updates themselves cost both the same, so leave them out).
+
+# %%
+updates = None  # your turn: a whole number of updates
+ok = exercises.check_payback(updates, rows)
+
+# %% [markdown]
+# Stuck? `exercises.solution("payback")`.
 #
 # ## Summary
 #

@@ -119,9 +119,11 @@ display(HTML(f"<b>{html.escape(event['name'])}</b>: {html.escape(event['text'])}
 #
 # ### On your own: show chat lines safely
 #
-# Write `render(name, text)` returning one chat line as HTML, `<b>NAME</b>: TEXT`, where every
-# name and message shows exactly as sent and none of it can run. The check feeds it hostile
-# names and messages.
+# The page's script finds each member's lines by a `data-name` attribute, so a chat line is
+# `<li data-name="NAME"><b>NAME</b>: TEXT</li>`. Write `render(name, text)` returning that line,
+# where the name and the message show exactly as sent, in the attribute and in the text, and
+# none of it can run. The check feeds it hostile names and messages: think about what a name
+# can do *inside an attribute* that it cannot do in text.
 
 # %%
 render = None  # your turn: def render(name, text): return ...

@@ -182,19 +182,46 @@ print(answer.decode())
 # The chat, cursors and ticker pages of the lab expect the lab's protocols (JSON messages on
 # `/chat`, `/cursors`, `/ticker`), so they are not clients for an echo server.
 #
-# ### On your own: answer a ping
+# ### On your own: a fragmenter
 #
-# A peer that receives a Ping must answer with a Pong that carries the same application data
-# (RFC 6455 section 5.5.3). Our server does it in one line. Write that line as a function:
-# given the ping `frame` (a `wire.Frame`, already unmasked), return the bytes of the Pong a
-# server sends.
+# Our server joins fragments with a `MessageAssembler`, and answers a ping even in the middle
+# of a fragmented message. Write the client's side: `fragment(text, size)` returns the bytes of
+# the frames a client sends for `text`, cut into pieces of at most `size` payload bytes (RFC 6455
+# section 5.4), each frame masked with a key of its own. Once the check passes, the next cell
+# sends your frames to our server with a ping slipped in after the first one, and shows what
+# comes back.
 
 # %%
-reply = None  # your turn: def reply(frame): return ...
-ok = exercises.check_pong(reply)
+fragment = None  # your turn: def fragment(text, size): return the bytes of the frames
+ok = exercises.check_fragmenter(fragment)
+
+# %%
+if ok:
+    import base64
+    import os
+
+    pieces = wire.FrameDecoder().feed(fragment("Hello, fragments!", 5))
+    ping = wire.encode_frame(wire.Opcode.PING, b"still there?", mask_key=os.urandom(4))
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), T)
+    writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T)
+    writer.write(pieces[0].raw + ping + b"".join(p.raw for p in pieces[1:]))
+    came_back, decoder = [], wire.FrameDecoder()
+    while not any(f.opcode == wire.Opcode.TEXT for f in came_back):
+        data = await asyncio.wait_for(reader.read(65536), T)
+        if not data:
+            break
+        came_back += decoder.feed(data)
+    writer.close()
+    print(f"sent: {len(pieces)} fragments, with a ping after the first")
+    for f in came_back:
+        print("came back:", f)
+else:
+    print("Write fragment above until the check passes; then run this cell again.")
 
 # %% [markdown]
-# Stuck? `exercises.solution("pong")`.
+# Stuck? `exercises.solution("fragment")`.
 #
 # ## What a real server adds
 #
