@@ -19,7 +19,7 @@ from wsdemo import exercises, experiments, wire
 
 T = 10.0  # seconds any single await in these tests may take
 
-KEY = "x3JJHMbDL1EzLkh9GBhXDw=="  # the key of RFC 6455's own client example (section 4.1)
+KEY = "x3JJHMbDL1EzLkh9GBhXDw=="  # a key many tutorials copy (not in RFC 6455)
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 

@@ -306,7 +306,9 @@ def check_accept(answer: Any, key: str = RFC_KEY) -> bool:
                        "(258EAFA5-E914-47DA-95CA-C5AB0DC85B11) and that you hash key + GUID with SHA-1.")
 
 
-SAMPLE_KEYS = {RFC_KEY: "RFC 6455 section 1.3", "x3JJHMbDL1EzLkh9GBhXDw==": "RFC 6455 section 4.1"}
+# Keys a learner may copy instead of making one: the RFC's sample, and one that many tutorials
+# copy (it is not in RFC 6455).
+SAMPLE_KEYS = {RFC_KEY: "RFC 6455 section 1.3", "x3JJHMbDL1EzLkh9GBhXDw==": "many tutorials (not RFC 6455)"}
 
 
 def _own_request_problems(request, path: str | None, fresh_key: bool) -> list[str]:
@@ -330,7 +332,7 @@ def check_upgrade_request(raw: Any, host: str | None = None, path: str | None = 
 
     The rules are the wire layer's ``check_handshake`` (RFC 6455 section 4.1). With ``path``,
     the request must ask for that path (a query is allowed); with ``fresh_key``, its key must
-    not be one of the RFC's sample keys (``SAMPLE_KEYS``).
+    not be a copied sample key (``SAMPLE_KEYS``).
     """
     if raw is None:
         return _say(False, "No request yet. Write the bytes of a GET request: the request line, "

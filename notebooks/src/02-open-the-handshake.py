@@ -100,7 +100,8 @@ print(wire.compute_accept(live_key) == conn.response.headers.get("Sec-WebSocket-
 #
 # ### On your own: compute an accept
 #
-# RFC 6455 section 4.2.2 uses another key, `x3JJHMbDL1EzLkh9GBhXDw==`. Compute its accept
+# Many tutorials copy another key, `x3JJHMbDL1EzLkh9GBhXDw==` (it is not in RFC 6455, whose only
+# sample key is the one above). Compute its accept
 # value with `hashlib` and `base64` (not `wire.compute_accept`!) and check it. You can compare
 # your steps with `wire.explain_accept("dGhlIHNhbXBsZSBub25jZQ==")` above.
 
