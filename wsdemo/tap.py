@@ -7,6 +7,12 @@ timestamp, and schedule decoding with ``loop.call_soon``. Decoding
 (``wsdemo.wire.ConnectionDecoder``, the only decoder) runs just after, in
 order, and nothing it does (or fails to do) can hold up or break the relay.
 
+The tap is invisible to both ends: when one end goes, the other first gets every
+byte the first one sent (even when asyncio had dropped the socket on a failed
+write), then the same end of the line, once its kernel has acknowledged all of
+it: a FIN for a FIN (a half-close: the other direction keeps flowing), a reset
+for a reset.
+
 Every event and every stored chunk passes through the wire layer's redaction
 first: a browser behind a notebook proxy sends the Jupyter login cookie. Join
 tokens in URLs (``?token=``) are masked the same way.
@@ -336,9 +342,11 @@ class _Side(asyncio.Protocol):
 
     def connection_lost(self, exc) -> None:
         exc = exc or self.error
-        if exc is not None:
-            self.drain()
-        self.link.lost(self, exc)
+        try:
+            if exc is not None:
+                self.drain()
+        finally:
+            self.link.lost(self, exc)
 
     def fail(self, exc: OSError) -> None:
         """A write to this socket failed where asyncio does not catch it (write_eof): its
