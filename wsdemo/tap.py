@@ -362,8 +362,8 @@ class _Side(asyncio.Protocol):
         here, while the socket is still open, so the other side gets every byte.
         """
         transport = self.transport
-        if transport is None or self.link.conn is None:
-            return
+        if transport is None or self.link.conn is None or transport.get_extra_info("sslcontext"):
+            return  # (under TLS the socket holds ciphertext: nothing to relay as it is)
         try:
             sock = socket.socket(fileno=transport.get_extra_info("socket").fileno())
         except (AttributeError, OSError, ValueError):
