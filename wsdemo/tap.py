@@ -7,6 +7,12 @@ timestamp, and schedule decoding with ``loop.call_soon``. Decoding
 (``wsdemo.wire.ConnectionDecoder``, the only decoder) runs just after, in
 order, and nothing it does (or fails to do) can hold up or break the relay.
 
+The tap is invisible to both ends: when one end goes, the other first gets every
+byte the first one sent (even when asyncio had dropped the socket on a failed
+write), then the same end of the line, once its kernel has acknowledged all of
+it: a FIN for a FIN (a half-close: the other direction keeps flowing), a reset
+for a reset.
+
 Every event and every stored chunk passes through the wire layer's redaction
 first: a browser behind a notebook proxy sends the Jupyter login cookie. Join
 tokens in URLs (``?token=``) are masked the same way.
@@ -18,6 +24,8 @@ import asyncio
 import copy
 import logging
 import socket
+import struct
+import sys
 import time
 from collections import deque
 from typing import Callable, Iterable
@@ -42,6 +50,19 @@ MAX_PENDING = 256
 MAX_PENDING_BYTES = 1 << 20
 # Seconds a closed connection may take to hand its last buffered bytes to a peer.
 LINGER = 5.0
+# How often a side that is ending checks whether its peer has taken every byte yet.
+_FLUSH_POLL = 0.002
+# Bytes the kernel still holds for a socket's peer, sent or not but not yet acknowledged
+# (Linux's SIOCOUTQ, the same number as TIOCOUTQ); elsewhere only asyncio's buffer is awaited.
+if sys.platform.startswith("linux"):
+    import fcntl
+    import termios
+
+    _SIOCOUTQ: int | None = termios.TIOCOUTQ
+else:
+    _SIOCOUTQ = None
+_TCP_CLOSE = 7  # tcpi_state of a connection that is gone (reset): nothing more will be acknowledged
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
 class _Ring(deque):
@@ -276,6 +297,20 @@ def default_max_links() -> int:
     return max(20, min(5000, (soft - 200) // 3))
 
 
+def _unacked(transport: asyncio.Transport) -> int:
+    """Bytes written to ``transport``'s socket that its peer has not acknowledged yet, and
+    still may (0 once the connection was reset)."""
+    if _SIOCOUTQ is None:
+        return 0
+    try:
+        sock = transport.get_extra_info("socket")
+        if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == _TCP_CLOSE:
+            return 0
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0\0\0\0"))[0]
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
 class _Side(asyncio.Protocol):
     """One socket of a relayed connection; ``sender`` is who sends what it reads."""
 
@@ -283,6 +318,8 @@ class _Side(asyncio.Protocol):
         self.link = link
         self.sender = sender
         self.transport: asyncio.Transport | None = None
+        self.ending = False  # its peer is gone: it gets what is relayed, then its end
+        self.error: OSError | None = None  # why the tap dropped it (see fail)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -304,7 +341,44 @@ class _Side(asyncio.Protocol):
         return True  # keep the other direction open (a half-close)
 
     def connection_lost(self, exc) -> None:
-        self.link.lost(self)
+        exc = exc or self.error
+        try:
+            if exc is not None:
+                self.drain()
+        finally:
+            self.link.lost(self, exc)
+
+    def fail(self, exc: OSError) -> None:
+        """A write to this socket failed where asyncio does not catch it (write_eof): its
+        peer is gone, so drop it as asyncio drops a transport whose write failed."""
+        self.error = exc
+        self.transport.abort()
+
+    def drain(self) -> None:
+        """Relay what the kernel still holds from this socket's peer.
+
+        When a write to a socket fails (the peer reset it, say right after its Close frame),
+        asyncio drops the transport without reading what the peer had sent before: read it
+        here, while the socket is still open, so the other side gets every byte.
+        """
+        transport = self.transport
+        if transport is None or self.link.conn is None or transport.get_extra_info("sslcontext"):
+            return  # (under TLS the socket holds ciphertext: nothing to relay as it is)
+        try:
+            sock = socket.socket(fileno=transport.get_extra_info("socket").fileno())
+        except (AttributeError, OSError, ValueError):
+            return
+        try:
+            while True:
+                try:
+                    data = sock.recv(1 << 18)
+                except OSError:  # nothing more for now, or the reset itself
+                    return
+                if not data:
+                    return
+                self.data_received(data)
+        finally:
+            sock.detach()  # the fd stays asyncio's
 
     # Flow control: a slow reader on one side pauses reading from the other.
     def pause_writing(self) -> None:
@@ -314,7 +388,8 @@ class _Side(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         other = self.link.other(self)
-        if other is not None and other.transport is not None and not other.transport.is_closing():
+        if (other is not None and other.transport is not None and not other.ending
+                and not other.transport.is_closing()):
             other.transport.resume_reading()
 
 
@@ -385,37 +460,76 @@ class _Link:
             self._answer_unread_head(other.transport)
         if other is not None and other.transport is not None and not other.transport.is_closing():
             if other.transport.can_write_eof():
-                other.transport.write_eof()
+                try:
+                    other.transport.write_eof()
+                except OSError as exc:  # the other end was reset (it is not this side's error)
+                    other.fail(exc)
         if len(self.eofs) == 2:
             self.close()
 
-    def lost(self, side: _Side) -> None:
+    def lost(self, side: _Side, exc: BaseException | None = None) -> None:
+        """``side``'s socket is gone: with ``exc``, its peer reset it (or a write to it
+        failed); without, the tap closed it. The other side then ends the same way, but only
+        once it has every byte relayed to it."""
+        if exc is not None and self.conn is not None and side.sender not in self.eofs:
+            self.conn._note(side.sender, None)  # that direction has ended too
         side.transport = None
         other = self.other(side)
-        if side is self.server and other is not None and other.transport is not None:
-            self._answer_unread_head(other.transport)
         if other is not None and other.transport is not None:
-            transport = other.transport
-            transport.close()  # sends what is buffered, then closes...
-            if transport.get_write_buffer_size():
-                # ...unless that peer never reads: then the socket (and its buffer) would stay.
-                self.tap._loop.call_later(LINGER, transport.abort)
+            answered = side is self.server and self._answer_unread_head(other.transport)
+            # A reset is passed on as a reset, unless the tap answered for the app (then
+            # its answer is what the client should read).
+            self.end(other, reset=exc is not None and not answered)
         if side is self.client and self.connect_task is not None:
             self.connect_task.cancel()
         self._maybe_finish()
 
-    def _answer_unread_head(self, client: asyncio.Transport) -> None:
+    def end(self, side: _Side, reset: bool) -> None:
+        """Close ``side`` once its peer has taken every byte relayed to it (at most LINGER
+        seconds: a peer that never reads must not keep the socket): with a reset (RST) when
+        the other end was reset, else a plain close. Reading from it stops now: what it
+        sends has nowhere to go, and a reset or close drops it, as the other end would."""
+        transport = side.transport
+        if transport is None or side.ending:
+            return
+        side.ending = True
+        transport.pause_reading()
+        self._end_when_flushed(side, reset, self.tap._loop.time() + LINGER)
+
+    def _end_when_flushed(self, side: _Side, reset: bool, deadline: float) -> None:
+        transport = side.transport
+        if transport is None:
+            return
+        loop = self.tap._loop
+        if transport.get_write_buffer_size() or _unacked(transport):
+            if loop.time() < deadline:
+                loop.call_later(_FLUSH_POLL, self._end_when_flushed, side, reset, deadline)
+            else:
+                transport.abort()  # a peer that never reads
+            return
+        if reset:
+            try:
+                transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                              _LINGER_RESET)
+            except (AttributeError, OSError):
+                pass
+            transport.abort()
+        else:
+            transport.close()
+
+    def _answer_unread_head(self, client: asyncio.Transport) -> bool:
         """Tornado drops a request head it cannot read (too large, cut) without a word. When
         the app answered nothing and the decoder named what was wrong with the head, the
-        tap says it as HTTP, so the client learns why instead of seeing a reset."""
+        tap says it as HTTP, so the client learns why instead of seeing a reset. True if
+        it answered."""
         conn = self.conn
         if conn is None or conn.bytes["server"] or conn._response is not None or "client" in self.eofs:
-            return  # the app answered, or the client had finished (a cut head is its own doing)
+            return False  # the app answered, or the client had finished (a cut head is its own doing)
         conn.flush()
         errors = [e for e in conn._events if isinstance(e, wire.DecodeError)
                   and e.sender == "client" and e.fatal]
         if conn._request is not None or not errors or client.is_closing():
-            return
+            return False
         reason = errors[-1].error
         status = (b"431 Request Header Fields Too Large" if "larger than the limit" in reason
                   else b"400 Bad Request")
@@ -423,6 +537,7 @@ class _Link:
         client.write(b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
         log.info("tap: #%d answered %s for the app: %s", conn.id, status.decode(), reason)
+        return True
 
     def close(self, abort: bool = False) -> None:
         for side in (self.client, self.server):
