@@ -15,6 +15,7 @@ from typing import Any
 
 import tornado.web
 import tornado.websocket
+
 from .feed import Feed
 from .tornado_protocol import adapt, handshake_problems
 

@@ -146,6 +146,9 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
         return [] if self._deflate is None else [(DEFLATE, _tornado_params(self._deflate))]
 
     def _start_decoding(self) -> None:
+        # Each frame is refused from its header when it alone is over the limit (1009); a message
+        # in fragments is refused once the fragments add up past it, so at most about twice the
+        # limit is held per connection (Tornado checked the sum before reading each payload).
         limit = self.handler.max_message_size
         deflate = self._deflate
         self._frames = wire.FrameDecoder(max_payload=limit, allow_rsv1=deflate is not None,
