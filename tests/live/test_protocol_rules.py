@@ -82,6 +82,29 @@ async def test_a_64_bit_length_with_its_top_bit_set_is_a_protocol_error_not_too_
     await raw.close()
 
 
+async def test_fragments_adding_up_past_the_limit_get_1009_before_the_last_one_is_all_in():
+    # Each fragment is under the limit; together they are not. The server must not wait for
+    # (and hold) the whole last fragment before saying so.
+    server = await asyncio.wait_for(wsdemo.serve(max_message_size=1000), T)
+    try:
+        raw, _ = await upgraded(server.port)
+        await raw.send(client_frame(2, b"a" * 900, fin=False) + client_frame(9, b"ping in between"))
+        last = client_frame(0, b"b" * 1000)
+        await raw.send(last[:400])  # the rest is never sent
+        (close,) = server_closes(await raw.read_all())
+        assert close.close_code == 1009 and close.close_reason == "message exceeds the limit of 1000 bytes"
+        await raw.close()
+        # Fragments that add up to exactly the limit, with a ping between them, are fine.
+        raw, _ = await upgraded(server.port)
+        await raw.send(client_frame(2, b"a" * 900, fin=False) + client_frame(9, b"p" * 125)
+                       + client_frame(0, b"b" * 100))
+        got = wire.FrameDecoder(max_payload=2000).feed(await asyncio.wait_for(raw.reader.readexactly(2 + 125 + 4 + 1000), T))
+        assert [(f.opcode, len(f.payload)) for f in got] == [(wire.Opcode.PONG, 125), (wire.Opcode.BINARY, 1000)]
+        await raw.close()
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
 # -- the opening handshake (RFC 6455 sections 4.1 and 4.2.1) -----------------------------------
 
 @pytest.mark.parametrize("via", ["tap", "direct"])

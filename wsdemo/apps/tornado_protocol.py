@@ -43,6 +43,9 @@ TORNADO_PRIVATE = {
 
 READ_CHUNK = 64 * 1024  # bytes asked of the stream at a time
 YIELD_EVERY = 256  # frames handled before giving other connections a turn (as Tornado does)
+# Bytes of a frame in flight that are not message payload: at most a whole control frame
+# (2 + 4 + 125, RFC 6455 section 5.5), which may come between fragments; a header is at most 14.
+IN_FLIGHT_SLACK = 2 + 4 + 125
 MAX_CLOSE_REASON = 123  # bytes: a control frame carries 125, the code takes 2 (RFC 6455 section 5.5)
 
 
@@ -146,10 +149,9 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
         return [] if self._deflate is None else [(DEFLATE, _tornado_params(self._deflate))]
 
     def _start_decoding(self) -> None:
-        # Each frame is refused from its header when it alone is over the limit (1009); a message
-        # in fragments is refused once the fragments add up past it, so at most about twice the
-        # limit is held per connection (Tornado checked the sum before reading each payload).
         limit = self.handler.max_message_size
+        self._limit = limit
+        self._held = 0  # payload bytes of the fragmented message in progress
         deflate = self._deflate
         self._frames = wire.FrameDecoder(max_payload=limit, allow_rsv1=deflate is not None,
                                          expect_masked=True)
@@ -180,6 +182,8 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
             except wire.MessageError as e:
                 self.fail(e.code, e.message)
                 return
+            if frame.opcode < 8:
+                self._held = 0 if message is not None else self._held + frame.payload_len
             if message is not None:
                 handled = self._dispatch(message)
                 if handled is not None:
@@ -188,6 +192,11 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
                 await asyncio.sleep(0)
         if error is not None and not self.client_terminated:
             self.fail(error.code, error.message)
+        elif self._held and self._held + self._frames.buffered > self._limit + IN_FLIGHT_SLACK:
+            # The decoder refuses one frame over the limit from its header; this refuses the
+            # fragments of one message adding up past it while the next is still arriving, so a
+            # connection holds about the limit, not twice it.
+            self.fail(1009, f"message exceeds the limit of {self._limit} bytes")
 
     def _dispatch(self, message: wire.Message):
         """Hand one complete message to the handler, as Tornado's _handle_message does."""
