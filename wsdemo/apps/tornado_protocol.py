@@ -18,7 +18,6 @@ tests/live/test_tornado_guard.py: an upgrade fails there, near the cause.
 
 from __future__ import annotations
 
-import asyncio
 import struct
 from typing import Any
 
@@ -41,11 +40,6 @@ TORNADO_PRIVATE = {
                    "close_reason", "_received_pong", "_wire_bytes_in", "_message_bytes_in"),
 }
 
-READ_CHUNK = 64 * 1024  # bytes asked of the stream at a time
-YIELD_EVERY = 256  # frames handled before giving other connections a turn (as Tornado does)
-# Bytes of a frame in flight that are not message payload: at most a whole control frame
-# (2 + 4 + 125, RFC 6455 section 5.5), which may come between fragments; a header is at most 14.
-IN_FLIGHT_SLACK = 2 + 4 + 125
 MAX_CLOSE_REASON = 123  # bytes: a control frame carries 125, the code takes 2 (RFC 6455 section 5.5)
 
 
@@ -162,21 +156,36 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
                 deflate=True, no_context_takeover=deflate.client_no_context_takeover,
                 window_bits=deflate.window_bits("client"), max_size=limit)
 
+    async def _read(self, n: int) -> bytes:
+        data = await self.stream.read_bytes(n)
+        self._wire_bytes_in += n
+        return data
+
     async def _receive_frame(self) -> None:
-        # Called in a loop by Tornado's _receive_frame_loop until client_terminated; reads what
-        # has arrived (at most READ_CHUNK) and handles every complete frame in it, in order.
+        # Called in a loop by Tornado's _receive_frame_loop until client_terminated: one frame.
+        # Each part is read exactly (as Tornado does: its stream buffers a slow sender's bytes in
+        # one place) and fed to the decoder, which checks every rule as soon as the part that
+        # breaks it is in: an unmasked frame or a bad opcode after 2 bytes, a length after the
+        # extended length, all before the payload is read.
         if self._frames is None:
             self._start_decoding()
-        data = await self.stream.read_bytes(READ_CHUNK, partial=True)
-        self._wire_bytes_in += len(data)
-        error: wire.ProtocolError | None = None
         try:
-            frames = self._frames.feed(data)
-        except wire.FrameError as e:
-            frames, error = e.frames, e  # the frames before the bad one still count
-        for n, frame in enumerate(frames, 1):
-            if self.client_terminated:
+            head = await self._read(2)
+            self._frames.feed(head)
+            n = head[1] & 0x7F
+            if n >= 126:
+                extended = await self._read(2 if n == 126 else 8)
+                self._frames.feed(extended)
+                n = int.from_bytes(extended, "big")
+            if head[0] & 0x0F == 0 and self._held + n > self._limit:
+                # Each fragment fits, the message does not: refuse before reading this one.
+                self.fail(1009, f"message exceeds the limit of {self._limit} bytes")
                 return
+            frames = self._frames.feed(await self._read(4 + n))  # mask key and payload
+        except wire.FrameError as e:
+            self.fail(e.code, e.message)
+            return
+        for frame in frames:  # exactly one
             try:
                 message = self._messages.add(frame)
             except wire.MessageError as e:
@@ -188,15 +197,6 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
                 handled = self._dispatch(message)
                 if handled is not None:
                     await handled
-            if n % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
-        if error is not None and not self.client_terminated:
-            self.fail(error.code, error.message)
-        elif self._held and self._held + self._frames.buffered > self._limit + IN_FLIGHT_SLACK:
-            # The decoder refuses one frame over the limit from its header; this refuses the
-            # fragments of one message adding up past it while the next is still arriving, so a
-            # connection holds about the limit, not twice it.
-            self.fail(1009, f"message exceeds the limit of {self._limit} bytes")
 
     def _dispatch(self, message: wire.Message):
         """Hand one complete message to the handler, as Tornado's _handle_message does."""
