@@ -181,7 +181,8 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
                 # Each fragment fits, the message does not: refuse before reading this one.
                 self.fail(1009, f"message exceeds the limit of {self._limit} bytes")
                 return
-            frames = self._frames.feed(await self._read(4 + n))  # mask key and payload
+            # The mask key and the payload (the decoder refused an unmasked frame from its header).
+            frames = self._frames.feed(await self._read(4 + n))
         except wire.FrameError as e:
             self.fail(e.code, e.message)
             return
