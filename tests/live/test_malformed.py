@@ -72,7 +72,8 @@ async def test_oversized_message_gets_1009():
     (handshake(key=""), 400, b"Sec-WebSocket-Key"),
     (handshake(version="8"), 426, b"Sec-WebSocket-Version must be 13"),
     (handshake().replace(b"Upgrade: websocket", b"Upgrade: h2c"), 400, b'"Upgrade" only to "WebSocket"'),
-    (handshake().replace(b"Connection: Upgrade", b"Connection: keep-alive"), 400, b'"Connection" must be "Upgrade"'),
+    (handshake().replace(b"Connection: Upgrade", b"Connection: keep-alive"), 400,
+     b"Connection must contain the token 'Upgrade' (RFC 6455 section 4.1)"),
     (b"GARBAGE\r\n\r\n", 400, b""),
 ])
 async def test_broken_handshakes_get_http_errors(server, request_bytes, status, reason):

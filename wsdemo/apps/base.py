@@ -1,23 +1,23 @@
 """What every endpoint shares: the join token, the Origin check, the
 connection cap, the per-connection rate limit, and close codes that say what
-went wrong (Tornado on its own just drops the TCP connection on most protocol
-errors; RFC 6455 section 7.4.1 asks for 1002 / 1007 instead).
+went wrong (the protocol adaptation in tornado_protocol.py: Tornado on its own
+just drops the TCP connection on most protocol errors; RFC 6455 section 7.4.1
+asks for 1002 / 1007 instead).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import struct
 import time
 import urllib.parse
 from typing import Any
 
 import tornado.web
 import tornado.websocket
-from tornado.iostream import StreamClosedError
 
 from .feed import Feed
+from .tornado_protocol import adapt, handshake_problems
 
 log = logging.getLogger("wsdemo.apps")
 
@@ -78,7 +78,7 @@ class Guarded:
         if not state.classroom:
             return
         sent = self.get_query_argument("token", None) or self.get_cookie(TOKEN_COOKIE)
-        if not sent or not state.token or not secrets.compare_digest(sent, state.token):
+        if not sent or not state.token or not secrets.compare_digest(sent.encode(), state.token.encode()):
             self.refuse(403, "a join token is required (ask for the join link)")
             return
         if self.get_query_argument("token", None) and not self.request.headers.get("Upgrade"):
@@ -95,77 +95,6 @@ class Guarded:
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(f"{status_code} {self._reason}\n")
-
-
-class _Protocol13(tornado.websocket.WebSocketProtocol13):
-    """Tornado's protocol, but failing with a close code instead of a bare TCP drop.
-
-    Tornado calls ``_abort()`` for every protocol violation it detects; here
-    that first sends a Close frame: 1007 for a text message that is not UTF-8,
-    1011 when our own handler raised, 1002 for everything else. Tornado also
-    accepts unmasked client frames, which RFC 6455 section 5.1 forbids.
-    """
-
-    _fail_code = 1002
-    _fail_reason = "protocol error"
-
-    def _fail(self, code: int, reason: str) -> None:
-        self._fail_code, self._fail_reason = code, reason
-        self._abort()
-
-    def _abort(self) -> None:
-        stream = self.stream
-        if stream is not None and not stream.closed() and not self.server_terminated:
-            try:
-                payload = struct.pack(">H", self._fail_code) + self._fail_reason.encode()[:120]
-                self._write_frame(True, 0x8, payload)
-            except StreamClosedError:
-                pass
-            self.server_terminated = True
-        super()._abort()
-
-    async def _receive_frame(self) -> None:
-        self._frame_mask = None
-        await super()._receive_frame()
-        if self._frame_mask is None and not self.client_terminated:
-            # A non-final unmasked fragment (the final one is caught below).
-            self._fail(1002, "client frames must be masked")
-
-    def _handle_message(self, opcode: int, data: bytes):
-        if self._frame_mask is None:
-            self._fail(1002, "client frames must be masked")
-            return None
-        if opcode == 0x1 and not self._frame_compressed:
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError:
-                self._fail(1007, "text message is not valid UTF-8")
-                return None
-        elif opcode == 0x8 and len(data) == 1:
-            self._fail(1002, "close payload of 1 byte")
-            return None
-        elif opcode == 0x8 and len(data) > 2:
-            try:
-                data[2:].decode("utf-8")
-            except UnicodeDecodeError:
-                self._fail(1007, "close reason is not valid UTF-8")
-                return None
-        # Compressed text is checked after inflating, in Tornado's own path:
-        # mark that a failure there is a UTF-8 failure.
-        self._fail_code, self._fail_reason = (
-            (1007, "text message is not valid UTF-8") if opcode == 0x1 else (1002, "protocol error"))
-        try:
-            return super()._handle_message(opcode, data)
-        finally:
-            self._fail_code, self._fail_reason = 1002, "protocol error"
-
-    def _run_callback(self, callback, *args, **kwargs):
-        # Our handler failing is a server error, not the client's fault.
-        self._fail_code, self._fail_reason = 1011, "server error"
-        try:
-            return super()._run_callback(callback, *args, **kwargs)
-        finally:
-            self._fail_code, self._fail_reason = 1002, "protocol error"
 
 
 class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
@@ -190,8 +119,9 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
                 self.refuse(426, f"Sec-WebSocket-Version must be 13, got {version!r} "
                                  "(RFC 6455 section 4.2.2)", Sec_WebSocket_Version="13")
                 return
-            if not headers.get("Sec-WebSocket-Key"):
-                self.refuse(400, "missing Sec-WebSocket-Key header (RFC 6455 section 4.2.1)")
+            problems = handshake_problems(self.request)  # HTTP/1.1, Host, a 16-byte key, ...
+            if problems:
+                self.refuse(400, "; ".join(problems))
                 return
         await super().get(*args, **kwargs)
 
@@ -213,10 +143,7 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         return {} if self.settings.get("wsdemo_compression") else None
 
     def get_websocket_protocol(self):
-        protocol = super().get_websocket_protocol()
-        if protocol is not None:
-            protocol.__class__ = _Protocol13
-        return protocol
+        return adapt(super().get_websocket_protocol())
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         self.state.sockets.add(self)
@@ -228,11 +155,27 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         """Called when the handshake is done; override."""
 
     def on_message(self, message: str | bytes):
-        if self.state.classroom and not self._within_rate():
-            limit = self.state.rate_limit
-            self.close(1008, f"rate limit: at most {limit:g} messages per second")
+        if self._over_rate():
+            self.close(1008, self._rate_reason())
             return None
         return self.handle(message)
+
+    # Pings and pongs count against the same limit: a flood of them costs the server as much
+    # as messages do (a pong each, the event loop for everyone). Only in classroom mode, like
+    # messages: on loopback the only peers are the learner's own, and lessons send bursts.
+    # No page sends pings in bulk, so a flood is cut at once rather than waited on for a
+    # closing handshake it will not answer.
+    def on_ping(self, data: bytes) -> None:
+        if self._over_rate() and self.ws_connection is not None:
+            self.ws_connection.fail(1008, self._rate_reason())
+
+    on_pong = on_ping
+
+    def _over_rate(self) -> bool:
+        return self.state.classroom and not self._within_rate()
+
+    def _rate_reason(self) -> str:
+        return f"rate limit: at most {self.state.rate_limit:g} messages per second (pings and pongs count)"
 
     def handle(self, message: str | bytes):
         raise NotImplementedError

@@ -25,7 +25,7 @@ class CursorsSocket(BaseSocket):
             x, y = float(data["x"]), float(data["y"])
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise ValueError
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, OverflowError):  # 10**400 does not fit a float
             self.send(json.dumps({"type": "error", "text": 'send {"x": number, "y": number}'}))
             return
         move = {"type": "move", "id": self.id, "name": self.name,

@@ -3,7 +3,9 @@
 ``GET /poll?since=SEQ`` answers at once: the latest update (200, JSON) if it
 is newer than SEQ, else 204. ``GET /longpoll?since=SEQ&timeout=S`` holds the
 request until there is news or S seconds pass (204). Without ``since``, /poll
-gives the latest update and /longpoll waits for the next one.
+gives the latest update and /longpoll waits for the next one. ``since`` is a whole
+number from 0 to 2**53, ``timeout`` a number of seconds from 0 to 60 (default 20);
+anything else is a 400 that names the range.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import json
 import tornado.web
 
 from .base import Guarded
+from .params import number_argument
 
-MAX_HOLD = 60.0  # seconds a long poll may be held
+MAX_HOLD = 60  # seconds a long poll may be held
+MAX_SEQ = 2**53  # sequence numbers stay exact in JSON (and JavaScript) up to here
 
 
 class _FeedHandler(Guarded, tornado.web.RequestHandler):
@@ -25,13 +29,7 @@ class _FeedHandler(Guarded, tornado.web.RequestHandler):
         return None  # no 304s: each poll is a full answer, as the lesson counts bytes
 
     def since(self) -> int | None:
-        raw = self.get_query_argument("since", None)
-        if raw is None:
-            return None
-        try:
-            return int(raw)
-        except ValueError:
-            raise tornado.web.HTTPError(400, reason="since must be an integer sequence number")
+        return number_argument(self, "since", None, low=0, high=MAX_SEQ, whole=True)
 
     def answer(self, update: dict | None) -> None:
         if update is None:
@@ -49,10 +47,7 @@ class PollHandler(_FeedHandler):
 
 class LongPollHandler(_FeedHandler):
     async def get(self) -> None:
-        try:
-            timeout = min(max(float(self.get_query_argument("timeout", "20")), 0.0), MAX_HOLD)
-        except ValueError:
-            raise tornado.web.HTTPError(400, reason="timeout must be a number of seconds")
+        timeout = number_argument(self, "timeout", 20.0, low=0, high=MAX_HOLD, unit="seconds")
         update = await self.state.feed.wait(self.since(), timeout)
         if self.request.connection.stream.closed():  # the client gave up while we held it
             return
