@@ -95,5 +95,10 @@ async def test_a_live_connection_runs_the_adaptation_with_every_attribute_it_rea
     missing = [a for a in TORNADO_PRIVATE["attributes"] if not hasattr(protocol, a)]
     assert not missing, f"Tornado's protocol lost {missing}"
     assert protocol._wire_bytes_in > 0 and protocol._message_bytes_in == 2
+    stream = protocol.stream
+    missing = [a for a in TORNADO_PRIVATE["stream_attributes"] if not hasattr(stream, a)]
+    assert not missing, f"Tornado's IOStream lost {missing}"
+    # What send()'s "not reading" policy measures: an int, 0 when all was written.
+    assert len(stream._write_buffer) == 0 and tornado_protocol.pending_write_bytes(stream) == 0
     await client.close()
     assert tornado_protocol.adapt(None) is None

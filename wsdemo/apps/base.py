@@ -17,7 +17,7 @@ import tornado.web
 import tornado.websocket
 
 from .feed import Feed
-from .tornado_protocol import adapt, handshake_problems
+from .tornado_protocol import adapt, handshake_problems, pending_write_bytes
 
 log = logging.getLogger("wsdemo.apps")
 
@@ -230,13 +230,7 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
     @property
     def _backlog(self) -> int:
         """Bytes queued in Tornado for this client that the kernel has not taken yet."""
-        stream = getattr(self.ws_connection, "stream", None)
-        if stream is None or stream.closed():
-            return 0
-        # Tornado has no public measure of this (IOStream.writing() only says whether it is
-        # zero). IOStream._write_buffer is a private _StreamBuffer with __len__ (Tornado 6.x);
-        # tests/live/test_broadcast.py and the Tornado guard test fail if it changes.
-        return len(stream._write_buffer)
+        return pending_write_bytes(getattr(self.ws_connection, "stream", None))
 
     @property
     def max_message_size(self) -> int:

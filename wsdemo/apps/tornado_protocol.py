@@ -38,7 +38,19 @@ TORNADO_PRIVATE = {
     "called": ("_send_pong", "_write_frame", "close"),
     "attributes": ("stream", "handler", "client_terminated", "server_terminated", "close_code",
                    "close_reason", "_received_pong", "_wire_bytes_in", "_message_bytes_in"),
+    # IOStream: bytes queued for the socket (pending_write_bytes).
+    "stream_attributes": ("_write_buffer",),
 }
+
+def pending_write_bytes(stream) -> int:
+    """Bytes queued in Tornado's IOStream that the kernel has not taken yet (0 once closed).
+
+    Tornado has no public measure of this (``IOStream.writing()`` only says whether it is
+    zero); ``_write_buffer`` is a private ``_StreamBuffer`` with ``__len__`` in Tornado 6.x."""
+    if stream is None or stream.closed():
+        return 0
+    return len(stream._write_buffer)
+
 
 MAX_CLOSE_REASON = 123  # bytes: a control frame carries 125, the code takes 2 (RFC 6455 section 5.5)
 
