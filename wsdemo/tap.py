@@ -170,7 +170,6 @@ class Connection:
         self._pending_bytes = 0
         self._flush_handle: asyncio.TimerHandle | None = None
         self._redactors = {"client": wire.HeadRedactor(), "server": wire.HeadRedactor()}
-        self._skipped = False  # the chunk being stored came while its redactor was done
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
@@ -338,7 +337,6 @@ class Connection:
         redactor = self._redactors[sender]
         if redactor.done and self.decoder.head_offset(sender) == start:
             redactor.restart()  # the next request (or response) on a keep-alive connection
-        self._skipped = redactor.done
         return redactor.feed(data)
 
     def _redact_rest(self, sender: str, data: bytes, start: int, stored: bytes, events: list) -> bytes:
@@ -347,9 +345,13 @@ class Connection:
         redactor = self._redactors[sender]
         if not redactor.done:
             return stored
-        heads = sum(1 for e in events if type(e) is wire.HttpRequest or type(e) is wire.HttpResponse)
-        if heads > (0 if self._skipped else 1):
-            # Whole messages after a body in one chunk (pipelined): every line of it, once.
+        # One message may end in a chunk (the head being read, or the body); a second one is a
+        # whole message after it (pipelined): then every line of the chunk is read, once.
+        ended = 0
+        for e in events:
+            if (type(e) is wire.HttpRequest or type(e) is wire.HttpResponse) and e.sender == sender:
+                ended += 1
+        if ended > 1:
             stored = wire.HeadRedactor(until_blank=False).feed(stored)
         head = self.decoder.head_offset(sender)
         if head is not None and start <= head < start + len(data):

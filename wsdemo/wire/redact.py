@@ -71,6 +71,12 @@ class HeadRedactor:
         self.until_blank = until_blank
         self.restart()
 
+    @property
+    def carried(self) -> int:
+        """Bytes kept between chunks (bounded: the start of a line, for its name, and its end,
+        for a token cut in two), so each chunk costs its own length, not the line's."""
+        return len(self._start) + len(self._tail)
+
     def restart(self) -> None:
         self.done = False
         self._seen_line = False  # empty lines before the start line do not end a head
