@@ -175,3 +175,13 @@ def test_decode_errors_quoting_a_request_line_are_redacted():
     shown = redact(err)  # ...and redaction hides the token, as for heads
     assert "SECRET" not in shown.error and "%74oken=******" in shown.error
     assert shown.offset == err.offset and shown.fatal == err.fatal
+
+
+def test_a_released_decoder_keeps_what_it_decoded_and_only_counts_later_bytes():
+    dec = _upgraded(deflate=True)
+    dec.feed("client", encode_frame(Opcode.TEXT, b"x", fin=False, mask_key=KEY))  # a message in progress
+    dec.release()
+    assert dec.deflate is not None and dec.response.status == 101 and dec.head_offset("client") is None
+    before = dec.received["client"]
+    assert dec.feed("client", encode_frame(Opcode.CONTINUATION, b"y", mask_key=KEY)) == []
+    assert dec.received["client"] == before + 7 and dec.eof("client") == []

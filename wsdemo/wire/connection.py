@@ -180,6 +180,15 @@ class ConnectionDecoder:
             return None
         return d.http.offset
 
+    def release(self) -> None:
+        """The connection is over: free what decoding more would need (buffers, a fragmented
+        message, each direction's inflater and its 32 KiB window). What was decoded stays
+        (``request``, ``response``, ``deflate``, ``state``); bytes fed later are only counted."""
+        for d in self._dirs.values():
+            d.mode = "dead"
+            d.http = d.frames = d.messages = None
+            d.held = []
+
     # -- input ------------------------------------------------------------------------------
 
     def feed(self, sender: str, data: bytes, at: float | None = None) -> list:
