@@ -12,6 +12,8 @@ attack connection has closed and the tap has decoded everything. Never asserts; 
   (6 bytes each, masked), then the final one.
 - compressed messages: CONNECTIONS short connections, each sending MESSAGES permessage-deflate
   messages of 1,000,000 zero bytes (about 1 KB each on the wire; the server's limit is 1 MiB).
+- slow bodies (item 8, CPU rather than memory): SLOW clients each send a POST body 100 bytes
+  at a time with no newline; the server process's CPU time per chunk.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def serve_and_report() -> None:
             for conn in tap.connections:
                 conn.flush()
             gc.collect()
-            print(json.dumps({"rss": _rss(), "retained": getattr(tap, "retained_bytes", None),
+            cpu = os.times()
+            print(json.dumps({"rss": _rss(), "cpu": cpu.user + cpu.system, "retained": getattr(tap, "retained_bytes", None),
                               "budget": getattr(tap, "budget_bytes", None),
                               "open": sum(c.is_open for c in tap.connections),
                               "recorded": len(tap.connections)}), flush=True)
@@ -163,11 +166,28 @@ async def compressed_messages(port: int, connections: int, messages: int) -> int
     return sent
 
 
+async def slow_bodies(port: int, clients: int, chunks: int) -> int:
+    """Each client sends a POST head, then its body 100 bytes at a time, no newline in it."""
+    async def one() -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = b"POST /poll HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % (100 * chunks)
+        writer.write(head)
+        for _ in range(chunks):
+            writer.write(b"x" * 100)
+            await writer.drain()
+            await asyncio.sleep(0.001)  # one chunk at a time, as a slow client sends
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        writer.close()
+        return len(head) + 100 * chunks
+
+    return sum(await asyncio.gather(*(one() for _ in range(clients))))
+
+
 def _fmt(n) -> str:
     return "-" if n is None else f"{n / MiB:8.1f} MiB"
 
 
-def run(name: str, attack) -> None:
+def run(name: str, attack, chunks: int = 0) -> None:
     server = ServerProcess()
     try:
         before = server.report()
@@ -183,6 +203,9 @@ def run(name: str, attack) -> None:
           f"(+{(after['rss'] - before['rss']) / MiB:.1f} MiB)")
     print(f"  tap keeps       {_fmt(after['retained'])} of a budget of {_fmt(after['budget'])}   "
           f"({after['open']} open / {after['recorded']} recorded connections)")
+    cpu = after["cpu"] - before["cpu"]
+    per = f", {cpu / chunks * 1e6:.0f} us per 100-byte chunk" if chunks else ""
+    print(f"  server CPU      {cpu:.2f} s{per}")
 
 
 def main() -> None:
@@ -191,6 +214,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300_000)
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--messages", type=int, default=4)
+    parser.add_argument("--slow", type=int, default=6, help="slow-body clients")
+    parser.add_argument("--chunks", type=int, default=600, help="100-byte chunks per slow body")
     args = parser.parse_args()
     if args.serve:
         serve_and_report()
@@ -199,6 +224,8 @@ def main() -> None:
         lambda port: continuation_flood(port, args.frames))
     run(f"compressed messages ({args.connections} connections x {args.messages} x 1 MB of zeros)",
         lambda port: compressed_messages(port, args.connections, args.messages))
+    run(f"slow bodies ({args.slow} clients x {args.chunks} chunks of 100 bytes, no newline; item 8)",
+        lambda port: slow_bodies(port, args.slow, args.chunks), args.slow * args.chunks)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,7 @@ _FRAME = 200
 _MESSAGE = 130
 _CHUNK = 130
 _HEADER = 180
+_COPY_BELOW = 16 << 10  # stored chunks shorter than this are copied (see Connection.flush)
 _getsizeof = sys.getsizeof
 
 
@@ -274,12 +275,16 @@ class Connection:
                 self.bytes[sender] += len(data)
                 if self.decoder.upgraded:  # frames from here on: no heads to redact
                     events = self._decode(self.decoder.feed, sender, data, at)
-                    self._chunks.add((sender, at, data), _CHUNK + len(data))
+                    stored = data
                 else:
                     stored = self._redact_chunk(sender, data, start)
                     events = self._decode(self.decoder.feed, sender, data, at)
                     stored = self._redact_rest(sender, data, start, stored, events)
-                    self._chunks.add((sender, at, stored), _CHUNK + len(data))
+                if len(stored) < _COPY_BELOW:
+                    # A chunk as read sits alone in what was a 256 KiB receive buffer: kept, a
+                    # 100-byte chunk would hold a whole 4 KiB page. A copy packs it with others.
+                    stored = bytes(memoryview(stored))
+                self._chunks.add((sender, at, stored), _CHUNK + len(stored))
             for event in events:
                 self._emit(event)
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import gc
+import json
 import os
+import sys
 import tracemalloc
 
 import pytest
@@ -104,3 +106,82 @@ async def test_compressed_traffic_over_short_connections_stays_within_the_budget
         assert sum(c.dropped_events for c in tap.connections) > 0
     finally:
         await asyncio.wait_for(server.stop(), T)
+
+
+# A server in a process of its own, as `python -m wsdemo serve` or a fresh kernel runs it: its
+# allocator's state is not the test runner's. It prints its port, then its resident size and
+# the number of chunks its tap keeps for each line it reads.
+_SERVER = """
+import asyncio, gc, json, os, sys, threading
+import wsdemo
+
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await wsdemo.serve(show_join=False)
+    print(json.dumps({"port": server.port}), flush=True)
+    done = loop.create_future()
+
+    def report():
+        for c in server.tap.connections:
+            c.flush()
+        gc.collect()
+        print(json.dumps({"rss": rss(), "chunks": sum(len(c.chunks) for c in server.tap.connections),
+                          "open": sum(c.is_open for c in server.tap.connections)}), flush=True)
+
+    def read():
+        for _ in sys.stdin:
+            loop.call_soon_threadsafe(report)
+        loop.call_soon_threadsafe(done.set_result, None)
+
+    threading.Thread(target=read, daemon=True).start()
+    await done
+    await server.stop()
+
+asyncio.run(main())
+"""
+
+
+async def test_small_chunks_kept_do_not_pin_their_receive_buffers():
+    # asyncio reads into a 256 KiB buffer and shrinks it: a 100-byte chunk kept as read can hold
+    # a whole page of memory. tracemalloc cannot see that; the server's resident size can.
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", _SERVER, stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE)
+
+    async def report() -> dict:
+        proc.stdin.write(b"report\n")
+        return json.loads(await asyncio.wait_for(proc.stdout.readline(), T))
+
+    async def slow_body(chunks: int) -> None:
+        raw = await Raw.open(port)
+        await raw.send(b"POST /poll HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (100 * chunks))
+        for _ in range(chunks):
+            await raw.send(b"x" * 100)
+            await asyncio.sleep(0.001)  # one chunk at a time
+        await raw.read_head()
+        await raw.close()
+
+    try:
+        port = json.loads(await asyncio.wait_for(proc.stdout.readline(), T))["port"]
+        await slow_body(20)  # warm up
+        before = await report()
+        await asyncio.gather(*(slow_body(1000) for _ in range(4)))
+        after = await report()
+        while after["open"]:
+            await asyncio.sleep(0.05)
+            after = await report()
+    finally:
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), T)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+    kept = after["chunks"] - before["chunks"]
+    grown = after["rss"] - before["rss"]
+    print(f"RSS +{grown / MiB:.1f} MiB for {kept} chunks kept")
+    assert kept > 3000
+    assert grown < kept * 1024 + MiB, f"RSS +{grown / MiB:.1f} MiB for {kept} small chunks kept"
