@@ -51,8 +51,19 @@ DECODE_DELAY = 0.002
 MAX_DEFER = 0.05
 MAX_PENDING = 256
 MAX_PENDING_BYTES = 1 << 20
+# A scheduled decoding turn stops after MAX_TURN_EVENTS events and lets the loop run (a 64 KiB
+# chunk of empty frames is 10,000 events); chunks of frames are decoded TURN_SLICE bytes at a
+# time so a turn can stop inside one. Past MAX_BACKLOG undecoded bytes the tap catches up at
+# once instead: memory stays bounded even if decoding falls behind.
+MAX_TURN_EVENTS = 1000
+TURN_SLICE = 4096
+MAX_BACKLOG = 8 * MAX_PENDING_BYTES
 # Seconds a closed connection may take to hand its last buffered bytes to a peer.
 LINGER = 5.0
+
+
+class _Rest(bytes):
+    """The undecoded end of a chunk a decoding turn stopped in (already counted and stored)."""
 
 
 class _Ring(deque):
@@ -247,7 +258,11 @@ class Connection:
             self._flush_handle = tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
         elif len(pending) >= MAX_PENDING or self._pending_bytes >= MAX_PENDING_BYTES:
             self._flush_handle.cancel()
-            self._flush_handle = tap._loop.call_soon(self.flush)
+            if self._pending_bytes >= MAX_BACKLOG:
+                self._flush_handle = None
+                self.flush()
+            else:
+                self._flush_handle = tap._loop.call_soon(self._flush_turn)
 
     def _flush_when_quiet(self) -> None:
         self._flush_handle = None
@@ -258,23 +273,37 @@ class Connection:
         if busy and now - self._pending[0][1] < MAX_DEFER:
             self._flush_handle = self.tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
             return
-        self.flush()
+        self._flush_turn()
+
+    def _flush_turn(self) -> None:
+        self._flush_handle = None
+        if self._decode_pending(MAX_TURN_EVENTS):  # more left: after what else the loop has to do
+            self._flush_handle = self.tap._loop.call_soon(self._flush_turn)
 
     def flush(self) -> None:
         """Decode what the relay has noted so far, in order (also called on demand)."""
+        self._decode_pending(None)
+
+    def _decode_pending(self, limit: int | None) -> bool:
+        """Decode the noted chunks in order. With a ``limit``, stop once that many events came
+        (inside a chunk of frames, if need be) and say whether some are left."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         pending, self._pending = self._pending, []
         self._pending_bytes = 0
-        for sender, at, data in pending:
+        made = 0
+        for n, (sender, at, data) in enumerate(pending):
+            rest = None
             if data is None:
                 events = self._decode(self.decoder.eof, sender, at)
+            elif type(data) is _Rest:  # a chunk an earlier turn stopped in: counted and stored
+                events, rest = self._decode_frames(sender, data, at, limit, made)
             else:
                 start = self.bytes[sender]
                 self.bytes[sender] += len(data)
                 if self.decoder.upgraded:  # frames from here on: no heads to redact
-                    events = self._decode(self.decoder.feed, sender, data, at)
+                    events, rest = self._decode_frames(sender, data, at, limit, made)
                     stored = data
                 else:
                     stored = self._redact_chunk(sender, data, start)
@@ -287,6 +316,26 @@ class Connection:
                 self._chunks.add((sender, at, stored), _CHUNK + len(stored))
             for event in events:
                 self._emit(event)
+            made += len(events)
+            if limit is not None and (rest or made >= limit) and (rest or n + 1 < len(pending)):
+                left = pending[n + 1:]
+                if rest:
+                    left.insert(0, (sender, at, _Rest(rest)))
+                self._pending = left + self._pending
+                self._pending_bytes = sum(len(d) for _, _, d in self._pending if d is not None)
+                return True
+        return False
+
+    def _decode_frames(self, sender: str, data: bytes, at: float, limit: int | None, made: int):
+        """Frames of one chunk: (events, the bytes left undecoded when ``limit`` was reached)."""
+        if limit is None or len(data) <= TURN_SLICE:
+            return self._decode(self.decoder.feed, sender, data, at), None
+        events: list = []
+        for i in range(0, len(data), TURN_SLICE):
+            events += self._decode(self.decoder.feed, sender, data[i:i + TURN_SLICE], at)
+            if made + len(events) >= limit and i + TURN_SLICE < len(data):
+                return events, data[i + TURN_SLICE:]
+        return events, None
 
     def _decode(self, method, sender: str, *args) -> list:
         try:

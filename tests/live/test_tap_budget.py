@@ -134,3 +134,40 @@ async def test_a_slow_body_is_not_redacted_and_the_next_head_is(server):
         assert secret not in stored
     assert len(stored) == conn.bytes["client"]
     await raw.close()
+
+
+async def test_a_flood_of_tiny_frames_is_decoded_in_turns_that_let_the_loop_run(server):
+    # 64 KiB of empty frames is ~11,000 events: decoded in one go, the loop (the relay, Tornado,
+    # every other client) would wait for all of them. A scheduled turn stops near MAX_TURN_EVENTS.
+    from wsdemo.tap import MAX_TURN_EVENTS, TURN_SLICE
+
+    ticks = 0
+    per_tick: dict[int, int] = {}
+
+    async def tick():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    def seen(event):
+        per_tick[ticks] = per_tick.get(ticks, 0) + 1
+
+    raw = await Raw.open(server.port)
+    await raw.send(handshake("/echo"))
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
+    server.tap.subscribe(seen)
+    ticker = asyncio.create_task(tick())
+    try:
+        await raw.send(client_frame(0x1, b"a", fin=False))
+        for _ in range(5):
+            await raw.send(client_frame(0x0, b"", fin=False) * 20_000)
+        await raw.send(client_frame(0x0, b"z"))
+        assert await asyncio.wait_for(raw.reader.readexactly(4), 60) == b"\x81\x02az"
+        # (reading conn.events would decode the rest at once: only the tap's own turns here)
+        await wait_until(lambda: sum(per_tick.values()) >= 100_002, timeout=60, what="every frame decoded")
+    finally:
+        ticker.cancel()
+    # a turn may finish the slice it is in: at most TURN_SLICE / 2 more (2-byte frames)
+    assert max(per_tick.values()) <= MAX_TURN_EVENTS + TURN_SLICE // 2 + 10, max(per_tick.values())
+    await raw.close()
