@@ -4,7 +4,8 @@ retained by the server process.
 Each attack runs against a fresh live lab (``wsdemo.serve(compression=True)``) in a separate
 process; the attack clients run here, on loopback. The server process reports its RSS and the
 tap's own accounting (``tap.retained_bytes``, when it has one) before and after, once every
-attack connection has closed and the tap has decoded everything. Never asserts; stops by itself.
+attack connection has closed and the tap has decoded everything, its CPU time, and the longest
+its event loop was held up. Never asserts; stops by itself (~30 s).
 
     .venv/bin/python bench/hostile.py [--frames 300000] [--connections 100] [--messages 4]
 
@@ -53,6 +54,17 @@ def serve_and_report() -> None:
         server = await wsdemo.serve(compression=True, show_join=False)
         print(json.dumps({"port": server.port}), flush=True)
         done = loop.create_future()
+        stall = [0.0]
+
+        async def watch() -> None:  # the longest the loop went without running this task
+            last = time.perf_counter()
+            while True:
+                await asyncio.sleep(0.001)
+                now = time.perf_counter()
+                stall[0] = max(stall[0], now - last)
+                last = now
+
+        watcher = loop.create_task(watch())
 
         def report() -> None:
             tap = server.tap
@@ -60,7 +72,8 @@ def serve_and_report() -> None:
                 conn.flush()
             gc.collect()
             cpu = os.times()
-            print(json.dumps({"rss": _rss(), "cpu": cpu.user + cpu.system, "retained": getattr(tap, "retained_bytes", None),
+            worst, stall[0] = stall[0], 0.0
+            print(json.dumps({"rss": _rss(), "cpu": cpu.user + cpu.system, "stall": worst, "retained": getattr(tap, "retained_bytes", None),
                               "budget": getattr(tap, "budget_bytes", None),
                               "open": sum(c.is_open for c in tap.connections),
                               "recorded": len(tap.connections)}), flush=True)
@@ -72,6 +85,7 @@ def serve_and_report() -> None:
 
         threading.Thread(target=read_stdin, daemon=True).start()
         await done
+        watcher.cancel()
         await server.stop()
 
     asyncio.run(main())
@@ -205,7 +219,7 @@ def run(name: str, attack, chunks: int = 0) -> None:
           f"({after['open']} open / {after['recorded']} recorded connections)")
     cpu = after["cpu"] - before["cpu"]
     per = f", {cpu / chunks * 1e6:.0f} us per 100-byte chunk" if chunks else ""
-    print(f"  server CPU      {cpu:.2f} s{per}")
+    print(f"  server CPU      {cpu:.2f} s{per}; longest loop stall {after['stall'] * 1000:.0f} ms")
 
 
 def main() -> None:
