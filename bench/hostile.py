@@ -73,7 +73,8 @@ def serve_and_report() -> None:
             gc.collect()
             cpu = os.times()
             worst, stall[0] = stall[0], 0.0
-            print(json.dumps({"rss": _rss(), "cpu": cpu.user + cpu.system, "stall": worst, "retained": getattr(tap, "retained_bytes", None),
+            print(json.dumps({"rss": _rss(), "cpu": cpu.user + cpu.system, "stall": worst,
+                              "retained": getattr(tap, "retained_bytes", None),
                               "budget": getattr(tap, "budget_bytes", None),
                               "open": sum(c.is_open for c in tap.connections),
                               "recorded": len(tap.connections)}), flush=True)
