@@ -25,13 +25,44 @@ import tornado.netutil
 
 from .apps import AppState, make_app
 from .client import Client
-from .tap import Tap
+from .tap import DEFAULT_BUDGET, Tap
+from .wire import mask_tokens_text
 
 log = logging.getLogger("wsdemo.server")
 conn_log = logging.getLogger("wsdemo.connections")
 
 HEAD_TIMEOUT = 60.0  # seconds
 _current: "Server | None" = None  # the server this process runs; serve() replaces it
+
+
+class _MaskTokens(logging.Filter):
+    """Join tokens out of log records: Tornado's own warnings and errors quote the raw URI."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a broken record is logging's to report, not ours
+            return True
+        masked = mask_tokens_text(text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = mask_tokens_text(text)
+        return True
+
+
+# Not wsdemo.server: outside a notebook it announces the join URL, token and all, on purpose.
+_LOGGERS_MASKED = ("tornado.access", "tornado.general", "tornado.application", "wsdemo.tap",
+                   "wsdemo.connections")
+
+
+def mask_tokens_in_logs() -> None:
+    """Install the token mask on Tornado's loggers and the live lab's own (once per process)."""
+    for name in _LOGGERS_MASKED:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _MaskTokens) for f in logger.filters):
+            logger.addFilter(_MaskTokens())
 
 
 def _url_host(host: str) -> str:
@@ -42,7 +73,7 @@ class Server:
     """A running live lab. Made by ``await wsdemo.serve()``."""
 
     def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
-                 ring_size: int, ring_bytes: int = 8 << 20):
+                 ring_size: int, ring_bytes: int = 8 << 20, tap_budget: int = DEFAULT_BUDGET):
         self.host = host
         self.compression = compression
         self.classroom = classroom
@@ -50,6 +81,7 @@ class Server:
         self.token = state.token
         self._ring_size = ring_size
         self._ring_bytes = ring_bytes
+        self._tap_budget = tap_budget
         self.tap: Tap | None = None
         self.port: int | None = None  # the tap's public port
         self.direct_port: int | None = None  # Tornado's private port
@@ -83,7 +115,8 @@ class Server:
             self._http.add_sockets(app_sockets)
             self.direct_port = app_sockets[0].getsockname()[1]
             self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
-                           ring_bytes=self._ring_bytes)
+                           ring_bytes=self._ring_bytes, budget_bytes=self._tap_budget,
+                           max_message_size=self.app_state.max_message_size)
             await self.tap.start(tap_sockets)
             self.port = self.tap.port
         except BaseException:
@@ -210,12 +243,14 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 classroom: bool = False, max_message_size: int = 1 << 20,
                 max_connections: int = 200, ring_size: int = 1000, ring_bytes: int = 8 << 20,
                 rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
-                allowed_origins: tuple[str, ...] = (), show_join: bool = True) -> Server:
+                allowed_origins: tuple[str, ...] = (), show_join: bool = True,
+                tap_budget: int = DEFAULT_BUDGET) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
     127.0.0.1 on a port the OS picks. The tap keeps each connection's latest
-    ``ring_size`` events and chunks, up to about ``ring_bytes`` of payload each.
+    ``ring_size`` events and chunks, up to about ``ring_bytes`` of payload each, and
+    about ``tap_budget`` bytes for all connections together (256 MiB by default).
     ``classroom=True`` requires a join token
     (``server.token``, ``server.join_url()``) and limits each connection to
     ``rate_limit`` messages per second; it also shows the join card (the URL
@@ -231,7 +266,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                      max_message_size=max_message_size, rate_limit=rate_limit,
                      ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
-                    ring_size=ring_size, ring_bytes=ring_bytes)
+                    ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget)
+    mask_tokens_in_logs()
     await server._start(port)
     _current = server
     if classroom and show_join:

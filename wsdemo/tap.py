@@ -16,6 +16,15 @@ for a reset.
 Every event and every stored chunk passes through the wire layer's redaction
 first: a browser behind a notebook proxy sends the Jupyter login cookie. Join
 tokens in URLs (``?token=``) are masked the same way.
+
+What the tap keeps is bounded by one byte budget across all connections
+(``Tap.budget_bytes``, 256 MiB by default; ``Tap.retained_bytes`` is what the
+rings keep now, estimated from payloads and Python's per-object costs). Past
+it, closed connections lose their oldest events and chunks first, then the open
+connection keeping the most; ``Connection.dropped_events`` says how many a
+connection lost. Besides the rings, an open connection holds transient decoder
+state: at most one message in progress per direction (``max_message_size``
+bytes, ``wire.DEFAULT_MAX_FRAMES`` frames) and MAX_PENDING_BYTES undecoded.
 """
 
 from __future__ import annotations
@@ -37,7 +46,8 @@ log = logging.getLogger("wsdemo.tap")
 SENDERS = ("client", "server")
 _FrameEvent, _MessageEvent = wire.FrameEvent, wire.MessageEvent
 _OTHER = {"client": "server", "server": "client"}
-_MAX_LINE = 64 * 1024
+DEFAULT_BUDGET = 256 << 20  # bytes the rings of all connections may keep, together
+_LOW_WATER = 0.9  # trimming goes down to this share of the budget, so it runs seldom
 # Decoding is deferred so that it runs while the tap is quiet, not inside a round
 # trip (bench/tap.py measures this): DECODE_DELAY after the first undecoded chunk,
 # pushed back while chunks keep arriving on any connection, but never longer than
@@ -48,6 +58,13 @@ DECODE_DELAY = 0.002
 MAX_DEFER = 0.05
 MAX_PENDING = 256
 MAX_PENDING_BYTES = 1 << 20
+# A scheduled decoding turn stops after MAX_TURN_EVENTS events and lets the loop run (a 64 KiB
+# chunk of empty frames is 10,000 events); chunks of frames are decoded TURN_SLICE bytes at a
+# time so a turn can stop inside one. Past MAX_BACKLOG undecoded bytes the tap catches up at
+# once instead: memory stays bounded even if decoding falls behind.
+MAX_TURN_EVENTS = 1000
+TURN_SLICE = 4096
+MAX_BACKLOG = 8 * MAX_PENDING_BYTES
 # Seconds a closed connection may take to hand its last buffered bytes to a peer.
 LINGER = 5.0
 # How often a side that is ending checks whether its peer has taken every byte yet.
@@ -65,48 +82,103 @@ _TCP_CLOSE = 7  # tcpi_state of a connection that is gone (reset): nothing more 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 
 
+class _Rest(bytes):
+    """The undecoded end of a chunk a decoding turn stopped in (already counted and stored)."""
+
+
 class _Ring(deque):
     """A ring buffer bounded by count (``maxlen``) and by bytes (``max_bytes``, an estimate
     per item): the oldest items go first, the newest one always stays. Big messages would
-    otherwise let a count-bounded ring hold gigabytes."""
+    otherwise let a count-bounded ring hold gigabytes. Its bytes count towards ``tap``'s
+    budget, which may take even the newest; ``dropped`` counts the items that went."""
 
-    def __init__(self, maxlen: int, max_bytes: int):
+    def __init__(self, maxlen: int, max_bytes: int, tap: "Tap | None" = None):
         super().__init__(maxlen=maxlen)
         self.max_bytes = max_bytes
         self.nbytes = 0
+        self.dropped = 0
+        self.tap = tap
         self._sizes: deque[int] = deque()
 
     def add(self, item, size: int) -> None:
         sizes = self._sizes
+        before = self.nbytes
         if len(self) == self.maxlen:
             self.nbytes -= sizes.popleft()  # append below drops the oldest
+            self.dropped += 1
         self.append(item)
         sizes.append(size)
         self.nbytes += size
         while self.nbytes > self.max_bytes and len(self) > 1:
             self.popleft()
             self.nbytes -= sizes.popleft()
+            self.dropped += 1
+        tap = self.tap
+        if tap is not None:
+            tap.retained_bytes += self.nbytes - before
+            if tap.retained_bytes > tap._trim_at:
+                tap._trim()
+
+    def drop_oldest(self) -> None:
+        """Drop the oldest item, for the tap's budget."""
+        self.popleft()
+        size = self._sizes.popleft()
+        self.nbytes -= size
+        self.dropped += 1
+        if self.tap is not None:
+            self.tap.retained_bytes -= size
+
+
+# What Python objects cost besides their payloads (measured with tracemalloc on CPython 3.11):
+# an event with its attribute dict, a Frame with its header and mask key, a Message, a
+# stored chunk's tuple, one parsed header field.
+_EVENT = 160
+_FRAME = 200
+_MESSAGE = 130
+_CHUNK = 130
+_HEADER = 180
+_COPY_BELOW = 16 << 10  # stored chunks shorter than this are copied (see Connection.flush)
+_getsizeof = sys.getsizeof
+
+
+def _frames_bytes(frames) -> int:
+    return sum(_FRAME + f.payload_len * (2 if f.masked else 1) for f in frames)
 
 
 def _event_bytes(event) -> int:
-    """About how many bytes an event keeps alive (payloads and heads; the rest is small)."""
+    """About how many bytes an event keeps alive: payloads, and the objects around them. A
+    message counts its frames too (it keeps them, even once their frame events are gone)."""
     kind = type(event)
     if kind is _FrameEvent:
         frame = event.frame
-        return 64 + frame.payload_len * (2 if frame.masked else 1)  # unmasked and as sent
+        return _EVENT + _FRAME + frame.payload_len * (2 if frame.masked else 1)  # unmasked and as sent
     if kind is _MessageEvent:
-        return 64 + len(event.message.data)
+        m = event.message
+        frames = m.frames
+        size = _EVENT + _MESSAGE + 8 * len(frames) + _frames_bytes(frames)
+        if len(frames) != 1 or m.data is not frames[0].payload:  # joined or inflated: a copy
+            size += len(m.data)
+        if m.text is not None:
+            size += _getsizeof(m.text)
+        return size
     msg = getattr(event, "request", None) or getattr(event, "response", None)
     if msg is not None:
-        return 64 + len(msg.raw) + len(getattr(msg, "body", b"") or b"")
-    return 64
+        return _http_bytes(msg)
+    return _EVENT + len(getattr(event, "error", "") or "")
+
+
+def _http_bytes(msg) -> int:
+    # raw, plus the parsed copies of its fields
+    return _EVENT + 2 * len(msg.raw) + _HEADER * len(msg.headers) + len(getattr(msg, "body", b"") or b"")
 
 
 class Connection:
     """One TCP connection through the tap, both directions.
 
     ``events`` and ``chunks`` are ring buffers (oldest first); ``summary()``
-    counts every event ever seen, not only those still in the ring.
+    counts every event ever seen, not only those still in the ring, and
+    ``dropped_events``/``dropped_chunks`` how many the rings let go (by count, by
+    bytes, or for the tap's budget).
     """
 
     def __init__(self, tap: "Tap", id: int, peer: str, ring_size: int,
@@ -117,22 +189,25 @@ class Connection:
         self._path: str | None = None
         self.opened_at = time.time()
         self.closed_at: float | None = None
-        self._events = _Ring(ring_size, ring_bytes)
-        self._chunks = _Ring(ring_size, ring_bytes)  # of (sender, at, bytes)
-        self.decoder = wire.ConnectionDecoder()
+        self._events = _Ring(ring_size, ring_bytes, tap)
+        self._chunks = _Ring(ring_size, ring_bytes, tap)  # of (sender, at, bytes)
+        # The server's limits: what a client sends past them, the server refuses anyway.
+        self.decoder = wire.ConnectionDecoder(client_max_payload=tap.max_message_size)
         self._request = None  # the handshake, redacted
         self._response = None
+        self._held = 0  # bytes the handshake kept outside the rings (counted in the budget)
         self.bytes = {"client": 0, "server": 0}  # relayed so far, per sender
         self._summary = wire.Summary()  # running totals over every event, not only the ring
         self._pending: list[tuple[str, float, bytes | None]] = []
         self._pending_bytes = 0
         self._flush_handle: asyncio.TimerHandle | None = None
-        self._line_tail = {"client": b"", "server": b""}
+        self._redactors = {"client": wire.HeadRedactor(), "server": wire.HeadRedactor()}
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
+        dropped = f" ({self._events.dropped} dropped)" if self._events.dropped else ""
         return (f"<Connection #{self.id} {self.peer} {self._path or '-'} {state}, "
-                f"{len(self._events)} events, {self.bytes['client']}+{self.bytes['server']} bytes>")
+                f"{len(self._events)} events{dropped}, {self.bytes['client']}+{self.bytes['server']} bytes>")
 
     @property
     def is_open(self) -> bool:
@@ -168,6 +243,22 @@ class Connection:
         self.flush()
         return self._response
 
+    @property
+    def dropped_events(self) -> int:
+        """Events no longer in ``events`` (the ring's count or byte bound, or the tap's budget)."""
+        self.flush()
+        return self._events.dropped
+
+    @property
+    def dropped_chunks(self) -> int:
+        self.flush()
+        return self._chunks.dropped
+
+    @property
+    def retained_bytes(self) -> int:
+        """About how many bytes this connection's recording keeps (its share of the tap's budget)."""
+        return self._events.nbytes + self._chunks.nbytes + self._held
+
     def summary(self):
         """``wire.summarize`` over every event this connection has produced."""
         self.flush()
@@ -187,7 +278,11 @@ class Connection:
             self._flush_handle = tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
         elif len(pending) >= MAX_PENDING or self._pending_bytes >= MAX_PENDING_BYTES:
             self._flush_handle.cancel()
-            self._flush_handle = tap._loop.call_soon(self.flush)
+            if self._pending_bytes >= MAX_BACKLOG:
+                self._flush_handle = None
+                self.flush()
+            else:
+                self._flush_handle = tap._loop.call_soon(self._flush_turn)
 
     def _flush_when_quiet(self) -> None:
         self._flush_handle = None
@@ -198,24 +293,69 @@ class Connection:
         if busy and now - self._pending[0][1] < MAX_DEFER:
             self._flush_handle = self.tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
             return
-        self.flush()
+        self._flush_turn()
+
+    def _flush_turn(self) -> None:
+        self._flush_handle = None
+        if self._decode_pending(MAX_TURN_EVENTS):  # more left: after what else the loop has to do
+            self._flush_handle = self.tap._loop.call_soon(self._flush_turn)
 
     def flush(self) -> None:
         """Decode what the relay has noted so far, in order (also called on demand)."""
+        self._decode_pending(None)
+
+    def _decode_pending(self, limit: int | None) -> bool:
+        """Decode the noted chunks in order. With a ``limit``, stop once that many events came
+        (inside a chunk of frames, if need be) and say whether some are left."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
         pending, self._pending = self._pending, []
         self._pending_bytes = 0
-        for sender, at, data in pending:
+        made = 0
+        for n, (sender, at, data) in enumerate(pending):
+            rest = None
             if data is None:
                 events = self._decode(self.decoder.eof, sender, at)
+            elif type(data) is _Rest:  # a chunk an earlier turn stopped in: counted and stored
+                events, rest = self._decode_frames(sender, data, at, limit, made)
             else:
+                start = self.bytes[sender]
                 self.bytes[sender] += len(data)
-                self._chunks.add((sender, at, self._redact_chunk(sender, data)), 64 + len(data))
-                events = self._decode(self.decoder.feed, sender, data, at)
+                if self.decoder.upgraded:  # frames from here on: no heads to redact
+                    events, rest = self._decode_frames(sender, data, at, limit, made)
+                    stored = data
+                else:
+                    stored = self._redact_chunk(sender, data, start)
+                    events = self._decode(self.decoder.feed, sender, data, at)
+                    stored = self._redact_rest(sender, data, start, stored, events)
+                if len(stored) < _COPY_BELOW:
+                    # A chunk as read sits alone in what was a 256 KiB receive buffer: kept, a
+                    # 100-byte chunk would hold a whole 4 KiB page. A copy packs it with others.
+                    stored = bytes(memoryview(stored))
+                self._chunks.add((sender, at, stored), _CHUNK + len(stored))
             for event in events:
                 self._emit(event)
+            made += len(events)
+            if limit is not None and (rest or made >= limit) and (rest or n + 1 < len(pending)):
+                left = pending[n + 1:]
+                if rest:
+                    left.insert(0, (sender, at, _Rest(rest)))
+                self._pending = left + self._pending
+                self._pending_bytes = sum(len(d) for _, _, d in self._pending if d is not None)
+                return True
+        return False
+
+    def _decode_frames(self, sender: str, data: bytes, at: float, limit: int | None, made: int):
+        """Frames of one chunk: (events, the bytes left undecoded when ``limit`` was reached)."""
+        if limit is None or len(data) <= TURN_SLICE:
+            return self._decode(self.decoder.feed, sender, data, at), None
+        events: list = []
+        for i in range(0, len(data), TURN_SLICE):
+            events += self._decode(self.decoder.feed, sender, data[i:i + TURN_SLICE], at)
+            if made + len(events) >= limit and i + TURN_SLICE < len(data):
+                return events, data[i + TURN_SLICE:]
+        return events, None
 
     def _decode(self, method, sender: str, *args) -> list:
         try:
@@ -244,37 +384,90 @@ class Connection:
             if self.tap._subscribers:
                 self.tap._publish(event)
             return
-        if kind is wire.HttpRequest or kind is wire.HttpResponse:  # only heads carry secrets
-            try:
-                event = wire.redact(event)
-            except Exception:
-                log.exception("redaction failed; event withheld")
-                return
-            if kind is wire.HttpRequest:
-                if self._request is None:
-                    self._request = event.request
-                    self._path = event.request.target
-            elif self._response is None:
-                self._response = event.response
+        # Heads carry cookies and tokens; errors quote request lines.
+        try:
+            event = wire.redact(event)
+        except Exception:
+            log.exception("redaction failed; event withheld")
+            return
+        if kind is wire.HttpRequest:
+            if self._request is None:
+                self._request = event.request
+                self._path = event.request.target
+                self._hold(_http_bytes(event.request))
+        elif kind is wire.HttpResponse and self._response is None:
+            self._response = event.response
+            self._hold(_http_bytes(event.response))
         event.connection = self
         self._events.add(event, _event_bytes(event))
         self._summary.add(event)
         if self.tap._subscribers:
             self.tap._publish(event)
 
-    def _redact_chunk(self, sender: str, data: bytes) -> bytes:
-        """The chunk as stored: header values that carry secrets masked, same length.
+    def _redact_chunk(self, sender: str, data: bytes, start: int) -> bytes:
+        """The chunk as stored, before decoding it: header values that carry secrets and join
+        tokens masked, same length. Only heads are read, each byte once (wire.HeadRedactor):
+        a body or frames pass untouched, however slowly they come."""
+        redactor = self._redactors[sender]
+        if redactor.done and self.decoder.head_offset(sender) == start:
+            redactor.restart()  # the next request (or response) on a keep-alive connection
+        return redactor.feed(data)
 
-        Only while the connection speaks HTTP; a head may be split anywhere, so
-        each line is redacted with the bytes of it that came in earlier chunks.
-        """
-        if self.decoder.state in (wire.State.OPEN, wire.State.CLOSING):
-            return data
-        tail = self._line_tail[sender]
-        text = tail + data
-        rest = text[text.rfind(b"\n") + 1:]
-        self._line_tail[sender] = rest if len(rest) <= _MAX_LINE else b""
-        return wire.redact_head(text)[len(tail):]
+    def _redact_rest(self, sender: str, data: bytes, start: int, stored: bytes, events: list) -> bytes:
+        """After decoding: a head that began inside this chunk, after a body the redactor
+        skipped, is redacted too (the decoder knows where bodies end; this code does not)."""
+        redactor = self._redactors[sender]
+        if not redactor.done:
+            return stored
+        # One message may end in a chunk (the head being read, or the body); a second one is a
+        # whole message after it (pipelined): then every line of the chunk is read, once.
+        ended = 0
+        for e in events:
+            if (type(e) is wire.HttpRequest or type(e) is wire.HttpResponse) and e.sender == sender:
+                ended += 1
+        if ended > 1:
+            stored = wire.HeadRedactor(until_blank=False).feed(stored)
+        head = self.decoder.head_offset(sender)
+        if head is not None and start <= head < start + len(data):
+            i = head - start
+            redactor.restart()
+            stored = stored[:i] + redactor.feed(data[i:])
+        return stored
+
+    # -- the tap's budget -----------------------------------------------------
+
+    def _hold(self, size: int) -> None:
+        self._held += size
+        self.tap.retained_bytes += size
+
+    def _drop_oldest(self) -> bool:
+        """Let the oldest event or chunk go (whichever came first); False when none is left."""
+        events, chunks = self._events, self._chunks
+        if events and (not chunks or events[0].at <= chunks[0][1]):
+            events.drop_oldest()
+        elif chunks:
+            chunks.drop_oldest()
+        else:
+            return False
+        return True
+
+    def _trim(self, target: int) -> None:
+        """Drop the oldest items until this connection keeps at most ``target`` bytes, or the
+        tap is back under its low-water mark. A closed one emptied also lets its handshake go."""
+        tap = self.tap
+        low = int(tap.budget_bytes * _LOW_WATER)
+        while self.retained_bytes > target and tap.retained_bytes > low and self._drop_oldest():
+            pass
+        if not self.is_open and not self._events and not self._chunks and self._held:
+            tap.retained_bytes -= self._held
+            self._held = 0
+            self._request = self._response = None
+
+    def _forget(self) -> None:
+        """No longer recorded by the tap: its bytes leave the budget."""
+        self.tap.retained_bytes -= self.retained_bytes
+        self._events.tap = self._chunks.tap = None
+        self._held = 0
 
 
 _FULL_BODY = b"too many connections to the tap; try again\n"
@@ -557,16 +750,24 @@ class _Link:
             self.tap._closed(self)
 
 
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
 class Tap:
     """Records every connection to ``target_host:target_port`` made through it.
 
     ``connections`` is a list, oldest first: every open connection plus up
     to ``max_closed`` closed ones. ``ring_size`` (items) and ``ring_bytes``
-    (payload bytes, about) bound each connection's ``events`` and ``chunks``.
+    (payload bytes, about) bound each connection's ``events`` and ``chunks``;
+    ``budget_bytes`` bounds them all together (``retained_bytes`` now). Each
+    connection is decoded with the server's ``max_message_size`` for what
+    clients send.
     """
 
     def __init__(self, target_host: str, target_port: int, *, ring_size: int = 1000,
-                 ring_bytes: int = 8 << 20, max_closed: int = 100, max_links: int | None = None):
+                 ring_bytes: int = 8 << 20, max_closed: int = 100, max_links: int | None = None,
+                 budget_bytes: int = DEFAULT_BUDGET, max_message_size: int = wire.DEFAULT_MAX_PAYLOAD):
         self.target_host = target_host
         self.target_port = target_port
         self.ring_size = ring_size
@@ -574,6 +775,9 @@ class Tap:
         # Open TCP connections at once; past it a new one gets a 503 from the tap itself.
         self.max_links = default_max_links() if max_links is None else max_links
         self.max_closed = max_closed
+        self.retained_bytes = 0  # kept by every recorded connection's rings, about (see _event_bytes)
+        self.budget_bytes = budget_bytes  # (sets _trim_at)
+        self.max_message_size = max_message_size
         self.connections: list[Connection] = []
         self.host: str | None = None
         self.port: int | None = None
@@ -589,7 +793,8 @@ class Tap:
         where = f"{self.host}:{self.port}" if self.port else "not listening"
         open_ = sum(c.is_open for c in self.connections)
         return (f"<Tap {where} -> {self.target_host}:{self.target_port}, "
-                f"{open_} open / {len(self.connections)} recorded connections>")
+                f"{open_} open / {len(self.connections)} recorded connections, "
+                f"{_mib(self.retained_bytes)} of {_mib(self.budget_bytes)} kept>")
 
     async def start(self, sockets: Iterable[socket.socket]) -> None:
         """Listen on already bound sockets (tornado.netutil.bind_sockets)."""
@@ -674,8 +879,53 @@ class Tap:
         if conn is None:
             return
         conn.flush()
+        conn.decoder.release()  # its inflaters alone would keep ~80 KiB per closed connection
         conn.closed_at = time.time()
         closed = [c for c in self.connections if not c.is_open]
         for old in closed[:max(0, len(closed) - self.max_closed)]:
             self.connections.remove(old)
+            old._forget()
         self._call(self._conn_subscribers, conn)
+
+    @property
+    def budget_bytes(self) -> int:
+        """Bytes the rings of all connections may keep together (about; see ``retained_bytes``)."""
+        return self._budget
+
+    @budget_bytes.setter
+    def budget_bytes(self, value: int) -> None:
+        self._budget = self._trim_at = int(value)
+        if self.retained_bytes > value:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Over budget: bring what the rings keep down to the low-water mark. Closed connections
+        give first, oldest first; then the open connections keeping the most are cut down to a
+        common level (their newest events stay), so one noisy client cannot wipe out the rest."""
+        low = int(self.budget_bytes * _LOW_WATER)
+        try:
+            self._trim_to(low)
+        finally:
+            # What cannot go (open connections' handshakes) must not make every event trim again.
+            self._trim_at = max(self._budget, self.retained_bytes + self._budget // 10)
+
+    def _trim_to(self, low: int) -> None:
+        for conn in self.connections:
+            if self.retained_bytes <= low:
+                return
+            if not conn.is_open:
+                conn._trim(0)
+        sizes = sorted((c.retained_bytes for c in self.connections if c.is_open), reverse=True)
+        excess = self.retained_bytes - low
+        level, above = 0, 0
+        for i, size in enumerate(sizes):  # the highest level that frees enough when cut down to
+            nxt = sizes[i + 1] if i + 1 < len(sizes) else 0
+            above += size
+            if above - (i + 1) * nxt >= excess:
+                level = max(nxt, (above - excess) // (i + 1))
+                break
+        for conn in self.connections:
+            if self.retained_bytes <= low:
+                return
+            if conn.is_open and conn.retained_bytes > level:
+                conn._trim(level)

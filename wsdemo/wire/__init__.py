@@ -42,14 +42,15 @@ from .handshake import (
     parse_response,
 )
 from .lifecycle import TRANSITIONS, State, Transition, next_state
-from .messages import Message, MessageAssembler, parse_close_payload
-from .redact import mask_tokens, mask_tokens_text, redact, redact_head
+from .messages import DEFAULT_MAX_FRAMES, Message, MessageAssembler, parse_close_payload
+from .redact import HeadRedactor, mask_tokens, mask_tokens_text, redact, redact_head
 from .stats import DirectionStats, Summary, summarize
 
 __all__ = [
-    "AcceptStep", "BytesTextError", "CloseCode", "ConnectionDecoder", "DEFAULT_MAX_PAYLOAD", "DecodeError", "DeflateParams",
+    "AcceptStep", "BytesTextError", "CloseCode", "ConnectionDecoder", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PAYLOAD",
+    "DecodeError", "DeflateParams",
     "DirectionStats", "Field", "Frame", "FrameDecoder", "FrameError", "FrameEvent", "GUID", "HandshakeError",
-    "Headers", "HttpError", "HttpRequest", "HttpResponse", "Message", "MessageAssembler", "MessageError",
+    "HeadRedactor", "Headers", "HttpError", "HttpRequest", "HttpResponse", "Message", "MessageAssembler", "MessageError",
     "MessageEvent", "Opcode", "Problem", "ProtocolError", "Request", "Response", "State", "Summary",
     "TRANSITIONS", "Transition", "check_handshake", "compress_message", "compute_accept",
     "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",

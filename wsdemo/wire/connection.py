@@ -18,7 +18,7 @@ from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder
 from .handshake import DEFAULT_MAX_HEAD, Request, Response
 from .http import HttpReader
 from .lifecycle import State, next_state
-from .messages import Message, MessageAssembler
+from .messages import DEFAULT_MAX_FRAMES, Message, MessageAssembler
 
 SENDERS = ("client", "server")
 
@@ -111,10 +111,11 @@ Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | DecodeError
 
 class _Direction:
     __slots__ = ("sender", "mode", "received", "http", "frames", "messages", "held", "held_offset", "held_size",
-                 "closed_frame", "eof", "after_eof_reported")
+                 "closed_frame", "eof", "after_eof_reported", "max_payload")
 
     def __init__(self, sender: str, max_head: int, max_payload: int):
         self.sender = sender
+        self.max_payload = max_payload
         # "http" | "hold" (upgrade request sent, waiting for the answer) | "ws" | "raw" | "dead"
         self.mode = "http"
         self.received = 0
@@ -136,18 +137,25 @@ class ConnectionDecoder:
     ``sender`` is "client" or "server". After a 101 the decoder switches to frames and, when
     the response negotiated permessage-deflate, inflates messages. Attributes: ``request`` and
     ``response`` (last seen), ``deflate`` (DeflateParams or None), ``state`` (lifecycle State),
-    ``received`` (bytes per direction, counted even after a fatal error).
+    ``received`` (bytes per direction, counted even after a fatal error). ``max_payload`` bounds
+    a frame, a message (inflated too) and an HTTP body; ``client_max_payload``, when given, does
+    so for what the client sends (a server's limit on incoming messages: its own may be larger);
+    ``max_frames`` bounds the frames of a message.
     """
 
-    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD, max_head: int = DEFAULT_MAX_HEAD):
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD, max_head: int = DEFAULT_MAX_HEAD,
+                 max_frames: int = DEFAULT_MAX_FRAMES, client_max_payload: int | None = None):
         self.max_payload = max_payload
+        self.client_max_payload = max_payload if client_max_payload is None else client_max_payload
         self.max_head = max_head
+        self.max_frames = max_frames
         self.request: Request | None = None
         self.response: Response | None = None
         self.deflate: DeflateParams | None = None
         self.state = State.CONNECTING
         self.upgraded = False
-        self._dirs = {s: _Direction(s, max_head, max_payload) for s in SENDERS}
+        self._dirs = {"client": _Direction("client", max_head, self.client_max_payload),
+                      "server": _Direction("server", max_head, max_payload)}
         self._pending: deque[tuple[str, bool]] = deque()  # (method, asked to upgrade) of unanswered requests
         # responses fed before the request they answer (possible only when a caller feeds the two
         # directions out of order): the next requests pair with them instead of the next responses
@@ -162,6 +170,24 @@ class ConnectionDecoder:
         r = self.received
         return (f"<ConnectionDecoder {self.state.name} client={r['client']}B server={r['server']}B"
                 f"{' deflate' if self.deflate else ''}>")
+
+    def head_offset(self, sender: str) -> int | None:
+        """Stream offset where ``sender``'s next (or unfinished) HTTP head starts, while that
+        direction reads HTTP heads; None while it reads a body, frames, or nothing. Lets a
+        caller that stores raw chunks find the heads in them without parsing HTTP again."""
+        d = self._dirs[sender]
+        if d.mode != "http" or d.http.message is not None:
+            return None
+        return d.http.offset
+
+    def release(self) -> None:
+        """The connection is over: free what decoding more would need (buffers, a fragmented
+        message, each direction's inflater and its 32 KiB window). What was decoded stays
+        (``request``, ``response``, ``deflate``, ``state``); bytes fed later are only counted."""
+        for d in self._dirs.values():
+            d.mode = "dead"
+            d.http = d.frames = d.messages = None
+            d.held = []
 
     # -- input ------------------------------------------------------------------------------
 
@@ -197,7 +223,7 @@ class ConnectionDecoder:
             elif mode == "hold":
                 d.held.append(data)
                 d.held_size += len(data)
-                limit = self.max_payload + self.max_head
+                limit = d.max_payload + self.max_head
                 if d.held_size > limit:
                     self._fatal(d, at, events, f"the client sent {d.held_size} bytes after its upgrade request "
                                 f"without an answer from the server (limit {limit}): a client must wait for the "
@@ -354,11 +380,12 @@ class ConnectionDecoder:
         d.mode = "ws"
         d.http = None
         d.held_size = 0
-        d.frames = FrameDecoder(self.max_payload, allow_rsv1=p is not None,
+        d.frames = FrameDecoder(d.max_payload, allow_rsv1=p is not None,
                                 expect_masked=d.sender == "client", offset=offset)
         d.messages = MessageAssembler(
             deflate=p is not None, no_context_takeover=bool(p and p.no_context_takeover(d.sender)),
-            window_bits=p.window_bits(d.sender) if p else 15, max_size=self.max_payload)
+            window_bits=p.window_bits(d.sender) if p else 15, max_size=d.max_payload,
+            max_frames=self.max_frames)
 
     # -- frames -----------------------------------------------------------------------------
 

@@ -11,6 +11,11 @@ from .deflate import TAIL
 from .errors import MessageError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, Opcode, close_code_problem
 
+#: Default most frames one message may take. RFC 6455 sets no limit, but every frame kept costs
+#: memory (a Frame object, ~250 bytes, even when empty): without a bound, millions of empty
+#: continuation frames would turn a few megabytes of traffic into gigabytes in the decoder.
+DEFAULT_MAX_FRAMES = 4096
+
 _KINDS = {Opcode.TEXT: "text", Opcode.BINARY: "binary", Opcode.CLOSE: "close",
           Opcode.PING: "ping", Opcode.PONG: "pong"}
 
@@ -106,15 +111,20 @@ class MessageAssembler:
     With ``deflate`` the frames' RSV1 bit marks compressed messages, inflated with a context
     kept across messages unless ``no_context_takeover``. ``window_bits`` is the sender's
     negotiated window; ``max_size`` bounds a message (also after inflating: a decompression
-    bomb stops at the limit). Errors raise MessageError and drop the message in progress.
+    bomb stops at the limit) and ``max_frames`` the frames it may take. Errors raise
+    MessageError and drop the message in progress; when a message breaks a limit, the rest of
+    its continuation frames are skipped quietly (one error, not one per frame).
     """
 
     def __init__(self, deflate: bool = False, no_context_takeover: bool = False, *,
-                 window_bits: int = 15, max_size: int = DEFAULT_MAX_PAYLOAD):
+                 window_bits: int = 15, max_size: int = DEFAULT_MAX_PAYLOAD,
+                 max_frames: int = DEFAULT_MAX_FRAMES):
         self.deflate = deflate
         self.no_context_takeover = no_context_takeover
         self.window_bits = window_bits
         self.max_size = max_size
+        self.max_frames = max_frames
+        self._skipping = False  # the message in progress broke a limit: its continuations are dropped
         self._frames: list[Frame] = []
         self._kind = ""
         self._compressed = False
@@ -127,7 +137,7 @@ class MessageAssembler:
     @property
     def in_progress(self) -> bool:
         """Is a fragmented message waiting for more frames?"""
-        return bool(self._frames)
+        return bool(self._frames) or self._skipping
 
     def reset(self) -> None:
         self._frames = []
@@ -142,15 +152,19 @@ class MessageAssembler:
             return self._control(frame)
         if op == 0:
             if not self._frames:
+                if self._skipping:  # the rest of a message already reported as over a limit
+                    self._skipping = not frame.fin
+                    return None
                 raise MessageError("continuation frame with no fragmented message in progress "
                                    "(RFC 6455 section 5.4)", frame=frame)
             if frame.rsv1:
-                self.reset()
+                self._give_up(frame)
                 raise MessageError("RSV1 is set on a continuation frame: permessage-deflate marks only the "
                                    "first frame of a message (RFC 7692 section 6.1)", frame=frame)
         else:
-            if self._frames:
+            if self._frames or self._skipping:
                 self.reset()
+                self._skipping = False
                 raise MessageError(f"new {op.name} frame while a fragmented message is in progress: a "
                                    f"continuation frame was expected (RFC 6455 section 5.4)", frame=frame)
             compressed = frame.rsv1 and self.deflate
@@ -175,12 +189,18 @@ class MessageAssembler:
             self._compressed = compressed
             if op == 1 and not compressed:
                 self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
-        self._frames.append(frame)
+        frames = self._frames
+        frames.append(frame)
         payload = frame.payload
         self._size += len(payload)
         if self._size > self.max_size:
-            self.reset()
+            self._give_up(frame)
             raise MessageError(f"message exceeds the limit of {self.max_size} bytes", code=1009, frame=frame)
+        if len(frames) > self.max_frames:
+            self._give_up(frame)
+            raise MessageError(f"message takes more than {self.max_frames} frames, the decoder's limit per "
+                               f"message (each frame kept costs memory, even an empty one); the rest of "
+                               f"this message is skipped", code=1009, frame=frame)
         self._parts.append(payload)
         if self._utf8 is not None:
             # bytes of a code point cut by the previous fragment are decoded together with this one
@@ -189,7 +209,7 @@ class MessageAssembler:
             try:
                 self._text.append(self._utf8.decode(payload, frame.fin))
             except UnicodeDecodeError as e:
-                self.reset()
+                self._give_up(frame)
                 where = before + e.start
                 raise MessageError(f"text message is not valid UTF-8 at byte {where} ({e.reason}) "
                                    f"(RFC 6455 section 8.1)", where, code=1007, frame=frame,
@@ -197,6 +217,11 @@ class MessageAssembler:
         if not frame.fin:
             return None
         return self._complete(frame)
+
+    def _give_up(self, frame: Frame) -> None:
+        """Drop the message in progress; its remaining continuation frames will be skipped."""
+        self.reset()
+        self._skipping = not frame.fin
 
     def _complete(self, last: Frame) -> Message:
         frames = self._frames
