@@ -82,6 +82,19 @@ async def test_a_64_bit_length_with_its_top_bit_set_is_a_protocol_error_not_too_
     await raw.close()
 
 
+@pytest.mark.parametrize("via", ["tap", "direct"])
+async def test_a_message_of_more_frames_than_the_limit_gets_1009(server, via):
+    # Empty continuation frames cost 6 bytes each on the wire and a frame object each in a
+    # reassembler: the server bounds them per message, as the tap's decoder does.
+    raw, _ = await upgraded(port_of(server, via))
+    limit = wire.DEFAULT_MAX_FRAMES
+    await raw.send(client_frame(0x1, b"a", fin=False) + client_frame(0x0, b"", fin=False) * limit
+                   + client_frame(0x0, b"z"))
+    (close,) = server_closes(await raw.read_all())
+    assert close.close_code == 1009 and str(limit) in close.close_reason
+    await raw.close()
+
+
 async def test_fragments_adding_up_past_the_limit_get_1009_before_the_last_one_is_all_in():
     # Each fragment is under the limit; together they are not. The server must not wait for
     # (and hold) the whole last fragment before saying so.

@@ -159,13 +159,14 @@ async def test_a_flood_of_tiny_frames_is_decoded_in_turns_that_let_the_loop_run(
     server.tap.subscribe(seen)
     ticker = asyncio.create_task(tick())
     try:
-        await raw.send(client_frame(0x1, b"a", fin=False))
-        for _ in range(5):
-            await raw.send(client_frame(0x0, b"", fin=False) * 20_000)
-        await raw.send(client_frame(0x0, b"z"))
-        assert await asyncio.wait_for(raw.reader.readexactly(4), 60) == b"\x81\x02az"
+        # 25 messages of 4,000 frames each (the server, like the tap, refuses a message of more
+        # than wire.DEFAULT_MAX_FRAMES with 1009), sent in one write: 100,000 frames.
+        message = (client_frame(0x1, b"a", fin=False) + client_frame(0x0, b"", fin=False) * 3_998
+                   + client_frame(0x0, b"z"))
+        await raw.send(message * 25)
+        assert await asyncio.wait_for(raw.reader.readexactly(4 * 25), 60) == b"\x81\x02az" * 25
         # (reading conn.events would decode the rest at once: only the tap's own turns here)
-        await wait_until(lambda: sum(per_tick.values()) >= 100_002, timeout=60, what="every frame decoded")
+        await wait_until(lambda: sum(per_tick.values()) >= 100_000, timeout=60, what="every frame decoded")
     finally:
         ticker.cancel()
     # a turn may finish the slice it is in: at most TURN_SLICE / 2 more (2-byte frames)
