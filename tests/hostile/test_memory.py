@@ -37,31 +37,38 @@ def traced():
 
 
 async def test_an_empty_continuation_flood_keeps_little(server, traced):
-    # 6 bytes on the wire per frame; the tap used to keep ~250 bytes per frame for ever.
-    n = 100_000
+    # 6 bytes on the wire per frame; the tap used to keep ~250 bytes per frame for ever. The
+    # server refuses a message of more than wire.DEFAULT_MAX_FRAMES frames (1009), so the flood
+    # comes as many messages just within that limit, then one over it.
+    per_message = wire.DEFAULT_MAX_FRAMES - 96
+    messages = 25
     errors = []
     server.tap.subscribe(lambda e: errors.append(e) if isinstance(e, wire.DecodeError) else None)
     raw = await Raw.open(server.port)
     await raw.send(handshake("/echo"))
     assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
-    await raw.send(client_frame(0x1, b"a", fin=False))
-    empty = client_frame(0x0, b"", fin=False)
-    for _ in range(n // 10_000):
-        await raw.send(empty * 10_000)
-    await raw.send(client_frame(0x0, b"z"))
+    message = (client_frame(0x1, b"a", fin=False) + client_frame(0x0, b"", fin=False) * (per_message - 2)
+               + client_frame(0x0, b"z"))
+    for _ in range(messages):
+        await raw.send(message)
     conn = conn_for_port(server, raw.local_port)
-    assert (await asyncio.wait_for(raw.reader.readexactly(4), 60)) == b"\x81\x02az"  # the server's echo
-    await wait_for_event(conn, lambda e: isinstance(e, wire.MessageEvent) and e.sender == "server")
-    (err,) = errors  # one error, not one per frame past the limit
-    assert f"more than {wire.DEFAULT_MAX_FRAMES} frames" in err.error and not err.fatal
+    echoes = await asyncio.wait_for(raw.reader.readexactly(4 * messages), 60)
+    assert echoes == b"\x81\x02az" * messages  # the server's echoes
+    # One message over the limit: the server closes with 1009, the tap says it once.
+    await raw.send(client_frame(0x1, b"a", fin=False)
+                   + client_frame(0x0, b"", fin=False) * (wire.DEFAULT_MAX_FRAMES + 10))
+    close = await asyncio.wait_for(raw.reader.readexactly(2), 60)
+    assert close[0] == 0x88
     await raw.close()
     await wait_until(lambda: not conn.is_open, what="the tap saw it close")
     conn.flush()
+    over = [e for e in errors if f"more than {wire.DEFAULT_MAX_FRAMES} frames" in e.error]
+    assert len(over) == 1 and not over[0].fatal, [e.error for e in errors]  # one, not one per frame
     grown = traced()
     kept = getattr(server.tap, "retained_bytes", 0)
     sent = conn.bytes["client"]
     print(f"tracemalloc: {grown / MiB:.1f} MiB kept for {sent / MiB:.1f} MiB sent; the tap says {kept / MiB:.1f} MiB")
-    assert sent > 6 * n
+    assert sent > 6 * per_message * messages
     assert grown < 2 * sent + 2 * MiB, f"{grown / MiB:.1f} MiB kept for {sent / MiB:.1f} MiB sent"
     assert grown < 1.5 * kept + MiB, f"the tap says {kept / MiB:.1f} MiB, tracemalloc {grown / MiB:.1f} MiB"
 
