@@ -23,7 +23,7 @@ import time
 import tornado.httpserver
 import tornado.netutil
 
-from .apps import AppState, make_app
+from .apps import MAX_BODY, AppState, NoBodies, make_app
 from .client import Client
 from .tap import Tap
 
@@ -31,6 +31,9 @@ log = logging.getLogger("wsdemo.server")
 conn_log = logging.getLogger("wsdemo.connections")
 
 HEAD_TIMEOUT = 60.0  # seconds
+# No route takes a body (NoBodies refuses one from the head); should one be read anyway,
+# it must come in this long, not a byte every few seconds for ever.
+BODY_TIMEOUT = 10.0  # seconds
 _current: "Server | None" = None  # the server this process runs; serve() replaces it
 
 
@@ -54,6 +57,7 @@ class Server:
         self.port: int | None = None  # the tap's public port
         self.direct_port: int | None = None  # Tornado's private port
         self._http: tornado.httpserver.HTTPServer | None = None
+        self._gate: NoBodies | None = None
         self._stopped = False
         self._stopping: asyncio.Future | None = None
 
@@ -78,8 +82,10 @@ class Server:
         try:
             # A head must arrive within a minute (and idle keep-alive connections close then):
             # Tornado's default of an hour lets a half-sent head hold a connection all class.
-            self._http = tornado.httpserver.HTTPServer(app, xheaders=False,
-                                                       idle_connection_timeout=HEAD_TIMEOUT)
+            self._gate = NoBodies(app)
+            self._http = tornado.httpserver.HTTPServer(
+                self._gate, xheaders=False, idle_connection_timeout=HEAD_TIMEOUT,
+                max_body_size=MAX_BODY, body_timeout=BODY_TIMEOUT)
             self._http.add_sockets(app_sockets)
             self.direct_port = app_sockets[0].getsockname()[1]
             self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
@@ -174,6 +180,8 @@ class Server:
         await state.feed.stop()
         if self._http is not None:
             self._http.stop()  # no new connections
+        if self._gate is not None:
+            self._gate.close()  # connections still draining a refused body
         sockets = list(state.sockets)
         for handler in sockets:
             handler.close(1001, "server shutting down")

@@ -1,0 +1,94 @@
+"""Issue 11: what a hostile student or a stranger on the classroom network sends gets a
+clear, early answer, never a traceback, and never takes the lab from the others.
+
+Request bodies (413 before they are read), connections per client address (429), the
+open-file limit, a NUL byte in a path, hostile JSON, the Host and Origin rules, and
+serve()'s numbers. The slow attacks (lockout) are in tests/hostile/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import resource
+import sys
+
+import pytest
+import websockets
+
+import wsdemo
+from wsdemo import proxy
+
+from .conftest import T, Raw, handshake, wait_until
+from .test_limits import expect_status
+
+
+def tracebacks(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+async def raw_from(port: int, address: str = "127.0.0.1") -> Raw:
+    """A raw client whose packets come from ``address`` (any of 127.0.0.0/8 is this machine)."""
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", port, local_addr=(address, 0)), T)
+    return Raw(reader, writer)
+
+
+async def read_answer(raw: Raw) -> tuple[bytes, bytes]:
+    """(head, body) of one HTTP answer, the body as long as its Content-Length says."""
+    head = await raw.read_head()
+    length = re.search(rb"\r\nContent-Length: *(\d+)", head, re.IGNORECASE)
+    body = await asyncio.wait_for(raw.reader.readexactly(int(length.group(1))), T) if length else b""
+    return head, body
+
+
+async def status_of(port: int, request: bytes) -> tuple[bytes, bytes]:
+    """(status line, body) of the answer to one raw request."""
+    raw = await Raw.open(port)
+    await raw.send(request)
+    head, body = await read_answer(raw)
+    await raw.close()
+    return head.split(b"\r\n")[0], body
+
+
+# -- 1. request bodies --------------------------------------------------------
+
+async def test_a_request_body_is_refused_with_413_before_it_is_read(server, caplog):
+    # The attack: a huge Content-Length, then the body slowly. Tornado used to read all of it
+    # (up to 100 MB, in memory) before any handler, the join token check included, ran.
+    raw = await Raw.open(server.port)
+    await raw.send(b"POST /chat.html HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 99000000\r\n\r\n")
+    await raw.send(b"a" * (256 * 1024))  # a fraction of what it announced
+    head, body = await read_answer(raw)
+    raw.writer.write_eof()  # the client gives up: the server stops reading and closes
+    assert await raw.read_all() == b""  # nothing after the one answer
+    await raw.close()
+    assert head.startswith(b"HTTP/1.1 413 ") and b"\r\nConnection: close\r\n" in head
+    assert body == b"413 Content Too Large: no page or endpoint here takes a request body (the limit is 0 bytes)\n"
+    # Chunked bodies too, and on every route (WebSocket endpoints included).
+    for path in ("/echo", "/poll", "/no-such-page"):
+        status, body = await status_of(server.port, f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                       "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".encode())
+        assert status.startswith(b"HTTP/1.1 413 "), (path, status)
+    # A request without a body is served as before (Content-Length: 0 is no body).
+    status, body = await status_of(server.port, b"GET /chat.html HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+    assert status == b"HTTP/1.1 200 OK" and b"<html" in body.lower()
+    client = await server.connect("/echo")
+    await client.send("still here")
+    assert await client.recv(timeout=T) == "still here"
+    await client.close()
+    assert not tracebacks(caplog)
+
+
+async def test_a_body_is_refused_before_the_join_token_is_checked():
+    server = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False), T)
+    try:
+        status, body = await status_of(server.port, b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                       b"Content-Length: 50000000\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 413 ") and b"the limit is 0 bytes" in body
+    finally:
+        await asyncio.wait_for(server.stop(), T)
