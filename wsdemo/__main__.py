@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--port", type=int, default=0, help="the tap's public port (0: the OS picks)")
     srv.add_argument("--compression", action="store_true", help="offer permessage-deflate")
     srv.add_argument("--classroom", action="store_true", help="require a join token, apply rate limits")
+    srv.add_argument("--max-links-per-address", type=int, default=None,
+                     metavar="N", help="connections one client address may hold at once "
+                                       "(default 256; a class behind one NAT shares an address)")
 
     args = parser.parse_args(argv)
     if args.command == "decode":
@@ -34,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .server import run_forever
 
-        return run_forever(host=args.host, port=args.port,
-                           compression=args.compression, classroom=args.classroom)
+        return run_forever(host=args.host, port=args.port, compression=args.compression,
+                           classroom=args.classroom, max_links_per_address=args.max_links_per_address)
     return 2
 
 

@@ -45,7 +45,8 @@ class Server:
     """A running live lab. Made by ``await wsdemo.serve()``."""
 
     def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
-                 ring_size: int, ring_bytes: int = 8 << 20):
+                 ring_size: int, ring_bytes: int = 8 << 20,
+                 max_links_per_address: int | None = None):
         self.host = host
         self.compression = compression
         self.classroom = classroom
@@ -53,6 +54,7 @@ class Server:
         self.token = state.token
         self._ring_size = ring_size
         self._ring_bytes = ring_bytes
+        self._max_links_per_address = max_links_per_address
         self.tap: Tap | None = None
         self.port: int | None = None  # the tap's public port
         self.direct_port: int | None = None  # Tornado's private port
@@ -89,7 +91,8 @@ class Server:
             self._http.add_sockets(app_sockets)
             self.direct_port = app_sockets[0].getsockname()[1]
             self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
-                           ring_bytes=self._ring_bytes)
+                           ring_bytes=self._ring_bytes,
+                           max_links_per_address=self._max_links_per_address)
             await self.tap.start(tap_sockets)
             self.port = self.tap.port
         except BaseException:
@@ -218,7 +221,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 classroom: bool = False, max_message_size: int = 1 << 20,
                 max_connections: int = 200, ring_size: int = 1000, ring_bytes: int = 8 << 20,
                 rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
-                allowed_origins: tuple[str, ...] = (), show_join: bool = True) -> Server:
+                allowed_origins: tuple[str, ...] = (),
+                max_links_per_address: int | None = None, show_join: bool = True) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -230,6 +234,9 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     with the token, and its QR code) under the cell, or logs the join URL
     outside IPython (``show_join=False``: neither). A server already running
     in this process is stopped first.
+
+    The tap relays at most ``max_links_per_address`` connections from one
+    client address (default tap.MAX_LINKS_PER_ADDRESS).
     """
     global _current
     if _current is not None:
@@ -239,7 +246,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                      max_message_size=max_message_size, rate_limit=rate_limit,
                      ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
-                    ring_size=ring_size, ring_bytes=ring_bytes)
+                    ring_size=ring_size, ring_bytes=ring_bytes,
+                    max_links_per_address=max_links_per_address)
     await server._start(port)
     _current = server
     if classroom and show_join:
@@ -282,7 +290,7 @@ def _outcome(conn) -> str:
 
 
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
-                classroom: bool = False) -> int:
+                classroom: bool = False, max_links_per_address: int | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -294,7 +302,7 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
         try:
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
-                                 show_join=False)
+                                 max_links_per_address=max_links_per_address, show_join=False)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
@@ -311,6 +319,9 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
 
         server.tap.subscribe_connections(on_connection)
         print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
+        tap = server.tap
+        print(f"  up to {tap.max_links} connections at once, {tap.max_links_per_address} "
+              "from one address")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
         from . import proxy

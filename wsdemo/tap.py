@@ -256,10 +256,17 @@ class Connection:
         return wire.redact_head(text)[len(tail):]
 
 
-_FULL_BODY = b"too many connections to the tap; try again\n"
-_FULL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-         b"Retry-After: 5\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
-         % (len(_FULL_BODY), _FULL_BODY))
+# Connections one client address may hold at once. On a classroom Wi-Fi each student has an
+# address of their own, but behind a NAT (or jupyter-server-proxy, where everything comes
+# from 127.0.0.1) a whole class shares one: 256 is a class of 40 with six connections each
+# (a browser opens up to six per server), while one stranger cannot take every slot.
+MAX_LINKS_PER_ADDRESS = 256
+
+
+def _refusal(status: bytes, text: str) -> bytes:
+    body = text.encode()
+    return (b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
 
 
 def default_max_links() -> int:
@@ -329,6 +336,7 @@ class _Link:
         self.connect_task: asyncio.Task | None = None
         self.eofs: set[str] = set()
         self.done = False
+        self.address: str | None = None  # the client's, for the per-address limit
 
     def other(self, side: _Side) -> _Side | None:
         return self.server if side is self.client else self.client
@@ -337,11 +345,25 @@ class _Link:
         if side is self.client:
             host, port = side.transport.get_extra_info("peername")[:2]
             tap = self.tap
+            self.address = host
+            refusal = None
             if len(tap._links) >= tap.max_links:
                 # Each relayed connection costs three file descriptors in this process: a
                 # script opening thousands must not exhaust them for the whole class.
                 log.info("tap: refused %s:%s, already %d connections", host, port, len(tap._links))
-                side.transport.write(_FULL)
+                refusal = _refusal(b"503 Service Unavailable", "too many connections to the tap "
+                                   f"(the limit is {tap.max_links} at once); try again\n")
+            elif (len(tap._links) >= tap.max_links_per_address and  # else none can be over it
+                  sum(link.address == host for link in tap._links)
+                  >= tap.max_links_per_address):
+                # ...nor may one address take them all, so a stranger cannot lock the class out.
+                log.info("tap: refused %s:%s, already %d connections from it", host, port,
+                         tap.max_links_per_address)
+                refusal = _refusal(b"429 Too Many Requests", "too many connections from your "
+                                   f"address (the limit is {tap.max_links_per_address} at once); "
+                                   "close some and try again\n")
+            if refusal is not None:
+                side.transport.write(refusal)
                 side.transport.close()
                 self.done = True
                 return
@@ -448,16 +470,24 @@ class Tap:
     ``connections`` is a list, oldest first: every open connection plus up
     to ``max_closed`` closed ones. ``ring_size`` (items) and ``ring_bytes``
     (payload bytes, about) bound each connection's ``events`` and ``chunks``.
+    ``max_links`` caps the connections relayed at once (default: what the file
+    descriptor limit allows), ``max_links_per_address`` those from one client
+    address (default MAX_LINKS_PER_ADDRESS, at most half of ``max_links``).
     """
 
     def __init__(self, target_host: str, target_port: int, *, ring_size: int = 1000,
-                 ring_bytes: int = 8 << 20, max_closed: int = 100, max_links: int | None = None):
+                 ring_bytes: int = 8 << 20, max_closed: int = 100, max_links: int | None = None,
+                 max_links_per_address: int | None = None):
         self.target_host = target_host
         self.target_port = target_port
         self.ring_size = ring_size
         self.ring_bytes = ring_bytes
         # Open TCP connections at once; past it a new one gets a 503 from the tap itself.
         self.max_links = default_max_links() if max_links is None else max_links
+        # Open connections from one client address at once; past it, a 429. By default
+        # MAX_LINKS_PER_ADDRESS, but never more than half of max_links: others keep room.
+        self.max_links_per_address = (max(1, min(MAX_LINKS_PER_ADDRESS, self.max_links // 2))
+                                      if max_links_per_address is None else max_links_per_address)
         self.max_closed = max_closed
         self.connections: list[Connection] = []
         self.host: str | None = None

@@ -92,3 +92,39 @@ async def test_a_body_is_refused_before_the_join_token_is_checked():
         assert status.startswith(b"HTTP/1.1 413 ") and b"the limit is 0 bytes" in body
     finally:
         await asyncio.wait_for(server.stop(), T)
+
+
+# -- 1. connections per client address -----------------------------------------
+
+async def test_one_address_cannot_take_every_connection_of_the_tap():
+    server = await asyncio.wait_for(wsdemo.serve(max_links_per_address=3), T)
+    try:
+        assert server.tap.max_links_per_address == 3
+        hogs = [await raw_from(server.port, "127.0.0.2") for _ in range(3)]
+        for hog in hogs:  # half-sent heads: each holds its connection
+            await hog.send(b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        await wait_until(lambda: len(server.tap._links) == 3, what="three links open")
+        extra = await raw_from(server.port, "127.0.0.2")
+        reply = await extra.read_all()
+        await extra.close()
+        assert reply.startswith(b"HTTP/1.1 429 Too Many Requests\r\n")
+        assert reply.endswith(b"too many connections from your address (the limit is 3 at once); "
+                              b"close some and try again\n")
+        # Another address (a classmate) is not counted with the stranger.
+        student = await server.connect("/echo")
+        await student.send("in")
+        assert await student.recv(timeout=T) == "in"
+        await student.close()
+        for hog in hogs:
+            await hog.close()
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
+def test_the_per_address_limit_leaves_room_for_others_by_default():
+    from wsdemo.tap import MAX_LINKS_PER_ADDRESS, Tap
+
+    assert Tap("127.0.0.1", 1, max_links=5000).max_links_per_address == MAX_LINKS_PER_ADDRESS == 256
+    # A small cap: one address gets at most half of it.
+    assert Tap("127.0.0.1", 1, max_links=100).max_links_per_address == 50
+    assert Tap("127.0.0.1", 1, max_links=100, max_links_per_address=7).max_links_per_address == 7

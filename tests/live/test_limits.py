@@ -313,7 +313,8 @@ async def test_the_tap_refuses_connections_past_its_limit_and_keeps_serving(serv
     await wait_until(lambda: len(server.tap._links) == 5, what="five links open")
     extra = await Raw.open(server.port)
     reply = await extra.read_all()
-    assert reply.startswith(b"HTTP/1.1 503 ") and reply.endswith(b"too many connections to the tap; try again\n")
+    assert reply.startswith(b"HTTP/1.1 503 ")
+    assert reply.endswith(b"too many connections to the tap (the limit is 5 at once); try again\n")
     await extra.close()
     await keep.send("still served")
     assert await keep.recv(timeout=T) == "still served"
