@@ -25,7 +25,7 @@ import tornado.netutil
 
 from .apps import MAX_BODY, AppState, NoBodies, make_app
 from .client import Client
-from .tap import Tap
+from .tap import CLASS_LINKS, Tap, raise_fd_limit
 
 log = logging.getLogger("wsdemo.server")
 conn_log = logging.getLogger("wsdemo.connections")
@@ -55,6 +55,8 @@ class Server:
         self._ring_size = ring_size
         self._ring_bytes = ring_bytes
         self._max_links_per_address = max_links_per_address
+        # Set when the tap can relay fewer connections at once than a class needs.
+        self.capacity_warning: str | None = None
         self.tap: Tap | None = None
         self.port: int | None = None  # the tap's public port
         self.direct_port: int | None = None  # Tornado's private port
@@ -67,7 +69,13 @@ class Server:
         state = "stopped" if self._stopped else "running"
         extra = ", classroom" if self.classroom else ""
         extra += ", permessage-deflate" if self.compression else ""
-        return f"<wsdemo Server {self.url('/')} (app on :{self.direct_port}){extra}, {state}>"
+        warning = f"; WARNING: {self.capacity_warning}" if self.capacity_warning else ""
+        return f"<wsdemo Server {self.url('/')} (app on :{self.direct_port}){extra}, {state}{warning}>"
+
+    @property
+    def max_links(self) -> int | None:
+        """Connections the tap relays at once (past it, 503)."""
+        return self.tap.max_links if self.tap is not None else None
 
     @property
     def running(self) -> bool:
@@ -77,6 +85,7 @@ class Server:
     # -- starting ------------------------------------------------------------
 
     async def _start(self, port: int) -> None:
+        raise_fd_limit()  # before the tap sizes its cap from it
         app = make_app(self.app_state, compression=self.compression)
         # Tornado listens on loopback only: everything from outside goes through the tap.
         app_sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
@@ -99,7 +108,23 @@ class Server:
             for sock in app_sockets + tap_sockets:
                 sock.close()
             raise
+        self._check_capacity()
         self.app_state.feed.start()
+
+    def _check_capacity(self) -> None:
+        tap = self.tap
+        if tap.max_links >= CLASS_LINKS:
+            return
+        try:
+            import resource
+
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            why = f"open-file limit {soft} (hard limit {hard}); raise it (ulimit -n 4096) and restart"
+        except ImportError:
+            why = "the open-file limit"
+        self.capacity_warning = (f"the tap relays only {tap.max_links} connections at once, "
+                                 f"fewer than a class of 30 needs (about {CLASS_LINKS}): {why}")
+        log.warning("%s", self.capacity_warning)
 
     # -- URLs ----------------------------------------------------------------
 
@@ -322,6 +347,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
         tap = server.tap
         print(f"  up to {tap.max_links} connections at once, {tap.max_links_per_address} "
               "from one address")
+        if server.capacity_warning:
+            print(f"  WARNING: {server.capacity_warning}")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
         from . import proxy

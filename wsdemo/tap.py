@@ -256,6 +256,9 @@ class Connection:
         return wire.redact_head(text)[len(tail):]
 
 
+# A class of 30 whose browsers each hold a page and a WebSocket or two needs about this
+# many connections at once; a smaller cap is worth a warning (Server.capacity_warning).
+CLASS_LINKS = 90
 # Connections one client address may hold at once. On a classroom Wi-Fi each student has an
 # address of their own, but behind a NAT (or jupyter-server-proxy, where everything comes
 # from 127.0.0.1) a whole class shares one: 256 is a class of 40 with six connections each
@@ -269,6 +272,34 @@ def _refusal(status: bytes, text: str) -> bytes:
             b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
 
 
+# default_max_links's ceiling, and the file descriptors it takes (three per link, 200 spare).
+MAX_LINKS = 5000
+_FDS_WANTED = 3 * MAX_LINKS + 200
+
+
+def raise_fd_limit() -> tuple[int, int] | None:
+    """Raise this process's soft limit on open files towards the hard limit, as far as the
+    tap can use (three per connection; macOS shells start at 256, a class needs more).
+    Returns (soft, hard) as they are now."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # macOS reports an unlimited hard limit but refuses more than OPEN_MAX (10240).
+    targets = ((_FDS_WANTED, 10240, 4096) if hard == resource.RLIM_INFINITY
+               else (min(hard, _FDS_WANTED),))
+    for target in targets:
+        if soft == resource.RLIM_INFINITY or soft >= target:
+            break
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            break
+        except (ValueError, OSError):
+            continue
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
 def default_max_links() -> int:
     """As many relayed connections as this process's file descriptor limit allows
     (three each: the client's, the tap's to Tornado, and Tornado's), keeping 200 spare."""
@@ -279,8 +310,8 @@ def default_max_links() -> int:
     except (ImportError, OSError, ValueError):
         return 300
     if soft == resource.RLIM_INFINITY:
-        return 5000
-    return max(20, min(5000, (soft - 200) // 3))
+        return MAX_LINKS
+    return max(20, min(MAX_LINKS, (soft - 200) // 3))
 
 
 class _Side(asyncio.Protocol):

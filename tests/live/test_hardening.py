@@ -128,3 +128,61 @@ def test_the_per_address_limit_leaves_room_for_others_by_default():
     # A small cap: one address gets at most half of it.
     assert Tap("127.0.0.1", 1, max_links=100).max_links_per_address == 50
     assert Tap("127.0.0.1", 1, max_links=100, max_links_per_address=7).max_links_per_address == 7
+
+
+# -- 2. the open-file limit ----------------------------------------------------
+
+SHOW_SERVER = ("import asyncio, resource, wsdemo\n"
+               "async def main():\n"
+               "    s = await wsdemo.serve()\n"
+               "    print('soft', resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+               "    print('max_links', s.max_links)\n"
+               "    print('warning', s.capacity_warning)\n"
+               "    print('repr', repr(s))\n"
+               "    await s.stop()\n"
+               "asyncio.run(main())\n")
+
+
+async def run_with_fd_limit(soft: int, hard: int) -> tuple[dict[str, str], str]:
+    """SHOW_SERVER in a subprocess started under RLIMIT_NOFILE (soft, hard): its lines, its log."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SHOW_SERVER, preexec_fn=limit,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), T * 3)
+    assert proc.returncode == 0, err.decode()
+    lines = dict(line.split(" ", 1) for line in out.decode().splitlines())
+    return lines, err.decode()
+
+
+async def test_the_soft_fd_limit_is_raised_so_a_class_fits():
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.fail(f"this test needs a hard open-file limit of at least 4096, not {hard}")
+    # A macOS shell starts at 256: the tap's cap used to be 20 connections.
+    lines, log = await run_with_fd_limit(256, 4096)
+    assert lines["soft"] == "4096"
+    assert lines["max_links"] == str((4096 - 200) // 3)
+    assert lines["warning"] == "None" and "WARNING" not in lines["repr"] and not log
+
+
+async def test_a_cap_smaller_than_a_class_is_said_in_the_log_and_on_the_server():
+    lines, log = await run_with_fd_limit(256, 256)  # nothing to raise it to
+    assert lines["max_links"] == "20"
+    said = ("the tap relays only 20 connections at once, fewer than a class of 30 needs "
+            "(about 90): open-file limit 256 (hard limit 256)")
+    assert lines["warning"].startswith(said)
+    assert f"WARNING: {said}" in lines["repr"]
+    assert said in log  # the wsdemo.server warning, on stderr outside a notebook
+
+
+async def test_serve_command_says_its_connection_caps():
+    from .test_cli import serve_command
+
+    async with serve_command("--max-links-per-address", "40") as (proc, lines):
+        caps = next(l for l in lines if "connections at once" in l)
+        assert re.fullmatch(r"  up to \d+ connections at once, 40 from one address", caps), caps
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), T)
