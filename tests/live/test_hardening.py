@@ -186,3 +186,57 @@ async def test_serve_command_says_its_connection_caps():
         assert re.fullmatch(r"  up to \d+ connections at once, 40 from one address", caps), caps
         proc.terminate()
         await asyncio.wait_for(proc.wait(), T)
+
+
+# -- 10. a NUL byte in a path, hostile JSON --------------------------------------
+
+async def test_a_nul_byte_in_a_path_is_a_400_not_a_traceback(server, caplog):
+    for request in (b"GET /%00 HTTP/1.1", b"GET /chat%00.html HTTP/1.1"):
+        status, body = await status_of(server.port, request + b"\r\nHost: 127.0.0.1\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 400 "), (request, status)
+        assert body == b"a path cannot contain a NUL byte (%00)\n"
+    raw = await Raw.open(server.port)
+    await raw.send(b"HEAD /a%00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 400 ")
+    await raw.close()
+    assert not tracebacks(caplog)
+
+
+async def test_a_lone_surrogate_in_chat_json_gets_an_error_event(server, caplog):
+    sender = await server.connect("/chat?name=Mallory")
+    other = await server.connect("/chat?name=Ada")
+    assert json.loads(await sender.recv(timeout=T))["type"] == "join"
+    assert json.loads(await sender.recv(timeout=T))["type"] == "join"  # Ada's
+    assert json.loads(await other.recv(timeout=T))["type"] == "join"
+    await sender.send('{"text": "\\ud800"}')  # valid JSON; no UTF-8 can carry it on
+    error = json.loads(await sender.recv(timeout=T))
+    assert error["type"] == "error" and "lone surrogate" in error["text"]
+    # 100,000 nested brackets: not JSON the server reads, so plain text, like any non-JSON.
+    await sender.send("[" * 100_000)
+    for client in (sender, other):
+        said = json.loads(await client.recv(timeout=T))
+        assert (said["type"], said["name"], said["text"]) == ("message", "Mallory", "[" * 100_000)
+    # The sender is still connected and served.
+    await sender.send_json({"text": "fine now"})
+    assert json.loads(await other.recv(timeout=T))["text"] == "fine now"
+    await sender.close()
+    await other.close()
+    assert not tracebacks(caplog)
+
+
+@pytest.mark.parametrize("message", ["[" * 100_000, '{"x": 1' + "0" * 400 + ', "y": 0}',
+                                     '{"x": "\\ud800", "y": 0}'])
+async def test_hostile_cursor_json_gets_an_error_event(server, caplog, message):
+    sender = await server.connect("/cursors")
+    other = await server.connect("/cursors")
+    assert json.loads(await sender.recv(timeout=T))["type"] == "hello"
+    assert json.loads(await other.recv(timeout=T))["type"] == "hello"
+    await sender.send(message)
+    error = json.loads(await sender.recv(timeout=T))
+    assert error == {"type": "error", "text": 'send {"x": number, "y": number}'}
+    await sender.send_json({"x": 0.5, "y": 0.25})
+    moved = json.loads(await other.recv(timeout=T))
+    assert (moved["type"], moved["x"], moved["y"]) == ("move", 0.5, 0.25)
+    await sender.close()
+    await other.close()
+    assert not tracebacks(caplog)

@@ -6,6 +6,7 @@ errors; RFC 6455 section 7.4.1 asks for 1002 / 1007 instead).
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import struct
@@ -23,6 +24,17 @@ log = logging.getLogger("wsdemo.apps")
 
 TOKEN_COOKIE = "wsdemo_token"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def parse_json(message: str | bytes) -> tuple[Any, str | None]:
+    """``(value, None)``, or ``(None, what was wrong)`` for text that is not JSON, including
+    JSON nested too deep for the parser (``[[[[...`` raises RecursionError, not ValueError)."""
+    try:
+        return json.loads(message), None
+    except ValueError as exc:
+        return None, f"not JSON: {exc}"
+    except RecursionError:
+        return None, "not JSON this server reads: nested too deep"
 
 
 class AppState:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 
-from .base import BaseSocket
+from .base import BaseSocket, parse_json
 
 MAX_NAME = 64  # characters, so one name cannot fill the screen
 
@@ -29,12 +29,13 @@ class ChatSocket(BaseSocket):
             self.send(json.dumps({"type": "error", "text": "chat messages are text"}))
             return
         text = message
-        try:
-            data = json.loads(message)
-        except ValueError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("text"), str):
+        data, problem = parse_json(message)
+        if problem is None and isinstance(data, dict) and isinstance(data.get("text"), str):
             text = data["text"]
+            if not _encodable(text):  # "\ud800" is valid JSON, but no UTF-8 can carry it
+                self.send(json.dumps({"type": "error", "text": "text must be valid Unicode: "
+                                      "a lone surrogate (\\ud800-\\udfff) cannot be sent on"}))
+                return
         self.broadcast({"type": "message", "name": self.name, "text": text})
 
     def closed(self) -> None:
@@ -49,3 +50,11 @@ class ChatSocket(BaseSocket):
         text = json.dumps(event, ensure_ascii=False)
         for member in list(self.state.chat):
             member.send(text)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

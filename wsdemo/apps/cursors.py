@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 
-from .base import BaseSocket
+from .base import BaseSocket, parse_json
 
 
 class CursorsSocket(BaseSocket):
@@ -20,12 +20,12 @@ class CursorsSocket(BaseSocket):
         self.send(json.dumps({"type": "hello", "id": self.id, "name": self.name}))
 
     def handle(self, message: str | bytes) -> None:
+        data, _ = parse_json(message)
         try:
-            data = json.loads(message)
-            x, y = float(data["x"]), float(data["y"])
+            x, y = float(data["x"]), float(data["y"])  # an int past 1e308: OverflowError
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise ValueError
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, OverflowError):
             self.send(json.dumps({"type": "error", "text": 'send {"x": number, "y": number}'}))
             return
         move = {"type": "move", "id": self.id, "name": self.name,
