@@ -108,8 +108,17 @@ class Server:
             for sock in app_sockets + tap_sockets:
                 sock.close()
             raise
+        self._allow_hosts()
         self._check_capacity()
         self.app_state.feed.start()
+
+    def _allow_hosts(self) -> None:
+        """The names (besides IP addresses and localhost) pages and WebSockets answer to: the
+        bound host and the join link's host, when they are names (see BaseSocket's check)."""
+        from .classroom import WILDCARDS, join_host
+
+        self.app_state.ports = {self.port, self.direct_port}
+        self.app_state.allow_hosts([join_host(self.host) if self.host in WILDCARDS else self.host])
 
     def _check_capacity(self) -> None:
         tap = self.tap
@@ -246,7 +255,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 classroom: bool = False, max_message_size: int = 1 << 20,
                 max_connections: int = 200, ring_size: int = 1000, ring_bytes: int = 8 << 20,
                 rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
-                allowed_origins: tuple[str, ...] = (),
+                allowed_origins: tuple[str, ...] = (), allowed_hosts: tuple[str, ...] = (),
                 max_links_per_address: int | None = None, show_join: bool = True) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
@@ -260,16 +269,21 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     outside IPython (``show_join=False``: neither). A server already running
     in this process is stopped first.
 
-    The tap relays at most ``max_links_per_address`` connections from one
-    client address (default tap.MAX_LINKS_PER_ADDRESS).
+    Pages and WebSockets answer to a ``Host`` that is an IP address, localhost,
+    the bound host or the join host, or a name in ``allowed_hosts``; WebSockets
+    accept pages of their own origin and of ``allowed_origins``. The tap relays
+    at most ``max_links_per_address`` connections from one client address
+    (default tap.MAX_LINKS_PER_ADDRESS).
     """
     global _current
+    allowed_origins, allowed_hosts = _strings(allowed_origins), _strings(allowed_hosts)
     if _current is not None:
         await _current.stop()
     token = secrets.token_urlsafe(12) if classroom else None
     state = AppState(classroom=classroom, token=token, max_connections=max_connections,
                      max_message_size=max_message_size, rate_limit=rate_limit,
                      ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
+    state.allow_hosts(allowed_hosts)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
                     ring_size=ring_size, ring_bytes=ring_bytes,
                     max_links_per_address=max_links_per_address)
@@ -278,6 +292,11 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     if classroom and show_join:
         _show_join_card(server)
     return server
+
+
+def _strings(values) -> tuple[str, ...]:
+    # One string is one value, not its characters.
+    return (values,) if isinstance(values, str) else tuple(values)
 
 
 def _show_join_card(server: Server) -> None:

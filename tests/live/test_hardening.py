@@ -240,3 +240,99 @@ async def test_hostile_cursor_json_gets_an_error_event(server, caplog, message):
     await sender.close()
     await other.close()
     assert not tracebacks(caplog)
+
+
+# -- 14. Host and Origin -------------------------------------------------------
+
+async def test_a_foreign_host_is_refused_for_pages_and_websockets(server):
+    # DNS rebinding: evil.example first resolves to the attacker's server, which serves a
+    # page; then to 127.0.0.1, so the page's requests reach the lab, same-origin for it.
+    port = server.port
+    evil = f"evil.example:{port}"
+    status, body = await status_of(port, f"GET /chat.html HTTP/1.1\r\nHost: {evil}\r\n\r\n".encode())
+    assert status.startswith(b"HTTP/1.1 403 ")
+    assert body.startswith(f"Host '{evil}' is not a name this server answers to".encode())
+    assert b"DNS rebinding" in body
+    raw = await Raw.open(port)
+    await raw.send(handshake("/echo", host=evil, extra=f"Origin: http://{evil}\r\n"))
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 403 ")
+    await raw.close()
+    # Nor a subdomain of localhost: some browsers ask DNS for those, so they can be rebound.
+    status, _ = await status_of(port, f"GET /chat.html HTTP/1.1\r\nHost: lab.localhost:{port}\r\n\r\n".encode())
+    assert status.startswith(b"HTTP/1.1 403 ")
+    # Addresses and localhost are this machine's own names.
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST.:{port}", "127.0.0.1"):
+        status, _ = await status_of(port, f"GET /chat.html HTTP/1.1\r\nHost: {host}\r\n"
+                                    "Connection: close\r\n\r\n".encode())
+        assert status == b"HTTP/1.1 200 OK", host
+    raw = await Raw.open(port)
+    await raw.send(handshake("/echo", host=f"localhost:{port}", extra=f"Origin: http://localhost:{port}\r\n"))
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 101 ")
+    await raw.close()
+
+
+async def test_names_given_to_serve_and_the_join_host_are_answered(monkeypatch):
+    monkeypatch.setenv("WSDEMO_JOIN_HOST", "teacher.example")
+    server = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False,
+                                                 allowed_hosts=("lab.example",)), T)
+    try:
+        server.host = "0.0.0.0"  # as if bound for the room (the test itself listens on loopback)
+        server._allow_hosts()
+        assert server.join_card().url.startswith(f"http://teacher.example:{server.port}/chat.html?token=")
+        for host, status in (("teacher.example", 200), ("lab.example", 200), ("other.example", 403)):
+            line, _ = await status_of(server.port, f"GET /chat.html?token={server.token} HTTP/1.1\r\n"
+                                      f"Host: {host}:{server.port}\r\nConnection: close\r\n\r\n".encode())
+            assert line.startswith(f"HTTP/1.1 {status} ".encode()), (host, line)
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
+async def test_a_page_on_another_local_port_may_not_open_websockets(server):
+    # Another port is another origin: a page from any local server (a second notebook
+    # server, a dev server) is not the lab's. The kernel's client sends no Origin at all.
+    body = await expect_status(server.url("/echo"), 403, origin="http://localhost:8888")
+    assert b"Origin 'http://localhost:8888' is not this server's" in body
+    assert b"allowed_origins" in body
+    # A Host without a port means the scheme's default port, not whatever the Origin says.
+    raw = await Raw.open(server.port)
+    await raw.send(handshake("/echo", host="127.0.0.1", extra="Origin: http://127.0.0.1:8888\r\n"))
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 403 ")
+    await raw.close()
+    client = await server.connect("/echo")
+    await client.send("kernel")
+    assert await client.recv(timeout=T) == "kernel"
+    await client.close()
+
+
+async def test_allowed_origins_pass():
+    server = await asyncio.wait_for(wsdemo.serve(allowed_origins="http://localhost:8888"), T)
+    try:
+        async with websockets.connect(server.url("/echo"), origin="http://localhost:8888",
+                                      open_timeout=T) as ws:
+            await ws.send("listed")
+            assert await asyncio.wait_for(ws.recv(), T) == "listed"
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
+async def test_x_forwarded_host_counts_only_behind_the_notebook_proxy(server, monkeypatch):
+    # Any client can send X-Forwarded-Host; only jupyter-server-proxy's is believed.
+    forwarded = {"X-Forwarded-Host": "hub.example.org"}
+    await expect_status(server.url("/echo"), 403, origin="https://hub.example.org",
+                        additional_headers=forwarded)
+    monkeypatch.setattr(proxy.settings, "prefix", "/user/ann/")
+    # Behind the proxy the browser's Host names the Jupyter server's port, not ours.
+    raw = await Raw.open(server.port)
+    await raw.send(handshake("/echo", host="hub.example.org:8888",
+                             extra="Origin: https://hub.example.org\r\nX-Forwarded-Host: hub.example.org\r\n"))
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 101 ")
+    await raw.close()
+    raw = await Raw.open(server.port)
+    await raw.send(handshake("/echo", host="127.0.0.1:8888", extra="Origin: https://hub.example.org\r\n"
+                             "X-Forwarded-Host: hub.example.org\r\n"))
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 101 ")
+    await raw.close()
+    # A request naming our own port is not from the proxy: a foreign name is still refused.
+    evil = f"evil.example:{server.port}"
+    status, _ = await status_of(server.port, f"GET /chat.html HTTP/1.1\r\nHost: {evil}\r\n\r\n".encode())
+    assert status.startswith(b"HTTP/1.1 403 ")
