@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import numbers
 import secrets
 import signal
 import socket
@@ -24,6 +26,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from .apps import MAX_BODY, AppState, NoBodies, make_app
+from .apps.feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .client import Client
 from .tap import CLASS_LINKS, Tap, raise_fd_limit
 
@@ -273,9 +276,14 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     the bound host or the join host, or a name in ``allowed_hosts``; WebSockets
     accept pages of their own origin and of ``allowed_origins``. The tap relays
     at most ``max_links_per_address`` connections from one client address
-    (default tap.MAX_LINKS_PER_ADDRESS).
+    (default tap.MAX_LINKS_PER_ADDRESS). Numbers out of their range (see
+    NUMERIC_OPTIONS) raise ValueError.
     """
     global _current
+    _check_options(port=port, max_message_size=max_message_size, max_connections=max_connections,
+                   ring_size=ring_size, ring_bytes=ring_bytes, rate_limit=rate_limit,
+                   ticker_interval_ms=ticker_interval_ms,
+                   max_links_per_address=max_links_per_address)
     allowed_origins, allowed_hosts = _strings(allowed_origins), _strings(allowed_hosts)
     if _current is not None:
         await _current.stop()
@@ -292,6 +300,38 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     if classroom and show_join:
         _show_join_card(server)
     return server
+
+
+# serve()'s numbers: (low, high, integer?, unit). Out of range is a ValueError naming it.
+NUMERIC_OPTIONS: dict[str, tuple[float, float, bool, str]] = {
+    "port": (0, 65535, True, ""),
+    "max_message_size": (1, 64 << 20, True, " bytes"),
+    "max_connections": (1, 100_000, True, ""),
+    "ring_size": (1, 1_000_000, True, " items"),
+    "ring_bytes": (1024, 1 << 30, True, " bytes"),
+    "rate_limit": (0.1, 10_000, False, " messages per second"),
+    "ticker_interval_ms": (MIN_INTERVAL_MS, MAX_INTERVAL_MS, False, " ms"),
+    "max_links_per_address": (1, 100_000, True, ""),
+}
+
+
+def check_option(name: str, value) -> None:
+    """ValueError naming the allowed range unless ``value`` is a finite number in it."""
+    low, high, integer, unit = NUMERIC_OPTIONS[name]
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and integer:
+        ok = isinstance(value, numbers.Integral)
+    elif ok:
+        ok = math.isfinite(value)  # NaN compares False to everything: say so, not "in range"
+    if not (ok and low <= value <= high):
+        raise ValueError(f"{name} must be {kind} from {low:,} to {high:,}{unit}, got {value!r}")
+
+
+def _check_options(**options) -> None:
+    for name, value in options.items():
+        if value is not None or name != "max_links_per_address":
+            check_option(name, value)
 
 
 def _strings(values) -> tuple[str, ...]:
@@ -350,6 +390,9 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
+        except ValueError as exc:
+            print(f"wsdemo: {exc}", file=sys.stderr)
+            return 2
 
         def on_connection(conn) -> None:
             # Through the log, so these lines and the access log share one format.

@@ -336,3 +336,39 @@ async def test_x_forwarded_host_counts_only_behind_the_notebook_proxy(server, mo
     evil = f"evil.example:{server.port}"
     status, _ = await status_of(server.port, f"GET /chat.html HTTP/1.1\r\nHost: {evil}\r\n\r\n".encode())
     assert status.startswith(b"HTTP/1.1 403 ")
+
+
+# -- serve()'s numbers ----------------------------------------------------------
+
+@pytest.mark.parametrize("name, value, allowed", [
+    ("port", -1, "an integer from 0 to 65,535"),
+    ("port", 70000, "an integer from 0 to 65,535"),
+    ("port", 80.0, "an integer from 0 to 65,535"),
+    ("ticker_interval_ms", math.nan, "a number from 20 to 60,000 ms"),
+    ("ticker_interval_ms", math.inf, "a number from 20 to 60,000 ms"),
+    ("ticker_interval_ms", 5, "a number from 20 to 60,000 ms"),
+    ("rate_limit", -1, "a number from 0.1 to 10,000 messages per second"),
+    ("rate_limit", math.nan, "a number from 0.1 to 10,000 messages per second"),
+    ("max_message_size", 0, "an integer from 1 to 67,108,864 bytes"),
+    ("max_connections", math.inf, "an integer from 1 to 100,000"),
+    ("max_connections", True, "an integer from 1 to 100,000"),
+    ("ring_size", 0, "an integer from 1 to 1,000,000 items"),
+    ("ring_bytes", -5, "an integer from 1,024 to 1,073,741,824 bytes"),
+    ("max_links_per_address", 0, "an integer from 1 to 100,000"),
+])
+async def test_serve_refuses_numbers_out_of_range(name, value, allowed):
+    with pytest.raises(ValueError) as refused:
+        await wsdemo.serve(**{name: value})
+    assert str(refused.value) == f"{name} must be {allowed}, got {value!r}"
+
+
+async def test_serve_command_refuses_numbers_out_of_range():
+    for args, said in ((["--port", "70000"], "port must be an integer from 0 to 65,535, got 70000"),
+                       (["--max-links-per-address", "0"],
+                        "max_links_per_address must be an integer from 1 to 100,000, got 0")):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wsdemo", "serve", *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), T * 3)
+        assert proc.returncode == 2
+        assert said in err.decode() and "Traceback" not in err.decode()
