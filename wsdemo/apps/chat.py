@@ -17,6 +17,17 @@ from .base import BaseSocket, parse_json
 MAX_NAME = 64  # characters, so one name cannot fill the screen
 
 
+def _lone_surrogate(value) -> bool:
+    """"\\ud800" is valid JSON, but no UTF-8 can carry it on to the room."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 class ChatSocket(BaseSocket):
     def opened(self) -> None:
         name = self.get_query_argument("name", "") or f"guest{len(self.state.chat) + 1}"
@@ -29,13 +40,13 @@ class ChatSocket(BaseSocket):
             self.send(json.dumps({"type": "error", "text": "chat messages are text"}))
             return
         text = message
-        data, problem = parse_json(message)
-        if problem is None and isinstance(data, dict) and isinstance(data.get("text"), str):
+        data, _ = parse_json(message)  # JSON this server cannot read is plain text, like any other
+        if isinstance(data, dict) and _lone_surrogate(data.get("text")):
+            self.send(json.dumps({"type": "error", "text": "text must be valid Unicode: "
+                                  "a lone surrogate (\\ud800-\\udfff) cannot be sent on"}))
+            return
+        if isinstance(data, dict) and isinstance(data.get("text"), str):
             text = data["text"]
-            if not _encodable(text):  # "\ud800" is valid JSON, but no UTF-8 can carry it
-                self.send(json.dumps({"type": "error", "text": "text must be valid Unicode: "
-                                      "a lone surrogate (\\ud800-\\udfff) cannot be sent on"}))
-                return
         self.broadcast({"type": "message", "name": self.name, "text": text})
 
     def closed(self) -> None:
@@ -50,11 +61,3 @@ class ChatSocket(BaseSocket):
         text = json.dumps(event, ensure_ascii=False)
         for member in list(self.state.chat):
             member.send(text)
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -22,10 +22,10 @@ class CursorsSocket(BaseSocket):
     def handle(self, message: str | bytes) -> None:
         data, _ = parse_json(message)
         try:
-            x, y = float(data["x"]), float(data["y"])  # an int past 1e308: OverflowError
+            x, y = float(data["x"]), float(data["y"])
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise ValueError
-        except (ValueError, TypeError, KeyError, OverflowError):
+        except (ValueError, TypeError, KeyError, OverflowError):  # 10**400 does not fit a float
             self.send(json.dumps({"type": "error", "text": 'send {"x": number, "y": number}'}))
             return
         move = {"type": "move", "id": self.id, "name": self.name,
