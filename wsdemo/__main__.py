@@ -20,6 +20,24 @@ Input is limited to {MAX_INPUT // (1024 * 1024)} MiB. Exit status: 0 every byte 
 1 the bytes do not decode (the error says what and where), 2 the input could not be read."""
 
 
+def _option(name: str):
+    """An argparse type: an integer checked against serve()'s range for ``name``."""
+    def convert(text: str) -> int:
+        from .server import check_option
+
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        try:
+            check_option(name, value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+    convert.__name__ = name  # argparse names the type in its messages
+    return convert
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wsdemo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -34,9 +52,13 @@ def main(argv: list[str] | None = None) -> int:
 
     srv = sub.add_parser("serve", help="run the live lab (tap + Tornado) until Ctrl-C")
     srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=0, help="the tap's public port (0: the OS picks)")
+    srv.add_argument("--port", type=_option("port"), default=0,
+                     help="the tap's public port, 0 to 65535 (0: the OS picks)")
     srv.add_argument("--compression", action="store_true", help="offer permessage-deflate")
     srv.add_argument("--classroom", action="store_true", help="require a join token, apply rate limits")
+    srv.add_argument("--max-links-per-address", type=_option("max_links_per_address"), default=None,
+                     metavar="N", help="connections one client address may hold at once "
+                                       "(default 256; a class behind one NAT shares an address)")
 
     args = parser.parse_args(argv)
     if args.command == "decode":
@@ -68,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .server import run_forever
 
-        return run_forever(host=args.host, port=args.port,
-                           compression=args.compression, classroom=args.classroom)
+        return run_forever(host=args.host, port=args.port, compression=args.compression,
+                           classroom=args.classroom, max_links_per_address=args.max_links_per_address)
     return 2
 
 

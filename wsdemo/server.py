@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import numbers
 import secrets
 import signal
 import socket
@@ -23,15 +25,19 @@ import time
 import tornado.httpserver
 import tornado.netutil
 
-from .apps import AppState, make_app
+from .apps import MAX_BODY, AppState, NoBodies, make_app
+from .apps.feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .client import Client
-from .tap import DEFAULT_BUDGET, Tap
+from .tap import CLASS_LINKS, DEFAULT_BUDGET, Tap, raise_fd_limit
 from .wire import mask_tokens_text
 
 log = logging.getLogger("wsdemo.server")
 conn_log = logging.getLogger("wsdemo.connections")
 
 HEAD_TIMEOUT = 60.0  # seconds
+# No route takes a body (NoBodies refuses one from the head); should one be read anyway,
+# it must come in this long, not a byte every few seconds for ever.
+BODY_TIMEOUT = 10.0  # seconds
 _current: "Server | None" = None  # the server this process runs; serve() replaces it
 
 
@@ -73,7 +79,8 @@ class Server:
     """A running live lab. Made by ``await wsdemo.serve()``."""
 
     def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
-                 ring_size: int, ring_bytes: int = 8 << 20, tap_budget: int = DEFAULT_BUDGET):
+                 ring_size: int, ring_bytes: int = 8 << 20, tap_budget: int = DEFAULT_BUDGET,
+                 max_links_per_address: int | None = None):
         self.host = host
         self.compression = compression
         self.classroom = classroom
@@ -82,10 +89,14 @@ class Server:
         self._ring_size = ring_size
         self._ring_bytes = ring_bytes
         self._tap_budget = tap_budget
+        self._max_links_per_address = max_links_per_address
+        # Set when the tap can relay fewer connections at once than a class needs.
+        self.capacity_warning: str | None = None
         self.tap: Tap | None = None
         self.port: int | None = None  # the tap's public port
         self.direct_port: int | None = None  # Tornado's private port
         self._http: tornado.httpserver.HTTPServer | None = None
+        self._gate: NoBodies | None = None
         self._stopped = False
         self._stopping: asyncio.Future | None = None
 
@@ -93,7 +104,13 @@ class Server:
         state = "stopped" if self._stopped else "running"
         extra = ", classroom" if self.classroom else ""
         extra += ", permessage-deflate" if self.compression else ""
-        return f"<wsdemo Server {self.url('/')} (app on :{self.direct_port}){extra}, {state}>"
+        warning = f"; WARNING: {self.capacity_warning}" if self.capacity_warning else ""
+        return f"<wsdemo Server {self.url('/')} (app on :{self.direct_port}){extra}, {state}{warning}>"
+
+    @property
+    def max_links(self) -> int | None:
+        """Connections the tap relays at once (past it, 503)."""
+        return self.tap.max_links if self.tap is not None else None
 
     @property
     def running(self) -> bool:
@@ -103,6 +120,7 @@ class Server:
     # -- starting ------------------------------------------------------------
 
     async def _start(self, port: int) -> None:
+        raise_fd_limit()  # before the tap sizes its cap from it
         app = make_app(self.app_state, compression=self.compression)
         # Tornado listens on loopback only: everything from outside goes through the tap.
         app_sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
@@ -110,20 +128,48 @@ class Server:
         try:
             # A head must arrive within a minute (and idle keep-alive connections close then):
             # Tornado's default of an hour lets a half-sent head hold a connection all class.
-            self._http = tornado.httpserver.HTTPServer(app, xheaders=False,
-                                                       idle_connection_timeout=HEAD_TIMEOUT)
+            self._gate = NoBodies(app)
+            self._http = tornado.httpserver.HTTPServer(
+                self._gate, xheaders=False, idle_connection_timeout=HEAD_TIMEOUT,
+                max_body_size=MAX_BODY, body_timeout=BODY_TIMEOUT)
             self._http.add_sockets(app_sockets)
             self.direct_port = app_sockets[0].getsockname()[1]
             self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
                            ring_bytes=self._ring_bytes, budget_bytes=self._tap_budget,
-                           max_message_size=self.app_state.max_message_size)
+                           max_message_size=self.app_state.max_message_size,
+                           max_links_per_address=self._max_links_per_address)
             await self.tap.start(tap_sockets)
             self.port = self.tap.port
         except BaseException:
             for sock in app_sockets + tap_sockets:
                 sock.close()
             raise
+        self._allow_hosts()
+        self._check_capacity()
         self.app_state.feed.start()
+
+    def _allow_hosts(self) -> None:
+        """The names (besides IP addresses and localhost) pages and WebSockets answer to: the
+        bound host and the join link's host, when they are names (see BaseSocket's check)."""
+        from .classroom import WILDCARDS, join_host
+
+        self.app_state.ports = {self.port, self.direct_port}
+        self.app_state.allow_hosts([join_host(self.host) if self.host in WILDCARDS else self.host])
+
+    def _check_capacity(self) -> None:
+        tap = self.tap
+        if tap.max_links >= CLASS_LINKS:
+            return
+        try:
+            import resource
+
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            why = f"open-file limit {soft} (hard limit {hard}); raise it (ulimit -n 4096) and restart"
+        except ImportError:
+            why = "the open-file limit"
+        self.capacity_warning = (f"the tap relays only {tap.max_links} connections at once, "
+                                 f"fewer than a class of 30 needs (about {CLASS_LINKS}): {why}")
+        log.warning("%s", self.capacity_warning)
 
     # -- URLs ----------------------------------------------------------------
 
@@ -207,6 +253,8 @@ class Server:
         await state.feed.stop()
         if self._http is not None:
             self._http.stop()  # no new connections
+        if self._gate is not None:
+            self._gate.close()  # connections still draining a refused body
         sockets = list(state.sockets)
         for handler in sockets:
             handler.close(1001, "server shutting down")
@@ -243,7 +291,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 classroom: bool = False, max_message_size: int = 1 << 20,
                 max_connections: int = 200, ring_size: int = 1000, ring_bytes: int = 8 << 20,
                 rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
-                allowed_origins: tuple[str, ...] = (), show_join: bool = True,
+                allowed_origins: tuple[str, ...] = (), allowed_hosts: tuple[str, ...] = (),
+                max_links_per_address: int | None = None, show_join: bool = True,
                 tap_budget: int = DEFAULT_BUDGET) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
@@ -257,22 +306,74 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     with the token, and its QR code) under the cell, or logs the join URL
     outside IPython (``show_join=False``: neither). A server already running
     in this process is stopped first.
+
+    Pages and WebSockets answer to a ``Host`` that is an IP address, localhost,
+    the bound host or the join host, or a name in ``allowed_hosts``; WebSockets
+    accept pages of their own origin and of ``allowed_origins``. The tap relays
+    at most ``max_links_per_address`` connections from one client address
+    (default tap.MAX_LINKS_PER_ADDRESS). Numbers out of their range (see
+    NUMERIC_OPTIONS) raise ValueError.
     """
     global _current
+    _check_options(port=port, max_message_size=max_message_size, max_connections=max_connections,
+                   ring_size=ring_size, ring_bytes=ring_bytes, rate_limit=rate_limit,
+                   ticker_interval_ms=ticker_interval_ms,
+                   max_links_per_address=max_links_per_address, tap_budget=tap_budget)
+    allowed_origins, allowed_hosts = _strings(allowed_origins), _strings(allowed_hosts)
     if _current is not None:
         await _current.stop()
     token = secrets.token_urlsafe(12) if classroom else None
     state = AppState(classroom=classroom, token=token, max_connections=max_connections,
                      max_message_size=max_message_size, rate_limit=rate_limit,
                      ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
+    state.allow_hosts(allowed_hosts)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
-                    ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget)
+                    ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget,
+                    max_links_per_address=max_links_per_address)
     mask_tokens_in_logs()
     await server._start(port)
     _current = server
     if classroom and show_join:
         _show_join_card(server)
     return server
+
+
+# serve()'s numbers: (low, high, integer?, unit). Out of range is a ValueError naming it.
+NUMERIC_OPTIONS: dict[str, tuple[float, float, bool, str]] = {
+    "port": (0, 65535, True, ""),
+    "max_message_size": (1, 64 << 20, True, " bytes"),
+    "max_connections": (1, 100_000, True, ""),
+    "ring_size": (1, 1_000_000, True, " items"),
+    "ring_bytes": (1024, 1 << 30, True, " bytes"),
+    "rate_limit": (0.1, 10_000, False, " messages per second"),
+    "ticker_interval_ms": (MIN_INTERVAL_MS, MAX_INTERVAL_MS, False, " ms"),
+    "max_links_per_address": (1, 100_000, True, ""),
+    "tap_budget": (1 << 20, 64 << 30, True, " bytes"),
+}
+
+
+def check_option(name: str, value) -> None:
+    """ValueError naming the allowed range unless ``value`` is a finite number in it."""
+    low, high, integer, unit = NUMERIC_OPTIONS[name]
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and integer:
+        ok = isinstance(value, numbers.Integral)
+    elif ok:
+        ok = math.isfinite(value)  # NaN compares False to everything: say so, not "in range"
+    if not (ok and low <= value <= high):
+        raise ValueError(f"{name} must be {kind} from {low:,} to {high:,}{unit}, got {value!r}")
+
+
+def _check_options(**options) -> None:
+    for name, value in options.items():
+        if value is not None or name != "max_links_per_address":
+            check_option(name, value)
+
+
+def _strings(values) -> tuple[str, ...]:
+    # One string is one value, not its characters.
+    return (values,) if isinstance(values, str) else tuple(values)
 
 
 def _show_join_card(server: Server) -> None:
@@ -310,7 +411,7 @@ def _outcome(conn) -> str:
 
 
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
-                classroom: bool = False) -> int:
+                classroom: bool = False, max_links_per_address: int | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -322,10 +423,13 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
         try:
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
-                                 show_join=False)
+                                 max_links_per_address=max_links_per_address, show_join=False)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
+        except ValueError as exc:
+            print(f"wsdemo: {exc}", file=sys.stderr)
+            return 2
 
         def on_connection(conn) -> None:
             # Through the log, so these lines and the access log share one format.
@@ -339,6 +443,11 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
 
         server.tap.subscribe_connections(on_connection)
         print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
+        tap = server.tap
+        print(f"  up to {tap.max_links} connections at once, {tap.max_links_per_address} "
+              "from one address")
+        if server.capacity_warning:
+            print(f"  WARNING: {server.capacity_warning}")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
         from . import proxy

@@ -470,10 +470,48 @@ class Connection:
         self._held = 0
 
 
-_FULL_BODY = b"too many connections to the tap; try again\n"
-_FULL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-         b"Retry-After: 5\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
-         % (len(_FULL_BODY), _FULL_BODY))
+# A class of 30 whose browsers each hold a page and a WebSocket or two needs about this
+# many connections at once; a smaller cap is worth a warning (Server.capacity_warning).
+CLASS_LINKS = 90
+# Connections one client address may hold at once. On a classroom Wi-Fi each student has an
+# address of their own, but behind a NAT (or jupyter-server-proxy, where everything comes
+# from 127.0.0.1) a whole class shares one: 256 is a class of 40 with six connections each
+# (a browser opens up to six per server), while one stranger cannot take every slot.
+MAX_LINKS_PER_ADDRESS = 256
+
+
+def _refusal(status: bytes, text: str) -> bytes:
+    body = text.encode()
+    return (b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
+
+
+# default_max_links's ceiling, and the file descriptors it takes (three per link, 200 spare).
+MAX_LINKS = 5000
+_FDS_WANTED = 3 * MAX_LINKS + 200
+
+
+def raise_fd_limit() -> tuple[int, int] | None:
+    """Raise this process's soft limit on open files towards the hard limit, as far as the
+    tap can use (three per connection; macOS shells start at 256, a class needs more).
+    Returns (soft, hard) as they are now."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # macOS reports an unlimited hard limit but refuses more than OPEN_MAX (10240).
+    targets = ((_FDS_WANTED, 10240, 4096) if hard == resource.RLIM_INFINITY
+               else (min(hard, _FDS_WANTED),))
+    for target in targets:
+        if soft == resource.RLIM_INFINITY or soft >= target:
+            break
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            break
+        except (ValueError, OSError):
+            continue
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 def default_max_links() -> int:
@@ -486,8 +524,8 @@ def default_max_links() -> int:
     except (ImportError, OSError, ValueError):
         return 300
     if soft == resource.RLIM_INFINITY:
-        return 5000
-    return max(20, min(5000, (soft - 200) // 3))
+        return MAX_LINKS
+    return max(20, min(MAX_LINKS, (soft - 200) // 3))
 
 
 def _unacked(transport: asyncio.Transport) -> int:
@@ -597,6 +635,7 @@ class _Link:
         self.connect_task: asyncio.Task | None = None
         self.eofs: set[str] = set()
         self.done = False
+        self.address: str | None = None  # the client's, for the per-address limit
 
     def other(self, side: _Side) -> _Side | None:
         return self.server if side is self.client else self.client
@@ -605,11 +644,25 @@ class _Link:
         if side is self.client:
             host, port = side.transport.get_extra_info("peername")[:2]
             tap = self.tap
+            self.address = host
+            refusal = None
             if len(tap._links) >= tap.max_links:
                 # Each relayed connection costs three file descriptors in this process: a
                 # script opening thousands must not exhaust them for the whole class.
                 log.info("tap: refused %s:%s, already %d connections", host, port, len(tap._links))
-                side.transport.write(_FULL)
+                refusal = _refusal(b"503 Service Unavailable", "too many connections to the tap "
+                                   f"(the limit is {tap.max_links} at once); try again\n")
+            elif (len(tap._links) >= tap.max_links_per_address and  # else none can be over it
+                  sum(link.address == host for link in tap._links)
+                  >= tap.max_links_per_address):
+                # ...nor may one address take them all, so a stranger cannot lock the class out.
+                log.info("tap: refused %s:%s, already %d connections from it", host, port,
+                         tap.max_links_per_address)
+                refusal = _refusal(b"429 Too Many Requests", "too many connections from your "
+                                   f"address (the limit is {tap.max_links_per_address} at once); "
+                                   "close some and try again\n")
+            if refusal is not None:
+                side.transport.write(refusal)
                 side.transport.close()
                 self.done = True
                 return
@@ -762,18 +815,25 @@ class Tap:
     (payload bytes, about) bound each connection's ``events`` and ``chunks``;
     ``budget_bytes`` bounds them all together (``retained_bytes`` now). Each
     connection is decoded with the server's ``max_message_size`` for what
-    clients send.
+    clients send. ``max_links`` caps the connections relayed at once (default:
+    what the file descriptor limit allows), ``max_links_per_address`` those from
+    one client address (default MAX_LINKS_PER_ADDRESS, at most half of ``max_links``).
     """
 
     def __init__(self, target_host: str, target_port: int, *, ring_size: int = 1000,
                  ring_bytes: int = 8 << 20, max_closed: int = 100, max_links: int | None = None,
-                 budget_bytes: int = DEFAULT_BUDGET, max_message_size: int = wire.DEFAULT_MAX_PAYLOAD):
+                 budget_bytes: int = DEFAULT_BUDGET, max_message_size: int = wire.DEFAULT_MAX_PAYLOAD,
+                 max_links_per_address: int | None = None):
         self.target_host = target_host
         self.target_port = target_port
         self.ring_size = ring_size
         self.ring_bytes = ring_bytes
         # Open TCP connections at once; past it a new one gets a 503 from the tap itself.
         self.max_links = default_max_links() if max_links is None else max_links
+        # Open connections from one client address at once; past it, a 429. By default
+        # MAX_LINKS_PER_ADDRESS, but never more than half of max_links: others keep room.
+        self.max_links_per_address = (max(1, min(MAX_LINKS_PER_ADDRESS, self.max_links // 2))
+                                      if max_links_per_address is None else max_links_per_address)
         self.max_closed = max_closed
         self.retained_bytes = 0  # kept by every recorded connection's rings, about (see _event_bytes)
         self.budget_bytes = budget_bytes  # (sets _trim_at)

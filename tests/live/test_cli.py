@@ -56,7 +56,7 @@ async def test_refused_handshakes_log_at_info_so_notebook_cells_stay_clean(serve
     import logging
 
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", server.port), 5)
-    writer.write(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    writer.write(b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  b"Sec-WebSocket-Version: 13\r\n\r\n")  # no key: 400
     with caplog.at_level(logging.DEBUG):
         status = await asyncio.wait_for(reader.readline(), 5)

@@ -19,6 +19,7 @@ import tornado.web
 
 from ..wire import mask_tokens_text
 from .base import AppState, BaseSocket
+from .bodies import MAX_BODY, NoBodies
 from .chat import ChatSocket
 from .cursors import CursorsSocket
 from .echo import EchoSocket
@@ -26,7 +27,7 @@ from .poll import LongPollHandler, PollHandler
 from .static import StaticHandler
 from .ticker import TickerSocket
 
-__all__ = ["AppState", "BaseSocket", "make_app"]
+__all__ = ["AppState", "BaseSocket", "MAX_BODY", "NoBodies", "make_app"]
 
 access_log = logging.getLogger("wsdemo.access")
 
@@ -59,3 +60,4 @@ def make_app(state: AppState, *, compression: bool = False) -> tornado.web.Appli
         websocket_max_message_size=state.max_message_size,
         log_function=_log_request,
     )
+

@@ -1,4 +1,4 @@
-"""What every endpoint shares: the join token, the Origin check, the
+"""What every endpoint shares: the Host and Origin checks, the join token, the
 connection cap, the per-connection rate limit, and close codes that say what
 went wrong (the protocol adaptation in tornado_protocol.py: Tornado on its own
 just drops the TCP connection on most protocol errors; RFC 6455 section 7.4.1
@@ -7,6 +7,8 @@ asks for 1002 / 1007 instead).
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 import secrets
 import time
@@ -16,13 +18,55 @@ from typing import Any
 import tornado.web
 import tornado.websocket
 
+from .. import proxy
 from .feed import Feed
 from .tornado_protocol import adapt, handshake_problems, pending_write_bytes
 
 log = logging.getLogger("wsdemo.apps")
 
 TOKEN_COOKIE = "wsdemo_token"
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
+
+
+def split_host(host: str) -> tuple[str, int | None]:
+    """``Host`` header value -> (lower-case name without brackets or final dot, port or None)."""
+    host = host.strip().lower()
+    name, port = host, None
+    if host.startswith("["):  # [v6]:port
+        end = host.find("]")
+        name, rest = host[1:end if end > 0 else None], host[end + 1:] if end > 0 else ""
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif host.count(":") == 1:
+        name, port_text = host.split(":")
+    else:
+        port_text = ""
+    if port_text:
+        port = int(port_text) if port_text.isascii() and port_text.isdigit() else -1
+    return name.rstrip("."), port
+
+
+def host_allowed(name: str, allowed: frozenset[str] | set[str]) -> bool:
+    """A Host name this server answers to. IP addresses always: a browser sends one only
+    when the user typed it, so it cannot be a DNS rebinding (a name the attacker's DNS
+    first points at its own server, then at ours, which makes our answers same-origin
+    for its page). Names: localhost, and the ones in ``allowed``."""
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    return name == "localhost" or name in allowed
+
+
+def parse_json(message: str | bytes) -> tuple[Any, str | None]:
+    """``(value, None)``, or ``(None, what was wrong)`` for text that is not JSON, including
+    JSON nested too deep for the parser (``[[[[...`` raises RecursionError, not ValueError)."""
+    try:
+        return json.loads(message), None
+    except ValueError as exc:
+        return None, f"not JSON: {exc}"
+    except RecursionError:
+        return None, "not JSON this server reads: nested too deep"
 
 
 class AppState:
@@ -41,6 +85,10 @@ class AppState:
         self.max_message_size = max_message_size
         self.rate_limit = rate_limit  # messages per second per connection, classroom mode only
         self.allowed_origins = tuple(allowed_origins)
+        # Host names (besides IP addresses and localhost) pages and WebSockets answer to;
+        # the server adds the names it is bound to and reached at (Server._start).
+        self.allowed_hosts: set[str] = set()
+        self.ports: set[int] = set()  # the tap's and Tornado's, set when listening
         # Bytes a client may leave unread (queued in Tornado) before it is closed with 1008:
         # Tornado buffers writes without limit, so a client that never reads would otherwise
         # make the server's memory grow with everything the room says.
@@ -50,6 +98,10 @@ class AppState:
         self.chat: dict[BaseSocket, str] = {}  # chat member -> name as sent
         self.cursors: dict[BaseSocket, int] = {}  # cursor member -> id
         self.next_cursor_id = 1
+
+    def allow_hosts(self, names) -> None:
+        """Answer to these Host names too (a port, brackets or a final dot are ignored)."""
+        self.allowed_hosts.update(split_host(name)[0] for name in names if name)
 
     def __repr__(self) -> str:
         mode = "classroom" if self.classroom else "loopback"
@@ -66,7 +118,8 @@ class AppState:
 
 
 class Guarded:
-    """Mixin for every handler: the join token in classroom mode, plain-text errors."""
+    """Mixin for every handler: the Host (and a WebSocket's Origin), the join token in
+    classroom mode, plain-text errors."""
 
     state: AppState
 
@@ -74,6 +127,8 @@ class Guarded:
         self.state = state
 
     def prepare(self) -> None:
+        if not self._check_host_and_origin():
+            return
         state = self.state
         if not state.classroom:
             return
@@ -84,6 +139,59 @@ class Guarded:
         if self.get_query_argument("token", None) and not self.request.headers.get("Upgrade"):
             # Pages opened from the join link keep the token for their WebSockets.
             self.set_cookie(TOKEN_COOKIE, state.token, httponly=True, samesite="Strict")
+
+    def _proxied(self) -> bool:
+        """Came through jupyter-server-proxy: it forwards the browser's own Host, which names
+        the Jupyter server's port, never ours (a browser puts the port it connects to in
+        Host, so it cannot fake this). Only when wsdemo.proxy says we are behind one."""
+        if proxy.prefix() is None:
+            return False
+        _, port = split_host(self.request.host)
+        if port is None:  # the scheme's default port
+            return not self.state.ports & {80, 443}
+        return port not in self.state.ports
+
+    def _check_host_and_origin(self) -> bool:
+        """Refuse (403, naming the rule) a Host this server does not answer to, and a
+        WebSocket opened by a page from another origin. True when the request may go on."""
+        name, port = split_host(self.request.host)
+        if port == -1 or not (host_allowed(name, self.state.allowed_hosts) or self._proxied()):
+            self.refuse(403, f"Host {self.request.host!r} is not a name this server answers to "
+                             "(IP addresses, localhost, and the names it was started with; "
+                             "add more with serve(allowed_hosts=...)): a guard against DNS rebinding")
+            return False
+        origin = self.request.headers.get("Origin")
+        if (origin is not None and self.request.headers.get("Upgrade", "").lower() == "websocket"
+                and not self.origin_allowed(origin)):
+            self.refuse(403, f"Origin {origin!r} is not this server's ({self.request.host}): a page "
+                             "from another origin (another host or port) may not open WebSockets "
+                             "here; add it with serve(allowed_origins=...)")
+            return False
+        return True
+
+    def origin_allowed(self, origin: str) -> bool:
+        """Same origin as the Host asked for, or listed in ``allowed_origins``. Behind
+        jupyter-server-proxy, also the host it forwarded for (X-Forwarded-Host)."""
+        if origin.rstrip("/") in {o.rstrip("/") for o in self.state.allowed_origins}:
+            return True
+        try:
+            parsed = urllib.parse.urlparse(origin)
+            origin_port = parsed.port or _DEFAULT_PORTS.get(parsed.scheme)
+        except ValueError:
+            return False
+        if not parsed.hostname:
+            return False  # "null": a file:// page or a sandboxed frame
+        hosts = [self.request.host]
+        forwarded = self.request.headers.get("X-Forwarded-Host")
+        if forwarded and self._proxied():  # any client can send it: trusted only from the proxy
+            hosts += [h.strip() for h in forwarded.split(",")]
+        for host in hosts:
+            name, port = split_host(host)
+            if port is None:  # Host leaves out the default port of the scheme the page used
+                port = _DEFAULT_PORTS.get(parsed.scheme)
+            if name == parsed.hostname.rstrip(".") and port == origin_port:
+                return True
+        return False
 
     def refuse(self, status: int, reason: str, **headers: str) -> None:
         self.set_status(status)
@@ -126,18 +234,8 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:
-        # Called only when the client sent Origin (browsers always do).
-        parsed = urllib.parse.urlparse(origin)
-        netloc = parsed.netloc.lower()
-        if not netloc:
-            return False
-        hosts = {self.request.host.lower()}
-        forwarded = self.request.headers.get("X-Forwarded-Host")
-        if forwarded:  # jupyter-server-proxy and other reverse proxies
-            hosts.update(h.strip().lower() for h in forwarded.split(","))
-        if netloc in hosts or parsed.hostname in LOOPBACK_HOSTS:
-            return True
-        return origin.rstrip("/") in {o.rstrip("/") for o in self.state.allowed_origins}
+        # prepare() has refused a foreign Origin with a clearer answer; Tornado asks again.
+        return self.origin_allowed(origin)
 
     def get_compression_options(self) -> dict | None:
         return {} if self.settings.get("wsdemo_compression") else None

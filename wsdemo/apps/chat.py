@@ -16,9 +16,20 @@ from __future__ import annotations
 import json
 import time
 
-from .base import BaseSocket
+from .base import BaseSocket, parse_json
 
 MAX_NAME = 64  # characters, so one name cannot fill the screen
+
+
+def _lone_surrogate(value) -> bool:
+    """"\\ud800" is valid JSON, but no UTF-8 can carry it on to the room."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class ChatSocket(BaseSocket):
@@ -33,10 +44,11 @@ class ChatSocket(BaseSocket):
             self.send(json.dumps({"type": "error", "text": "chat messages are text"}))
             return
         text = message
-        try:
-            data = json.loads(message)
-        except ValueError:
-            data = None
+        data, _ = parse_json(message)  # JSON this server cannot read is plain text, like any other
+        if isinstance(data, dict) and _lone_surrogate(data.get("text")):
+            self.send(json.dumps({"type": "error", "text": "text must be valid Unicode: "
+                                  "a lone surrogate (\\ud800-\\udfff) cannot be sent on"}))
+            return
         if isinstance(data, dict) and isinstance(data.get("text"), str):
             text = data["text"]
         # Bounded after encoding: JSON writes a control character as 6 bytes, so 400 kB in

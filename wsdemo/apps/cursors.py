@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 
-from .base import BaseSocket
+from .base import BaseSocket, parse_json
 
 
 class CursorsSocket(BaseSocket):
@@ -20,8 +20,8 @@ class CursorsSocket(BaseSocket):
         self.send(json.dumps({"type": "hello", "id": self.id, "name": self.name}))
 
     def handle(self, message: str | bytes) -> None:
+        data, _ = parse_json(message)
         try:
-            data = json.loads(message)
             x, y = float(data["x"]), float(data["y"])
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise ValueError
