@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--port", type=int, default=0, help="the tap's public port (0: the OS picks)")
     srv.add_argument("--compression", action="store_true", help="offer permessage-deflate")
     srv.add_argument("--classroom", action="store_true", help="require a join token, apply rate limits")
+    srv.add_argument("--network", type=_network, default=None, metavar="NAME",
+                     help="put a real network's latency and bandwidth between clients and the app: "
+                          "one of " + ", ".join(_presets()) + " (default: none added)")
 
     args = parser.parse_args(argv)
     if args.command == "decode":
@@ -68,9 +71,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from .server import run_forever
 
-        return run_forever(host=args.host, port=args.port,
-                           compression=args.compression, classroom=args.classroom)
+        return run_forever(host=args.host, port=args.port, compression=args.compression,
+                           classroom=args.classroom, network=args.network)
     return 2
+
+
+def _presets() -> list[str]:
+    from .network import NETWORKS
+
+    return list(NETWORKS)
+
+
+def _network(text: str):
+    from .network import Network
+
+    try:
+        return Network.of(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class InputError(Exception):

@@ -25,6 +25,7 @@ import tornado.netutil
 
 from .apps import AppState, make_app
 from .client import Client
+from .network import Network
 from .tap import Tap
 
 log = logging.getLogger("wsdemo.server")
@@ -42,8 +43,9 @@ class Server:
     """A running live lab. Made by ``await wsdemo.serve()``."""
 
     def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
-                 ring_size: int, ring_bytes: int = 8 << 20):
+                 ring_size: int, ring_bytes: int = 8 << 20, network: Network | None = None):
         self.host = host
+        self._network = Network.of(network)
         self.compression = compression
         self.classroom = classroom
         self.app_state = state
@@ -83,7 +85,7 @@ class Server:
             self._http.add_sockets(app_sockets)
             self.direct_port = app_sockets[0].getsockname()[1]
             self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
-                           ring_bytes=self._ring_bytes)
+                           ring_bytes=self._ring_bytes, network=self._network)
             await self.tap.start(tap_sockets)
             self.port = self.tap.port
         except BaseException:
@@ -143,14 +145,24 @@ class Server:
     # -- clients -------------------------------------------------------------
 
     async def connect(self, path: str = "/echo", *, compression: bool = False,
-                      headers: dict[str, str] | None = None, timeout: float = 10.0) -> Client:
-        """An in-kernel client through the tap (the join token is added in classroom mode)."""
+                      headers: dict[str, str] | None = None, timeout: float = 10.0,
+                      network: Network | str | None = None) -> Client:
+        """An in-kernel client through the tap (the join token is added in classroom mode).
+
+        ``network`` (a ``wsdemo.Network`` or a preset name) gives this client's connection its
+        own conditions, from the end of the opening handshake on (the handshake itself
+        crosses under the tap's); the others keep ``server.tap.network``."""
         if self._stopped:
             raise RuntimeError("this server is stopped; start one with await wsdemo.serve()")
+        own = None if network is None else Network.of(network)  # a bad value fails before connecting
         if self.token and "token=" not in path:
             path = f"{path}{'&' if '?' in path else '?'}token={self.token}"
-        return await Client.open(self, self.url(path), compression=compression,
-                                 headers=headers, timeout=timeout)
+        client = await Client.open(self, self.url(path), compression=compression,
+                                   headers=headers, timeout=timeout)
+        if own is not None:
+            # The tap knows the connection by the client's address (its local port).
+            self.tap.set_network(client.local_address, own)
+        return client
 
     # -- stopping ------------------------------------------------------------
 
@@ -210,7 +222,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 classroom: bool = False, max_message_size: int = 1 << 20,
                 max_connections: int = 200, ring_size: int = 1000, ring_bytes: int = 8 << 20,
                 rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
-                allowed_origins: tuple[str, ...] = (), show_join: bool = True) -> Server:
+                allowed_origins: tuple[str, ...] = (), show_join: bool = True,
+                network: Network | str | None = None) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -221,9 +234,13 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     ``rate_limit`` messages per second; it also shows the join card (the URL
     with the token, and its QR code) under the cell, or logs the join URL
     outside IPython (``show_join=False``: neither). A server already running
-    in this process is stopped first.
+    in this process is stopped first. ``network`` (a ``wsdemo.Network`` or a preset name from
+    ``wsdemo.NETWORKS``, e.g. ``"4g"``) puts those conditions between every client and the
+    app; ``server.tap.network = ...`` changes them live. Straight to Tornado
+    (``direct_url``) nothing is added.
     """
     global _current
+    network = Network.of(network)  # a bad value fails before anything is stopped or started
     if _current is not None:
         await _current.stop()
     token = secrets.token_urlsafe(12) if classroom else None
@@ -231,7 +248,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                      max_message_size=max_message_size, rate_limit=rate_limit,
                      ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
-                    ring_size=ring_size, ring_bytes=ring_bytes)
+                    ring_size=ring_size, ring_bytes=ring_bytes, network=network)
     await server._start(port)
     _current = server
     if classroom and show_join:
@@ -274,7 +291,7 @@ def _outcome(conn) -> str:
 
 
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
-                classroom: bool = False) -> int:
+                classroom: bool = False, network: Network | str | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -286,7 +303,7 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
         try:
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
-                                 show_join=False)
+                                 show_join=False, network=network)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
@@ -303,6 +320,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
 
         server.tap.subscribe_connections(on_connection)
         print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
+        if server.tap.network.active:
+            print(f"  network between clients and the app: {server.tap.network}")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
         from . import proxy
