@@ -80,9 +80,9 @@ def _check_kbps(name: str, value) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{name} must be None (unlimited) or a number of kilobits per second "
-                         f"from {MIN_KBPS:g} to {MAX_KBPS:g}, got {value!r}")
+                         f"from {MIN_KBPS:g} to {MAX_KBPS:.0f}, got {value!r}")
     if not (MIN_KBPS <= value <= MAX_KBPS):
-        raise ValueError(f"{name} must be None (unlimited) or from {MIN_KBPS:g} to {MAX_KBPS:g} "
+        raise ValueError(f"{name} must be None (unlimited) or from {MIN_KBPS:g} to {MAX_KBPS:.0f} "
                          f"kbps, got {value!r}")
     return float(value)
 
