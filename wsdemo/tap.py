@@ -784,6 +784,13 @@ class Tap:
             if link.own_network is None:
                 link.apply_network()
 
+    @property
+    def held(self) -> int:
+        """Bytes network conditions hold back right now, over every connection (each direction
+        of one holds about MAX_HELD at most: past it the tap stops reading from its sender)."""
+        return sum(lane.held for link in self._links if link.lanes is not None
+                   for lane in link.lanes.values())
+
     def set_network(self, connection: "Connection | str", network: Network | str | None) -> None:
         """Give one open connection (a Connection, or its client's "host:port") its own
         conditions from now on; ``None`` puts it back under the tap's."""
