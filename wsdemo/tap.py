@@ -768,8 +768,9 @@ class Tap:
     def __repr__(self) -> str:
         where = f"{self.host}:{self.port}" if self.port else "not listening"
         open_ = sum(c.is_open for c in self.connections)
+        network = f", network: {self._network}" if self._network.active else ""
         return (f"<Tap {where} -> {self.target_host}:{self.target_port}, "
-                f"{open_} open / {len(self.connections)} recorded connections>")
+                f"{open_} open / {len(self.connections)} recorded connections{network}>")
 
     @property
     def network(self) -> Network:
