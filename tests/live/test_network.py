@@ -241,3 +241,22 @@ async def test_what_the_tap_holds_back_is_bounded_and_flow_control_reaches_the_s
     assert echoes == messages
     await wait_until(lambda: server.tap.held == 0, what="the tap handed everything on")
     assert MAX_HELD // 2 < peak <= MAX_HELD + (256 << 10), peak  # one read past the bound at most
+
+
+async def test_a_capped_direction_hands_bytes_on_at_its_rate(server):
+    # 800 kbps is 100,000 bytes a second: the 20,000-byte echo (plus a 4-byte frame header)
+    # is handed on over 0.2 s, and the last of it no sooner; the upward direction is not capped.
+    server.tap.network = Network(down_kbps=800)
+    async with websockets.connect(server.url("/echo"), compression=None, open_timeout=T) as ws:
+        conn = server.tap.connections[-1]
+        before = len(conn.chunks)
+        await ws.send(b"e" * 20_000)
+        assert await asyncio.wait_for(ws.recv(), T) == b"e" * 20_000
+        new = list(conn.chunks)[before:]
+        echo = [(at, len(data)) for who, at, data in new if who == "server"]
+        assert sum(size for _, size in echo) == 20_004
+        handed = {(d.at, d.size): d.delivered_at for d in conn.deliveries if d.sender == "server"}
+        last = handed[echo[-1]]
+        assert last - echo[0][0] >= 20_004 / 100_000 - SLACK
+        up = [d for d in conn.deliveries if d.sender == "client" and d.at >= new[0][1]]
+        assert up and all(d.delivered_at - d.at < 0.2 for d in up)  # not held at 800 kbps
