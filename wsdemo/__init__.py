@@ -6,7 +6,9 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["serve", "__version__"]
+from .network import NETWORKS, Network  # stdlib only: no tornado
+
+__all__ = ["serve", "Network", "NETWORKS", "__version__"]
 
 
 def __getattr__(name):

@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--max-links-per-address", type=_option("max_links_per_address"), default=None,
                      metavar="N", help="connections one client address may hold at once "
                                        "(default 256; a class behind one NAT shares an address)")
+    srv.add_argument("--network", type=_network, default=None, metavar="NAME",
+                     help="put a real network's latency and bandwidth between clients and the app: "
+                          "one of " + ", ".join(_presets()) + " (default: none added)")
 
     args = parser.parse_args(argv)
     if args.command == "decode":
@@ -91,8 +94,24 @@ def main(argv: list[str] | None = None) -> int:
         from .server import run_forever
 
         return run_forever(host=args.host, port=args.port, compression=args.compression,
-                           classroom=args.classroom, max_links_per_address=args.max_links_per_address)
+                           classroom=args.classroom, max_links_per_address=args.max_links_per_address,
+                           network=args.network)
     return 2
+
+
+def _presets() -> list[str]:
+    from .network import NETWORKS
+
+    return list(NETWORKS)
+
+
+def _network(text: str):
+    from .network import Network
+
+    try:
+        return Network.of(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class InputError(Exception):

@@ -28,6 +28,7 @@ import tornado.netutil
 from .apps import MAX_BODY, AppState, NoBodies, make_app
 from .apps.feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .client import Client
+from .network import Network
 from .tap import CLASS_LINKS, DEFAULT_BUDGET, Tap, raise_fd_limit
 from .wire import mask_tokens_text
 
@@ -80,8 +81,9 @@ class Server:
 
     def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
                  ring_size: int, ring_bytes: int = 8 << 20, tap_budget: int = DEFAULT_BUDGET,
-                 max_links_per_address: int | None = None):
+                 max_links_per_address: int | None = None, network: Network | None = None):
         self.host = host
+        self._network = Network.of(network)
         self.compression = compression
         self.classroom = classroom
         self.app_state = state
@@ -137,7 +139,7 @@ class Server:
             self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
                            ring_bytes=self._ring_bytes, budget_bytes=self._tap_budget,
                            max_message_size=self.app_state.max_message_size,
-                           max_links_per_address=self._max_links_per_address)
+                           max_links_per_address=self._max_links_per_address, network=self._network)
             await self.tap.start(tap_sockets)
             self.port = self.tap.port
         except BaseException:
@@ -222,14 +224,24 @@ class Server:
     # -- clients -------------------------------------------------------------
 
     async def connect(self, path: str = "/echo", *, compression: bool = False,
-                      headers: dict[str, str] | None = None, timeout: float = 10.0) -> Client:
-        """An in-kernel client through the tap (the join token is added in classroom mode)."""
+                      headers: dict[str, str] | None = None, timeout: float = 10.0,
+                      network: Network | str | None = None) -> Client:
+        """An in-kernel client through the tap (the join token is added in classroom mode).
+
+        ``network`` (a ``wsdemo.Network`` or a preset name) gives this client's connection its
+        own conditions, from the end of the opening handshake on (the handshake itself
+        crosses under the tap's); the others keep ``server.tap.network``."""
         if self._stopped:
             raise RuntimeError("this server is stopped; start one with await wsdemo.serve()")
+        own = None if network is None else Network.of(network)  # a bad value fails before connecting
         if self.token and "token=" not in path:
             path = f"{path}{'&' if '?' in path else '?'}token={self.token}"
-        return await Client.open(self, self.url(path), compression=compression,
-                                 headers=headers, timeout=timeout)
+        client = await Client.open(self, self.url(path), compression=compression,
+                                   headers=headers, timeout=timeout)
+        if own is not None:
+            # The tap knows the connection by the client's address (its local port).
+            self.tap.set_network(client.local_address, own)
+        return client
 
     # -- stopping ------------------------------------------------------------
 
@@ -293,7 +305,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
                 allowed_origins: tuple[str, ...] = (), allowed_hosts: tuple[str, ...] = (),
                 max_links_per_address: int | None = None, show_join: bool = True,
-                tap_budget: int = DEFAULT_BUDGET) -> Server:
+                tap_budget: int = DEFAULT_BUDGET, network: Network | str | None = None) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -305,16 +317,20 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     ``rate_limit`` messages per second; it also shows the join card (the URL
     with the token, and its QR code) under the cell, or logs the join URL
     outside IPython (``show_join=False``: neither). A server already running
-    in this process is stopped first.
+    in this process is stopped first. ``network`` (a ``wsdemo.Network`` or a preset name from
+    ``wsdemo.NETWORKS``, e.g. ``"4g"``) puts those conditions between every client and the
+    app; ``server.tap.network = ...`` changes them live. Straight to Tornado
+    (``direct_url``) nothing is added.
 
     Pages and WebSockets answer to a ``Host`` that is an IP address, localhost,
     the bound host or the join host, or a name in ``allowed_hosts``; WebSockets
     accept pages of their own origin and of ``allowed_origins``. The tap relays
     at most ``max_links_per_address`` connections from one client address
     (default tap.MAX_LINKS_PER_ADDRESS). Numbers out of their range (see
-    NUMERIC_OPTIONS) raise ValueError.
+    NUMERIC_OPTIONS) raise ValueError, before anything is stopped or started.
     """
     global _current
+    network = Network.of(network)
     _check_options(port=port, max_message_size=max_message_size, max_connections=max_connections,
                    ring_size=ring_size, ring_bytes=ring_bytes, rate_limit=rate_limit,
                    ticker_interval_ms=ticker_interval_ms,
@@ -329,7 +345,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     state.allow_hosts(allowed_hosts)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
                     ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget,
-                    max_links_per_address=max_links_per_address)
+                    max_links_per_address=max_links_per_address, network=network)
     mask_tokens_in_logs()
     await server._start(port)
     _current = server
@@ -411,7 +427,8 @@ def _outcome(conn) -> str:
 
 
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
-                classroom: bool = False, max_links_per_address: int | None = None) -> int:
+                classroom: bool = False, max_links_per_address: int | None = None,
+                network: Network | str | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -423,7 +440,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
         try:
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
-                                 max_links_per_address=max_links_per_address, show_join=False)
+                                 max_links_per_address=max_links_per_address, show_join=False,
+                                 network=network)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
@@ -448,6 +466,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
               "from one address")
         if server.capacity_warning:
             print(f"  WARNING: {server.capacity_warning}")
+        if server.tap.network.active:
+            print(f"  network between clients and the app: {server.tap.network}")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
         from . import proxy

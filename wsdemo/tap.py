@@ -13,6 +13,11 @@ write), then the same end of the line, once its kernel has acknowledged all of
 it: a FIN for a FIN (a half-close: the other direction keeps flowing), a reset
 for a reset.
 
+With network conditions (``Tap.network``, wsdemo/network.py) each direction of a connection
+becomes a lane: bytes wait there until the conditions say they arrive, in order, and an end
+(FIN or reset) waits behind the bytes sent before it. Without conditions there is no lane and
+the relay is as above.
+
 Every event and every stored chunk passes through the wire layer's redaction
 first: a browser behind a notebook proxy sends the Jupyter login cookie. Join
 tokens in URLs (``?token=``) are masked the same way.
@@ -37,9 +42,10 @@ import struct
 import sys
 import time
 from collections import deque
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from . import wire
+from .network import Network, Schedule
 
 log = logging.getLogger("wsdemo.tap")
 
@@ -80,6 +86,21 @@ else:
     _SIOCOUTQ = None
 _TCP_CLOSE = 7  # tcpi_state of a connection that is gone (reset): nothing more will be acknowledged
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+# Bytes a lane (one direction under network conditions) may hold before the tap stops reading
+# from their sender, as a full network path would: flow control still reaches the sender.
+MAX_HELD = 1 << 20
+_DUE_SLACK = 0.0001  # seconds: a timer may fire this early; bytes due that soon go now
+
+
+class Delivery(NamedTuple):
+    """When a chunk held back by network conditions was handed on: ``at`` is its arrival (the
+    same float as in ``Connection.chunks``), ``delivered_at`` when its last byte was written
+    to the other side (both ``time.time()``), ``size`` its length."""
+
+    sender: str
+    at: float
+    delivered_at: float
+    size: int
 
 
 class _Rest(bytes):
@@ -191,6 +212,10 @@ class Connection:
         self.closed_at: float | None = None
         self._events = _Ring(ring_size, ring_bytes, tap)
         self._chunks = _Ring(ring_size, ring_bytes, tap)  # of (sender, at, bytes)
+        # Chunks held back by network conditions, when each was handed on (see Delivery), in
+        # that order; join them to ``chunks`` on (sender, at). A chunk relayed without
+        # conditions was handed on as it arrived and has no entry.
+        self.deliveries: deque[Delivery] = deque(maxlen=ring_size)
         # The server's limits: what a client sends past them, the server refuses anyway.
         self.decoder = wire.ConnectionDecoder(client_max_payload=tap.max_message_size)
         self._request = None  # the handshake, redacted
@@ -266,7 +291,7 @@ class Connection:
 
     # -- recording (called by the relay) -------------------------------------
 
-    def _note(self, sender: str, data: bytes | None) -> None:
+    def _note(self, sender: str, data: bytes | None) -> float:
         # Hot path: one append, and a timer for the first chunk of a batch.
         tap = self.tap
         at = tap._last_chunk_at = time.time()
@@ -283,6 +308,7 @@ class Connection:
                 self.flush()
             else:
                 self._flush_handle = tap._loop.call_soon(self._flush_turn)
+        return at
 
     def _flush_when_quiet(self) -> None:
         self._flush_handle = None
@@ -551,6 +577,7 @@ class _Side(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.ending = False  # its peer is gone: it gets what is relayed, then its end
         self.error: OSError | None = None  # why the tap dropped it (see fail)
+        self.write_paused = False  # its peer reads slower than the tap writes to it
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -564,8 +591,11 @@ class _Side(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         link = self.link
-        link.relay(self, data)  # relay first...
-        link.conn._note(self.sender, data)  # ...then note it for decoding
+        if link.lanes is None:  # no network conditions
+            link.relay(self, data)  # relay first...
+            link.conn._note(self.sender, data)  # ...then note it for decoding
+        else:
+            link.lanes[self.sender].push(data, link.conn._note(self.sender, data))
 
     def eof_received(self):
         self.link.eof(self.sender)
@@ -613,15 +643,102 @@ class _Side(asyncio.Protocol):
 
     # Flow control: a slow reader on one side pauses reading from the other.
     def pause_writing(self) -> None:
+        self.write_paused = True
         other = self.link.other(self)
         if other is not None and other.transport is not None:
             other.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self.write_paused = False
         other = self.link.other(self)
-        if (other is not None and other.transport is not None and not other.ending
-                and not other.transport.is_closing()):
-            other.transport.resume_reading()
+        if other is not None:
+            self.link.resume_from(other)
+
+    def may_read(self) -> bool:
+        """Reading from this side may resume: it is not ending, its peer takes what is
+        written, and what network conditions hold from it is under MAX_HELD."""
+        link = self.link
+        other = link.other(self)
+        return (self.transport is not None and not self.ending and not self.transport.is_closing()
+                and (other is None or not other.write_paused)
+                and (link.lanes is None or not link.lanes[self.sender].full))
+
+
+class _Lane:
+    """One direction of a connection under network conditions: the bytes its sender sent,
+    each waiting for the time ``Schedule`` gives it, then written to the other side in order.
+    Ends (a FIN, a reset) queue behind the bytes before them."""
+
+    def __init__(self, link: "_Link", sender: str, network: Network):
+        self.link = link
+        self.sender = sender
+        self.schedule = Schedule(network, sender)
+        # (due, bytes, (arrival, chunk size) on a chunk's last slice) or (due, callable, args)
+        self.queue: deque = deque()
+        self.held = 0  # bytes in the queue
+        self.full = False  # over MAX_HELD: reading from the sender is paused
+        self.timer: asyncio.TimerHandle | None = None
+
+    def push(self, data: bytes, at: float) -> None:
+        """Queue a chunk that arrived now (``at``: its time.time() stamp, for the Delivery)."""
+        loop = self.link.tap._loop
+        queue = self.queue
+        start = 0
+        size = len(data)
+        for end, due in self.schedule.plan(loop.time(), size):
+            queue.append((due, data[start:end] if start or end < size else data,
+                          (at, size) if end == size else None))
+            start = end
+        self.held += size
+        if self.held > MAX_HELD and not self.full:
+            self.full = True
+            side = self.link.client if self.sender == "client" else self.link.server
+            if side is not None and side.transport is not None:
+                side.transport.pause_reading()
+        self._arm()
+
+    def push_call(self, fn: Callable, *args) -> None:
+        """Call ``fn(*args)`` once every byte queued before it has been handed on, and no
+        sooner than the conditions' latency from now (an end travels like data)."""
+        ((_, due),) = self.schedule.plan(self.link.tap._loop.time(), 0)
+        self.queue.append((due, fn, args))
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.timer is None and self.queue:
+            self.timer = self.link.tap._loop.call_at(self.queue[0][0], self._fire)
+
+    def _fire(self) -> None:
+        self.timer = None
+        link = self.link
+        queue = self.queue
+        now = link.tap._loop.time() + _DUE_SLACK
+        receiver = link.server if self.sender == "client" else link.client
+        while queue and queue[0][0] <= now:
+            _, item, extra = queue.popleft()
+            if callable(item):
+                item(*extra)
+                continue
+            self.held -= len(item)
+            if receiver is not None and receiver.transport is not None:
+                receiver.transport.write(item)
+            if extra is not None and link.conn is not None:
+                link.conn.deliveries.append(Delivery(self.sender, extra[0], time.time(), extra[1]))
+        if self.full and self.held <= MAX_HELD // 2:
+            self.full = False
+            sender = link.client if self.sender == "client" else link.server
+            if sender is not None:
+                link.resume_from(sender)
+        self._arm()
+        if not queue:
+            link.lane_idle()
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.queue.clear()
+        self.held = 0
 
 
 class _Link:
@@ -633,9 +750,12 @@ class _Link:
         self.server: _Side | None = None
         self.conn: Connection | None = None
         self.connect_task: asyncio.Task | None = None
-        self.eofs: set[str] = set()
+        self.eofs: set[str] = set()  # senders whose FIN has arrived
+        self.eofs_passed: set[str] = set()  # ... and has been passed on
         self.done = False
         self.address: str | None = None  # the client's, for the per-address limit
+        self.own_network: Network | None = None  # this connection's conditions, else the tap's
+        self.lanes: dict[str, _Lane] | None = None  # only while conditions apply (or drain)
 
     def other(self, side: _Side) -> _Side | None:
         return self.server if side is self.client else self.client
@@ -667,6 +787,8 @@ class _Link:
                 self.done = True
                 return
             self.conn = self.tap._open(self, f"{host}:{port}")
+            if tap.network.active:
+                self.apply_network()
             side.transport.pause_reading()  # until Tornado's side is connected
             self.connect_task = self.tap._loop.create_task(
                 self._connect(), name=f"wsdemo tap connect #{self.conn.id}")
@@ -698,9 +820,52 @@ class _Link:
         if other is not None and other.transport is not None:
             other.transport.write(data)
 
+    # -- network conditions ----------------------------------------------------
+
+    @property
+    def network(self) -> Network:
+        return self.own_network if self.own_network is not None else self.tap.network
+
+    def apply_network(self) -> None:
+        """Use the current conditions from now on: bytes already queued keep their times,
+        new ones follow them. Without conditions the lanes go once they are empty."""
+        network = self.network
+        if self.lanes is None:
+            if network.active and not self.done:
+                self.lanes = {sender: _Lane(self, sender, network) for sender in SENDERS}
+            return
+        for lane in self.lanes.values():
+            lane.schedule.network = network
+        self.lane_idle()
+
+    def lane_idle(self) -> None:
+        lanes = self.lanes
+        if lanes is not None and not self.network.active and not any(
+                lane.queue for lane in lanes.values()):
+            self.lanes = None  # back to the plain relay, nothing left to overtake
+
+    def resume_from(self, side: _Side) -> None:
+        if side.may_read():
+            side.transport.resume_reading()
+
+    def _drop_lanes(self) -> None:
+        if self.lanes is not None:
+            for lane in self.lanes.values():
+                lane.cancel()
+            self.lanes = None
+
+    # -- ends --------------------------------------------------------------------
+
     def eof(self, sender: str) -> None:
         self.conn._note(sender, None)
         self.eofs.add(sender)
+        if self.lanes is not None:
+            self.lanes[sender].push_call(self._pass_eof, sender)  # behind the data before it
+        else:
+            self._pass_eof(sender)
+
+    def _pass_eof(self, sender: str) -> None:
+        self.eofs_passed.add(sender)
         other = self.server if sender == "client" else self.client
         if sender == "server" and other.transport is not None:
             self._answer_unread_head(other.transport)
@@ -710,7 +875,7 @@ class _Link:
                     other.transport.write_eof()
                 except OSError as exc:  # the other end was reset (it is not this side's error)
                     other.fail(exc)
-        if len(self.eofs) == 2:
+        if len(self.eofs_passed) == 2:
             self.close()
 
     def lost(self, side: _Side, exc: BaseException | None = None) -> None:
@@ -722,13 +887,22 @@ class _Link:
         side.transport = None
         other = self.other(side)
         if other is not None and other.transport is not None:
-            answered = side is self.server and self._answer_unread_head(other.transport)
-            # A reset is passed on as a reset, unless the tap answered for the app (then
-            # its answer is what the client should read).
-            self.end(other, reset=exc is not None and not answered)
+            if self.lanes is not None:  # the end travels behind the bytes sent before it
+                self.lanes[side.sender].push_call(self._pass_end, side, exc)
+            else:
+                self._pass_end(side, exc)
         if side is self.client and self.connect_task is not None:
             self.connect_task.cancel()
         self._maybe_finish()
+
+    def _pass_end(self, side: _Side, exc: BaseException | None) -> None:
+        other = self.other(side)
+        if other is None or other.transport is None:
+            return
+        answered = side is self.server and self._answer_unread_head(other.transport)
+        # A reset is passed on as a reset, unless the tap answered for the app (then
+        # its answer is what the client should read).
+        self.end(other, reset=exc is not None and not answered)
 
     def end(self, side: _Side, reset: bool) -> None:
         """Close ``side`` once its peer has taken every byte relayed to it (at most LINGER
@@ -800,6 +974,7 @@ class _Link:
         if (self.client.transport is None and (self.server is None or self.server.transport is None)
                 and self.connect_task is None and not self.done):
             self.done = True
+            self._drop_lanes()
             self.tap._closed(self)
 
 
@@ -818,12 +993,16 @@ class Tap:
     clients send. ``max_links`` caps the connections relayed at once (default:
     what the file descriptor limit allows), ``max_links_per_address`` those from
     one client address (default MAX_LINKS_PER_ADDRESS, at most half of ``max_links``).
+    ``network`` (a ``wsdemo.Network``, a preset name, or None) puts the same network
+    conditions between every client and the app; ``tap.network = ...`` changes them live,
+    ``set_network(connection, ...)`` gives one connection its own.
     """
 
     def __init__(self, target_host: str, target_port: int, *, ring_size: int = 1000,
                  ring_bytes: int = 8 << 20, max_closed: int = 100, max_links: int | None = None,
                  budget_bytes: int = DEFAULT_BUDGET, max_message_size: int = wire.DEFAULT_MAX_PAYLOAD,
-                 max_links_per_address: int | None = None):
+                 max_links_per_address: int | None = None, network: Network | str | None = None):
+        self._network = Network.of(network)
         self.target_host = target_host
         self.target_port = target_port
         self.ring_size = ring_size
@@ -852,9 +1031,42 @@ class Tap:
     def __repr__(self) -> str:
         where = f"{self.host}:{self.port}" if self.port else "not listening"
         open_ = sum(c.is_open for c in self.connections)
+        network = f", network: {self._network}" if self._network.active else ""
         return (f"<Tap {where} -> {self.target_host}:{self.target_port}, "
                 f"{open_} open / {len(self.connections)} recorded connections, "
-                f"{_mib(self.retained_bytes)} of {_mib(self.budget_bytes)} kept>")
+                f"{_mib(self.retained_bytes)} of {_mib(self.budget_bytes)} kept{network}>")
+
+    @property
+    def network(self) -> Network:
+        """The conditions between clients and the app (a connection may have its own)."""
+        return self._network
+
+    @network.setter
+    def network(self, value: Network | str | None) -> None:
+        # Open connections change too: bytes already held keep their times, new ones follow.
+        self._network = Network.of(value)
+        for link in list(self._links):
+            if link.own_network is None:
+                link.apply_network()
+
+    @property
+    def held(self) -> int:
+        """Bytes network conditions hold back right now, over every connection (each direction
+        of one holds about MAX_HELD at most: past it the tap stops reading from its sender)."""
+        return sum(lane.held for link in self._links if link.lanes is not None
+                   for lane in link.lanes.values())
+
+    def set_network(self, connection: "Connection | str", network: Network | str | None) -> None:
+        """Give one open connection (a Connection, or its client's "host:port") its own
+        conditions from now on; ``None`` puts it back under the tap's."""
+        own = None if network is None else Network.of(network)
+        for link in list(self._links):
+            conn = link.conn
+            if conn is not None and (conn is connection or conn.peer == connection):
+                link.own_network = own
+                link.apply_network()
+                return
+        raise LookupError(f"no open connection through the tap matches {connection!r}")
 
     async def start(self, sockets: Iterable[socket.socket]) -> None:
         """Listen on already bound sockets (tornado.netutil.bind_sockets)."""
