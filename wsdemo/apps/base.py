@@ -10,6 +10,7 @@ import logging
 import secrets
 import struct
 import time
+import unicodedata
 import urllib.parse
 from typing import Any
 
@@ -23,6 +24,28 @@ log = logging.getLogger("wsdemo.apps")
 
 TOKEN_COOKIE = "wsdemo_token"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+# Close codes of the teacher's actions (classroom mode). The pages show the reason and do
+# not reconnect after them.
+KICKED = 1008  # policy violation (RFC 6455 section 7.4.1): the teacher removed this connection
+NAME_LOCKED = 1008  # the name is kept for the teacher
+TOKEN_CHANGED = 4001  # private-use range (4000-4999): the join token was rotated
+TOKEN_CHANGED_REASON = "the join token changed; rejoin with the new link"
+LOCKED_BY_DEFAULT = ("Teacher",)
+
+
+def name_key(name: str) -> str:
+    """What two names share when they would look the same in the room: "Teacher",
+    "teacher ", "T e a c h e r!" and a full-width "Ｔｅａｃｈｅｒ" all give "teacher"."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to the 123 bytes a close frame can carry, on a character boundary."""
+    data = text.encode()
+    if len(data) <= 123:
+        return text
+    return data[:120].decode("utf-8", "ignore") + "..."
 
 
 class AppState:
@@ -48,6 +71,12 @@ class AppState:
         self.feed = Feed(ticker_interval_ms)
         self.sockets: set[BaseSocket] = set()  # every open WebSocket, all endpoints
         self.chat: dict[BaseSocket, str] = {}  # chat member -> name as sent
+        # Moderation (classroom mode): the teacher's own token (the kernel's clients and the
+        # teacher's link use it; it survives a rotation), names kept for the teacher, and
+        # muted names, all by name_key().
+        self.teacher_token = secrets.token_urlsafe(12) if classroom else None
+        self.locked_names: set[str] = {name_key(n) for n in LOCKED_BY_DEFAULT} if classroom else set()
+        self.muted: set[str] = set()
         self.cursors: dict[BaseSocket, int] = {}  # cursor member -> id
         self.next_cursor_id = 1
 
@@ -69,6 +98,8 @@ class Guarded:
     """Mixin for every handler: the join token in classroom mode, plain-text errors."""
 
     state: AppState
+    teacher = False  # joined with the teacher's token (classroom mode)
+    joined_token: str | None = None
 
     def initialize(self, state: AppState) -> None:  # type: ignore[override]
         self.state = state
@@ -78,12 +109,16 @@ class Guarded:
         if not state.classroom:
             return
         sent = self.get_query_argument("token", None) or self.get_cookie(TOKEN_COOKIE)
-        if not sent or not state.token or not secrets.compare_digest(sent, state.token):
+        self.teacher = bool(sent and state.teacher_token
+                            and secrets.compare_digest(sent, state.teacher_token))
+        if not self.teacher and (not sent or not state.token
+                                 or not secrets.compare_digest(sent, state.token)):
             self.refuse(403, "a join token is required (ask for the join link)")
             return
+        self.joined_token = sent  # a token rotation closes the sockets that joined with the old one
         if self.get_query_argument("token", None) and not self.request.headers.get("Upgrade"):
             # Pages opened from the join link keep the token for their WebSockets.
-            self.set_cookie(TOKEN_COOKIE, state.token, httponly=True, samesite="Strict")
+            self.set_cookie(TOKEN_COOKIE, sent, httponly=True, samesite="Strict")
 
     def refuse(self, status: int, reason: str, **headers: str) -> None:
         self.set_status(status)
@@ -226,6 +261,15 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
 
     def opened(self) -> None:
         """Called when the handshake is done; override."""
+
+    def claim_name(self, name: str) -> bool:
+        """False (and the connection closed with 1008, saying why) when ``name`` is kept for
+        the teacher and this is not the teacher's connection."""
+        if self.teacher or name_key(name) not in self.state.locked_names:
+            return True
+        self.close(NAME_LOCKED, close_reason(
+            f"the name {name!r} is kept for the teacher; rejoin with another name"))
+        return False
 
     def on_message(self, message: str | bytes):
         if self.state.classroom and not self._within_rate():
