@@ -483,7 +483,8 @@ def _outcome(conn) -> str:
 
 
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
-                classroom: bool = False) -> int:
+                classroom: bool = False, join_host: str | None = None,
+                token: str | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -495,7 +496,10 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
         try:
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
-                                 show_join=False)
+                                 show_join=False, join_host=join_host, token=token)
+        except ValueError as exc:
+            print(f"wsdemo: {exc}", file=sys.stderr)
+            return 2
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
