@@ -144,7 +144,7 @@ async def test_a_page_that_closes_its_own_socket_does_not_come_back(browser):
         await page.wait_for_selector("#status[data-state='closed']")
         await page.wait_for_timeout(1500)
         assert await page.text_content("#status") == "closed with code 1000 (normal closure)"
-        assert len([c for c in srv.tap.connections if c.path and c.path.startswith("/chat")]) == 1
+        assert len([c for c in srv.tap.connections if c.path and c.path.startswith("/chat?")]) == 1
     finally:
         await page.close()
         await asyncio.wait_for(srv.stop(), T)
