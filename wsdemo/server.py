@@ -301,6 +301,10 @@ class Server:
     def unlock_name(self, name: str = "Teacher") -> None:
         self.app_state.locked_names.discard(name_key(name))
 
+    def is_locked(self, name: str = "Teacher") -> bool:
+        """Is ``name`` (or a look-alike) kept for the teacher's connections?"""
+        return name_key(name) in self.app_state.locked_names
+
     def rotate_token(self, token: str | None = None):
         """A new join token (``token`` or a random one); every connection that joined with
         the old one is closed with 4001 "the join token changed; rejoin with the new link"
