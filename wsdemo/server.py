@@ -85,6 +85,7 @@ class Server:
         self.compression = compression
         self.classroom = classroom
         self.app_state = state
+        self.token = state.token  # the join token (classroom mode); rotate_token() changes it
         self.name = name  # its slot: serve() with the same name replaces it (see the module doc)
         self.join_host = join_host  # the address on the join card; None: found (classroom.py)
         self.fixed_port = False
@@ -102,11 +103,6 @@ class Server:
         extra = ", classroom" if self.classroom else ""
         extra += ", permessage-deflate" if self.compression else ""
         return f"<wsdemo Server {self.url('/')} (app on :{self.direct_port}){extra}, {state}>"
-
-    @property
-    def token(self) -> str | None:
-        """The join token (classroom mode); ``rotate_token()`` changes it."""
-        return self.app_state.token
 
     @property
     def teacher_token(self) -> str | None:
@@ -312,7 +308,7 @@ class Server:
         if not self.classroom:
             raise RuntimeError("only a classroom server has a join token (serve(classroom=True))")
         new = _check_token(token) if token is not None else secrets.token_urlsafe(12)
-        self.app_state.token = new
+        self.app_state.token = self.token = new
         closed = 0
         for handler in list(self.app_state.sockets):
             if not handler.teacher and handler.joined_token != new:

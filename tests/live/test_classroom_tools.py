@@ -376,3 +376,24 @@ async def test_moderation_outside_classroom_mode_is_harmless(server):
         server.rotate_token()
     assert server.kick("nobody") == 0
     await client.close()
+
+
+async def test_serve_command_takes_a_fixed_port_token_and_join_host():
+    import signal
+
+    from .test_cli import serve_command
+
+    port = free_port("127.0.0.1")
+    async with serve_command("--classroom", "--port", str(port), "--token", "class-of-2026",
+                             "--join-host", "127.0.0.1") as (proc, lines):
+        assert f"Join: http://127.0.0.1:{port}/chat.html?token=class-of-2026" in lines
+        async with connect(f"ws://127.0.0.1:{port}/echo?token=class-of-2026", open_timeout=T) as ws:
+            await ws.send("in")
+            assert await asyncio.wait_for(ws.recv(), T) == "in"
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), T) == 0
+    bad = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wsdemo", "serve", "--classroom", "--token", "no spaces!",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(bad.communicate(), T * 3)
+    assert bad.returncode == 2 and b"token must be 8 to 64 characters" in err
