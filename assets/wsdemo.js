@@ -56,9 +56,10 @@ function connect(endpoint, params, statusElement, handlers) {
 
   function schedule(detail) {
     if (cancelled) return;
-    const wait = delay;
+    // A little jitter, so a room of pages does not come back in the same millisecond.
+    const wait = Math.round(delay * (0.8 + 0.4 * Math.random()));
     delay = Math.min(delay * 2, RETRY_MAX_MS);
-    showState(statusElement, "closed", detail + "; trying again in " + Math.round(wait / 1000) + " s");
+    showState(statusElement, "closed", detail + "; trying again in " + Math.max(1, Math.round(wait / 1000)) + " s");
     retry.now = () => { clearTimeout(timer); retry.now = null; if (!cancelled) open(); };
     timer = setTimeout(retry.now, wait);
   }

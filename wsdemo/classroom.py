@@ -359,8 +359,9 @@ def check_reachability(address: str, port: int, *, bound_host: str | None = None
     except ValueError:
         valid = False
     if not valid:
-        findings.append(Finding("address", False, f"{address!r} is not an IPv4 address: pass "
-                                "join_host='192.168.x.y' (one of this machine's addresses)."))
+        findings.append(Finding("address", False, f"{address!r} is not an IPv4 address: the check "
+                                "needs one of this machine's addresses, like join_host='192.168.x.y' "
+                                "(the join card lists them)."))
     else:
         findings.append(_check_address(address))
         local = findings[-1].ok is not False or _is_loopback(address)
