@@ -47,14 +47,6 @@ logging.getLogger("tornado.access").setLevel(logging.ERROR)  # refused joins are
 server = await asyncio.wait_for(wsdemo.serve(host=HOST, port=PORT, classroom=True), T)
 
 # %% [markdown]
-# ## Can the room reach it?
-# Checked from this machine: the address, the port, a firewall, and what to do when the
-# Wi-Fi keeps its clients apart (`python -m wsdemo classroom-check` says the same).
-
-# %% tags=["nbval-ignore-output"]
-server.check_classroom()
-
-# %% [markdown]
 # ## Who is connected
 # One row per connection: who, which page or endpoint, open or closed, and the frames and
 # bytes each way. The newest twelve are shown.
@@ -83,6 +75,15 @@ inspector
 # %%
 moderation = ModerationPanel(server)
 moderation
+
+# %% [markdown]
+# ## Can the room reach it?
+# Checked from this machine: the address, the port, a firewall, and what to do when the
+# Wi-Fi keeps its clients apart (`python -m wsdemo classroom-check` says the same). Its test
+# connection shows in the panel above as one more closed connection, without bytes.
+
+# %% tags=["nbval-ignore-output"]
+server.check_classroom()
 
 # %% [markdown]
 # ## Stopping
