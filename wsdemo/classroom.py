@@ -461,6 +461,20 @@ def _macos_firewall(port: int) -> Finding:
                    commands)
 
 
+def ufw_enabled(conf: str) -> bool:
+    """Is ufw on, from the text of /etc/ufw/ufw.conf (readable without root)?"""
+    m = re.search(r"(?m)^\s*ENABLED\s*=\s*(\w+)", conf)
+    return m is not None and m.group(1).lower() == "yes"
+
+
+def rules_may_block(tool: str, rules: str) -> bool:
+    """Could these rules (``nft list ruleset`` or ``iptables -S INPUT``) drop or reject an
+    incoming connection? A yes is a doubt worth a command, not a verdict."""
+    if tool == "nft":
+        return bool(re.search(r"hook input[^\n]*policy drop|\b(drop|reject)\b", rules))
+    return bool(re.search(r"^-P INPUT (DROP|REJECT)|-j (DROP|REJECT)", rules, re.M))
+
+
 def _linux_firewalls(port: int) -> list[Finding]:
     found: list[Finding] = []
     if shutil.which("ufw") or os.path.exists("/etc/ufw/ufw.conf"):
@@ -468,8 +482,7 @@ def _linux_firewalls(port: int) -> list[Finding]:
         try:
             with open("/etc/ufw/ufw.conf", encoding="utf-8") as f:  # world-readable
                 conf = f.read()
-            m = re.search(r"(?m)^\s*ENABLED\s*=\s*(\w+)", conf)
-            enabled = m is not None and m.group(1).lower() == "yes"
+            enabled = ufw_enabled(conf)
         except OSError:
             pass
         allow = f"sudo ufw allow {port}/tcp"
@@ -500,12 +513,7 @@ def _linux_firewalls(port: int) -> list[Finding]:
                                  f"without root (sudo {' '.join(args)}). If they drop incoming "
                                  f"connections, allow port {port}:", [allow]))
             continue
-        rules = out.stdout
-        if tool == "nft":
-            blocking = bool(re.search(r"hook input[^\n]*policy drop|\b(drop|reject)\b", rules))
-        else:
-            blocking = bool(re.search(r"^-P INPUT (DROP|REJECT)|-j (DROP|REJECT)", rules, re.M))
-        if blocking:
+        if rules_may_block(tool, out.stdout):
             found.append(Finding("firewall", None, f"{tool} has rules that drop or reject some "
                                  f"incoming connections: make sure port {port} is allowed:", [allow]))
         else:

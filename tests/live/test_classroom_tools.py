@@ -184,6 +184,18 @@ async def test_check_without_a_port_uses_a_test_listener():
     assert "a test listener on 127.0.0.10:" in out and "was answered" in out, (out, err)
 
 
+def test_firewall_state_is_read_from_what_the_tools_print():
+    assert classroom.ufw_enabled("# comment\nENABLED=yes\nLOGLEVEL=low\n")
+    assert not classroom.ufw_enabled("ENABLED=no\n") and not classroom.ufw_enabled("")
+    assert classroom.rules_may_block("iptables", "-P INPUT DROP\n-A INPUT -i lo -j ACCEPT\n")
+    assert classroom.rules_may_block("iptables", "-P INPUT ACCEPT\n-A INPUT -p tcp -j REJECT\n")
+    assert not classroom.rules_may_block("iptables", "-P INPUT ACCEPT\n")
+    assert classroom.rules_may_block(
+        "nft", "table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n }\n}")
+    assert not classroom.rules_may_block(
+        "nft", "table inet filter {\n chain input {\n  type filter hook input priority 0; policy accept;\n }\n}")
+
+
 def test_firewall_advice_names_the_commands_for_each_system():
     (mac,) = classroom.firewall_findings(8765, "darwin")
     assert any("socketfilterfw --add" in c for c in mac.commands) or mac.ok is True
