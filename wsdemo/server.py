@@ -88,7 +88,6 @@ class Server:
         self.token = state.token  # the join token (classroom mode); rotate_token() changes it
         self.name = name  # its slot: serve() with the same name replaces it (see the module doc)
         self.join_host = join_host  # the address on the join card; None: found (classroom.py)
-        self.fixed_port = False
         self._ring_size = ring_size
         self._ring_bytes = ring_bytes
         self.tap: Tap | None = None
@@ -440,7 +439,6 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                      ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
                     ring_size=ring_size, ring_bytes=ring_bytes, name=name, join_host=join_host)
-    server.fixed_port = bool(port)
     await server._start(port)
     _running.append(server)
     if classroom and show_join:
