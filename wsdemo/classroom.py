@@ -363,8 +363,8 @@ def check_reachability(address: str, port: int, *, bound_host: str | None = None
                                 "needs one of this machine's addresses, like join_host='192.168.x.y' "
                                 "(the join card lists them)."))
     else:
-        findings.append(_check_address(address))
-        local = findings[-1].ok is not False or _is_loopback(address)
+        finding, local = _check_address(address)
+        findings.append(finding)
         if local:
             findings.append(_check_bound(address, port, bound_host))
             findings.append(_check_answered(address, port, timeout))
@@ -374,25 +374,26 @@ def check_reachability(address: str, port: int, *, bound_host: str | None = None
     return ClassroomCheck(address, port, findings)
 
 
-def _check_address(address: str) -> Finding:
+def _check_address(address: str) -> tuple[Finding, bool]:
+    """What to say about ``address``, and whether it is this machine's own."""
     if _is_loopback(address):
         return Finding("address", False, f"{address} is a loopback address: only this machine "
-                       "can use it. Serve on host 0.0.0.0 and join with a LAN address.")
+                       "can use it. Serve on host 0.0.0.0 and join with a LAN address."), True
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         try:
             s.bind((address, 0))  # succeeds only for this machine's own addresses; sends nothing
         except OSError:
             known = ", ".join(str(c) for c in candidates()) or "none found"
             return Finding("address", False, f"{address} is not an address of this machine "
-                           f"(its addresses: {known}).")
+                           f"(its addresses: {known})."), False
     found = {c.address: c for c in candidates()}
     c = found.get(address)
     if c is not None and c.kind == "virtual":
         return Finding("address", False, f"{address} belongs to {c.interface} ({c.label}): phones on "
                        "the room's Wi-Fi cannot reach it. Pick the Wi-Fi or Ethernet address "
-                       "(serve(join_host=...)).")
+                       "(serve(join_host=...)).", True)
     return Finding("address", True, f"{address} is an address of this machine"
-                   + (f" ({c.interface})." if c is not None and c.interface else "."))
+                   + (f" ({c.interface})." if c is not None and c.interface else ".")), True
 
 
 def _check_bound(address: str, port: int, bound_host: str | None) -> Finding:
