@@ -261,7 +261,7 @@ class Server:
 
         from .apps.chat import MUTED_TEXT
 
-        self.app_state.muted.add(name_key(name))
+        self.app_state.muted.add(_key(name))
         return self._tell(name, json.dumps({"type": "error", "code": "muted", "text": MUTED_TEXT}))
 
     def unmute(self, name: str) -> int:
@@ -284,7 +284,7 @@ class Server:
         """Keep ``name`` (and look-alikes) for the teacher's own connections; anyone else
         using it now is closed with 1008. Classroom servers lock "Teacher" from the start.
         Returns how many were closed."""
-        self.app_state.locked_names.add(name_key(name))
+        self.app_state.locked_names.add(_key(name))
         closed = 0
         for handler, member in self._members():
             if member and name_key(member) == name_key(name) and not handler.teacher:
@@ -387,6 +387,15 @@ def _terminal_qr(text: str) -> str:
     out = io.StringIO()
     segno.make(text, error="m").terminal(out=out, compact=True, border=2)
     return out.getvalue()
+
+
+def _key(name: str) -> str:
+    """name_key(name), refusing a name without letters or digits (its key would match every
+    such name in the room)."""
+    key = name_key(name) if isinstance(name, str) else ""
+    if not key:
+        raise ValueError(f"a name to mute or lock needs a letter or digit (got {name!r:.80})")
+    return key
 
 
 def _check_token(token: str) -> str:

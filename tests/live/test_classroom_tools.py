@@ -320,6 +320,8 @@ async def test_mute_refuses_messages_with_an_error_to_that_student_only(room):
     conn = next(c for c in room.tap.connections if c.path and "name=Bob" in c.path)
     await wait_until(lambda: len([m for m in messages(conn, "server", "text") if '"muted"' in m.text]) >= 2,
                      what="the muted errors in the recording")
+    with pytest.raises(ValueError):
+        room.mute("!!")  # its key would match every name made only of punctuation
     assert room.unmute("Bob") == 1
     assert (await _until(bob, lambda e: e["type"] == "notice"))["code"] == "unmuted"
     await bob.send(json.dumps({"text": "back"}))
