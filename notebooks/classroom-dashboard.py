@@ -14,9 +14,12 @@
 # the room can reach it:
 #
 # ```sh
-# WSDEMO_CLASSROOM_HOST=0.0.0.0 voila notebooks/classroom-dashboard.ipynb
+# WSDEMO_CLASSROOM_HOST=0.0.0.0 WSDEMO_CLASSROOM_PORT=8765 voila notebooks/classroom-dashboard.ipynb
 # ```
 #
+# A fixed port (`WSDEMO_CLASSROOM_PORT`) keeps the join link the same if you restart, and is
+# the one port to allow in a firewall. If the join card shows the wrong address (a Docker,
+# VPN or VirtualBox one), set `WSDEMO_JOIN_HOST` to the Wi-Fi address; the card lists them all.
 # Without `WSDEMO_CLASSROOM_HOST` it listens on this machine only (127.0.0.1), which is
 # what tests and a quick try need. Classroom mode asks every connection for the join
 # token in the link and limits each one to 20 messages a second.
@@ -27,10 +30,11 @@ import logging
 import os
 
 import wsdemo
-from wsdemo.ui import ConnectionsPanel, FrameInspector
+from wsdemo.ui import ConnectionsPanel, FrameInspector, ModerationPanel
 
 T = 10  # seconds: every await gives up after this
 HOST = os.environ.get("WSDEMO_CLASSROOM_HOST", "127.0.0.1")
+PORT = int(os.environ.get("WSDEMO_CLASSROOM_PORT", "0"))  # 0: any free port
 logging.getLogger("tornado.access").setLevel(logging.ERROR)  # refused joins are not news here
 
 # %% [markdown]
@@ -40,7 +44,7 @@ logging.getLogger("tornado.access").setLevel(logging.ERROR)  # refused joins are
 # them). `server.join_card()` shows the card again at any time.
 
 # %%
-server = await asyncio.wait_for(wsdemo.serve(host=HOST, classroom=True), T)
+server = await asyncio.wait_for(wsdemo.serve(host=HOST, port=PORT, classroom=True), T)
 
 # %% [markdown]
 # ## Who is connected
@@ -58,6 +62,28 @@ panel
 # %%
 inspector = FrameInspector(server.tap, max_rows=300)
 inspector
+
+# %% [markdown]
+# ## Moderation
+# Pick a connection to **kick** it (its page shows your reason, and does not come back on
+# its own), **mute** a name (their messages are refused, with a note to them only), keep
+# the name "Teacher" for your own connections (`server.teacher_url()` is your link), or
+# make a **new join link** (everyone on the old one is closed with code 4001 and must
+# rejoin). Each action shows in the frames above: a Close frame, or the muted student's
+# error message.
+
+# %%
+moderation = ModerationPanel(server)
+moderation
+
+# %% [markdown]
+# ## Can the room reach it?
+# Checked from this machine: the address, the port, a firewall, and what to do when the
+# Wi-Fi keeps its clients apart (`python -m wsdemo classroom-check` says the same). Its test
+# connection shows in the panel above as one more closed connection, without bytes.
+
+# %% tags=["nbval-ignore-output"]
+server.check_classroom()
 
 # %% [markdown]
 # ## Stopping

@@ -1,4 +1,5 @@
-"""Command line: ``python -m wsdemo decode HEX`` and ``python -m wsdemo serve``."""
+"""Command line: ``python -m wsdemo decode HEX``, ``python -m wsdemo serve`` and
+``python -m wsdemo classroom-check``."""
 
 from __future__ import annotations
 
@@ -62,6 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--network", type=_network, default=None, metavar="NAME",
                      help="put a real network's latency and bandwidth between clients and the app: "
                           "one of " + ", ".join(_presets()) + " (default: none added)")
+    srv.add_argument("--join-host", metavar="ADDRESS",
+                     help="the address on the join card (default: WSDEMO_JOIN_HOST, else the likely LAN address)")
+    srv.add_argument("--token", help="the join token (8-64 of A-Z a-z 0-9 - _), so a restarted "
+                                     "server keeps its link (default: a random one)")
+
+    chk = sub.add_parser("classroom-check", help="can phones and laptops in the room reach this machine?",
+                         description="Checks, from this machine: is the address this machine's, is the "
+                                     "port bound on it, is a connection to it answered, is a firewall "
+                                     "likely in the way, and what to do about Wi-Fi client isolation. "
+                                     "Without --port, a test listener on a free port stands in for the "
+                                     "server. Exit status: 0 nothing in the way, 1 a problem was found.")
+    chk.add_argument("--port", type=int, default=None, help="the server's port (default: a test listener)")
+    chk.add_argument("--address", metavar="ADDRESS",
+                     help="the join address to check (default: WSDEMO_JOIN_HOST, else the likely LAN address)")
 
     args = parser.parse_args(argv)
     if args.command == "decode":
@@ -95,8 +110,36 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_forever(host=args.host, port=args.port, compression=args.compression,
                            classroom=args.classroom, max_links_per_address=args.max_links_per_address,
-                           network=args.network)
+                           network=args.network, join_host=args.join_host, token=args.token)
+    if args.command == "classroom-check":
+        if args.port is not None and not 1 <= args.port <= 65535:
+            chk.error(f"--port must be 1 to 65535 (got {args.port})")
+        return classroom_check(args.address, args.port)
     return 2
+
+
+def classroom_check(address: str | None, port: int | None) -> int:
+    """``python -m wsdemo classroom-check``: print the check; 0 when nothing is in the way."""
+    import socket
+
+    from .classroom import check_reachability, lan_address
+
+    address = address or lan_address()
+    if port is not None:
+        result = check_reachability(address, port)
+    else:
+        # A listener on the join address itself stands in for the server while we look.
+        try:
+            listener = socket.create_server((address, 0))
+        except (OSError, OverflowError, ValueError):
+            result = check_reachability(address, 0)
+        else:
+            with listener:
+                port = listener.getsockname()[1]
+                print(f"(no --port: a test listener on {address}:{port} stands in for the server)")
+                result = check_reachability(address, port, bound_host=address)
+    print(result)
+    return 0 if result.ok else 1
 
 
 def _presets() -> list[str]:

@@ -6,8 +6,14 @@ In a notebook::
     client = await server.connect("/echo")
     server.tap.connections[-1].events
 
-Running the cell again stops the previous server first. ``python -m wsdemo
-serve`` runs the same thing outside a notebook (``run_forever``).
+Servers side by side: ``serve()`` stops a running server of this process first
+only when both are the same *slot*: the same ``name=`` (no name is a name too:
+re-running a cell replaces that cell's server, freeing its ports) or the same
+fixed ``port=``. A classroom server is never stopped that way: serving again in
+its slot raises ``ServerBusy`` (stop it with ``await server.stop()``, or pass
+``replace=True``), and any other server simply starts next to it.
+
+``python -m wsdemo serve`` runs the same thing outside a notebook (``run_forever``).
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import dataclass
 
 import tornado.httpserver
 import tornado.netutil
 
 from .apps import MAX_BODY, AppState, NoBodies, make_app
+from .apps.base import KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason, name_key
 from .apps.feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .client import Client
 from .network import Network
@@ -39,7 +47,36 @@ HEAD_TIMEOUT = 60.0  # seconds
 # No route takes a body (NoBodies refuses one from the head); should one be read anyway,
 # it must come in this long, not a byte every few seconds for ever.
 BODY_TIMEOUT = 10.0  # seconds
-_current: "Server | None" = None  # the server this process runs; serve() replaces it
+_running: "list[Server]" = []  # the servers this process runs, oldest first (see serve())
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+class ServerBusy(RuntimeError):
+    """serve() would have to stop a classroom server (or take its fixed port): ``server``
+    is the one in the way. A classroom server is only stopped on purpose."""
+
+    def __init__(self, server: "Server", message: str):
+        super().__init__(message)
+        self.server = server
+
+
+@dataclass
+class Participant:
+    """One open WebSocket, as the teacher sees it (``server.participants()``).
+
+    ``id`` is the tap's connection number (the ``#`` in ConnectionsPanel), ``peer`` the
+    client's real address, ``name`` the chat or cursors name ("" elsewhere)."""
+
+    id: int | None
+    endpoint: str
+    name: str
+    peer: str
+    teacher: bool
+    muted: bool
+
+    def __str__(self) -> str:
+        flags = "".join((" (teacher)" if self.teacher else "", " (muted)" if self.muted else ""))
+        return f"#{self.id} {self.endpoint} {self.name or '-'} from {self.peer}{flags}"
 
 
 class _MaskTokens(logging.Filter):
@@ -81,13 +118,16 @@ class Server:
 
     def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
                  ring_size: int, ring_bytes: int = 8 << 20, tap_budget: int = DEFAULT_BUDGET,
-                 max_links_per_address: int | None = None, network: Network | None = None):
+                 max_links_per_address: int | None = None, network: Network | None = None,
+                 name: str | None = None, join_host: str | None = None):
         self.host = host
         self._network = Network.of(network)
         self.compression = compression
         self.classroom = classroom
         self.app_state = state
-        self.token = state.token
+        self.token = state.token  # the join token (classroom mode); rotate_token() changes it
+        self.name = name  # its slot: serve() with the same name replaces it (see the module doc)
+        self.join_host = join_host  # the address on the join card; None: found (classroom.py)
         self._ring_size = ring_size
         self._ring_bytes = ring_bytes
         self._tap_budget = tap_budget
@@ -113,6 +153,12 @@ class Server:
     def max_links(self) -> int | None:
         """Connections the tap relays at once (past it, 503)."""
         return self.tap.max_links if self.tap is not None else None
+
+    @property
+    def teacher_token(self) -> str | None:
+        """The teacher's own token: it may use locked names and survives a rotation. The
+        kernel's clients use it; never project it (``teacher_url()`` is for your own tab)."""
+        return self.app_state.teacher_token
 
     @property
     def running(self) -> bool:
@@ -214,6 +260,143 @@ class Server:
 
         return join_card(self, page)
 
+    def teacher_url(self, path: str = "/chat.html", host: str | None = None) -> str:
+        """The join link with the teacher's token: for the teacher's own browser tab (it may
+        call itself "Teacher"). Not for the projector."""
+        url = self.join_url(path, host=host)
+        if self.teacher_token is None:
+            return url
+        return url.replace(f"token={self.token}", f"token={self.teacher_token}")
+
+    # -- classroom: reachability and moderation ------------------------------
+    # Every action shows on the wire: kicks and rotations are Close frames (1008, 4001), a
+    # refused "Teacher" is a 1008, and a mute sends the student an error event.
+
+    def check_classroom(self, *, firewall: bool = True):
+        """Can the room reach this server? A ``ClassroomCheck``: is the join address this
+        machine's, is the port bound on it, is a connection to it answered, is a firewall
+        likely in the way, what to do about Wi-Fi isolation. Its str is plain words."""
+        from .classroom import check_reachability, join_host
+
+        if self._stopped or self.port is None:
+            raise RuntimeError("this server is stopped; start one with await wsdemo.serve()")
+        return check_reachability(join_host(self.host, self.join_host), self.port,
+                                  bound_host=self.host, firewall=firewall)
+
+    def _members(self):
+        """(handler, name) of every open WebSocket; the name is "" outside chat and cursors."""
+        state = self.app_state
+        for handler in list(state.sockets):
+            name = state.chat.get(handler) or (handler.name if handler in state.cursors else "")
+            yield handler, name
+
+    def _tap_ids(self) -> dict[int, int]:
+        """Tornado-side peer port -> the tap's connection id."""
+        if self.tap is None:
+            return {}
+        return {c.upstream_port: c.id for c in self.tap.connections
+                if c.is_open and c.upstream_port is not None}
+
+    def _peer(self, handler, ids: dict[int, int]) -> tuple[int | None, str]:
+        address = getattr(handler.request.connection, "context", None)
+        port = getattr(address, "address", (None, None))[1] if address is not None else None
+        conn_id = ids.get(port)
+        peer = handler.request.remote_ip
+        if conn_id is not None and self.tap is not None:
+            peer = next((c.peer for c in self.tap.connections if c.id == conn_id), peer)
+        return conn_id, peer
+
+    def participants(self) -> list[Participant]:
+        """Every open WebSocket: tap id, endpoint, name, real address, teacher, muted."""
+        ids = self._tap_ids()
+        out = []
+        for handler, name in self._members():
+            conn_id, peer = self._peer(handler, ids)
+            out.append(Participant(conn_id, handler.request.path, name, peer, handler.teacher,
+                                   bool(name) and name_key(name) in self.app_state.muted))
+        return sorted(out, key=lambda p: (p.id is None, p.id or 0))
+
+    def kick(self, who: "int | str", reason: str = "") -> int:
+        """Close the connection with tap id ``who`` (an int, the ``#`` in ConnectionsPanel),
+        or every connection named ``who`` (a str), with 1008 "removed by the teacher" and
+        ``reason``, shown on the student's page. The teacher's own connections are kept
+        when kicking by name. Returns how many were closed."""
+        text = close_reason("removed by the teacher" + (f": {reason}" if reason else ""))
+        ids = self._tap_ids()
+        closed = 0
+        for handler, name in self._members():
+            if isinstance(who, int):
+                hit = self._peer(handler, ids)[0] == who
+            else:
+                hit = bool(name) and name_key(name) == name_key(who) and not handler.teacher
+            if hit:
+                handler.close(KICKED, text)
+                closed += 1
+        log.info("kicked %r: %d connection(s)", who, closed)
+        return closed
+
+    def mute(self, name: str) -> int:
+        """Refuse the chat messages of ``name`` (and look-alikes: see name_key) from now on,
+        with an error event to them only; each is told at once. Returns how many were told."""
+        import json
+
+        from .apps.chat import MUTED_TEXT
+
+        self.app_state.muted.add(_key(name))
+        return self._tell(name, json.dumps({"type": "error", "code": "muted", "text": MUTED_TEXT}))
+
+    def unmute(self, name: str) -> int:
+        """Let ``name`` talk again; each of its connections is told."""
+        import json
+
+        self.app_state.muted.discard(name_key(name))
+        return self._tell(name, json.dumps({"type": "notice", "code": "unmuted",
+                                            "text": "the teacher unmuted you"}))
+
+    def _tell(self, name: str, event: str) -> int:
+        told = 0
+        for handler, member in self._members():
+            if handler in self.app_state.chat and name_key(member) == name_key(name):
+                handler.send(event)
+                told += 1
+        return told
+
+    def lock_name(self, name: str = "Teacher") -> int:
+        """Keep ``name`` (and look-alikes) for the teacher's own connections; anyone else
+        using it now is closed with 1008. Classroom servers lock "Teacher" from the start.
+        Returns how many were closed."""
+        self.app_state.locked_names.add(_key(name))
+        closed = 0
+        for handler, member in self._members():
+            if member and name_key(member) == name_key(name) and not handler.teacher:
+                handler.close(KICKED, close_reason(
+                    f"the name {member!r} is kept for the teacher; rejoin with another name"))
+                closed += 1
+        return closed
+
+    def unlock_name(self, name: str = "Teacher") -> None:
+        self.app_state.locked_names.discard(name_key(name))
+
+    def is_locked(self, name: str = "Teacher") -> bool:
+        """Is ``name`` (or a look-alike) kept for the teacher's connections?"""
+        return name_key(name) in self.app_state.locked_names
+
+    def rotate_token(self, token: str | None = None):
+        """A new join token (``token`` or a random one); every connection that joined with
+        the old one is closed with 4001 "the join token changed; rejoin with the new link"
+        (the teacher's own stay). Returns the new join card."""
+        if not self.classroom:
+            raise RuntimeError("only a classroom server has a join token (serve(classroom=True))")
+        new = _check_token(token) if token is not None else secrets.token_urlsafe(12)
+        self.app_state.token = self.token = new
+        closed = 0
+        for handler in list(self.app_state.sockets):
+            if not handler.teacher and handler.joined_token != new:
+                handler.close(TOKEN_CHANGED, TOKEN_CHANGED_REASON)
+                closed += 1
+        log.info("join token rotated: %d connection(s) closed with %d", closed, TOKEN_CHANGED)
+        return self.join_card()
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         # In classroom mode, showing the server shows how to join it.
         if not self.classroom or self._stopped:
@@ -235,7 +418,8 @@ class Server:
             raise RuntimeError("this server is stopped; start one with await wsdemo.serve()")
         own = None if network is None else Network.of(network)  # a bad value fails before connecting
         if self.token and "token=" not in path:
-            path = f"{path}{'&' if '?' in path else '?'}token={self.token}"
+            # The kernel is the teacher's: its clients use the teacher's token.
+            path = f"{path}{'&' if '?' in path else '?'}token={self.teacher_token or self.token}"
         client = await Client.open(self, self.url(path), compression=compression,
                                    headers=headers, timeout=timeout)
         if own is not None:
@@ -247,7 +431,6 @@ class Server:
 
     async def stop(self, timeout: float = 2.0) -> None:
         """Close every WebSocket with 1001, stop the tasks, free both ports. Idempotent."""
-        global _current
         if self._stopping is not None:
             await asyncio.shield(self._stopping)
             return
@@ -256,8 +439,8 @@ class Server:
             await self._stop(timeout)
         finally:
             self._stopped = True
-            if _current is self:
-                _current = None
+            if self in _running:
+                _running.remove(self)
             self._stopping.set_result(None)
 
     async def _stop(self, timeout: float) -> None:
@@ -299,13 +482,31 @@ def _terminal_qr(text: str) -> str:
     return out.getvalue()
 
 
+def _key(name: str) -> str:
+    """name_key(name), refusing a name without letters or digits (its key would match every
+    such name in the room)."""
+    key = name_key(name) if isinstance(name, str) else ""
+    if not key:
+        raise ValueError(f"a name to mute or lock needs a letter or digit (got {name!r:.80})")
+    return key
+
+
+def _check_token(token: str) -> str:
+    if not isinstance(token, str) or not 8 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
+        raise ValueError("token must be 8 to 64 characters of A-Z a-z 0-9 - _ "
+                         f"(got {token!r:.80})")
+    return token
+
+
 async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = False,
                 classroom: bool = False, max_message_size: int = 1 << 20,
                 max_connections: int = 200, ring_size: int = 1000, ring_bytes: int = 8 << 20,
                 rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
                 allowed_origins: tuple[str, ...] = (), allowed_hosts: tuple[str, ...] = (),
                 max_links_per_address: int | None = None, show_join: bool = True,
-                tap_budget: int = DEFAULT_BUDGET, network: Network | str | None = None) -> Server:
+                tap_budget: int = DEFAULT_BUDGET, network: Network | str | None = None,
+                name: str | None = None, replace: bool = False, join_host: str | None = None,
+                token: str | None = None) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -313,14 +514,22 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     ``ring_size`` events and chunks, up to about ``ring_bytes`` of payload each, and
     about ``tap_budget`` bytes for all connections together (256 MiB by default).
     ``classroom=True`` requires a join token
-    (``server.token``, ``server.join_url()``) and limits each connection to
+    (``server.token``, ``server.join_url()``; ``token=`` fixes it, so a restarted server
+    keeps its link) and limits each connection to
     ``rate_limit`` messages per second; it also shows the join card (the URL
     with the token, and its QR code) under the cell, or logs the join URL
-    outside IPython (``show_join=False``: neither). A server already running
-    in this process is stopped first. ``network`` (a ``wsdemo.Network`` or a preset name from
-    ``wsdemo.NETWORKS``, e.g. ``"4g"``) puts those conditions between every client and the
-    app; ``server.tap.network = ...`` changes them live. Straight to Tornado
-    (``direct_url``) nothing is added.
+    outside IPython (``show_join=False``: neither). ``join_host`` is the
+    address on the card (default: WSDEMO_JOIN_HOST, else the likely LAN address).
+
+    A running server of this process is stopped first when it is in the same slot:
+    the same ``name`` (None included), or the same fixed ``port``. A classroom server
+    is never stopped implicitly: serving again in its slot raises ``ServerBusy``
+    unless ``replace=True``; stop it with ``await server.stop()``.
+
+    ``network`` (a ``wsdemo.Network`` or a preset name from ``wsdemo.NETWORKS``, e.g.
+    ``"4g"``) puts those conditions between every client and the app;
+    ``server.tap.network = ...`` changes them live. Straight to Tornado (``direct_url``)
+    nothing is added.
 
     Pages and WebSockets answer to a ``Host`` that is an IP address, localhost,
     the bound host or the join host, or a name in ``allowed_hosts``; WebSockets
@@ -329,26 +538,36 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     (default tap.MAX_LINKS_PER_ADDRESS). Numbers out of their range (see
     NUMERIC_OPTIONS) raise ValueError, before anything is stopped or started.
     """
-    global _current
     network = Network.of(network)
     _check_options(port=port, max_message_size=max_message_size, max_connections=max_connections,
                    ring_size=ring_size, ring_bytes=ring_bytes, rate_limit=rate_limit,
                    ticker_interval_ms=ticker_interval_ms,
                    max_links_per_address=max_links_per_address, tap_budget=tap_budget)
     allowed_origins, allowed_hosts = _strings(allowed_origins), _strings(allowed_hosts)
-    if _current is not None:
-        await _current.stop()
-    token = secrets.token_urlsafe(12) if classroom else None
+    if token is not None:
+        _check_token(token)
+    in_slot = [s for s in _running if s.name == name or (port and s.port == port)]
+    for old in in_slot:
+        if old.classroom and not replace:
+            if old.port == port or classroom:
+                raise ServerBusy(old, (
+                    f"a classroom server is running on port {old.port} (name={old.name!r}); "
+                    "it is never stopped implicitly: stop it with await server.stop(), or pass "
+                    "replace=True" + ("" if old.port != port else ", or pick another port")))
+            continue  # a plain server starts next to it
+        await old.stop()
+    token = (token or secrets.token_urlsafe(12)) if classroom else None
     state = AppState(classroom=classroom, token=token, max_connections=max_connections,
                      max_message_size=max_message_size, rate_limit=rate_limit,
                      ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
     state.allow_hosts(allowed_hosts)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
                     ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget,
-                    max_links_per_address=max_links_per_address, network=network)
+                    max_links_per_address=max_links_per_address, network=network,
+                    name=name, join_host=join_host)
     mask_tokens_in_logs()
     await server._start(port)
-    _current = server
+    _running.append(server)
     if classroom and show_join:
         _show_join_card(server)
     return server
@@ -428,7 +647,8 @@ def _outcome(conn) -> str:
 
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
                 classroom: bool = False, max_links_per_address: int | None = None,
-                network: Network | str | None = None) -> int:
+                network: Network | str | None = None, join_host: str | None = None,
+                token: str | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -441,7 +661,7 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
                                  max_links_per_address=max_links_per_address, show_join=False,
-                                 network=network)
+                                 network=network, join_host=join_host, token=token)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1

@@ -227,6 +227,9 @@ class Connection:
         self._pending_bytes = 0
         self._flush_handle: asyncio.TimerHandle | None = None
         self._redactors = {"client": wire.HeadRedactor(), "server": wire.HeadRedactor()}
+        # The tap's own port towards Tornado: the handler sees it as its peer, which is how
+        # server.participants() pairs handlers with these records.
+        self.upstream_port: int | None = None
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
@@ -794,6 +797,8 @@ class _Link:
                 self._connect(), name=f"wsdemo tap connect #{self.conn.id}")
         else:
             self.server = side
+            if self.conn is not None:
+                self.conn.upstream_port = side.transport.get_extra_info("sockname")[1]
             if self.client.transport is None:  # the client left while we connected
                 side.transport.close()
             else:

@@ -238,7 +238,8 @@ async def test_classroom_serve_announces_the_join_url_outside_a_notebook(caplog)
         assert said == [f"classroom mode: Join: {server.join_card().url}; {server.join_card().note}"]
         assert server.token in said[0]
         caplog.clear()
-        quiet = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False), T)
+        # A second classroom server beside the first (one is never replaced implicitly).
+        quiet = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False, name="quiet"), T)
         assert not [r for r in caplog.records if "Join:" in r.getMessage()]
         await asyncio.wait_for(quiet.stop(), T)
     finally:

@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import time
+import unicodedata
 import urllib.parse
 from typing import Any
 
@@ -68,6 +69,28 @@ def parse_json(message: str | bytes) -> tuple[Any, str | None]:
     except RecursionError:
         return None, "not JSON this server reads: nested too deep"
 
+# Close codes of the teacher's actions (classroom mode). The pages show the reason and do
+# not reconnect after them.
+KICKED = 1008  # policy violation (RFC 6455 section 7.4.1): the teacher removed this connection
+NAME_LOCKED = 1008  # the name is kept for the teacher
+TOKEN_CHANGED = 4001  # private-use range (4000-4999): the join token was rotated
+TOKEN_CHANGED_REASON = "the join token changed; rejoin with the new link"
+LOCKED_BY_DEFAULT = ("Teacher",)
+
+
+def name_key(name: str) -> str:
+    """What two names share when they would look the same in the room: "Teacher",
+    "teacher ", "T e a c h e r!" and a full-width "Ｔｅａｃｈｅｒ" all give "teacher"."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to the 123 bytes a close frame can carry, on a character boundary."""
+    data = text.encode()
+    if len(data) <= 123:
+        return text
+    return data[:120].decode("utf-8", "ignore") + "..."
+
 
 class AppState:
     """State the apps share; ``server.app_state`` in a notebook.
@@ -96,6 +119,12 @@ class AppState:
         self.feed = Feed(ticker_interval_ms)
         self.sockets: set[BaseSocket] = set()  # every open WebSocket, all endpoints
         self.chat: dict[BaseSocket, str] = {}  # chat member -> name as sent
+        # Moderation (classroom mode): the teacher's own token (the kernel's clients and the
+        # teacher's link use it; it survives a rotation), names kept for the teacher, and
+        # muted names, all by name_key().
+        self.teacher_token = secrets.token_urlsafe(12) if classroom else None
+        self.locked_names: set[str] = {name_key(n) for n in LOCKED_BY_DEFAULT} if classroom else set()
+        self.muted: set[str] = set()
         self.cursors: dict[BaseSocket, int] = {}  # cursor member -> id
         self.next_cursor_id = 1
 
@@ -122,6 +151,8 @@ class Guarded:
     classroom mode, plain-text errors."""
 
     state: AppState
+    teacher = False  # joined with the teacher's token (classroom mode)
+    joined_token: str | None = None
 
     def initialize(self, state: AppState) -> None:  # type: ignore[override]
         self.state = state
@@ -133,12 +164,16 @@ class Guarded:
         if not state.classroom:
             return
         sent = self.get_query_argument("token", None) or self.get_cookie(TOKEN_COOKIE)
-        if not sent or not state.token or not secrets.compare_digest(sent.encode(), state.token.encode()):
+        self.teacher = bool(sent and state.teacher_token
+                            and secrets.compare_digest(sent.encode(), state.teacher_token.encode()))
+        if not self.teacher and (not sent or not state.token
+                                 or not secrets.compare_digest(sent.encode(), state.token.encode())):
             self.refuse(403, "a join token is required (ask for the join link)")
             return
+        self.joined_token = sent  # a token rotation closes the sockets that joined with the old one
         if self.get_query_argument("token", None) and not self.request.headers.get("Upgrade"):
             # Pages opened from the join link keep the token for their WebSockets.
-            self.set_cookie(TOKEN_COOKIE, state.token, httponly=True, samesite="Strict")
+            self.set_cookie(TOKEN_COOKIE, sent, httponly=True, samesite="Strict")
 
     def _proxied(self) -> bool:
         """Came through jupyter-server-proxy: it forwards the browser's own Host, which names
@@ -251,6 +286,15 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
 
     def opened(self) -> None:
         """Called when the handshake is done; override."""
+
+    def claim_name(self, name: str) -> bool:
+        """False (and the connection closed with 1008, saying why) when ``name`` is kept for
+        the teacher and this is not the teacher's connection."""
+        if self.teacher or name_key(name) not in self.state.locked_names:
+            return True
+        self.close(NAME_LOCKED, close_reason(
+            f"the name {name!r} is kept for the teacher; rejoin with another name"))
+        return False
 
     def on_message(self, message: str | bytes):
         if self._over_rate():

@@ -3,7 +3,9 @@
 Messages out are JSON objects with a ``type``:
 ``{"type": "join"|"leave", "name", "users", "at"}`` and
 ``{"type": "message", "name", "text", "at"}``; to the sender alone,
-``{"type": "error", "text", ...}`` when a message is refused. A client may send plain text or
+``{"type": "error", "text", ...}`` when a message is refused (``"code": "muted"`` when the
+teacher muted this name: sent at once when muted, and for each message refused), and
+``{"type": "notice", "code": "unmuted", "text"}`` when the teacher lifts it. A client may send plain text or
 ``{"text": ...}``. What the room receives must fit ``state.max_message_size`` once encoded
 (JSON writes a control character as six bytes, so a small message can grow past it): a
 message that would not is refused with ``{"type": "error", "text", "limit", "size"}``.
@@ -16,9 +18,10 @@ from __future__ import annotations
 import json
 import time
 
-from .base import BaseSocket, parse_json
+from .base import BaseSocket, name_key, parse_json
 
 MAX_NAME = 64  # characters, so one name cannot fill the screen
+MUTED_TEXT = "you are muted by the teacher: your messages do not reach the room"
 
 
 def _lone_surrogate(value) -> bool:
@@ -36,12 +39,19 @@ class ChatSocket(BaseSocket):
     def opened(self) -> None:
         name = self.get_query_argument("name", "") or f"guest{len(self.state.chat) + 1}"
         self.name = name[:MAX_NAME]
+        if not self.claim_name(self.name):
+            return
         self.state.chat[self] = self.name
         self.broadcast({"type": "join", "name": self.name, "users": self.users()})
 
     def handle(self, message: str | bytes) -> None:
+        if self not in self.state.chat:
+            return  # refused at join (a locked name), its close under way
         if isinstance(message, bytes):
             self.send(json.dumps({"type": "error", "text": "chat messages are text"}))
+            return
+        if name_key(self.name) in self.state.muted:
+            self.send(json.dumps({"type": "error", "code": "muted", "text": MUTED_TEXT}))
             return
         text = message
         data, _ = parse_json(message)  # JSON this server cannot read is plain text, like any other

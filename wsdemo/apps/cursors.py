@@ -16,10 +16,14 @@ class CursorsSocket(BaseSocket):
         self.id = self.state.next_cursor_id
         self.state.next_cursor_id += 1
         self.name = self.get_query_argument("name", "")[:64] or f"#{self.id}"
+        if not self.claim_name(self.name):
+            return
         self.state.cursors[self] = self.id
         self.send(json.dumps({"type": "hello", "id": self.id, "name": self.name}))
 
     def handle(self, message: str | bytes) -> None:
+        if self not in self.state.cursors:
+            return  # refused at join (a locked name), its close under way
         data, _ = parse_json(message)
         try:
             x, y = float(data["x"]), float(data["y"])

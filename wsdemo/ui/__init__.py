@@ -5,6 +5,7 @@ it only reads the objects it is given (a tap, a tap Connection, a client).
 The logic behind every widget is in :mod:`wsdemo.ui.render` (plain functions).
 """
 
+from .moderation import ModerationPanel
 from .render import RecordedConnection, export_recording, import_recording
 from .widgets import (
     Composer, ConnectionsPanel, ConnectionSummary, FrameInspector, HandshakeView, SendResult,
@@ -13,5 +14,5 @@ from .widgets import (
 
 __all__ = [
     "HandshakeView", "FrameInspector", "Composer", "ConnectionsPanel", "ConnectionSummary",
-    "summary_line", "SendResult", "export_recording", "import_recording", "RecordedConnection",
+    "summary_line", "SendResult", "ModerationPanel", "export_recording", "import_recording", "RecordedConnection",
 ]
