@@ -53,15 +53,16 @@ async def test_pause_freezes_the_view_while_recording_and_resume_catches_up(serv
     await _echo(client, 2)
     await _until(lambda: insp.book.frames["server"] >= 2)
     insp.flush()
-    before = insp.shown_lines
+    before, counts = insp.shown_lines, insp.counts_line
     assert len(before) == 6 and before[-1].endswith("'m1'")  # request, response, 4 frames
+    assert counts == "Frames: 4 frames (2 →, 2 ←)"
 
     insp.pause()
     assert insp.paused and insp.new_while_paused == 0
     await _echo(client, 5, "late")
     await _until(lambda: insp.new_while_paused == 10)   # recorded while paused...
     insp.flush()                                         # ...and a sync happens: nothing moves
-    assert insp.shown_lines == before
+    assert insp.shown_lines == before and insp.counts_line == counts
     assert repr(insp) == ("FrameInspector: 14 frames (7 →, 7 ←), showing all, "
                           "paused (10 new rows waiting)")
     # filters and selection still work on what the view holds
@@ -78,6 +79,7 @@ async def test_pause_freezes_the_view_while_recording_and_resume_catches_up(serv
     await _until(lambda: insp.syncs > syncs)
     after = insp.shown_lines
     assert after[:6] == before and len(after) == 16
+    assert insp.counts_line == "Frames: 14 frames (7 →, 7 ←)"
     assert [line.split("'")[-2] for line in after[-10:]] == [
         f"late{i}" for i in range(5) for _side in ("client", "server")]
     assert insp.selected.preview == "'m1'"  # the selection survived the pause

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import html
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -286,7 +288,6 @@ class FrameInspector(_Live):
         self._updating = False
         self._paused = False
         self._frozen: list[R.Row] | None = None  # the rows the view shows while paused
-        self._frozen_counts = ""
         self._pause_seq = 0                       # book.seq when the view froze
         self._refilter = False                    # a filter changed: re-render even while paused
         self._follow: int | None = None
@@ -419,6 +420,11 @@ class FrameInspector(_Live):
         return rows[-self._follow:] if self._follow else rows
 
     @property
+    def counts_line(self) -> str:
+        """The line above the table as the page shows it ('Frames: 14 frames (7 →, 7 ←)')."""
+        return html.unescape(re.sub(r"<[^>]*>", "", self._counts.value))
+
+    @property
     def shown_lines(self) -> list[str]:
         """The table's lines as the page has them (plain text, in order)."""
         return [label for label, _seq in self._table.options]
@@ -444,7 +450,6 @@ class FrameInspector(_Live):
             return
         self.flush()  # the view shows everything up to now, then freezes
         self._frozen = self.book.live()
-        self._frozen_counts = self._counts.value
         self._pause_seq = self.book.seq
         self._paused = True
         self._pause_btn.value = True
