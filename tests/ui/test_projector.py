@@ -232,7 +232,7 @@ async def test_follow_shows_the_latest_n_and_off_shows_all(server):
     assert [r.preview for r in insp.visible_rows()] == ["'m8'", "'m9'", "'new0'", "'new1'", "'new2'"]
     insp.set_filter(direction="all")
 
-    for bad in (0, MAX_FOLLOW + 1, -3, 2.5):
+    for bad in (0, MAX_FOLLOW + 1, -3, 2.5, True):
         with pytest.raises(ValueError, match=f"latest 1 to {MAX_FOLLOW} rows"):
             insp.follow(bad)
     assert insp.following == 5

@@ -474,7 +474,7 @@ class FrameInspector(_Live):
     def _pause_text(self) -> str:
         n = self.new_while_paused
         kept = f" (the latest {self.book.max_rows} will show)" if n > self.book.max_rows else ""
-        return (f"<span class='wsdemo-paused' style='color:#8a4b00'>⏸ paused: {n} new "
+        return (f"<span class='wsdemo-paused' style='color:#8a4b00'><b>Paused</b>: {n} new "
                 f"row{'s' if n != 1 else ''} since{kept}; Resume to see them</span>")
 
     # -- follow
@@ -487,7 +487,8 @@ class FrameInspector(_Live):
         """Show only the latest ``latest`` rows, newest at the bottom, the table that many
         lines tall so the newest is always in view; None: show every row in the ring and
         never move it (scroll and select freely)."""
-        if latest is not None and not (isinstance(latest, int) and 1 <= latest <= MAX_FOLLOW):
+        if latest is not None and not (isinstance(latest, int) and not isinstance(latest, bool)
+                                       and 1 <= latest <= MAX_FOLLOW):
             raise ValueError(f"follow shows the latest 1 to {MAX_FOLLOW} rows (MAX_FOLLOW), "
                              f"not {latest!r}; None turns following off")
         self._follow = latest
