@@ -97,12 +97,16 @@ async def test_resume_after_more_than_the_ring_shows_the_latest_max_rows(server)
     await _until(lambda: insp.new_while_paused == 60)
     insp.flush()
     assert insp.shown_lines == frozen and len(insp.rows) == 20  # the ring stays bounded
+    # the frozen rows have left the ring, yet they are on screen: they can still be picked
+    row = insp.select(1)
+    assert row is not None and row.label == "HTTP GET" and insp.selected is row
     insp.resume()
     insp.flush()
     shown = insp.shown_lines
     assert len(shown) == 20
     assert [r.seq for r in insp.visible_rows()] == list(range(43, 63))  # 2 HTTP + 60 frames
     assert shown[-1].endswith("'m29'")
+    assert insp.selected is None  # the picked row is gone from the ring now
     await client.close()
     insp.close()
 

@@ -641,7 +641,8 @@ class FrameInspector(_Live):
     def selected(self) -> R.Row | None:
         if self._selected is None:
             return None
-        return next((r for r in self.book.live() if r.seq == self._selected), None)
+        # while paused, a row the ring has dropped since is still on screen, and pickable
+        return next((r for r in self._base_rows() if r.seq == self._selected), None)
 
     # -- rendering
     def _on_filter(self, _change) -> None:
