@@ -17,7 +17,7 @@ from wsdemo.ui import ConnectionsPanel, FrameInspector
 from wsdemo.ui import render as R
 from wsdemo.ui.widgets import EVERYONE, MAX_FOLLOW
 
-from .conversation import HOSTILE
+from .conversation import HOSTILE, decode
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -292,3 +292,30 @@ async def test_large_panel_puts_the_latest_sender_on_top_and_ignores_broadcasts(
         await x.close()
     for w in (panel, normal, top2):
         w.close()
+
+
+def test_rows_of_some_connections_and_the_empty_message_names_who():
+    events, _ = decode()
+    book = R.RowBook()
+    for i, e in enumerate(events):
+        book.add(e, conn_id=1 if i < 6 else 2)
+    rows = book.live()
+    assert {r.conn_id for r in R.filter_rows(rows, conn_ids={2})} == {2}
+    assert R.filter_rows(rows, conn_ids=set()) == []
+    assert len(R.filter_rows(rows, conn_ids=None)) == len(rows)
+    msg = R.empty_rows_html(13, kind="close", who="student '<b>'")
+    assert "kind &#x27;close&#x27;, student &#x27;&lt;b&gt;&#x27;" in msg and "Who to everyone" in msg
+
+
+def test_what_counts_as_a_student_acting():
+    events, _ = decode()
+    acting = [R.is_student_activity(e) for e in events]
+    kinds = [(e.sender, type(e).__name__, getattr(getattr(e, "frame", None), "opcode", None))
+             for e, yes in zip(events, acting) if yes]
+    # the request and the client's data frames (text, fragments, binary); never a ping,
+    # a close, a message event, or anything the server sent
+    assert kinds == [("client", "HttpRequest", None),
+                     ("client", "FrameEvent", wire.Opcode.TEXT),
+                     ("client", "FrameEvent", wire.Opcode.TEXT),
+                     ("client", "FrameEvent", wire.Opcode.CONTINUATION),
+                     ("client", "FrameEvent", wire.Opcode.BINARY)]
