@@ -7,6 +7,7 @@ ConnectionsPanel(large=True): sorted by what students last sent.
 from __future__ import annotations
 
 import asyncio
+import json
 from urllib.parse import quote
 
 import pytest
@@ -319,3 +320,28 @@ def test_what_counts_as_a_student_acting():
                      ("client", "FrameEvent", wire.Opcode.TEXT),
                      ("client", "FrameEvent", wire.Opcode.CONTINUATION),
                      ("client", "FrameEvent", wire.Opcode.BINARY)]
+
+
+def _recording(*people: tuple[int, str]) -> str:
+    """One recorded conversation per (connection id, student name)."""
+    one = json.loads(R.export_recording(decode()[0]))["connections"][0]
+    conns = []
+    for cid, name in people:
+        request = bytes.fromhex(one["chunks"][0]["hex"]).replace(b"GET /chat ", f"GET /chat?name={name} ".encode())
+        chunks = [dict(one["chunks"][0], hex=request.hex())] + one["chunks"][1:]
+        conns.append(dict(one, id=cid, path=f"/chat?name={name}", peer="127.0.0.1:5000", chunks=chunks))
+    return json.dumps({"format": R.RECORDING_FORMAT, "version": 1, "connections": conns})
+
+
+def test_filter_who_right_after_new_rows_arrive_shows_only_them():
+    # No event loop: a render happens only on flush(), so the rows fed below are not
+    # rendered yet when filter_who() is called (the Who options must catch up first).
+    insp = FrameInspector.from_json(_recording((1, "ann"), (2, "bob")))
+    assert insp.students() == {"ann": [1], "bob": [2]}
+    cy, = R.import_recording(_recording((3, "cy")))
+    insp.feed(cy.events)
+    insp.filter_who(student="cy")
+    assert insp.shown_lines and all(" #3   " in line for line in insp.shown_lines)
+    insp.filter_who(connection=1)
+    assert insp.shown_lines and all(" #1   " in line for line in insp.shown_lines)
+    insp.close()

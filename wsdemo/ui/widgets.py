@@ -549,8 +549,15 @@ class FrameInspector(_Live):
             value = ("student", student)
         else:
             value = EVERYONE
+        # _sync_who may set the value silently (with new options): render here, not by observer
         self._sync_who(keep=value)
-        self._who.value = value  # observed: re-renders
+        self._updating = True
+        try:
+            self._who.value = value
+        finally:
+            self._updating = False
+        self._refilter = True
+        self.flush()
 
     def _ids_in_view(self) -> set:
         return {r.conn_id for r in self._base_rows()}
