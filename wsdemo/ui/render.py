@@ -237,8 +237,8 @@ def empty_rows_html(total: int, direction: str = "all", kind: str = "all", text:
         bits.append(who)
     return (f"<div class='wsdemo-empty' style='color:#8a4b00'>No rows match "
             f"{esc(', '.join(bits) or 'the filters')}: all {total} row{'s' if total != 1 else ''} "
-            "are hidden. Set Direction to All, Kind to all, Who to everyone, or clear the text "
-            "to see them.</div>")
+            f"are hidden. Set Direction to All, Kind to all{', Who to everyone' if who else ''}, "
+            "or clear the text to see them.</div>")
 
 
 # --------------------------------------------------------------------------- students
