@@ -211,6 +211,19 @@ show(conn, since=mark)
 # %% [markdown]
 # (The client's frame shows its masking key; it differs every run.)
 #
+# ## Send frames by hand
+#
+# The composer below sends through the same client; under each send it lists the frames that
+# crossed the wire, both ways, with their header and payload bytes. Try a ping with a payload,
+# a text of 200 characters (its length now takes the 126 form), and binary `01 02 ff`; leave
+# Close for the next section, which ends this connection.
+
+# %%
+from wsdemo.ui import Composer
+
+Composer(client)
+
+# %% [markdown]
 # ## Closing
 #
 # A connection ends with a close handshake: one side sends a Close frame, the other answers

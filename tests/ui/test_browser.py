@@ -10,7 +10,9 @@ hostile chat text as text, and run nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import pytest
 from jupyter_servers import jupyter, run_all_cells
 
 from .demo_notebook import HOSTILE, RECORDING, build
+from .projector_notebook import build as projector_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -152,3 +155,116 @@ async def test_every_widget_renders_in_the_browser(front_end, browser, tmp_path)
         await page.close()
     assert (tmp_path / shots[0]).stat().st_size > 10_000
     _keep(tmp_path, *shots)
+
+
+# --------------------------------------------------------------------------- projector
+
+PROJECTOR = "projector.ipynb"
+
+
+@pytest.fixture
+def lab(tmp_path):
+    with jupyter(tmp_path, "jupyterlab") as j:
+        nbformat.write(projector_notebook(), j.root / PROJECTOR)
+        yield j
+
+
+async def _until_options(rows, pred, what: str, timeout: float = 30.0) -> list[str]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        opts = await _options(rows)
+        if pred(opts):
+            return opts
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: the table shows {opts}")
+        await asyncio.sleep(0.1)
+
+
+async def _chat(ws, text: str) -> None:
+    """Say something in the chat and wait for the room's copy (everyone got it)."""
+    await ws.send(text)
+    while json.loads(await asyncio.wait_for(ws.recv(), 10)).get("text") != text:
+        pass
+
+
+async def test_pause_filter_and_follow_on_the_projector(lab, browser, tmp_path):
+    from websockets.asyncio.client import connect
+
+    dialogs: list[str] = []
+    page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
+    try:
+        await page.goto(lab.notebook_url(PROJECTOR))
+        await page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+        await run_all_cells(page, timeout=150)
+        ready = page.locator(".jp-OutputArea-output", has_text="READY")
+        await ready.wait_for()
+        url = re.search(r"URL=(\S+)", await ready.text_content()).group(1)
+        insp = page.locator(".wsdemo-inspector").first
+        rows = insp.locator(".wsdemo-rows")
+        before = await _until_options(rows, lambda o: any("'hello from ann'" in x for x in o),
+                                      "ann's message")
+
+        # pause; a student outside the kernel talks; the table does not move
+        await insp.get_by_role("button", name="Pause").click()
+        note = insp.locator(".wsdemo-paused")
+        await note.wait_for()
+        async with connect(url + "?name=cat", ping_interval=None) as cat:  # no pings of its own
+            await asyncio.wait_for(cat.recv(), 10)  # the room's join notice
+            for i in range(5):
+                await _chat(cat, f"while paused {i}")
+            # cat's connection: GET, 101, its join, 5 sent, 5 back; ann and odd: 6 each
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while "Paused: 25 new rows" not in (text := await note.text_content()):
+                assert loop.time() < deadline, text
+                await asyncio.sleep(0.1)
+            assert await _options(rows) == before
+            await page.screenshot(path=str(tmp_path / "projector-paused.png"))
+
+            # resume: everything recorded meanwhile shows up
+            await insp.get_by_role("button", name="Resume").click()
+            after = await _until_options(rows, lambda o: len(o) == len(before) + 25, "the catch-up")
+            assert after[:len(before)] == before
+            assert any("'while paused 4'" in x for x in after)
+            assert await note.count() == 0
+
+            # the Who filter: names from the chat, markup shown as text; one student's rows
+            who = insp.get_by_label("Who")
+            values = await who.locator("option").evaluate_all("os => os.map(o => o.value)")
+            assert f"{HOSTILE} (1 connection)" in values, values
+            cat_id = next(m.group(1) for v in values if (m := re.fullmatch(r"#(\d+) cat /chat", v)))
+            await who.select_option(value="cat (1 connection)")
+            only_cat = await _until_options(rows, lambda o: len(o) == 13, "cat's 13 rows")
+            assert {re.search(r" #(\d+) ", line).group(1) for line in only_cat} == {cat_id}
+            await page.screenshot(path=str(tmp_path / "projector-filtered.png"))
+
+            # follow the latest 5: the table is 5 lines tall, the newest always in view
+            await insp.get_by_label("follow the latest").check()
+            count = insp.locator("input[type='number']")
+            await count.fill("5")
+            await count.press("Enter")
+            await _until_options(rows, lambda o: o == only_cat[-5:], "the latest 5")
+            for i in range(3):
+                await _chat(cat, f"followed {i}")
+            latest = await _until_options(rows, lambda o: '"text": "followed 2"' in o[-1], "the newest row")
+            assert len(latest) == 5
+            select = rows.locator("select")
+            assert await select.get_attribute("size") == "5"
+            assert await select.evaluate("s => s.scrollHeight <= s.clientHeight + 1")
+
+            # the projector panel: who spoke last is on top, under their name
+            big = page.locator(".wsdemo-connections.wsdemo-large")
+            first = big.locator("tr").nth(1)
+            loop_end = loop.time() + 30
+            while "cat · " not in (await first.text_content()):
+                assert loop.time() < loop_end, await big.text_content()
+                await asyncio.sleep(0.1)
+            assert HOSTILE in await big.text_content()
+        assert await page.locator("img[src='x']").count() == 0
+        assert dialogs == [], dialogs
+    finally:
+        await page.close()
+    _keep(tmp_path, "projector-paused.png", "projector-filtered.png")

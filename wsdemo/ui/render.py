@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import math
 import reprlib
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Collection, Iterable, Sequence
+from urllib.parse import parse_qs, urlsplit
 
 from .. import wire
 from ..wire.redact import SECRET_HEADERS as _REDACTED  # the headers wire.redact masks with '*'
@@ -28,6 +30,7 @@ __all__ = [
     "parse_extensions", "extensions_html", "summary_text", "summary_html",
     "connections_table_html", "export_recording", "import_recording", "RecordedConnection",
     "RECORDING_FORMAT", "empty_rows_html", "parse_hex", "check_close", "MAX_CLOSE_REASON",
+    "name_in_target", "name_in_greeting", "path_of", "student_name", "label_text", "is_student_activity",
 ]
 
 
@@ -193,8 +196,9 @@ def format_row(row: Row) -> str:
 
 
 def filter_rows(rows: Iterable[Row], direction: str = "all", kind: str = "all",
-                text: str = "") -> list[Row]:
-    """Rows matching a direction ('all'/'client'/'server'), a kind filter and a text."""
+                text: str = "", conn_ids: Collection | None = None) -> list[Row]:
+    """Rows matching a direction ('all'/'client'/'server'), a kind filter, a text and,
+    when ``conn_ids`` is given, one of those connections."""
     if direction not in DIRECTION_FILTERS:
         raise ValueError(f"direction must be one of {DIRECTION_FILTERS}, not {direction!r}")
     if kind not in KIND_FILTERS:
@@ -209,12 +213,16 @@ def filter_rows(rows: Iterable[Row], direction: str = "all", kind: str = "all",
             continue
         if needle and needle not in r.search_text:
             continue
+        if conn_ids is not None and r.conn_id not in conn_ids:
+            continue
         out.append(r)
     return out
 
 
-def empty_rows_html(total: int, direction: str = "all", kind: str = "all", text: str = "") -> str:
-    """What an empty table means: nothing on the wire yet, or filters that hide every row."""
+def empty_rows_html(total: int, direction: str = "all", kind: str = "all", text: str = "",
+                    who: str = "") -> str:
+    """What an empty table means: nothing on the wire yet, or filters that hide every row.
+    ``who``: the connection/student filter in words ('' when it shows everyone)."""
     if total == 0:
         return ("<div class='wsdemo-empty'><i>No frames yet: rows appear here as bytes cross "
                 "the wire.</i></div>")
@@ -225,9 +233,90 @@ def empty_rows_html(total: int, direction: str = "all", kind: str = "all", text:
         bits.append(f"kind {kind!r}")
     if text.strip():
         bits.append(f"containing {text.strip()!r}")
+    if who:
+        bits.append(who)
     return (f"<div class='wsdemo-empty' style='color:#8a4b00'>No rows match "
             f"{esc(', '.join(bits) or 'the filters')}: all {total} row{'s' if total != 1 else ''} "
-            "are hidden. Set Direction to All, Kind to all, or clear the text to see them.</div>")
+            f"are hidden. Set Direction to All, Kind to all{', Who to everyone' if who else ''}, "
+            "or clear the text to see them.</div>")
+
+
+# --------------------------------------------------------------------------- students
+
+GREETING_WITHIN = 8  # events: request, response, the greeting's frame(s) and message
+NAME_SHOWN = 64  # characters of a name shown in a label: one name must not fill the screen
+
+
+def label_text(text: str, limit: int = NAME_SHOWN) -> str:
+    """One printable line for a label (a dropdown option, a table cell): control and
+    other unprintable characters become '?', and at most ``limit`` characters stay."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in text[:limit])
+    return clean + ("…" if len(text) > limit else "")
+
+
+def path_of(target: str | None) -> str:
+    """A request target without its query ('/chat?name=Ada&token=…' -> '/chat')."""
+    if not target:
+        return ""
+    try:
+        return urlsplit(target).path
+    except ValueError:  # e.g. '//[' : not a URL a page asked for; show it as it came
+        return target.split("?", 1)[0]
+
+
+def name_in_target(target: str | None) -> str | None:
+    """The student's name a page puts in its URL (``/chat?name=Ada``, ``/cursors?name=Ada``)."""
+    if not target or "?" not in target:
+        return None
+    try:
+        values = parse_qs(urlsplit(target).query).get("name")
+    except ValueError:
+        return None
+    return values[0] if values and values[0] else None
+
+
+def name_in_greeting(message) -> str | None:
+    """The name in the server's first message on /chat (``join``) or /cursors (``hello``):
+    the name the server gave a student who sent none (``guest3``)."""
+    text = getattr(message, "text", None)
+    if not text or not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and data.get("type") in ("join", "hello"):
+        name = data.get("name")
+        return name if isinstance(name, str) and name else None
+    return None
+
+
+def student_name(connection) -> str | None:
+    """Who a connection belongs to in a classroom: the ``?name=`` of its URL, else the name
+    in the server's greeting (the first server message, read from what is still recorded)."""
+    name = name_in_target(getattr(connection, "path", None))
+    if name is not None:
+        return name
+    # The greeting follows the handshake at once: a few events in, or never (no scan of a
+    # whole ring on every render of a projector panel).
+    for event in itertools.islice(getattr(connection, "events", ()), GREETING_WITHIN):
+        if isinstance(event, wire.MessageEvent) and event.sender == "server" \
+                and event.message.kind == "text":
+            return name_in_greeting(event.message)  # only the first: later ones name others
+    return None
+
+
+def is_student_activity(event) -> bool:
+    """True for what a student does: the opening request, or a data frame they send.
+    Control frames are left out: a pong answers the server's heartbeat, which reaches
+    every connection at once and says nothing about who is active."""
+    if getattr(event, "sender", None) != "client":
+        return False
+    if isinstance(event, wire.HttpRequest):
+        return True
+    if isinstance(event, wire.FrameEvent):
+        return event.frame.opcode in (wire.Opcode.TEXT, wire.Opcode.BINARY, wire.Opcode.CONTINUATION)
+    return False
 
 
 def parse_hex(text: str) -> bytes:
@@ -846,8 +935,10 @@ def connections_table_html(connections: Sequence) -> str:
         s = _conn_summary(c)
         cs, ss = _stats(s, "client"), _stats(s, "server")
         state = "● open" if getattr(c, "is_open", False) else "○ closed"
+        name = student_name(c)
+        who = f"{label_text(name)} · {c.peer}" if name else c.peer
         rows.append("<tr>" + "".join(f"<td style='{_CELL}'>{esc(v)}</td>" for v in (
-            c.id, c.peer, c.path or "—", state, cs.frames,
+            c.id, who, c.path or "—", state, cs.frames,
             cs.payload_bytes + cs.framing_bytes, ss.frames, ss.payload_bytes + ss.framing_bytes)) + "</tr>")
     return ("<table class='wsdemo-connections' style='border-collapse:collapse;font-size:90%'>"
             "<caption style='text-align:left'>→ client→server, ← server→client; bytes = payload + framing"

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import html
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -24,6 +26,9 @@ from . import render as R
 log = logging.getLogger(__name__)
 
 SYNC_INTERVAL = 0.1  # seconds between two widget syncs at most: ~10 per second
+TABLE_ROWS = 12  # lines the frame table shows at once
+MAX_FOLLOW = 50  # "follow the latest N": the table grows to N lines, so N stays screen-sized
+EVERYONE = ("all", None)  # the Who filter's values: this, ("student", name), ("connection", id)
 
 _STYLE = W.HTML(
     "<style>.wsdemo-rows select, .wsdemo-rows option {font-family: monospace; font-size: 12px}"
@@ -125,6 +130,8 @@ class _Live(W.VBox):
         self._batcher.flush()
 
     def close(self) -> None:
+        if not hasattr(self, "_unsubs"):  # a constructor refused its arguments (ipywidgets'
+            return                        # __del__ still calls close): nothing was set up
         for unsub in self._unsubs:
             try:
                 unsub()
@@ -253,11 +260,24 @@ class HandshakeView(_Live):
 
 # --------------------------------------------------------------------------- FrameInspector
 
+@dataclass
+class _Who:
+    """What the inspector knows of one connection: for the Who filter."""
+
+    path: str | None = None
+    name: str | None = None   # the student's name (?name= in the URL, or the server's greeting)
+    greeted: bool = False     # the first server text message was read for a name
+
+
 class FrameInspector(_Live):
     """A live table of frames (DevTools' Messages panel) with Wireshark-depth detail.
 
     ``source``: a tap (all connections), a tap Connection (one), a RecordedConnection,
     or a list of events. Rows live in a ring of ``max_rows``.
+
+    For a projector: ``pause()`` freezes the view while frames keep being recorded
+    (``resume()`` catches up), ``filter_who()`` shows one connection or one student's
+    connections (a tap only), and ``follow(n)`` keeps the latest ``n`` rows in view.
     """
 
     def __init__(self, source, *, max_rows: int = 500):
@@ -266,6 +286,12 @@ class FrameInspector(_Live):
         self._multi = _is_tap(source)
         self._selected: int | None = None
         self._updating = False
+        self._paused = False
+        self._frozen: list[R.Row] | None = None  # the rows the view shows while paused
+        self._pause_seq = 0                       # book.seq when the view froze
+        self._refilter = False                    # a filter changed: re-render even while paused
+        self._follow: int | None = None
+        self._whos: dict[Any, _Who] = {}          # conn id -> path and student name
 
         self._counts = W.HTML()
         self._direction = W.ToggleButtons(
@@ -275,7 +301,7 @@ class FrameInspector(_Live):
             style={"button_width": "auto"})
         self._kind = W.Dropdown(options=list(R.KIND_FILTERS), value="all", description="Kind")
         self._text = W.Text(value="", placeholder="text in the payload", description="Contains")
-        self._table = W.Select(options=[], rows=12, layout=W.Layout(width="100%"),
+        self._table = W.Select(options=[], rows=TABLE_ROWS, layout=W.Layout(width="100%"),
                                description="", disabled=False)
         self._table.add_class("wsdemo-rows")
         # Column titles, in the table's monospace font and lined up with its rows.
@@ -293,7 +319,20 @@ class FrameInspector(_Live):
         self._upload = W.FileUpload(accept=".json,application/json", multiple=False,
                                     description="Load recording")
         self._summary = W.HTML()
-        for w in (self._direction, self._kind, self._text):
+        self._who = W.Dropdown(options=[("everyone", EVERYONE)], value=EVERYONE, description="Who",
+                               tooltip="one student (all their connections) or one connection")
+        self._who.layout.display = "" if self._multi else "none"
+        self._pause_btn = W.ToggleButton(value=False, description="Pause", icon="pause",
+                                         tooltip="freeze the table; frames keep being recorded")
+        self._pause_note = W.HTML()
+        self._follow_box = W.Checkbox(value=False, description="follow the latest", indent=False,
+                                      layout=W.Layout(width="auto"))
+        self._follow_n = W.BoundedIntText(value=TABLE_ROWS, min=1, max=MAX_FOLLOW, description="",
+                                          layout=W.Layout(width="5em"))
+        self._pause_btn.observe(self._on_pause_btn, names="value")
+        for w in (self._follow_box, self._follow_n):
+            w.observe(self._on_follow_ui, names="value")
+        for w in (self._direction, self._kind, self._text, self._who):
             w.observe(self._on_filter, names="value")
         self._table.observe(self._on_pick, names="value")
         self._export_btn.on_click(lambda _b: self._export_clicked())
@@ -302,6 +341,8 @@ class FrameInspector(_Live):
         super().__init__([
             _STYLE, self._counts,
             W.HBox([self._direction, self._kind, self._text], layout=W.Layout(flex_flow="row wrap")),
+            W.HBox([self._who, self._pause_btn, self._follow_box, self._follow_n,
+                    W.HTML("rows"), self._pause_note], layout=W.Layout(flex_flow="row wrap")),
             self._header, self._table, self._empty, self._detail, self._views, self._summary,
             W.HBox([self._export_btn, self._upload, self._export_link]),
         ])
@@ -319,6 +360,8 @@ class FrameInspector(_Live):
                 self._add(e)
         elif self._multi:
             for conn in list(source.connections):
+                # the ring may have dropped the request: its recorded path names it
+                self._whos[conn.id] = _Who(path=conn.path, name=R.name_in_target(conn.path))
                 for e in list(conn.events):
                     self._add(e, conn)
         elif hasattr(source, "events"):
@@ -330,7 +373,23 @@ class FrameInspector(_Live):
         t0 = getattr(conn, "opened_at", None) if conn is not None else None
         if t0 is None:
             t0 = self._t0_fallback(event)
-        self.book.add(event, t0=t0, conn_id=getattr(conn, "id", None) if self._multi else None)
+        conn_id = getattr(conn, "id", None) if self._multi else None
+        if conn_id is not None:
+            self._note_who(conn_id, event)
+        self.book.add(event, t0=t0, conn_id=conn_id)
+
+    def _note_who(self, conn_id, event) -> None:
+        who = self._whos.get(conn_id)
+        if who is None:
+            who = self._whos[conn_id] = _Who()
+        if isinstance(event, wire.HttpRequest):
+            if who.path is None:  # a keep-alive connection's later requests name nobody new
+                who.path = event.request.target
+                who.name = who.name or R.name_in_target(who.path)
+        elif (not who.greeted and isinstance(event, wire.MessageEvent) and event.sender == "server"
+              and event.message.kind == "text"):
+            who.greeted = True
+            who.name = who.name or R.name_in_greeting(event.message)
 
     def _t0_fallback(self, event):
         if not hasattr(self, "_first_at"):
@@ -354,10 +413,213 @@ class FrameInspector(_Live):
         return self.book.live()
 
     def visible_rows(self) -> list[R.Row]:
-        return R.filter_rows(self.book.live(), self._direction.value, self._kind.value, self._text.value)
+        """The rows the table shows: the filters applied, to what the view holds (the rows
+        as they were at pause() while paused), the latest N only when following."""
+        rows = R.filter_rows(self._base_rows(), self._direction.value, self._kind.value,
+                             self._text.value, self._who_ids())
+        return rows[-self._follow:] if self._follow else rows
+
+    @property
+    def counts_line(self) -> str:
+        """The line above the table as the page shows it ('Frames: 14 frames (7 →, 7 ←)')."""
+        return html.unescape(re.sub(r"<[^>]*>", "", self._counts.value))
+
+    @property
+    def shown_lines(self) -> list[str]:
+        """The table's lines as the page has them (plain text, in order)."""
+        return [label for label, _seq in self._table.options]
+
+    def _base_rows(self) -> list[R.Row]:
+        return self._frozen if self._frozen is not None else self.book.live()
+
+    # -- pause
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def new_while_paused(self) -> int:
+        """Rows recorded since pause() that the view does not show yet (0 when not paused)."""
+        return self.book.seq - self._pause_seq if self._paused else 0
+
+    def pause(self) -> None:
+        """Freeze the view: frames keep being recorded (in the ring of ``max_rows``), the
+        table, counts and detail stay as they are; filters and selection still work on
+        what is shown. ``resume()`` catches up."""
+        if self._paused:
+            return
+        self.flush()  # the view shows everything up to now, then freezes
+        self._frozen = self.book.live()
+        self._pause_seq = self.book.seq
+        self._paused = True
+        self._pause_btn.value = True
+        self._pause_btn.description, self._pause_btn.icon = "Resume", "play"
+        self._pause_note.value = self._pause_text()
+
+    def resume(self) -> None:
+        """Unfreeze: the view catches up with every row recorded meanwhile (the latest
+        ``max_rows``) at the next sync, batched like any other update."""
+        if not self._paused:
+            return
+        self._paused = False
+        self._frozen = None
+        self._pause_btn.value = False
+        self._pause_btn.description, self._pause_btn.icon = "Pause", "pause"
+        self._pause_note.value = ""
+        self._batcher.poke()
+
+    def _on_pause_btn(self, change) -> None:
+        self.pause() if change["new"] else self.resume()
+
+    def _pause_text(self) -> str:
+        n = self.new_while_paused
+        kept = f" (the latest {self.book.max_rows} will show)" if n > self.book.max_rows else ""
+        return (f"<span class='wsdemo-paused' style='color:#8a4b00'><b>Paused</b>: {n} new "
+                f"row{'s' if n != 1 else ''} since{kept}; Resume to see them</span>")
+
+    # -- follow
+    @property
+    def following(self) -> int | None:
+        """N when the table follows the latest N rows; None when it does not."""
+        return self._follow
+
+    def follow(self, latest: int | None = TABLE_ROWS) -> None:
+        """Show only the latest ``latest`` rows, newest at the bottom, the table that many
+        lines tall so the newest is always in view; None: show every row in the ring and
+        never move it (scroll and select freely)."""
+        if latest is not None and not (isinstance(latest, int) and not isinstance(latest, bool)
+                                       and 1 <= latest <= MAX_FOLLOW):
+            raise ValueError(f"follow shows the latest 1 to {MAX_FOLLOW} rows (MAX_FOLLOW), "
+                             f"not {latest!r}; None turns following off")
+        self._follow = latest
+        self._updating = True
+        try:
+            self._follow_box.value = latest is not None
+            if latest is not None:
+                self._follow_n.value = latest
+        finally:
+            self._updating = False
+        self._table.rows = latest or TABLE_ROWS
+        self._refilter = True
+        self.flush()
+
+    def _on_follow_ui(self, _change) -> None:
+        if not self._updating:
+            self.follow(self._follow_n.value if self._follow_box.value else None)
+
+    # -- who
+    def students(self) -> dict[str, list[int]]:
+        """Each student's name and their connections' ids (those with rows in the view)."""
+        ids = self._ids_in_view()
+        out: dict[str, list[int]] = {}
+        for cid, who in self._whos.items():
+            if who.name is not None and cid in ids:
+                out.setdefault(who.name, []).append(cid)
+        return {name: sorted(cids) for name, cids in sorted(out.items())}
+
+    def connection_names(self) -> dict[int, str | None]:
+        """Each connection with rows in the view, and its student's name (None: unknown)."""
+        ids = self._ids_in_view()
+        return {cid: who.name for cid, who in sorted(self._whos.items()) if cid in ids}
+
+    @property
+    def who(self) -> str:
+        """The Who filter in words: 'everyone', 'connection #3' or "student 'ann'"."""
+        kind, value = self._who.value
+        if kind == "connection":
+            return f"connection #{value}"
+        if kind == "student":
+            return f"student {value!r}"
+        return "everyone"
+
+    def filter_who(self, *, connection: int | None = None, student: str | None = None) -> None:
+        """Show one connection (its tap id), or every connection of one student (their
+        name), or with neither, everyone. ValueError for one the view has no rows of."""
+        if connection is not None and student is not None:
+            raise ValueError("filter by a connection or by a student, not both")
+        if connection is not None:
+            if connection not in self.connection_names():
+                raise ValueError(f"no rows of connection #{connection} here; connections shown: "
+                                 f"{', '.join(f'#{c}' for c in self.connection_names()) or 'none'}")
+            value = ("connection", connection)
+        elif student is not None:
+            if student not in self.students():
+                raise ValueError(f"no rows of a student named {student!r} here; students: "
+                                 f"{', '.join(map(repr, self.students())) or 'none'}")
+            value = ("student", student)
+        else:
+            value = EVERYONE
+        # _sync_who may set the value silently (with new options): render here, not by observer
+        self._sync_who(keep=value)
+        self._updating = True
+        try:
+            self._who.value = value
+        finally:
+            self._updating = False
+        self._refilter = True
+        self.flush()
+
+    def _ids_in_view(self) -> set:
+        return {r.conn_id for r in self._base_rows()}
+
+    def _who_ids(self) -> set | None:
+        kind, value = self._who.value
+        if kind == "connection":
+            return {value}
+        if kind == "student":
+            return {cid for cid, who in self._whos.items() if who.name == value}
+        return None
+
+    def who_choices(self) -> list[tuple[str, tuple]]:
+        """The Who dropdown's entries as (label, value): ``EVERYONE``, then
+        ("student", name) for each named student, then ("connection", id)."""
+        return list(self._who.options)
+
+    def _who_options(self, keep=EVERYONE) -> list[tuple[str, tuple]]:
+        opts = [("everyone", EVERYONE)]
+        for name, cids in self.students().items():
+            opts.append((f"{R.label_text(name)} ({len(cids)} connection{'s' if len(cids) != 1 else ''})",
+                         ("student", name)))
+        for cid, name in self.connection_names().items():
+            path = R.path_of(self._whos[cid].path)  # no query: names, join tokens
+            opts.append((f"#{cid} " + (f"{R.label_text(name)} " if name else "")
+                         + R.label_text(path, 40), ("connection", cid)))
+        if all(v != keep for _l, v in opts):  # the filter in use stays, even with no rows left
+            opts.append((f"({keep[0]} {R.label_text(str(keep[1]))})", keep))
+        return opts
+
+    def _sync_who(self, keep=None) -> None:
+        if not self._multi:
+            return
+        keep = self._who.value if keep is None else keep
+        opts = self._who_options(keep)
+        if list(self._who.options) == opts:
+            return
+        # setting options resets the value: put it back without a re-render
+        self._updating = True
+        try:
+            self._who.options = opts
+            self._who.value = keep
+        finally:
+            self._updating = False
+        if len(self._whos) > 2 * self.book.max_rows:  # forget connections long out of the ring
+            ids = self._ids_in_view() | {r.conn_id for r in self.book.live()}
+            self._whos = {cid: w for cid, w in self._whos.items() if cid in ids}
+
+    def _reset_who(self) -> None:
+        self._whos = {}
+        self._updating = True
+        try:
+            self._who.options = [("everyone", EVERYONE)]
+            self._who.value = EVERYONE
+        finally:
+            self._updating = False
+        self._who.layout.display = "" if self._multi else "none"
 
     def set_filter(self, direction: str | None = None, kind: str | None = None,
                    text: str | None = None) -> None:
+        """Direction ('all'/'client'/'server'), kind (R.KIND_FILTERS), text in the payload;
+        None leaves one as it is. For one connection or student, see filter_who()."""
         if direction is not None:
             self._direction.value = direction
         if kind is not None:
@@ -386,10 +648,14 @@ class FrameInspector(_Live):
     def selected(self) -> R.Row | None:
         if self._selected is None:
             return None
-        return next((r for r in self.book.live() if r.seq == self._selected), None)
+        # while paused, a row the ring has dropped since is still on screen, and pickable
+        return next((r for r in self._base_rows() if r.seq == self._selected), None)
 
     # -- rendering
     def _on_filter(self, _change) -> None:
+        if self._updating:
+            return
+        self._refilter = True
         self.flush()
 
     def _on_pick(self, change) -> None:
@@ -422,12 +688,19 @@ class FrameInspector(_Live):
             self._as_hex.value = R.payload_hex_html(data)
 
     def _render(self) -> None:
+        refilter, self._refilter = self._refilter, False
+        if self._paused and not refilter:  # frozen: only the note of what is waiting changes
+            self._pause_note.value = self._pause_text()
+            return
         rows = self.visible_rows()
         with self.hold_sync():
-            self._counts.value = f"<b>Frames</b>: {R.esc(self._count_text())}"
+            if not self._paused:
+                self._counts.value = f"<b>Frames</b>: {R.esc(self._count_text())}"
+                self._sync_who()
             self._sync_table(rows)
+            who = "" if self._who.value == EVERYONE else self.who
             self._empty.value = "" if rows else R.empty_rows_html(
-                len(self.book), self._direction.value, self._kind.value, self._text.value)
+                len(self._base_rows()), self._direction.value, self._kind.value, self._text.value, who)
             sel = self.selected
             if sel is not None and sel.message is not None and self._detail.value.find("Message #") < 0:
                 self._show(sel)  # its message completed since it was shown
@@ -446,8 +719,13 @@ class FrameInspector(_Live):
 
     def _filter_text(self) -> str:
         d, k, t = self._direction.value, self._kind.value, self._text.value.strip()
-        if d == "all" and k == "all" and not t:
-            return "showing all"
+        extra = ""
+        if self._follow:
+            extra += f", following the latest {self._follow}"
+        if self._paused:
+            extra += f", paused ({self.new_while_paused} new rows waiting)"
+        if d == "all" and k == "all" and not t and self._who.value == EVERYONE:
+            return "showing all" + extra
         bits = []
         if d != "all":
             bits.append(f"{R.ARROWS[d]} {d}")
@@ -455,7 +733,9 @@ class FrameInspector(_Live):
             bits.append(k)
         if t:
             bits.append(f"containing {t!r}")
-        return f"showing {len(self.visible_rows())} rows: " + ", ".join(bits)
+        if self._who.value != EVERYONE:
+            bits.append(self.who)
+        return f"showing {len(self.visible_rows())} rows: " + ", ".join(bits) + extra
 
     def __repr__(self) -> str:
         text = f"FrameInspector: {self._count_text()}, {self._filter_text()}"
@@ -507,6 +787,8 @@ class FrameInspector(_Live):
                               f"font-weight:bold'>{R.esc(R.table_header(self._multi))}</pre>")
         self.book = R.RowBook(self.book.max_rows)
         self._selected = None
+        self.resume()  # a new source: nothing of the old one stays frozen
+        self._reset_who()
         if hasattr(self, "_first_at"):
             del self._first_at  # times count from the new source's first event, not the old one's
         self._load_initial(self.source)
@@ -802,25 +1084,49 @@ class ConnectionSummary(_Live):
         return f"ConnectionSummary {summary_line(self.connection)}"
 
 
+ORDERS = ("opened", "activity")
+
+
 class ConnectionsPanel(_Live):
     """Every connection the tap saw: who, path, open/closed, frames and bytes each way.
 
-    ``large=True`` is the projector mode: big text, and only the newest
-    ``max_rows`` connections (all of them when None).
+    ``large=True`` is the projector mode: big text, sorted by activity (below), and only
+    the first ``max_rows`` connections (all of them when None).
+
+    ``order``: "opened" (oldest first) or "activity": the connection whose student most
+    recently *sent* something first (a data frame, or the opening request). What the
+    server sends is left out: a chat broadcast or a heartbeat reaches every connection
+    at once and would shuffle the whole table. Quiet connections keep their places, so
+    only the one that just spoke moves; the table is re-sorted once per sync (at most
+    ``1 / SYNC_INTERVAL`` a second), never per frame. Default: "activity" when large.
     """
 
-    def __init__(self, tap, *, large: bool = False, max_rows: int | None = None):
+    def __init__(self, tap, *, large: bool = False, max_rows: int | None = None,
+                 order: str | None = None):
+        order = order if order is not None else ("activity" if large else "opened")
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
         self.tap = tap
         self.large = large
         self.max_rows = max_rows
+        self.order = order
+        self._activity: dict[Any, float] = {}  # conn id -> when its student last sent something
+        self._shown: list = []                  # the connections as last rendered, in order
+        for conn in list(tap.connections):      # those already there: from what they recorded
+            for event in reversed(list(conn.events)):
+                if R.is_student_activity(event):
+                    self._activity[conn.id] = event.at
+                    break
         self._table = W.HTML()
         self._lines = W.HTML()
-        super().__init__([_STYLE, W.HTML("<b>Connections</b> (the classroom view)"),
+        super().__init__([_STYLE, W.HTML("<b>Connections</b> (the classroom view" + (
+                              "; whoever sent something last is on top" if order == "activity"
+                              else "") + ")"),
                           self._table, self._lines])
         self.add_class("wsdemo-connections")
         if large:
             self.add_class("wsdemo-large")
-        self._unsubs.append(tap.subscribe(lambda _e: self._batcher.poke()))
+        self._unsubs.append(tap.subscribe(self._on_event))
         sub_c = getattr(tap, "subscribe_connections", None)
         if callable(sub_c):
             self._unsubs.append(sub_c(lambda _c: self._batcher.poke()))
@@ -830,10 +1136,44 @@ class ConnectionsPanel(_Live):
     def connections(self) -> list:
         return list(self.tap.connections)
 
-    def _render(self) -> None:
+    def _on_event(self, event) -> None:
+        conn = getattr(event, "connection", None)
+        if conn is not None and R.is_student_activity(event):
+            self._activity[conn.id] = event.at
+        self._batcher.poke()
+
+    def last_activity(self, connection) -> float:
+        """When the connection's student last sent something (time.time() seconds): a data
+        frame, else the opening (``opened_at``)."""
+        at = self._activity.get(getattr(connection, "id", None))
+        if at is not None:
+            return at
+        return getattr(connection, "opened_at", None) or 0.0
+
+    def sorted_connections(self) -> list:
+        """The connections in the panel's order (see ``order``), cut to ``max_rows``."""
         conns = self.connections
-        if self.max_rows is not None:
-            conns = conns[-self.max_rows:]
+        if self.order == "activity":
+            # stable: equal times keep the tap's order (oldest first)
+            conns = sorted(conns, key=self.last_activity, reverse=True)
+            return conns if self.max_rows is None else conns[:self.max_rows]
+        return conns if self.max_rows is None else conns[-self.max_rows:]
+
+    @property
+    def table_html(self) -> str:
+        """The table as the page shows it (HTML, every value escaped)."""
+        return self._table.value
+
+    def displayed(self) -> list:
+        """The connections the table shows, top to bottom, as of the last sync."""
+        return list(self._shown)
+
+    def _render(self) -> None:
+        conns = self.sorted_connections()
+        self._shown = conns
+        live = {c.id for c in self.connections}
+        if len(self._activity) > len(live):  # connections the tap forgot
+            self._activity = {cid: at for cid, at in self._activity.items() if cid in live}
         with self.hold_sync():
             table = R.connections_table_html(conns)
             if self.large:  # readable from the back of the room
