@@ -202,7 +202,8 @@ class Server:
         from .classroom import WILDCARDS, join_host
 
         self.app_state.ports = {self.port, self.direct_port}
-        self.app_state.allow_hosts([join_host(self.host) if self.host in WILDCARDS else self.host])
+        self.app_state.allow_hosts([join_host(self.host, self.join_host) if self.host in WILDCARDS
+                                    else self.host, self.join_host])
 
     def _check_capacity(self) -> None:
         tap = self.tap

@@ -288,6 +288,19 @@ async def test_names_given_to_serve_and_the_join_host_are_answered(monkeypatch):
         await asyncio.wait_for(server.stop(), T)
 
 
+async def test_a_join_host_given_to_serve_is_answered():
+    server = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False,
+                                                 join_host="teacher.local"), T)
+    try:
+        assert server.join_card().url.startswith(f"http://teacher.local:{server.port}/")
+        for host, status in (("teacher.local", 200), ("other.local", 403)):
+            line, _ = await status_of(server.port, f"GET /chat.html?token={server.token} HTTP/1.1\r\n"
+                                      f"Host: {host}:{server.port}\r\nConnection: close\r\n\r\n".encode())
+            assert line.startswith(f"HTTP/1.1 {status} ".encode()), (host, line)
+    finally:
+        await asyncio.wait_for(server.stop(), T)
+
+
 async def test_a_page_on_another_local_port_may_not_open_websockets(server):
     # Another port is another origin: a page from any local server (a second notebook
     # server, a dev server) is not the lab's. The kernel's client sends no Origin at all.
