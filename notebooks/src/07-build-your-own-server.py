@@ -175,9 +175,10 @@ print(answer.decode())
 # first. (Chromium 156 even blocked an `about:blank` tab opened by hand.)
 #
 # Whatever the Origin, our server never looks at it. Browsers send it precisely so that
-# servers can refuse pages they do not trust. The lab's server checks it: it accepts its own
-# host and the loopback addresses (`127.0.0.1`, `localhost`), refuses other sites unless you
-# list them (`wsdemo.serve(allowed_origins=...)`), and refuses `null`. Ours accepts anyone.
+# servers can refuse pages they do not trust. The lab's server checks it: it accepts pages of
+# its own origin (same scheme, host and port), refuses every other origin, a page of another
+# local port included, unless you list it (`wsdemo.serve(allowed_origins=...)`), and refuses
+# `null`. Ours accepts anyone.
 #
 # The chat, cursors and ticker pages of the lab expect the lab's protocols (JSON messages on
 # `/chat`, `/cursors`, `/ticker`), so they are not clients for an echo server.
