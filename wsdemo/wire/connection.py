@@ -19,6 +19,7 @@ from .handshake import DEFAULT_MAX_HEAD, Request, Response
 from .http import HttpReader
 from .lifecycle import State, next_state
 from .messages import Message, MessageAssembler
+from .sse import ServerSentEvent, SseDecoder
 
 SENDERS = ("client", "server")
 
@@ -106,12 +107,65 @@ class DecodeError(_Readable):
         return f"{'fatal ' if self.fatal else ''}error at byte {self.offset}: {self.error}"
 
 
-Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | DecodeError
+@dataclass(repr=False)
+class SseEvent(_Readable):
+    """One block of a ``text/event-stream`` response (HTML section 9.2), as the server sent it.
+
+    ``event`` is the decoded block (its own bytes, field by field: ``event.sizes``).
+    ``wire_size`` counts every byte of the response body since the previous SseEvent: the
+    block plus the transfer coding around it (chunk-size lines, CRLFs), starting at stream
+    ``offset``; ``raw`` is those bytes. The SseEvents and the SseEnd of a body add up to it.
+    """
+
+    sender: str
+    at: float
+    event: ServerSentEvent
+    offset: int
+    wire_size: int
+    raw: bytes = field(default=b"", repr=False)
+    connection: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def framing_size(self) -> int:
+        """Bytes of transfer coding (chunk framing) around the block."""
+        return self.wire_size - self.event.wire_size
+
+    def _what(self) -> str:
+        extra = f" + {self.framing_size} B chunk framing" if self.framing_size else ""
+        return f"event at byte {self.offset}: {self.event}{extra}"
+
+
+@dataclass(repr=False)
+class SseEnd(_Readable):
+    """The end of a ``text/event-stream`` body: the bytes after its last event (the last
+    chunk, and an unfinished event, which is discarded: ``discarded`` bytes of it)."""
+
+    sender: str
+    at: float
+    offset: int
+    wire_size: int
+    discarded: int = 0
+    raw: bytes = field(default=b"", repr=False)
+    connection: object = field(default=None, repr=False, compare=False)
+
+    def _what(self) -> str:
+        cut = f", {self.discarded} B of an unfinished event discarded" if self.discarded else ""
+        return f"end of the event stream at byte {self.offset} [{self.wire_size} B{cut}]"
+
+
+Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | SseEvent | SseEnd | DecodeError
+
+
+def _is_event_stream(msg) -> bool:
+    """A 200 response of type text/event-stream: its body is read as server-sent events,
+    as it comes (an event stream does not end; EventSource reads only a 200)."""
+    media = (msg.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    return getattr(msg, "status", None) == 200 and media == "text/event-stream"
 
 
 class _Direction:
     __slots__ = ("sender", "mode", "received", "http", "frames", "messages", "held", "held_offset", "held_size",
-                 "closed_frame", "eof", "after_eof_reported")
+                 "closed_frame", "eof", "after_eof_reported", "sse", "sse_start", "sse_raw")
 
     def __init__(self, sender: str, max_head: int, max_payload: int):
         self.sender = sender
@@ -128,6 +182,11 @@ class _Direction:
         self.closed_frame = False
         self.eof = False
         self.after_eof_reported = False
+        if sender == "server":
+            self.http.stream = _is_event_stream
+        self.sse: SseDecoder | None = None  # while a text/event-stream body is read
+        self.sse_start = 0  # stream offset where the next SseEvent's bytes start
+        self.sse_raw = bytearray()  # the stream's bytes from sse_start on
 
 
 class ConnectionDecoder:
@@ -192,6 +251,8 @@ class ConnectionDecoder:
             if mode == "ws":
                 self._frames(d, data, at, events)
             elif mode == "http":
+                if d.sse is not None:
+                    d.sse_raw += data
                 d.http.feed(data)
                 self._http(d, at, events)
             elif mode == "hold":
@@ -222,9 +283,13 @@ class ConnectionDecoder:
                 try:
                     msg = d.http.eof()
                 except ProtocolError as e:
+                    if d.sse is not None:
+                        self._sse_end(d, at, events, d.received)
                     self._fatal(d, at, events, e.message, d.received if e.offset is None else e.offset)
                 else:
-                    if msg is not None:
+                    if d.sse is not None:
+                        self._sse_body(d, at, events, ended=msg is not None)
+                    elif msg is not None:
                         self._got_http(d, msg, at, events)
             elif d.mode == "hold":
                 held = sum(map(len, d.held))
@@ -257,9 +322,47 @@ class ConnectionDecoder:
             except ProtocolError as e:
                 self._fatal(d, at, events, e.message, d.http.offset if e.offset is None else e.offset)
                 return
+            if d.sse is not None:  # an event stream's body: decoded as it comes
+                if not self._sse_body(d, at, events, ended=msg is not None) or msg is None:
+                    return
+                continue
             if msg is None:
                 return
             self._got_http(d, msg, at, events)
+            if d.http is not None and d.http.streaming and d.mode == "http":
+                d.sse = SseDecoder(max_event=self.max_payload)
+                d.sse_start = d.http.offset
+                d.sse_raw = bytearray(d.http.buf[d.http.pos:])
+
+    # -- server-sent events -----------------------------------------------------------------
+
+    def _sse_body(self, d: _Direction, at: float, events: list, *, ended: bool) -> bool:
+        """Decode the event-stream body read so far; False if decoding this direction stopped."""
+        sse = d.sse
+        for stream_offset, data in d.http.take_body():
+            base = sse.offset
+            try:
+                blocks = sse.feed(data)
+            except ProtocolError as e:
+                self._fatal(d, at, events, e.message, d.sse_start)
+                return False
+            for block in blocks:
+                end = stream_offset + (block.offset + block.wire_size - base)
+                size = end - d.sse_start
+                raw = bytes(d.sse_raw[:size])
+                del d.sse_raw[:size]
+                events.append(SseEvent(d.sender, at, block, d.sse_start, size, raw))
+                d.sse_start = end
+        if ended:
+            self._sse_end(d, at, events, d.http.offset)
+        return True
+
+    def _sse_end(self, d: _Direction, at: float, events: list, end: int) -> None:
+        size = end - d.sse_start
+        raw = bytes(d.sse_raw[:size])
+        events.append(SseEnd(d.sender, at, d.sse_start, size, d.sse.eof(), raw))
+        d.sse = None
+        d.sse_raw = bytearray()
 
     def _got_http(self, d: _Direction, msg, at: float, events: list) -> None:
         if d.sender == "client":
@@ -397,6 +500,8 @@ class ConnectionDecoder:
         events.append(DecodeError(d.sender, at, message, d.received if offset is None else offset, fatal=True))
         d.mode = "dead"
         d.http = None
+        d.sse = None
+        d.sse_raw = bytearray()
         d.frames = None
         d.messages = None
         d.held = []
