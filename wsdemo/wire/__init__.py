@@ -46,7 +46,7 @@ from .handshake import (
 from .lifecycle import TRANSITIONS, State, Transition, next_state
 from .messages import Message, MessageAssembler, parse_close_payload
 from .redact import mask_tokens, mask_tokens_text, redact, redact_head
-from .sse import ServerSentEvent, SseDecoder, SseField, decode_sse, encode_sse
+from .sse import ServerSentEvent, SseDecoder, SseField, decode_sse, encode_sse, is_event_stream
 from .stats import DirectionStats, Summary, summarize
 
 __all__ = [
@@ -59,4 +59,5 @@ __all__ = [
     "mask_tokens", "mask_tokens_text", "parse_close_payload", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
     "summarize", "unmask",
     "ServerSentEvent", "SseDecoder", "SseEnd", "SseError", "SseEvent", "SseField", "decode_sse", "encode_sse",
+    "is_event_stream",
 ]

@@ -19,7 +19,7 @@ from .handshake import DEFAULT_MAX_HEAD, Request, Response
 from .http import HttpReader
 from .lifecycle import State, next_state
 from .messages import Message, MessageAssembler
-from .sse import ServerSentEvent, SseDecoder
+from .sse import ServerSentEvent, SseDecoder, is_event_stream
 
 SENDERS = ("client", "server")
 
@@ -156,12 +156,6 @@ class SseEnd(_Readable):
 Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | SseEvent | SseEnd | DecodeError
 
 
-def _is_event_stream(msg) -> bool:
-    """A 200 response of type text/event-stream: its body is read as server-sent events,
-    as it comes (an event stream does not end; EventSource reads only a 200)."""
-    media = (msg.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    return getattr(msg, "status", None) == 200 and media == "text/event-stream"
-
 
 class _Direction:
     __slots__ = ("sender", "mode", "received", "http", "frames", "messages", "held", "held_offset", "held_size",
@@ -183,7 +177,7 @@ class _Direction:
         self.eof = False
         self.after_eof_reported = False
         if sender == "server":
-            self.http.stream = _is_event_stream
+            self.http.stream = is_event_stream
         self.sse: SseDecoder | None = None  # while a text/event-stream body is read
         self.sse_start = 0  # stream offset where the next SseEvent's bytes start
         self.sse_raw = bytearray()  # the stream's bytes from sse_start on

@@ -298,6 +298,14 @@ class SseDecoder:
         return event
 
 
+def is_event_stream(response) -> bool:
+    """A 200 response of type ``text/event-stream``: its body is an event stream, read as it
+    comes (it does not end). EventSource reads only a 200 (HTML 9.2.3); parameters such as
+    charset are ignored (the stream is always UTF-8)."""
+    media = (response.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    return getattr(response, "status", None) == 200 and media == "text/event-stream"
+
+
 def _one_line(what: str, value: str) -> str:
     if not isinstance(value, str):
         raise SseError(f"{what} must be a str, got {type(value).__name__}")
