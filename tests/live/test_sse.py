@@ -346,3 +346,21 @@ async def test_stopping_the_server_ends_streams_with_their_last_chunk():
     finally:
         await s.close()
         await asyncio.wait_for(server.stop(), T)
+
+
+async def test_the_taps_ring_counts_the_bytes_of_sse_events():
+    server = await asyncio.wait_for(wsdemo.serve(ring_bytes=256 * 1024, ticker_interval_ms=60_000), T)
+    try:
+        client = await sse.connect(server, "/sse", timeout=T)
+        try:
+            for _ in range(40):  # 2 MB of events, eight times the ring
+                server.app_state.feed.publish(pad="x" * 50_000)
+                await client.next(timeout=T)
+            conn = client.connection
+            kept = sum(len(e.raw) for e in conn.events if isinstance(e, wire.SseEvent))
+            assert 0 < kept <= 256 * 1024
+            assert conn.summary().server.sse_events >= 40  # the totals still count everything
+        finally:
+            await client.close()
+    finally:
+        await asyncio.wait_for(server.stop(), T)
