@@ -77,6 +77,7 @@ class SseClient:
         self._decoder: wire.SseDecoder | None = None
         self._ready: list[wire.ServerSentEvent] = []
         self._closed = False
+        self.error: wire.ProtocolError | None = None  #: why the wire layer stopped reading the last stream
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open" if self._writer is not None else "reconnecting"
@@ -160,7 +161,8 @@ class SseClient:
         while self.response is None or self._decoder is None:
             await self._read(deadline)
             if self._writer is None:
-                raise SseClosed(f"the server closed the connection before answering ({self.url})")
+                why = f": {self.error}" if self.error is not None else ""
+                raise SseClosed(f"the server closed the connection before answering ({self.url}){why}")
 
     async def _read(self, deadline: float) -> None:
         """Read once and decode; on the end of the stream drop the connection."""
@@ -187,8 +189,9 @@ class SseClient:
                     raise SseRefused(msg.status, msg.reason, msg.body)
                 ended = True  # the server ended the body
                 break
-        except wire.ProtocolError:
+        except wire.ProtocolError as exc:
             ended = True  # a stream cut short (a chunk never finished): EventSource reconnects
+            self.error = exc
         if self._decoder is not None:
             for event in self._ready:
                 self.last_event_id = event.last_event_id

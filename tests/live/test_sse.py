@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 
-import aiohttp
+import aiohttp  # installed with jupyter-server-proxy (the lab extra)
 import pytest
 
 import wsdemo
@@ -295,6 +295,7 @@ async def test_a_reader_that_never_reads_is_disconnected_not_buffered_for_ever(s
                 raise AssertionError("the server kept buffering for the reader that does not read")
         assert lazy_handler._backlog <= state.send_backlog + 60_000
         assert any("bytes unread" in r.getMessage() and "65536" in r.getMessage() for r in caplog.records)
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # a lesson, not an incident
         # The lazy reader gets what fitted, then the end of the connection.
         while not lazy.ended:
             await lazy.read()
@@ -305,6 +306,27 @@ async def test_a_reader_that_never_reads_is_disconnected_not_buffered_for_ever(s
     finally:
         await reader.close()
         await lazy.close()
+
+
+async def test_a_stream_is_let_go_when_its_client_leaves(server):
+    clients = [await sse.connect(server, "/sse", timeout=T) for _ in range(3)]
+    for client in clients:
+        await client.next(timeout=T)
+    assert len(server.app_state.streams) == 3
+    for client in clients:
+        await client.close()
+    # Tornado learns of it at the next write or two (the feed ticks every 50 ms)
+    await wait_until(lambda: not server.app_state.streams, what="the streams to be let go")
+    assert len(server.app_state.feed._subscribers) == 0
+
+
+async def test_an_empty_last_event_id_is_no_position(server):
+    s = await RawStream.open(server.port, "/sse", "Last-Event-ID: ")
+    try:
+        events = await s.until(1)
+        assert s.head.status == 200 and events[0].type == "message"
+    finally:
+        await s.close()
 
 
 async def test_streams_count_against_the_connection_cap():

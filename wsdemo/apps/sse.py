@@ -64,9 +64,9 @@ class SseHandler(_FeedHandler):
         state = self.state
         feed = state.feed
         since = self.since()
-        header = self.request.headers.get("Last-Event-ID")
-        if header is not None:
-            since = parse_seq(header.strip(), "Last-Event-ID")
+        header = (self.request.headers.get("Last-Event-ID") or "").strip()
+        if header:  # an empty one means no position (HTML 9.2.4: browsers never send it empty)
+            since = parse_seq(header, "Last-Event-ID")
         retry = int(self._number("retry", 0, MAX_RETRY_MS, DEFAULT_RETRY_MS))
         interval = self._number("interval", 0, 3_600_000, None)
         if state.open_connections >= state.max_connections:
