@@ -192,6 +192,7 @@ class SseClient:
         except wire.ProtocolError as exc:
             ended = True  # a stream cut short (a chunk never finished): EventSource reconnects
             self.error = exc
+            self._ready += getattr(exc, "events", [])  # an SseError keeps the events before it
         if self._decoder is not None:
             for event in self._ready:
                 self.last_event_id = event.last_event_id

@@ -169,6 +169,10 @@ def test_a_block_over_the_limit_raises_sse_error_naming_it():
     with pytest.raises(SseError) as info:
         dec.feed(b"data: " + b"x" * 60)
     assert info.value.limit == 100 and "100" in str(info.value) and info.value.offset == 0
+    # the events completed before it in the same call are kept
+    with pytest.raises(SseError) as info:
+        SseDecoder(max_event=100).feed(b"data: a\n\ndata: b\n\n" + b"x" * 200)
+    assert [e.data for e in info.value.events] == ["a", "b"]
 
 
 # -- in a connection ----------------------------------------------------------------------------
@@ -245,8 +249,10 @@ def test_other_responses_are_not_read_as_event_streams():
 def test_an_event_over_the_limit_stops_that_direction_with_a_decode_error():
     dec = ConnectionDecoder(max_payload=64)
     dec.feed("client", REQ)
-    events = dec.feed("server", CLOSE + b"data: " + b"x" * 100)
+    events = dec.feed("server", CLOSE + b"data: a\n\ndata: " + b"x" * 100)
+    assert [e.event.data for e in events if isinstance(e, SseEvent)] == ["a"]  # kept
     assert isinstance(events[-1], DecodeError) and events[-1].fatal and "64" in events[-1].error
+    assert events[-1].offset == len(CLOSE) + len(b"data: a\n\n")  # where the long event starts
 
 
 # -- properties -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .deflate import DeflateParams, negotiate_deflate
-from .errors import FrameError, MessageError, ProtocolError
+from .errors import FrameError, MessageError, ProtocolError, SseError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder
 from .handshake import DEFAULT_MAX_HEAD, Request, Response
 from .http import HttpReader
@@ -154,7 +154,6 @@ class SseEnd(_Readable):
 
 
 Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | SseEvent | SseEnd | DecodeError
-
 
 
 class _Direction:
@@ -336,10 +335,9 @@ class ConnectionDecoder:
         for stream_offset, data in d.http.take_body():
             base = sse.offset
             try:
-                blocks = sse.feed(data)
-            except ProtocolError as e:
-                self._fatal(d, at, events, e.message, d.sse_start)
-                return False
+                blocks, err = sse.feed(data), None
+            except SseError as e:
+                blocks, err = e.events, e  # the events before the error are not lost
             for block in blocks:
                 end = stream_offset + (block.offset + block.wire_size - base)
                 size = end - d.sse_start
@@ -347,6 +345,9 @@ class ConnectionDecoder:
                 del d.sse_raw[:size]
                 events.append(SseEvent(d.sender, at, block, d.sse_start, size, raw))
                 d.sse_start = end
+            if err is not None:
+                self._fatal(d, at, events, err.message, d.sse_start)
+                return False
         if ended:
             self._sse_end(d, at, events, d.http.offset)
         return True

@@ -71,3 +71,5 @@ class SseError(ProtocolError):
                  limit: int | None = None):
         super().__init__(message, offset, code=code)
         self.limit = limit
+        #: events completed in the same ``feed`` call before the error (nothing is lost)
+        self.events: list = []

@@ -125,7 +125,8 @@ class SseDecoder:
     stream; ``retry`` is the reconnection time in ms the stream last set (None: not set).
     ``offset`` is the stream offset of the first byte fed (offsets count from there).
     Raises :class:`~wsdemo.wire.SseError` (a ProtocolError) when a block outgrows
-    ``max_event`` bytes, and nothing else; after an error the decoder must not be fed again.
+    ``max_event`` bytes, and nothing else; its ``events`` are those completed before it in
+    the same call. After an error the decoder must not be fed again.
     """
 
     def __init__(self, *, last_event_id: str = "", offset: int = 0, max_event: int = DEFAULT_MAX_EVENT):
@@ -165,6 +166,14 @@ class SseDecoder:
             raise SseError(f"expected bytes, got {type(data).__name__}", self.offset)
         data = bytes(data)
         events: list[ServerSentEvent] = []
+        try:
+            self._feed(data, events)
+        except SseError as e:
+            e.events = events
+            raise
+        return events
+
+    def _feed(self, data: bytes, events: list) -> None:
         pos, n = 0, len(data)
         if self._after_cr and n:
             self._after_cr = False
@@ -193,7 +202,6 @@ class SseDecoder:
                 events.append(event)
             pos = end + eol
         self.offset += n
-        return events
 
     def eof(self) -> int:
         """The stream ended: an unfinished block is discarded (9.2.6). Returns its bytes."""
