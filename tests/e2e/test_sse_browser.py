@@ -98,3 +98,35 @@ async def test_chromium_and_the_decoder_fire_the_same_events(browser, origin):
             assert ours  # every stream fires something
     finally:
         await page.close()
+
+
+async def test_sse_page_streams_through_jupyter_server_proxy(jupyter_server, browser, monkeypatch):
+    # jupyter-server-proxy passes a response on piece by piece only when the request's Accept
+    # is exactly text/event-stream (EventSource's); anything else it buffers to the end, which
+    # an event stream never reaches.
+    import wsdemo
+    from wsdemo import proxy, wire
+
+    jp = jupyter_server
+    server = await asyncio.wait_for(wsdemo.serve(ticker_interval_ms=100), T)
+    monkeypatch.setattr(proxy.settings, "prefix", "/")
+    context = await browser.new_context()
+    context.set_default_timeout(T * 1000)
+    try:
+        page = await context.new_page()
+        await page.goto(f"{jp['base']}login?next=%2Fapi%2Fstatus")
+        await page.fill("input[name='password']", jp["token"])
+        await page.click("#login_submit")
+        await page.wait_for_url("**/api/status")
+        await page.goto(jp["base"].rstrip("/") + server.browser_url("/sse.html"))
+        await page.wait_for_selector("#status[data-state='open']")
+        await page.wait_for_function("() => document.querySelectorAll('#log li').length >= 3")
+        asked = [e.request for c in server.tap.connections for e in c.events
+                 if isinstance(e, wire.HttpRequest) and e.request.target.split("?")[0] == "/sse"]
+        assert asked and asked[0].headers.get("Accept") == "text/event-stream"
+        # the proxy forwarded the Jupyter login cookie: the tap shows it masked
+        cookie = asked[0].headers.get("Cookie") or ""
+        assert cookie and set(cookie) == {"*"}
+    finally:
+        await context.close()
+        await asyncio.wait_for(server.stop(), T)
