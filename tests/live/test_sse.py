@@ -386,3 +386,19 @@ async def test_the_taps_ring_counts_the_bytes_of_sse_events():
             await client.close()
     finally:
         await asyncio.wait_for(server.stop(), T)
+
+
+async def test_a_silent_stream_gets_keep_alive_comments(monkeypatch):
+    from wsdemo.apps import sse as sse_app
+
+    monkeypatch.setattr(sse_app, "KEEPALIVE_S", 0.05)
+    server = await asyncio.wait_for(wsdemo.serve(ticker_interval_ms=60_000), T)  # a silent feed
+    s = await RawStream.open(server.port, "/sse")
+    try:
+        while len(s.events) < 3:
+            await s.read()
+        keepalive = s.events[-1]
+        assert not keepalive.dispatched and keepalive.raw == b":\n\n"  # 3 bytes, no event fired
+    finally:
+        await s.close()
+        await asyncio.wait_for(server.stop(), T)

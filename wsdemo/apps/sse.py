@@ -17,6 +17,8 @@ Query numbers (400 otherwise): ``since`` (an integer), ``retry`` (ms, 0 to MAX_R
 default DEFAULT_RETRY_MS: how long EventSource waits before reconnecting), ``interval``
 (ms, finite; sets the feed's rate like /ticker, outside classroom mode only).
 
+A stream silent for KEEPALIVE_S seconds gets a comment line, for proxies that cut idle lines.
+
 A client that stops reading: its bytes wait in Tornado's buffer. Past ``state.send_backlog``
 bytes waiting (the limit WebSockets have), the server closes the connection: an event stream
 has no close code, so the first comment of every stream names the limit, and the access log
@@ -39,12 +41,16 @@ log = logging.getLogger("wsdemo.apps")
 
 DEFAULT_RETRY_MS = 3000
 MAX_RETRY_MS = 60_000
+#: A stream silent this long gets a comment line (``:``), so that proxies which cut idle
+#: connections (nginx after 60 s by default) keep it open; the feed may tick once a minute.
+KEEPALIVE_S = 15.0
 
 
 class SseHandler(_FeedHandler):
     def initialize(self, state) -> None:  # type: ignore[override]
         super().initialize(state)
         self._backlog = 0  # bytes handed to Tornado and not yet written to the socket
+        self._writes = 0
         self._gone: asyncio.Future | None = None
         self._unsubscribe = None
 
@@ -85,7 +91,13 @@ class SseHandler(_FeedHandler):
             for block in self._catch_up(since):
                 self._send(block)
             self._unsubscribe = feed.subscribe(self.push)
-            await self._gone
+            while not self._gone.done():
+                written = self._writes
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._gone), KEEPALIVE_S)
+                except asyncio.TimeoutError:
+                    if self._writes == written:  # nothing went out for a whole interval
+                        self._send(b":\n\n")
         finally:
             state.streams.discard(self)
             if self._unsubscribe is not None:
@@ -121,6 +133,7 @@ class SseHandler(_FeedHandler):
         if self._gone is None or self._gone.done():
             return
         self.write(block)
+        self._writes += 1
         size = len(block)
         self._backlog += size
         self.flush().add_done_callback(lambda fut: self._written(size, fut))
