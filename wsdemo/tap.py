@@ -70,13 +70,13 @@ class _Ring(deque):
 def _event_bytes(event) -> int:
     """About how many bytes an event keeps alive (payloads and heads; the rest is small)."""
     kind = type(event)
+    if kind is wire.SseEvent:  # its wire bytes, the block's bytes and the data text
+        return 64 + 3 * len(event.raw)
     if kind is _FrameEvent:
         frame = event.frame
         return 64 + frame.payload_len * (2 if frame.masked else 1)  # unmasked and as sent
     if kind is _MessageEvent:
         return 64 + len(event.message.data)
-    if kind is wire.SseEvent:  # its wire bytes, the block's bytes and the data text
-        return 64 + 3 * len(event.raw)
     msg = getattr(event, "request", None) or getattr(event, "response", None)
     if msg is not None:
         return 64 + len(msg.raw) + len(getattr(msg, "body", b"") or b"")

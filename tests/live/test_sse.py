@@ -183,8 +183,10 @@ async def test_an_id_too_old_says_gap_and_an_id_from_the_future_says_reset(serve
 @pytest.mark.parametrize("query,header", [
     ("since=abc", None), ("since=1e3", None), ("since=nan", None), ("since=1_0", None), ("since=%EF%BC%91", None),
     ("since=" + "9" * 40, None), ("retry=nan", None), ("retry=inf", None), ("retry=-5", None),
-    ("retry=1e9", None), ("interval=nan", None), ("interval=inf", None), ("interval=-1", None),
-    ("", "Last-Event-ID: abc"), ("", "Last-Event-ID: 1.5"),
+    ("retry=1e9", None), ("retry=1.5", None), ("since=-1", None), ("interval=nan", None),
+    ("interval=inf", None), ("interval=-1", None), ("interval=1e99", None),
+    ("", "Last-Event-ID: abc"), ("", "Last-Event-ID: 1.5"), ("", "Last-Event-ID: 1_0"),
+    ("", "Last-Event-ID: " + "9" * 30),
 ])
 async def test_bad_numbers_get_400_naming_the_parameter(server, query, header):
     async with aiohttp.ClientSession() as session:

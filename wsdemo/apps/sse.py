@@ -13,9 +13,10 @@ on live: no gap, no duplicate. When updates after SEQ are no longer kept, an eve
 ahead of the feed (the server restarted), an event of type ``reset`` says so
 (``{"last_event_id", "seq"}``) and the stream starts again from the latest update.
 
-Query numbers (400 otherwise): ``since`` (an integer), ``retry`` (ms, 0 to MAX_RETRY_MS,
-default DEFAULT_RETRY_MS: how long EventSource waits before reconnecting), ``interval``
-(ms, finite; sets the feed's rate like /ticker, outside classroom mode only).
+Numbers (a 400 naming the range otherwise, apps/params.py): ``since`` and ``Last-Event-ID``
+(whole numbers from 0 to MAX_SEQ), ``retry`` (whole ms, 0 to MAX_RETRY_MS, default
+DEFAULT_RETRY_MS: how long EventSource waits before reconnecting), ``interval`` (ms, as on
+/ticker: sets the feed's rate, outside classroom mode only).
 
 A stream silent for KEEPALIVE_S seconds gets a comment line, for proxies that cut idle lines.
 
@@ -30,17 +31,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
+import re
 
 import tornado.web
 
 from ..wire import encode_sse
-from .poll import _FeedHandler, parse_seq
+from .feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
+from .params import number_argument
+from .poll import _FeedHandler
 
 log = logging.getLogger("wsdemo.apps")
 
 DEFAULT_RETRY_MS = 3000
 MAX_RETRY_MS = 60_000
+MAX_SEQ = 2**53  # sequence numbers stay exact in JSON (and JavaScript) up to here
+_WHOLE = re.compile(r"[0-9]{1,20}")  # ASCII digits only (int() also takes "1_0" and "١")
 #: A stream silent this long gets a comment line (``:``), so that proxies which cut idle
 #: connections (nginx after 60 s by default) keep it open; the feed may tick once a minute.
 KEEPALIVE_S = 15.0
@@ -54,27 +59,25 @@ class SseHandler(_FeedHandler):
         self._gone: asyncio.Future | None = None
         self._unsubscribe = None
 
-    def _number(self, name: str, low: float, high: float, default: float | None) -> float | None:
-        raw = self.get_query_argument(name, None)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or not low <= value <= high:
-            raise tornado.web.HTTPError(400, reason=f"{name} must be a number from {low:g} to {high:g}")
-        return value
+    def _last_event_id(self) -> int | None:
+        """The Last-Event-ID header as a sequence number (HTML 9.2.4); empty means none."""
+        raw = (self.request.headers.get("Last-Event-ID") or "").strip()
+        if not raw:  # browsers never send it empty; a client that does has no position
+            return None
+        if not _WHOLE.fullmatch(raw) or int(raw) > MAX_SEQ:
+            raise tornado.web.HTTPError(400, reason=f"Last-Event-ID must be a whole number from 0 to {MAX_SEQ}")
+        return int(raw)
 
     async def get(self) -> None:
         state = self.state
         feed = state.feed
-        since = self.since()
-        header = (self.request.headers.get("Last-Event-ID") or "").strip()
-        if header:  # an empty one means no position (HTML 9.2.4: browsers never send it empty)
-            since = parse_seq(header, "Last-Event-ID")
-        retry = int(self._number("retry", 0, MAX_RETRY_MS, DEFAULT_RETRY_MS))
-        interval = self._number("interval", 0, 3_600_000, None)
+        since = number_argument(self, "since", None, low=0, high=MAX_SEQ, whole=True)
+        last = self._last_event_id()
+        if last is not None:  # a reconnection: the header wins over the URL's since
+            since = last
+        retry = number_argument(self, "retry", DEFAULT_RETRY_MS, low=0, high=MAX_RETRY_MS, whole=True)
+        interval = number_argument(self, "interval", None, low=MIN_INTERVAL_MS, high=MAX_INTERVAL_MS,
+                                   unit="milliseconds")
         if state.open_connections >= state.max_connections:
             self.refuse(503, f"too many connections (the cap is {state.max_connections})", Retry_After="5")
             return

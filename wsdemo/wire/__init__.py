@@ -46,8 +46,8 @@ from .handshake import (
 from .lifecycle import TRANSITIONS, State, Transition, next_state
 from .messages import Message, MessageAssembler, parse_close_payload
 from .redact import mask_tokens, mask_tokens_text, redact, redact_head
-from .sse import ServerSentEvent, SseDecoder, SseField, decode_sse, encode_sse, is_event_stream
 from .stats import DirectionStats, Summary, summarize
+from .sse import ServerSentEvent, SseDecoder, SseField, decode_sse, encode_sse, is_event_stream
 
 __all__ = [
     "AcceptStep", "CloseCode", "ConnectionDecoder", "DEFAULT_MAX_PAYLOAD", "DecodeError", "DeflateParams",

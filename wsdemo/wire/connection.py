@@ -17,9 +17,9 @@ from .errors import FrameError, MessageError, ProtocolError, SseError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder
 from .handshake import DEFAULT_MAX_HEAD, Request, Response
 from .http import HttpReader
+from .sse import ServerSentEvent, SseDecoder, is_event_stream
 from .lifecycle import State, next_state
 from .messages import Message, MessageAssembler
-from .sse import ServerSentEvent, SseDecoder, is_event_stream
 
 SENDERS = ("client", "server")
 
@@ -158,7 +158,7 @@ Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | SseEvent | SseE
 
 class _Direction:
     __slots__ = ("sender", "mode", "received", "http", "frames", "messages", "held", "held_offset", "held_size",
-                 "closed_frame", "eof", "after_eof_reported", "sse", "sse_start", "sse_raw")
+                 "closed_frame", "eof", "after_eof_reported")
 
     def __init__(self, sender: str, max_head: int, max_payload: int):
         self.sender = sender
@@ -175,11 +175,17 @@ class _Direction:
         self.closed_frame = False
         self.eof = False
         self.after_eof_reported = False
-        if sender == "server":
-            self.http.stream = is_event_stream
-        self.sse: SseDecoder | None = None  # while a text/event-stream body is read
-        self.sse_start = 0  # stream offset where the next SseEvent's bytes start
-        self.sse_raw = bytearray()  # the stream's bytes from sse_start on
+
+
+class _SseBody:
+    """A text/event-stream response body being read (server direction only)."""
+
+    __slots__ = ("decoder", "start", "raw")
+
+    def __init__(self, decoder: SseDecoder, start: int, raw: bytes):
+        self.decoder = decoder
+        self.start = start  # stream offset where the next SseEvent's bytes start
+        self.raw = bytearray(raw)  # the stream's bytes from ``start`` on
 
 
 class ConnectionDecoder:
@@ -205,6 +211,9 @@ class ConnectionDecoder:
         # directions out of order): the next requests pair with them instead of the next responses
         self._early = 0
         self._switch_client_after_request = False  # a 101 came before the client's request
+        # The server's text/event-stream bodies are read as they come (see _sse_body).
+        self._dirs["server"].http.stream = is_event_stream
+        self._sse: _SseBody | None = None
 
     @property
     def received(self) -> dict[str, int]:
@@ -244,8 +253,8 @@ class ConnectionDecoder:
             if mode == "ws":
                 self._frames(d, data, at, events)
             elif mode == "http":
-                if d.sse is not None:
-                    d.sse_raw += data
+                if self._sse is not None and sender == "server":
+                    self._sse.raw += data
                 d.http.feed(data)
                 self._http(d, at, events)
             elif mode == "hold":
@@ -276,11 +285,11 @@ class ConnectionDecoder:
                 try:
                     msg = d.http.eof()
                 except ProtocolError as e:
-                    if d.sse is not None:
+                    if self._sse is not None and sender == "server":
                         self._sse_end(d, at, events, d.received)
                     self._fatal(d, at, events, e.message, d.received if e.offset is None else e.offset)
                 else:
-                    if d.sse is not None:
+                    if self._sse is not None and sender == "server":
                         self._sse_body(d, at, events, ended=msg is not None)
                     elif msg is not None:
                         self._got_http(d, msg, at, events)
@@ -315,7 +324,7 @@ class ConnectionDecoder:
             except ProtocolError as e:
                 self._fatal(d, at, events, e.message, d.http.offset if e.offset is None else e.offset)
                 return
-            if d.sse is not None:  # an event stream's body: decoded as it comes
+            if self._sse is not None and d.sender == "server":  # an event stream's body, as it comes
                 if not self._sse_body(d, at, events, ended=msg is not None) or msg is None:
                     return
                 continue
@@ -323,15 +332,14 @@ class ConnectionDecoder:
                 return
             self._got_http(d, msg, at, events)
             if d.http is not None and d.http.streaming and d.mode == "http":
-                d.sse = SseDecoder(max_event=self.max_payload)
-                d.sse_start = d.http.offset
-                d.sse_raw = bytearray(d.http.buf[d.http.pos:])
+                self._sse = _SseBody(SseDecoder(max_event=self.max_payload), d.http.offset, d.http.buf[d.http.pos:])
 
     # -- server-sent events -----------------------------------------------------------------
 
     def _sse_body(self, d: _Direction, at: float, events: list, *, ended: bool) -> bool:
         """Decode the event-stream body read so far; False if decoding this direction stopped."""
-        sse = d.sse
+        body = self._sse
+        sse = body.decoder
         for stream_offset, data in d.http.take_body():
             base = sse.offset
             try:
@@ -340,24 +348,22 @@ class ConnectionDecoder:
                 blocks, err = e.events, e  # the events before the error are not lost
             for block in blocks:
                 end = stream_offset + (block.offset + block.wire_size - base)
-                size = end - d.sse_start
-                raw = bytes(d.sse_raw[:size])
-                del d.sse_raw[:size]
-                events.append(SseEvent(d.sender, at, block, d.sse_start, size, raw))
-                d.sse_start = end
+                size = end - body.start
+                raw = bytes(body.raw[:size])
+                del body.raw[:size]
+                events.append(SseEvent(d.sender, at, block, body.start, size, raw))
+                body.start = end
             if err is not None:
-                self._fatal(d, at, events, err.message, d.sse_start)
+                self._fatal(d, at, events, err.message, body.start)
                 return False
         if ended:
             self._sse_end(d, at, events, d.http.offset)
         return True
 
     def _sse_end(self, d: _Direction, at: float, events: list, end: int) -> None:
-        size = end - d.sse_start
-        raw = bytes(d.sse_raw[:size])
-        events.append(SseEnd(d.sender, at, d.sse_start, size, d.sse.eof(), raw))
-        d.sse = None
-        d.sse_raw = bytearray()
+        body, self._sse = self._sse, None
+        size = end - body.start
+        events.append(SseEnd(d.sender, at, body.start, size, body.decoder.eof(), bytes(body.raw[:size])))
 
     def _got_http(self, d: _Direction, msg, at: float, events: list) -> None:
         if d.sender == "client":
@@ -495,8 +501,8 @@ class ConnectionDecoder:
         events.append(DecodeError(d.sender, at, message, d.received if offset is None else offset, fatal=True))
         d.mode = "dead"
         d.http = None
-        d.sse = None
-        d.sse_raw = bytearray()
+        if d.sender == "server":
+            self._sse = None
         d.frames = None
         d.messages = None
         d.held = []
