@@ -305,13 +305,13 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
 
         server.tap.subscribe_connections(on_connection)
         print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
-        for page in ("/chat.html", "/cursors.html", "/ticker.html", "/sse.html"):
+        for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
         from . import proxy
 
         if proxy.prefix() is not None:
             print("behind jupyter-server-proxy, open:")
-            for page in ("/chat.html", "/cursors.html", "/ticker.html", "/sse.html"):
+            for page in ("/chat.html", "/cursors.html", "/ticker.html"):
                 print(f"  {server.browser_url(page)}")
         if classroom:
             card = server.join_card()
