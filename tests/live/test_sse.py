@@ -341,7 +341,7 @@ async def test_streams_count_against_the_connection_cap():
                 await sse.connect(server, "/sse", timeout=T)
             assert info.value.status == 503 and b"2" in info.value.body
             raw = await Raw.open(server.port)
-            await raw.send(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            await raw.send(b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
             assert (await raw.read_head()).startswith(b"HTTP/1.1 503")
             await raw.close()
