@@ -1,15 +1,21 @@
-// Shared by the wsdemo pages: build the WebSocket URL relative to this page
+// Shared by the wsdemo pages: build the WebSocket (or event stream) URL relative to this page
 // (so it also works behind jupyter-server-proxy at {base_url}proxy/PORT/),
 // and show the connection's state. Received text is only ever inserted with
 // textContent, never innerHTML: chat names and messages are shown as sent.
 "use strict";
 
-function wsUrl(endpoint, params) {
+// An endpoint of this server relative to the page, with the page's join token (if any).
+function endpointUrl(endpoint, params) {
   const url = new URL(endpoint, window.location.href);
-  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   const token = new URLSearchParams(window.location.search).get("token");
   if (token) url.searchParams.set("token", token);
   for (const [key, value] of Object.entries(params || {})) url.searchParams.set(key, value);
+  return url;
+}
+
+function wsUrl(endpoint, params) {
+  const url = endpointUrl(endpoint, params);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   return url.toString();
 }
 

@@ -454,9 +454,11 @@ class Server:
         sockets = list(state.sockets)
         for handler in sockets:
             handler.close(1001, "server shutting down")
+        for stream in list(state.streams):  # event streams end with their last chunk, not a cut
+            stream.end("server shutting down")
         # Give clients a moment to answer the Close, so the tap records a clean closing handshake.
         deadline = time.monotonic() + timeout
-        while state.sockets and time.monotonic() < deadline:
+        while (state.sockets or state.streams) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         for handler in list(state.sockets):
             if handler.ws_connection is not None:
@@ -703,7 +705,7 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             print(_terminal_qr(card.url))
         for path in ("/echo", "/chat", "/ticker", "/cursors"):
             print(f"  {server.url(path)}")
-        print(f"  {server.http_url('/poll')}   {server.http_url('/longpoll')}")
+        print(f"  {server.http_url('/poll')}   {server.http_url('/longpoll')}   {server.http_url('/sse')}")
         if classroom:
             print(f"join token: {server.token}")
         print("Ctrl-C stops.", flush=True)

@@ -170,6 +170,8 @@ def _event_bytes(event) -> int:
     """About how many bytes an event keeps alive: payloads, and the objects around them. A
     message counts its frames too (it keeps them, even once their frame events are gone)."""
     kind = type(event)
+    if kind is wire.SseEvent:  # its wire bytes, the block's bytes and the data text
+        return 64 + 3 * len(event.raw)
     if kind is _FrameEvent:
         frame = event.frame
         return _EVENT + _FRAME + frame.payload_len * (2 if frame.masked else 1)  # unmasked and as sent

@@ -136,6 +136,50 @@ async def test_ticker_page_shows_pushed_prices_and_a_closed_state(server, browse
         await page.close()
 
 
+async def test_sse_page_shows_ticks_and_resumes_with_last_event_id(browser, tmp_path):
+    server = await asyncio.wait_for(wsdemo.serve(ticker_interval_ms=100, classroom=True, show_join=False), T)
+    page = await browser.new_page()
+    page.set_default_timeout(T * 1000)
+    try:
+        await page.goto(server.join_url("/sse.html?retry=50"))  # the token comes with the link
+        await page.wait_for_selector("#status[data-state='open']")
+        await page.wait_for_function("() => document.querySelectorAll('#log li').length >= 3")
+        # read together: a new update may land between two separate reads
+        seq, price, last_id = await page.evaluate(
+            "() => ['seq', 'price', 'last-id'].map(id => document.getElementById(id).textContent)")
+        assert int(seq) >= 3 and float(price) > 0 and last_id == seq
+        await screenshot(page, tmp_path, "sse.png")
+        # Every update the page gets from here on (the log shows only the last 20).
+        await page.evaluate("() => { window.seen = []; source.addEventListener('message', "
+                            "(e) => window.seen.push(JSON.parse(e.data).seq)); }")
+        await page.wait_for_function("() => window.seen.length >= 2")
+        # The server ends the stream: EventSource reconnects by itself, saying where it was.
+        for stream in list(server.app_state.streams):
+            stream.end("going away for a moment")
+        await page.wait_for_function("() => document.getElementById('reconnects').textContent === '1'")
+        before = await page.evaluate("() => window.seen.length")
+        await page.wait_for_function(f"() => window.seen.length >= {before + 5}")
+        shown = await page.evaluate("() => window.seen")
+        assert shown == list(range(shown[0], shown[0] + len(shown)))  # no gap, no duplicate
+        # (the browser may send both requests on the connection that loaded the page)
+        asked = [e.request for c in server.tap.connections for e in c.events
+                 if isinstance(e, wire.HttpRequest) and e.request.target.startswith("/sse?")]
+        assert len(asked) == 2 and all("token=*" in r.target for r in asked)
+        assert "Last-Event-ID" not in asked[0].headers
+        resumed = int(asked[1].headers.get("Last-Event-ID"))
+        assert resumed in shown and resumed + 1 in shown
+        assert sum(isinstance(e, wire.SseEvent) for c in server.tap.connections for e in c.events) > 10
+        # Text, never markup: an update's fields are shown as sent.
+        server.app_state.feed.symbol = "<i>X</i>"
+        await page.wait_for_function("() => document.getElementById('symbol').textContent === '<i>X</i>'")
+        assert await page.locator("#symbol i").count() == 0
+        await server.stop()  # the browser keeps retrying: the page says so
+        await page.wait_for_selector("#status[data-state='reconnecting']")
+    finally:
+        await page.close()
+        await asyncio.wait_for(server.stop(), T)
+
+
 # Contrast ratio per WCAG 2.x, computed in the page from the rendered colours.
 _CONTRAST_JS = """(el) => {
   const rgb = (s) => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
@@ -149,7 +193,7 @@ _CONTRAST_JS = """(el) => {
 }"""
 
 
-@pytest.mark.parametrize("page_name", ["chat.html?name=a11y", "cursors.html", "ticker.html"])
+@pytest.mark.parametrize("page_name", ["chat.html?name=a11y", "cursors.html", "ticker.html", "sse.html"])
 async def test_pages_are_labelled_phone_sized_and_readable(server, browser, page_name):
     context = await browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True,
                                         has_touch=True)

@@ -7,6 +7,7 @@
 ``/cursors``   each client's x,y to all the others (cursors.py)
 ``/poll``      short polling of the same feed (poll.py)
 ``/longpoll``  long polling of the same feed (poll.py)
+``/sse``       server-sent events: the same feed as text/event-stream (sse.py)
 ``/*``         the browser pages in assets/ (static.py)
 =============  ==========================================================
 """
@@ -24,6 +25,7 @@ from .chat import ChatSocket
 from .cursors import CursorsSocket
 from .echo import EchoSocket
 from .poll import LongPollHandler, PollHandler
+from .sse import SseHandler
 from .static import StaticHandler
 from .ticker import TickerSocket
 
@@ -52,6 +54,7 @@ def make_app(state: AppState, *, compression: bool = False) -> tornado.web.Appli
         ("/cursors", CursorsSocket),
         ("/poll", PollHandler),
         ("/longpoll", LongPollHandler),
+        ("/sse", SseHandler),
         (r"/(.*)", StaticHandler),
     ]
     return tornado.web.Application(

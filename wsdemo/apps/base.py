@@ -118,6 +118,7 @@ class AppState:
         self.send_backlog = max(2 * max_message_size, 256 * 1024)
         self.feed = Feed(ticker_interval_ms)
         self.sockets: set[BaseSocket] = set()  # every open WebSocket, all endpoints
+        self.streams: set = set()  # every open /sse response (apps/sse.py)
         self.chat: dict[BaseSocket, str] = {}  # chat member -> name as sent
         # Moderation (classroom mode): the teacher's own token (the kernel's clients and the
         # teacher's link use it; it survives a rotation), names kept for the teacher, and
@@ -136,6 +137,11 @@ class AppState:
         mode = "classroom" if self.classroom else "loopback"
         return (f"<AppState {mode}: {len(self.sockets)} sockets, chat={len(self.chat)}, "
                 f"cursors={len(self.cursors)}, ticker every {self.ticker_interval_ms:g} ms>")
+
+    @property
+    def open_connections(self) -> int:
+        """Long-lived connections, counted against ``max_connections``: WebSockets and event streams."""
+        return len(self.sockets) + len(self.streams)
 
     @property
     def ticker_interval_ms(self) -> float:
@@ -250,7 +256,7 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         state = self.state
-        if len(state.sockets) >= state.max_connections:
+        if state.open_connections >= state.max_connections:
             self.refuse(503, f"too many connections (the cap is {state.max_connections})",
                         Retry_After="5")
             return

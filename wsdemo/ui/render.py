@@ -65,6 +65,7 @@ KIND_FILTERS: dict[str, tuple[str, ...] | None] = {
     "ping/pong": ("ping", "pong"),
     "close": ("close",),
     "http": ("http",),
+    "server-sent events": ("sse",),
     "errors": ("error",),
 }
 DIRECTION_FILTERS = ("all", "client", "server")
@@ -163,6 +164,18 @@ def make_row(seq: int, event, *, t0: float | None = None, conn_id=None) -> Row |
         r = event.response
         return Row(seq, event, sender, "http", f"HTTP {r.status}", len(r.raw),
                    preview(b"", f"{r.status} {r.reason}"), t, conn_id)
+    if isinstance(event, wire.SseEvent):
+        e = event.event
+        label = f"SSE {e.type}" if e.dispatched else "SSE no data"
+        # repr() keeps the line printable whatever the server sent (control characters escaped)
+        id_ = f"id {e.id[:20]!r} " if e.id is not None else ""
+        text = preview(b"", e.data) if e.dispatched else "(a browser fires nothing)"
+        return Row(seq, event, sender, "sse", label, event.wire_size,
+                   f"{id_}{text} [{e.size_text()}; chunk framing {event.framing_size} B]", t, conn_id)
+    if isinstance(event, wire.SseEnd):
+        cut = f", {event.discarded} B of an unfinished event discarded" if event.discarded else ""
+        return Row(seq, event, sender, "sse", "SSE end", event.wire_size,
+                   f"end of the event stream{cut}", t, conn_id)
     if isinstance(event, wire.DecodeError):
         return Row(seq, event, sender, "error", "ERROR", 0,
                    preview(b"", f"at byte {event.offset}: {event.error}", limit=80), t, conn_id)
@@ -706,10 +719,32 @@ def frame_detail_html(row: Row) -> str:
         return head + headers_html(ev.request, "request")
     if isinstance(ev, wire.HttpResponse):
         return head + headers_html(ev.response, "response")
+    if isinstance(ev, (wire.SseEvent, wire.SseEnd)):
+        return head + sse_detail_html(ev)
     if isinstance(ev, wire.DecodeError):
         return head + (f"<div style='color:#b00020'><b>✗ Decode error</b> at byte {int(ev.offset)} "
                        f"of the {esc(ev.sender)} stream: {esc(ev.error)}</div>")
     return head
+
+
+def sse_detail_html(ev) -> str:
+    """A server-sent event: its lines with their bytes, what the chunk framing added, the bytes."""
+    if isinstance(ev, wire.SseEnd):
+        cut = f"; {int(ev.discarded)} B of an unfinished event are discarded" if ev.discarded else ""
+        return (f"<div>End of the event stream: {int(ev.wire_size)} B (the last chunk){esc(cut)}</div>"
+                + hex_dump_html(bytes(ev.raw)))
+    e = ev.event
+    rows = "".join(
+        f"<tr><td style='{_CELL}'>{esc(f.kind)}{' (ignored)' if f.ignored else ''}</td>"
+        f"<td style='{_CELL}'>{int(f.size)} B</td><td style='{_CELL};{_WRAP}'>{esc(repr(f.value)[:200])}</td></tr>"
+        for f in e.fields)
+    what = (f"event <b>{esc(e.type)}</b>, lastEventId {esc(repr(e.last_event_id))}" if e.dispatched
+            else "no data line: a browser fires no event for this block")
+    return (f"<div>Server-sent {what}. {int(ev.wire_size)} B on the wire: {int(e.payload_size)} B of data, "
+            f"{int(e.overhead)} B of field names, ids and line ends, {int(ev.framing_size)} B of chunk framing."
+            f"</div><table style='border-collapse:collapse;font-size:90%'><tr><th style='{_CELL}'>line</th>"
+            f"<th style='{_CELL}'>bytes</th><th style='{_CELL}'>value</th></tr>{rows}</table>"
+            + hex_dump_html(bytes(ev.raw)))
 
 
 def payload_of(row: Row) -> tuple[bytes, str | None]:
@@ -725,6 +760,8 @@ def payload_of(row: Row) -> tuple[bytes, str | None]:
         return bytes(ev.request.raw) + bytes(ev.request.body or b""), None
     if isinstance(ev, wire.HttpResponse):
         return bytes(ev.response.raw) + bytes(ev.response.body or b""), None
+    if isinstance(ev, wire.SseEvent):
+        return ev.event.data.encode("utf-8", "replace"), ev.event.data
     return b"", None
 
 
@@ -909,8 +946,11 @@ def summary_text(summary) -> str:
         s = _stats(summary, sender)
         total = s.payload_bytes + s.framing_bytes
         pct = f" ({100 * s.framing_bytes / total:.0f}% framing)" if total else ""
+        sse = getattr(s, "sse_events", 0)
+        events = (f", {sse} server-sent events ({s.sse_payload_bytes} B data + {s.sse_overhead_bytes} B overhead)"
+                  if sse else "")
         parts.append(f"{ARROWS[sender]} {sender}: {s.frames} frames, {s.payload_bytes} B payload + "
-                     f"{s.framing_bytes} B framing{pct}, HTTP head {s.http_head_bytes} B")
+                     f"{s.framing_bytes} B framing{pct}, HTTP head {s.http_head_bytes} B{events}")
     return " | ".join(parts)
 
 
@@ -922,6 +962,12 @@ def _conn_summary(conn):
     if hasattr(conn, "summary"):
         return conn.summary()
     return wire.summarize(list(conn.events))
+
+
+def _pushed_bytes(s) -> int:
+    """Bytes after the handshake: frames, or the events of an event stream."""
+    return (s.payload_bytes + s.framing_bytes + getattr(s, "sse_payload_bytes", 0)
+            + getattr(s, "sse_overhead_bytes", 0))
 
 
 def connections_table_html(connections: Sequence) -> str:
@@ -938,10 +984,11 @@ def connections_table_html(connections: Sequence) -> str:
         name = student_name(c)
         who = f"{label_text(name)} · {c.peer}" if name else c.peer
         rows.append("<tr>" + "".join(f"<td style='{_CELL}'>{esc(v)}</td>" for v in (
-            c.id, who, c.path or "—", state, cs.frames,
-            cs.payload_bytes + cs.framing_bytes, ss.frames, ss.payload_bytes + ss.framing_bytes)) + "</tr>")
+            c.id, who, c.path or "—", state, cs.frames, _pushed_bytes(cs), ss.frames, _pushed_bytes(ss)))
+            + "</tr>")
     return ("<table class='wsdemo-connections' style='border-collapse:collapse;font-size:90%'>"
-            "<caption style='text-align:left'>→ client→server, ← server→client; bytes = payload + framing"
+            "<caption style='text-align:left'>→ client→server, ← server→client; bytes = payload + framing "
+            "(and server-sent events)"
             f"</caption>{head}{''.join(rows)}</table>")
 
 
@@ -966,6 +1013,8 @@ def _event_chunk(event) -> dict | None:
         data = bytes(event.response.raw) + bytes(event.response.body or b"")
     elif isinstance(event, wire.FrameEvent):
         data = bytes(event.frame.raw)
+    elif isinstance(event, (wire.SseEvent, wire.SseEnd)):
+        data = bytes(event.raw)  # the body bytes as sent, chunk framing included: they decode again
     elif isinstance(event, wire.DecodeError):
         return {"sender": event.sender, "at": event.at, "error": str(event.error),
                 "offset": int(event.offset)}

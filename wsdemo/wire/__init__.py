@@ -1,6 +1,7 @@
 """wsdemo.wire — a sans-IO decoder for the WebSocket wire: HTTP heads and the opening
 handshake (RFC 6455 section 4), frames (section 5), messages and close codes (sections 5–7),
-permessage-deflate (RFC 7692), and plain HTTP/1.1 keep-alive traffic.
+permessage-deflate (RFC 7692), plain HTTP/1.1 keep-alive traffic, and server-sent events
+(text/event-stream, HTML section 9.2).
 
 Bytes in, objects out. Nothing here opens a socket or touches an event loop; the wire layer
 raises only ProtocolError subclasses, and ConnectionDecoder never raises at all.
@@ -13,10 +14,12 @@ from .connection import (
     HttpRequest,
     HttpResponse,
     MessageEvent,
+    SseEnd,
+    SseEvent,
 )
 from .bytestext import BytesTextError, parse_bytes_text
 from .deflate import DeflateParams, compress_message, negotiate_deflate, parse_extensions
-from .errors import FrameError, HandshakeError, HttpError, MessageError, ProtocolError
+from .errors import FrameError, HandshakeError, HttpError, MessageError, ProtocolError, SseError
 from .frames import (
     DEFAULT_MAX_PAYLOAD,
     CloseCode,
@@ -45,6 +48,7 @@ from .lifecycle import TRANSITIONS, State, Transition, next_state
 from .messages import DEFAULT_MAX_FRAMES, Message, MessageAssembler, parse_close_payload
 from .redact import HeadRedactor, mask_tokens, mask_tokens_text, redact, redact_head
 from .stats import DirectionStats, Summary, summarize
+from .sse import ServerSentEvent, SseDecoder, SseField, decode_sse, encode_sse, is_event_stream
 
 __all__ = [
     "AcceptStep", "BytesTextError", "CloseCode", "ConnectionDecoder", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PAYLOAD",
@@ -56,4 +60,6 @@ __all__ = [
     "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",
     "mask_tokens", "mask_tokens_text", "parse_bytes_text", "parse_close_payload", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
     "summarize", "unmask",
+    "ServerSentEvent", "SseDecoder", "SseEnd", "SseError", "SseEvent", "SseField", "decode_sse", "encode_sse",
+    "is_event_stream",
 ]

@@ -13,10 +13,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .deflate import DeflateParams, negotiate_deflate
-from .errors import FrameError, MessageError, ProtocolError
+from .errors import FrameError, MessageError, ProtocolError, SseError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder
 from .handshake import DEFAULT_MAX_HEAD, Request, Response
 from .http import HttpReader
+from .sse import ServerSentEvent, SseDecoder, is_event_stream
 from .lifecycle import State, next_state
 from .messages import DEFAULT_MAX_FRAMES, Message, MessageAssembler
 
@@ -106,7 +107,53 @@ class DecodeError(_Readable):
         return f"{'fatal ' if self.fatal else ''}error at byte {self.offset}: {self.error}"
 
 
-Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | DecodeError
+@dataclass(repr=False)
+class SseEvent(_Readable):
+    """One block of a ``text/event-stream`` response (HTML section 9.2), as the server sent it.
+
+    ``event`` is the decoded block (its own bytes, field by field: ``event.sizes``).
+    ``wire_size`` counts every byte of the response body since the previous SseEvent: the
+    block plus the transfer coding around it (chunk-size lines, CRLFs), starting at stream
+    ``offset``; ``raw`` is those bytes. The SseEvents and the SseEnd of a body add up to it.
+    """
+
+    sender: str
+    at: float
+    event: ServerSentEvent
+    offset: int
+    wire_size: int
+    raw: bytes = field(default=b"", repr=False)
+    connection: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def framing_size(self) -> int:
+        """Bytes of transfer coding (chunk framing) around the block."""
+        return self.wire_size - self.event.wire_size
+
+    def _what(self) -> str:
+        extra = f" + {self.framing_size} B chunk framing" if self.framing_size else ""
+        return f"event at byte {self.offset}: {self.event}{extra}"
+
+
+@dataclass(repr=False)
+class SseEnd(_Readable):
+    """The end of a ``text/event-stream`` body: the bytes after its last event (the last
+    chunk, and an unfinished event, which is discarded: ``discarded`` bytes of it)."""
+
+    sender: str
+    at: float
+    offset: int
+    wire_size: int
+    discarded: int = 0
+    raw: bytes = field(default=b"", repr=False)
+    connection: object = field(default=None, repr=False, compare=False)
+
+    def _what(self) -> str:
+        cut = f", {self.discarded} B of an unfinished event discarded" if self.discarded else ""
+        return f"end of the event stream at byte {self.offset} [{self.wire_size} B{cut}]"
+
+
+Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | SseEvent | SseEnd | DecodeError
 
 
 class _Direction:
@@ -129,6 +176,17 @@ class _Direction:
         self.closed_frame = False
         self.eof = False
         self.after_eof_reported = False
+
+
+class _SseBody:
+    """A text/event-stream response body being read (server direction only)."""
+
+    __slots__ = ("decoder", "start", "raw")
+
+    def __init__(self, decoder: SseDecoder, start: int, raw: bytes):
+        self.decoder = decoder
+        self.start = start  # stream offset where the next SseEvent's bytes start
+        self.raw = bytearray(raw)  # the stream's bytes from ``start`` on
 
 
 class ConnectionDecoder:
@@ -161,6 +219,9 @@ class ConnectionDecoder:
         # directions out of order): the next requests pair with them instead of the next responses
         self._early = 0
         self._switch_client_after_request = False  # a 101 came before the client's request
+        # The server's text/event-stream bodies are read as they come (see _sse_body).
+        self._dirs["server"].http.stream = is_event_stream
+        self._sse: _SseBody | None = None
 
     @property
     def received(self) -> dict[str, int]:
@@ -218,6 +279,8 @@ class ConnectionDecoder:
             if mode == "ws":
                 self._frames(d, data, at, events)
             elif mode == "http":
+                if self._sse is not None and sender == "server":
+                    self._sse.raw += data
                 d.http.feed(data)
                 self._http(d, at, events)
             elif mode == "hold":
@@ -248,9 +311,13 @@ class ConnectionDecoder:
                 try:
                     msg = d.http.eof()
                 except ProtocolError as e:
+                    if self._sse is not None and sender == "server":
+                        self._sse_end(d, at, events, d.received)
                     self._fatal(d, at, events, e.message, d.received if e.offset is None else e.offset)
                 else:
-                    if msg is not None:
+                    if self._sse is not None and sender == "server":
+                        self._sse_body(d, at, events, ended=msg is not None)
+                    elif msg is not None:
                         self._got_http(d, msg, at, events)
             elif d.mode == "hold":
                 held = sum(map(len, d.held))
@@ -283,9 +350,46 @@ class ConnectionDecoder:
             except ProtocolError as e:
                 self._fatal(d, at, events, e.message, d.http.offset if e.offset is None else e.offset)
                 return
+            if self._sse is not None and d.sender == "server":  # an event stream's body, as it comes
+                if not self._sse_body(d, at, events, ended=msg is not None) or msg is None:
+                    return
+                continue
             if msg is None:
                 return
             self._got_http(d, msg, at, events)
+            if d.http is not None and d.http.streaming and d.mode == "http":
+                self._sse = _SseBody(SseDecoder(max_event=self.max_payload), d.http.offset, d.http.buf[d.http.pos:])
+
+    # -- server-sent events -----------------------------------------------------------------
+
+    def _sse_body(self, d: _Direction, at: float, events: list, *, ended: bool) -> bool:
+        """Decode the event-stream body read so far; False if decoding this direction stopped."""
+        body = self._sse
+        sse = body.decoder
+        for stream_offset, data in d.http.take_body():
+            base = sse.offset
+            try:
+                blocks, err = sse.feed(data), None
+            except SseError as e:
+                blocks, err = e.events, e  # the events before the error are not lost
+            for block in blocks:
+                end = stream_offset + (block.offset + block.wire_size - base)
+                size = end - body.start
+                raw = bytes(body.raw[:size])
+                del body.raw[:size]
+                events.append(SseEvent(d.sender, at, block, body.start, size, raw))
+                body.start = end
+            if err is not None:
+                self._fatal(d, at, events, err.message, body.start)
+                return False
+        if ended:
+            self._sse_end(d, at, events, d.http.offset)
+        return True
+
+    def _sse_end(self, d: _Direction, at: float, events: list, end: int) -> None:
+        body, self._sse = self._sse, None
+        size = end - body.start
+        events.append(SseEnd(d.sender, at, body.start, size, body.decoder.eof(), bytes(body.raw[:size])))
 
     def _got_http(self, d: _Direction, msg, at: float, events: list) -> None:
         if d.sender == "client":
@@ -424,6 +528,8 @@ class ConnectionDecoder:
         events.append(DecodeError(d.sender, at, message, d.received if offset is None else offset, fatal=True))
         d.mode = "dead"
         d.http = None
+        if d.sender == "server":
+            self._sse = None
         d.frames = None
         d.messages = None
         d.held = []

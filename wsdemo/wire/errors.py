@@ -60,3 +60,16 @@ class MessageError(ProtocolError):
         super().__init__(message, offset, code=code)
         self.frame = frame
         self.frame_offset = frame_offset
+
+
+class SseError(ProtocolError):
+    """An event stream (HTML section 9.2) the decoder cannot go on with: a block larger than
+    its limit (``limit`` says which number was passed), or a bad argument to ``encode_sse``.
+    Nothing in a stream's text is an error to the standard itself (bad UTF-8 is replaced)."""
+
+    def __init__(self, message: str, offset: int | None = None, *, code: int | None = None,
+                 limit: int | None = None):
+        super().__init__(message, offset, code=code)
+        self.limit = limit
+        #: events completed in the same ``feed`` call before the error (nothing is lost)
+        self.events: list = []

@@ -7,6 +7,7 @@ bytes) and for the opening handshake.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from .errors import HandshakeError, HttpError
@@ -41,6 +42,10 @@ class HttpReader:
         self._body = bytearray()  # one buffer: a million 1-byte chunks must not become a million objects
         self._trailer = 0  # bytes of the chunked trailer section so far
         self._body_start = 0
+        #: ``stream(head) -> bool``: bodies it picks are handed over as they arrive (``take_body``)
+        #: instead of kept whole: an event stream never ends and must not be buffered
+        self.stream = None
+        self._pieces: list[tuple[int, bytes]] | None = None  # (stream offset, bytes) of a streamed body
 
     @property
     def offset(self) -> int:
@@ -82,9 +87,28 @@ class HttpReader:
             mode = self._framing(msg, request_method)
             if mode is None:
                 return msg
+            if self.stream is not None and self.stream(msg):
+                # The head now; the body follows through take_body(), and next() returns the
+                # message (a copy: the head handed out is not changed later) once it ends.
+                self.message = dataclasses.replace(msg)
+                self._pieces = []
+                return msg
             self.message = msg
         msg = self._body_step()
         return msg
+
+    @property
+    def streaming(self) -> bool:
+        """True while a body picked by ``stream`` is being read."""
+        return self._pieces is not None
+
+    def take_body(self) -> list[tuple[int, bytes]]:
+        """The streamed body's bytes read since the last call, as (stream offset, bytes) pieces
+        (transfer coding removed: the gaps between pieces are chunk framing)."""
+        pieces = self._pieces or []
+        if self._pieces is not None:
+            self._pieces = [] if self.message is not None else None
+        return pieces
 
     def _head(self):
         buf = self.buf
@@ -161,6 +185,10 @@ class HttpReader:
         return len(self._body)
 
     def _add_body(self, data: bytes) -> None:
+        if self._pieces is not None:  # streamed: the caller takes it (and bounds what it keeps)
+            if data:
+                self._pieces.append((self.base + self.pos - len(data), data))
+            return
         self._body += data
         if len(self._body) > self.max_body:
             raise HttpError(f"HTTP body exceeds the decoder's limit of {self.max_body} bytes", self.offset,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .connection import FrameEvent, HttpRequest, HttpResponse, MessageEvent, DecodeError
+from .connection import DecodeError, FrameEvent, HttpRequest, HttpResponse, MessageEvent, SseEnd, SseEvent
 
 
 @dataclass
@@ -19,11 +19,16 @@ class DirectionStats:
     http_messages: int = 0
     data_bytes: int = 0  #: message data after inflating (what the application got)
     errors: int = 0
+    sse_events: int = 0  #: server-sent event blocks (text/event-stream bodies)
+    sse_payload_bytes: int = 0  #: their data values: what the application wanted to say
+    #: everything else in an event stream: field names, ids, line ends, comments, chunk framing
+    sse_overhead_bytes: int = 0
 
     @property
     def wire_bytes(self) -> int:
-        """Every byte counted: frames plus HTTP heads and bodies."""
-        return self.payload_bytes + self.framing_bytes + self.http_head_bytes + self.http_body_bytes
+        """Every byte counted: frames, HTTP heads and bodies, event streams."""
+        return (self.payload_bytes + self.framing_bytes + self.http_head_bytes + self.http_body_bytes
+                + self.sse_payload_bytes + self.sse_overhead_bytes)
 
     def __str__(self) -> str:
         parts = []
@@ -33,6 +38,9 @@ class DirectionStats:
         parts.append(f"{self.frames} frame{'s' if self.frames != 1 else ''} "
                      f"({self.framing_bytes} B headers + {self.payload_bytes} B payload)")
         parts.append(f"{self.messages} message{'s' if self.messages != 1 else ''}")
+        if self.sse_events or self.sse_overhead_bytes:
+            parts.append(f"{self.sse_events} server-sent event{'s' if self.sse_events != 1 else ''} "
+                         f"({self.sse_overhead_bytes} B overhead + {self.sse_payload_bytes} B data)")
         if self.errors:
             parts.append(f"{self.errors} error{'s' if self.errors != 1 else ''}")
         return ", ".join(parts) + f"; {self.wire_bytes} B total"
@@ -76,6 +84,12 @@ class Summary:
             s.http_messages += 1
             s.http_head_bytes += len(event.response.raw)
             s.http_body_bytes += event.response.body_wire_size
+        elif isinstance(event, SseEvent):
+            s.sse_events += 1
+            s.sse_payload_bytes += event.event.payload_size
+            s.sse_overhead_bytes += event.wire_size - event.event.payload_size
+        elif isinstance(event, SseEnd):
+            s.sse_overhead_bytes += event.wire_size
         elif isinstance(event, DecodeError):
             s.errors += 1
 
