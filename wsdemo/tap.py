@@ -511,6 +511,10 @@ CLASS_LINKS = 90
 MAX_LINKS_PER_ADDRESS = 256
 
 
+# What the tap may answer for the app when a request head cannot be read (the decoder's hint).
+_STATUS_LINES = {400: b"400 Bad Request", 431: b"431 Request Header Fields Too Large"}
+
+
 def _refusal(status: bytes, text: str) -> bytes:
     body = text.encode()
     return (b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n"
@@ -950,16 +954,17 @@ class _Link:
         tap says it as HTTP, so the client learns why instead of seeing a reset. True if
         it answered."""
         conn = self.conn
-        if conn is None or conn.bytes["server"] or conn._response is not None or "client" in self.eofs:
-            return False  # the app answered, or the client had finished (a cut head is its own doing)
-        conn.flush()
+        if conn is None or "client" in self.eofs:
+            return False  # the client had finished (a cut head is its own doing)
+        conn.flush()  # first: what the app sent may still wait to be counted
+        if conn.bytes["server"] or conn._response is not None:
+            return False  # the app answered
         errors = [e for e in conn._events if isinstance(e, wire.DecodeError)
                   and e.sender == "client" and e.fatal]
         if conn._request is not None or not errors or client.is_closing():
             return False
         reason = errors[-1].error
-        status = (b"431 Request Header Fields Too Large" if "larger than the limit" in reason
-                  else b"400 Bad Request")
+        status = _STATUS_LINES.get(errors[-1].status or 400, _STATUS_LINES[400])
         body = f"wsdemo tap: the server could not read this request: {reason}\n".encode()
         client.write(b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))

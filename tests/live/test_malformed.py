@@ -123,11 +123,25 @@ async def test_an_oversized_head_gets_431_with_the_reason_and_others_keep_workin
     assert b"larger than the limit of 65536 bytes" in body
     conn = conn_for_port(server, big.local_port)
     error = await wait_for_event(conn, lambda e: isinstance(e, wire.DecodeError))
-    assert error.sender == "client" and error.offset == 65536
+    assert error.sender == "client" and error.offset == 65536 and error.status == 431
     await big.close()
     await watcher.send("still served")
     assert await watcher.recv(timeout=T) == "still served"
     await watcher.close()
+
+
+async def test_a_garbage_request_line_gets_one_answer_the_apps(server):
+    # Tornado answers a request line it cannot read with 400; the tap must not add a second
+    # answer of its own (its 400/431 is only for heads the app dropped without a word).
+    raw = Raw(*await asyncio.wait_for(asyncio.open_connection("127.0.0.1", server.port), T))
+    await raw.send(b"GARBAGE\r\n\r\n")
+    answer = await raw.read_all()
+    assert answer.count(b"HTTP/1.1 ") == 1 and answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"wsdemo tap" not in answer
+    conn = conn_for_port(server, raw.local_port)
+    error = await wait_for_event(conn, lambda e: isinstance(e, wire.DecodeError))
+    assert error.status == 400
+    await raw.close()
 
 
 async def test_a_head_cut_by_the_client_gets_no_answer_from_the_tap(server):

@@ -6,6 +6,7 @@ from wsdemo.wire import (
     HandshakeError, Headers, check_handshake, compute_accept, negotiate_deflate, parse_extensions, parse_request,
     parse_response,
 )
+from wsdemo import wire
 from wsdemo.wire.deflate import DeflateParams
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -189,3 +190,17 @@ def test_empty_lines_before_a_request_line_but_not_a_status_line():
     assert info.value.offset == 2
     with pytest.raises(HandshakeError, match="starts with an empty line"):
         parse_response(b"\r\nHTTP/1.1 200 OK\r\n\r\n")
+
+
+def test_head_errors_carry_the_http_status_a_server_would_answer():
+    # Callers choose the status from this field, never from the message's words.
+    with pytest.raises(wire.HandshakeError) as too_big:
+        wire.parse_request(b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000 + b"\r\n\r\n")
+    assert too_big.value.status == 431
+    with pytest.raises(wire.HandshakeError) as garbage:
+        wire.parse_request(b"GARBAGE\r\n\r\n")
+    assert garbage.value.status == 400
+    decoder = wire.ConnectionDecoder()
+    (error,) = [e for e in decoder.feed("client", b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000)
+                if isinstance(e, wire.DecodeError)]
+    assert error.status == 431

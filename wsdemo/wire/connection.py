@@ -99,6 +99,8 @@ class DecodeError(_Readable):
     #: True when decoding of this direction stopped (framing lost); False for a message-level
     #: problem (bad UTF-8, bad close code) after which frames still decode
     fatal: bool = True
+    #: for a broken HTTP head or body: the status a server would answer with (400, 431, ...)
+    status: int | None = None
 
     def __str__(self) -> str:
         return f"{self.sender} byte {self.offset}: {self.error}"
@@ -313,7 +315,8 @@ class ConnectionDecoder:
                 except ProtocolError as e:
                     if self._sse is not None and sender == "server":
                         self._sse_end(d, at, events, d.received)
-                    self._fatal(d, at, events, e.message, d.received if e.offset is None else e.offset)
+                    self._fatal(d, at, events, e.message, d.received if e.offset is None else e.offset,
+                                e.status)
                 else:
                     if self._sse is not None and sender == "server":
                         self._sse_body(d, at, events, ended=msg is not None)
@@ -348,7 +351,8 @@ class ConnectionDecoder:
                 else:
                     msg = d.http.next(self._pending[0][0] if self._pending else "GET")
             except ProtocolError as e:
-                self._fatal(d, at, events, e.message, d.http.offset if e.offset is None else e.offset)
+                self._fatal(d, at, events, e.message, d.http.offset if e.offset is None else e.offset,
+                            e.status)
                 return
             if self._sse is not None and d.sender == "server":  # an event stream's body, as it comes
                 if not self._sse_body(d, at, events, ended=msg is not None) or msg is None:
@@ -524,8 +528,10 @@ class ConnectionDecoder:
         if err is not None:
             self._fatal(d, at, events, err.message, err.offset)
 
-    def _fatal(self, d: _Direction, at: float, events: list, message: str, offset: int | None) -> None:
-        events.append(DecodeError(d.sender, at, message, d.received if offset is None else offset, fatal=True))
+    def _fatal(self, d: _Direction, at: float, events: list, message: str, offset: int | None,
+               status: int | None = None) -> None:
+        events.append(DecodeError(d.sender, at, message, d.received if offset is None else offset, fatal=True,
+                                  status=status))
         d.mode = "dead"
         d.http = None
         if d.sender == "server":

@@ -15,12 +15,17 @@ class ProtocolError(ValueError):
 
     #: Close code an endpoint would answer this error with (1002 protocol error).
     default_code = 1002
+    #: HTTP status a server would answer this error with, when it is about an HTTP head or body
+    #: (like h11's ``error_status_hint``); None for WebSocket framing errors.
+    default_status: int | None = None
 
-    def __init__(self, message: str, offset: int | None = None, *, code: int | None = None):
+    def __init__(self, message: str, offset: int | None = None, *, code: int | None = None,
+                 status: int | None = None):
         super().__init__(message)
         self.message = message
         self.offset = offset
         self.code = self.default_code if code is None else code
+        self.status = self.default_status if status is None else status
 
     def __str__(self) -> str:
         return self.message
@@ -32,6 +37,8 @@ class ProtocolError(ValueError):
 
 class HandshakeError(ProtocolError):
     """A malformed HTTP head or opening handshake (RFC 6455 section 4, RFC 9112)."""
+
+    default_status = 400
 
 
 class HttpError(HandshakeError):

@@ -287,7 +287,8 @@ def _parse(data: bytes | bytearray | str, max_size: int, response: bool):
     end = find_head_end(data, lead, min(len(data), max_size + 4))
     if end < 0 or end > max_size:
         if len(data) > max_size:
-            raise HandshakeError(f"HTTP {what} head is larger than the limit of {max_size} bytes", max_size)
+            raise HandshakeError(f"HTTP {what} head is larger than the limit of {max_size} bytes", max_size,
+                                 status=431)
         raise HandshakeError(
             f"incomplete HTTP {what} head: no empty line (CRLF CRLF) ends it within {len(data)} bytes", len(data))
     msg = parse_head(data[:end], response=response)

@@ -125,7 +125,7 @@ class HttpReader:
         if end < 0 or end - pos > self.max_head:
             if len(buf) - pos > self.max_head:
                 raise HandshakeError(f"HTTP {what} head is larger than the limit of {self.max_head} bytes",
-                                     self.offset + self.max_head)
+                                     self.offset + self.max_head, status=431)
             self._scan = len(buf)
             return None
         msg = parse_head(bytes(buf[pos:end]), response=self.response, offset=self.offset)
