@@ -7,4 +7,4 @@ test:
 setup:
 	@scripts/dev.sh setup
 bench:
-	@.venv/bin/python bench/decode.py && .venv/bin/python bench/tap.py && .venv/bin/python bench/chat.py --direct && .venv/bin/python bench/diagrams.py
+	@.venv/bin/python bench/decode.py && .venv/bin/python bench/tap.py && .venv/bin/python bench/chat.py --direct && .venv/bin/python bench/diagrams.py && .venv/bin/python bench/hostile.py && .venv/bin/python bench/network.py
