@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--port", type=int, default=0, help="the tap's public port (0: the OS picks)")
     srv.add_argument("--compression", action="store_true", help="offer permessage-deflate")
     srv.add_argument("--classroom", action="store_true", help="require a join token, apply rate limits")
+    srv.add_argument("--ping-interval", type=float, metavar="S",
+                     help="ping every WebSocket every S seconds (default: no heartbeats)")
+    srv.add_argument("--ping-timeout", type=float, metavar="S",
+                     help="close a WebSocket whose pong is S seconds late with 1011 (default: the interval)")
 
     args = parser.parse_args(argv)
     if args.command == "decode":
@@ -66,10 +70,16 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout = None
         return 0 if ok else 1
     if args.command == "serve":
+        from .heartbeat import check_heartbeat
         from .server import run_forever
 
+        try:
+            check_heartbeat(args.ping_interval, args.ping_timeout)
+        except ValueError as e:
+            srv.error(str(e).replace("ping_", "--ping-"))
         return run_forever(host=args.host, port=args.port,
-                           compression=args.compression, classroom=args.classroom)
+                           compression=args.compression, classroom=args.classroom,
+                           ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
     return 2
 
 

@@ -24,7 +24,8 @@ import tornado.httpserver
 import tornado.netutil
 
 from .apps import AppState, make_app
-from .client import Client
+from .client import Client, Reconnect
+from .heartbeat import check_heartbeat
 from .tap import Tap
 
 log = logging.getLogger("wsdemo.server")
@@ -42,8 +43,10 @@ class Server:
     """A running live lab. Made by ``await wsdemo.serve()``."""
 
     def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
-                 ring_size: int, ring_bytes: int = 8 << 20):
+                 ring_size: int, ring_bytes: int = 8 << 20, ping_interval: float | None = None,
+                 ping_timeout: float | None = None):
         self.host = host
+        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.compression = compression
         self.classroom = classroom
         self.app_state = state
@@ -71,7 +74,8 @@ class Server:
     # -- starting ------------------------------------------------------------
 
     async def _start(self, port: int) -> None:
-        app = make_app(self.app_state, compression=self.compression)
+        app = make_app(self.app_state, compression=self.compression,
+                       ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
         # Tornado listens on loopback only: everything from outside goes through the tap.
         app_sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
         tap_sockets = tornado.netutil.bind_sockets(port, self.host)
@@ -143,14 +147,24 @@ class Server:
     # -- clients -------------------------------------------------------------
 
     async def connect(self, path: str = "/echo", *, compression: bool = False,
-                      headers: dict[str, str] | None = None, timeout: float = 10.0) -> Client:
-        """An in-kernel client through the tap (the join token is added in classroom mode)."""
+                      headers: dict[str, str] | None = None, timeout: float = 10.0,
+                      subprotocols: list[str] | tuple[str, ...] = (),
+                      ping_interval: float | None = None, ping_timeout: float | None = None,
+                      reconnect: "bool | Reconnect" = False) -> Client:
+        """An in-kernel client through the tap (the join token is added in classroom mode).
+
+        ``subprotocols``: offered in this order (``client.subprotocol``: the one selected);
+        ``ping_interval``/``ping_timeout``: client heartbeats; ``reconnect``: dial again after
+        an abnormal close (True, or a ``wsdemo.client.Reconnect`` policy). See wsdemo/client.py.
+        """
         if self._stopped:
             raise RuntimeError("this server is stopped; start one with await wsdemo.serve()")
         if self.token and "token=" not in path:
             path = f"{path}{'&' if '?' in path else '?'}token={self.token}"
         return await Client.open(self, self.url(path), compression=compression,
-                                 headers=headers, timeout=timeout)
+                                 headers=headers, timeout=timeout, subprotocols=subprotocols,
+                                 ping_interval=ping_interval, ping_timeout=ping_timeout,
+                                 reconnect=reconnect)
 
     # -- stopping ------------------------------------------------------------
 
@@ -210,7 +224,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 classroom: bool = False, max_message_size: int = 1 << 20,
                 max_connections: int = 200, ring_size: int = 1000, ring_bytes: int = 8 << 20,
                 rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
-                allowed_origins: tuple[str, ...] = (), show_join: bool = True) -> Server:
+                allowed_origins: tuple[str, ...] = (), show_join: bool = True,
+                ping_interval: float | None = None, ping_timeout: float | None = None) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -221,9 +236,13 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     ``rate_limit`` messages per second; it also shows the join card (the URL
     with the token, and its QR code) under the cell, or logs the join URL
     outside IPython (``show_join=False``: neither). A server already running
-    in this process is stopped first.
+    in this process is stopped first. ``ping_interval``/``ping_timeout`` (seconds): the
+    server pings every WebSocket that often and fails one whose pong is later than the
+    timeout with 1011 "no pong within N s" (wsdemo/heartbeat.py; ValueError names the rule
+    an option breaks).
     """
     global _current
+    ping_interval, ping_timeout = check_heartbeat(ping_interval, ping_timeout)  # before stopping anything
     if _current is not None:
         await _current.stop()
     token = secrets.token_urlsafe(12) if classroom else None
@@ -231,7 +250,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                      max_message_size=max_message_size, rate_limit=rate_limit,
                      ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
-                    ring_size=ring_size, ring_bytes=ring_bytes)
+                    ring_size=ring_size, ring_bytes=ring_bytes, ping_interval=ping_interval,
+                    ping_timeout=ping_timeout)
     await server._start(port)
     _current = server
     if classroom and show_join:
@@ -274,7 +294,8 @@ def _outcome(conn) -> str:
 
 
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
-                classroom: bool = False) -> int:
+                classroom: bool = False, ping_interval: float | None = None,
+                ping_timeout: float | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -286,7 +307,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
         try:
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
-                                 show_join=False)
+                                 show_join=False, ping_interval=ping_interval,
+                                 ping_timeout=ping_timeout)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1

@@ -17,6 +17,7 @@ import logging
 
 import tornado.web
 
+from ..heartbeat import check_heartbeat
 from ..wire import mask_tokens_text
 from .base import AppState, BaseSocket
 from .chat import ChatSocket
@@ -43,7 +44,13 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
                        mask_tokens_text(request.uri), request.remote_ip, 1000 * request.request_time())
 
 
-def make_app(state: AppState, *, compression: bool = False) -> tornado.web.Application:
+def make_app(state: AppState, *, compression: bool = False, ping_interval: float | None = None,
+             ping_timeout: float | None = None) -> tornado.web.Application:
+    """The lab's Tornado application. ``ping_interval``/``ping_timeout`` (validated by
+    ``heartbeat.check_heartbeat``): server heartbeats on every WebSocket (apps/base.py); they
+    are wsdemo's own settings, not Tornado's ``websocket_ping_*``, whose timeout closes with
+    1000 and waits 5 s more (see wsdemo/heartbeat.py)."""
+    ping_interval, ping_timeout = check_heartbeat(ping_interval, ping_timeout)
     routes = [
         ("/echo", EchoSocket),
         ("/chat", ChatSocket),
@@ -56,6 +63,8 @@ def make_app(state: AppState, *, compression: bool = False) -> tornado.web.Appli
     return tornado.web.Application(
         [(path, handler, {"state": state}) for path, handler in routes],
         wsdemo_compression=compression,
+        wsdemo_ping_interval=ping_interval,
+        wsdemo_ping_timeout=ping_timeout,
         websocket_max_message_size=state.max_message_size,
         log_function=_log_request,
     )

@@ -22,6 +22,10 @@ MAX_NAME = 64  # characters, so one name cannot fill the screen
 
 
 class ChatSocket(BaseSocket):
+    # The JSON above, versioned: a client that offers it knows the message shapes. Clients
+    # that offer nothing (a plain WebSocket) are served the same way.
+    SUBPROTOCOLS = ("wsdemo.chat.v1",)
+
     def opened(self) -> None:
         name = self.get_query_argument("name", "") or f"guest{len(self.state.chat) + 1}"
         self.name = name[:MAX_NAME]
