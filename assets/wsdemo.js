@@ -30,9 +30,11 @@ function showState(element, state, detail) {
 
 // Open a WebSocket and keep the status element up to date. Only the newest socket of a
 // status element may change it: the close of one replaced by a rejoin arrives later.
-function connect(endpoint, params, statusElement, handlers) {
+// protocols: the subprotocols to offer. A browser that offers some fails the connection
+// when the server selects none (the Fetch standard), so offer only what the endpoint speaks.
+function connect(endpoint, params, statusElement, handlers, protocols) {
   showState(statusElement, "connecting");
-  const ws = new WebSocket(wsUrl(endpoint, params));
+  const ws = new WebSocket(wsUrl(endpoint, params), protocols || []);
   statusElement.wsdemoSocket = ws;
   const current = () => statusElement.wsdemoSocket === ws;
   ws.addEventListener("open", () => {
