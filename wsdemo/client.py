@@ -42,8 +42,11 @@ if TYPE_CHECKING:
     from .tap import Connection
 
 #: Messages the client holds that no recv() has taken yet. Past this it stops reading the
-#: socket, as Tornado's own client does, so a server's "not reading" limit still applies.
-INBOX = 16
+#: socket, as Tornado's own client does (its queue holds one), so a client that does not
+#: read is one to the server ("not reading", 1008) and notices a close only when it reads.
+#: With heartbeats on, a client that stops reading stops reading pongs too: its heartbeat
+#: then fails the connection (1011), as the websockets library's keepalive does.
+INBOX = 1
 
 #: Close codes after which the client dials again, with why:
 #: 1001 the server is going away (a restart: ``server.stop()`` sends it);
