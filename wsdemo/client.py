@@ -84,8 +84,9 @@ class Disconnected(ConnectionClosed):
     def __init__(self, code: int | None, reason: str | None, attempt: int):
         super().__init__(code, reason)
         self.attempt = attempt
-        self.args = (f"disconnected ({self.args[0]}); reconnecting, attempt {attempt}: "
-                     "nothing was sent",)
+        how = f"code {code}" if code is not None else "no close code"
+        self.args = (f"not connected: the connection closed ({how}{': ' + reason if reason else ''}) "
+                     f"and the client is reconnecting (attempt {attempt}); nothing was sent",)
 
 
 class SubprotocolMismatch(Exception):
@@ -195,6 +196,8 @@ class Client:
         self._changed = asyncio.Event()  # the state changed (see wait_open)
         self._state = "connecting"
         self._closing = False  # close() was called
+        self._stop = asyncio.Event()  # set by close(): ends a reconnect's backoff
+        self._attempt = 0  # the reconnect try under way or next
         self._drop: tuple[int | None, str | None] = (None, None)  # how the last connection ended
         self._final: ConnectionClosed | None = None
         self._task: asyncio.Task | None = None  # reads the open connection, then reconnects
@@ -284,16 +287,28 @@ class Client:
         for number in range(1, policy.attempts + 1):
             self._attempt = number
             delay = policy.delay(number)
-            await asyncio.sleep(delay)
+            try:  # the backoff, cut short by close()
+                await asyncio.wait_for(self._stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            if self._closing:
+                return
             at = time.time()
             try:
+                # A dial is not cancelled midway (Tornado would finish it and keep the connection
+                # open, unowned); close() lets it end and the connection is closed here.
                 ws = await self._dial()
             except Exception as exc:  # noqa: BLE001 - recorded in attempts, never lost
+                if self._closing:
+                    return
                 outcome, again = _dial_failure(exc)
                 self._record(Attempt(number, at, delay, False, outcome, self._drop))
                 if not again:
                     break
                 continue
+            if self._closing:
+                ws.close(1000, None)
+                return
             self._record(Attempt(number, at, delay, True, "connected", self._drop))
             self._attach(ws)
             return
@@ -376,17 +391,22 @@ class Client:
     @property
     def connection(self) -> "Connection | None":
         """This client's connection as the tap recorded it (matched by local port); after a
-        reconnect, the new one."""
+        reconnect, the new one, also when the server it reached is a restarted one (the
+        server this process runs now)."""
         if self._connection is None:
-            for conn in reversed(self.server.tap.connections):
-                if conn.peer == self.local_address:
-                    self._connection = conn
-                    break
+            from . import server as _server  # at call time: server.py imports this module
+
+            servers = [self.server, getattr(_server, "_current", None)]
+            for srv in dict.fromkeys(s for s in servers if s is not None and s.tap is not None):
+                for conn in reversed(srv.tap.connections):
+                    if conn.peer == self.local_address:
+                        self._connection = conn
+                        return conn
         return self._connection
 
     def _current(self) -> tornado.websocket.WebSocketClientConnection:
         if self._state == "reconnecting":
-            raise Disconnected(*self._drop, attempt=getattr(self, "_attempt", 1))
+            raise Disconnected(*self._drop, attempt=max(self._attempt, 1))
         assert self._ws is not None
         return self._ws
 
@@ -426,12 +446,11 @@ class Client:
         if self._closing:
             return
         self._closing = True
+        self._stop.set()
         self._inbox.clear()  # messages not yet read are dropped, as before
         self._room.set()
         task, ws = self._task, self._ws
         if self._state == "reconnecting":
-            if task is not None:
-                task.cancel()
             self._finish()
             return
         if self._state == "closed" or ws is None or ws.protocol is None:
