@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import logging
 import math
 import random
 import time
@@ -40,6 +41,8 @@ from .wire import subprotocol_problem
 if TYPE_CHECKING:
     from .server import Server
     from .tap import Connection
+
+log = logging.getLogger("wsdemo.client")
 
 #: Messages the client holds that no recv() has taken yet. Past this it stops reading the
 #: socket, as Tornado's own client does (its queue holds one), so a client that does not
@@ -317,7 +320,10 @@ class Client:
     def _record(self, attempt: Attempt) -> None:
         self.attempts.append(attempt)
         for listener in list(self._listeners):
-            listener(attempt)
+            try:
+                listener(attempt)
+            except Exception as exc:  # noqa: BLE001 - a cell's callback must not stop the reconnecting
+                log.warning("on_attempt callback %r raised %s: %s", listener, type(exc).__name__, exc)
 
     def _set_state(self, state: str) -> None:
         self._state = state

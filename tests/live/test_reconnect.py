@@ -201,3 +201,23 @@ async def test_the_first_dial_still_raises_as_before():
 async def test_reconnect_option_is_checked(server):
     with pytest.raises(ValueError, match="Reconnect"):
         await server.connect("/echo", reconnect="yes")
+
+
+async def test_a_heartbeat_failure_1011_is_retried():
+    from .test_heartbeats import _silent_server
+
+    srv, release, _received = await _silent_server()  # answers handshakes, then never reads
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        client = await Client.open(None, f"ws://127.0.0.1:{port}/", ping_interval=0.1, timeout=DIAL,
+                                   reconnect=FAST)
+        broken = []
+        client.on_attempt(lambda attempt: broken.append(1 / 0))  # a faulty callback changes nothing
+        await wait_until(lambda: client.reconnects >= 2, what="two reconnects after heartbeat failures")
+        assert client.attempts[0].after == (1011, "no pong within 0.1 s")
+        await client.close(timeout=0.5)  # the silent server never answers the Close either
+        assert client.state == "closed"
+    finally:
+        release.set()
+        srv.close()
+        await srv.wait_closed()
