@@ -325,6 +325,9 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
 
         server.tap.subscribe_connections(on_connection)
         print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
+        if server.ping_interval:
+            print(f"heartbeats: a ping every {server.ping_interval:g} s; no pong within "
+                  f"{server.ping_timeout:g} s closes the WebSocket with 1011")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
         from . import proxy

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
+import signal
 import struct
 import sys
 
@@ -149,3 +151,23 @@ async def test_cli_refuses_bad_heartbeat_options(args, says):
     out, err = await asyncio.wait_for(proc.communicate(), T * 3)
     assert proc.returncode == 2, (out, err)
     assert says in err.decode()
+
+
+async def test_cli_serve_pings_and_closes_a_silent_peer():
+    from .test_cli import serve_command
+
+    async with serve_command("--ping-interval", "0.2") as (proc, lines):
+        assert "heartbeats: a ping every 0.2 s; no pong within 0.2 s closes the WebSocket with 1011" in lines
+        port = int(next(re.search(r"tap on 127\.0\.0\.1:(\d+)", l).group(1) for l in lines if "tap on" in l))
+        raw = await Raw.open(port)
+        await raw.send(handshake("/echo"))
+        assert b" 101 " in await raw.read_head()
+        data = await raw.read_all()  # the server gives up on this silent peer
+        assert _close_of(data) == (1011, "no pong within 0.2 s")
+        await raw.close()
+        logged = []
+        while not any("closed" in l for l in logged):
+            logged.append((await asyncio.wait_for(proc.stdout.readline(), T)).decode())
+        assert "WebSocket, close 1011" in "".join(logged)
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), T) == 0
