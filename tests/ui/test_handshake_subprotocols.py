@@ -67,3 +67,8 @@ async def test_handshake_view_of_a_live_chat_connection():
         await client.close()
     finally:
         await srv.stop()
+
+
+def test_a_hostile_offer_is_shown_as_text():
+    hv = HandshakeView(_pair("<img src=x onerror=alert(1)>", None))
+    assert "<img" not in hv._subprotocol.value and "&lt;img src=x onerror=alert(1)&gt;" in hv._subprotocol.value

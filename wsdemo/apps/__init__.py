@@ -2,7 +2,8 @@
 
 =============  ==========================================================
 ``/echo``      echoes text and binary (echo.py)
-``/chat``      one room, names, join/leave notices, broadcast (chat.py)
+``/chat``      one room, names, join/leave notices, broadcast; speaks the
+               subprotocol ``wsdemo.chat.v1`` (chat.py)
 ``/ticker``    the server pushes feed updates unasked (ticker.py)
 ``/cursors``   each client's x,y to all the others (cursors.py)
 ``/poll``      short polling of the same feed (poll.py)
