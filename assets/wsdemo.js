@@ -53,8 +53,10 @@ function closeText(event) {
 // at once when the page becomes visible or the network comes back. Each new socket is
 // passed to handlers.open. Only the newest socket of a status element may change it: the
 // close of one replaced by a rejoin arrives later. The page closing its socket itself
-// (ws.close()) never reconnects.
-function connect(endpoint, params, statusElement, handlers) {
+// (ws.close()) never reconnects. protocols: the subprotocols to offer. A browser that offers
+// some fails the connection when the server selects none (the Fetch standard), so offer
+// only what the endpoint speaks.
+function connect(endpoint, params, statusElement, handlers, protocols) {
   if (statusElement.wsdemoRetry) statusElement.wsdemoRetry.cancel();
   let delay = 1000, timer = null, cancelled = false;
   const retry = {cancel() { cancelled = true; clearTimeout(timer); }, now: null};
@@ -93,7 +95,7 @@ function connect(endpoint, params, statusElement, handlers) {
   let lastSocket = null;
   function open() {
     showState(statusElement, "connecting");
-    const ws = new WebSocket(wsUrl(endpoint, params));
+    const ws = new WebSocket(wsUrl(endpoint, params), protocols || []);
     let opened = false, byPage = false;
     const close = ws.close.bind(ws);
     ws.close = (code, reason) => { byPage = true; retry.cancel(); close(code, reason); };

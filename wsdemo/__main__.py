@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     chk.add_argument("--port", type=int, default=None, help="the server's port (default: a test listener)")
     chk.add_argument("--address", metavar="ADDRESS",
                      help="the join address to check (default: WSDEMO_JOIN_HOST, else the likely LAN address)")
+    srv.add_argument("--ping-interval", type=float, metavar="S",
+                     help="ping every WebSocket every S seconds (default: no heartbeats)")
+    srv.add_argument("--ping-timeout", type=float, metavar="S",
+                     help="close a WebSocket whose pong is S seconds late with 1011 (default: the interval)")
 
     args = parser.parse_args(argv)
     if args.command == "decode":
@@ -106,11 +110,17 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout = None
         return 0 if ok else 1
     if args.command == "serve":
+        from .heartbeat import check_heartbeat
         from .server import run_forever
 
+        try:
+            check_heartbeat(args.ping_interval, args.ping_timeout)
+        except ValueError as e:
+            srv.error(str(e).replace("ping_", "--ping-"))
         return run_forever(host=args.host, port=args.port, compression=args.compression,
                            classroom=args.classroom, max_links_per_address=args.max_links_per_address,
-                           network=args.network, join_host=args.join_host, token=args.token)
+                           network=args.network, join_host=args.join_host, token=args.token,
+                           ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
     if args.command == "classroom-check":
         if args.port is not None and not 1 <= args.port <= 65535:
             chk.error(f"--port must be 1 to 65535 (got {args.port})")

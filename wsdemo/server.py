@@ -35,7 +35,8 @@ import tornado.netutil
 from .apps import MAX_BODY, AppState, NoBodies, make_app
 from .apps.base import KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason, name_key
 from .apps.feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
-from .client import Client
+from .client import Client, Reconnect
+from .heartbeat import check_heartbeat
 from .network import Network
 from .tap import CLASS_LINKS, DEFAULT_BUDGET, Tap, raise_fd_limit
 from .wire import mask_tokens_text
@@ -49,6 +50,11 @@ HEAD_TIMEOUT = 60.0  # seconds
 BODY_TIMEOUT = 10.0  # seconds
 _running: "list[Server]" = []  # the servers this process runs, oldest first (see serve())
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def running() -> "list[Server]":
+    """The servers this process runs now, oldest first."""
+    return list(_running)
 
 
 class ServerBusy(RuntimeError):
@@ -119,9 +125,11 @@ class Server:
     def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
                  ring_size: int, ring_bytes: int = 8 << 20, tap_budget: int = DEFAULT_BUDGET,
                  max_links_per_address: int | None = None, network: Network | None = None,
-                 name: str | None = None, join_host: str | None = None):
+                 name: str | None = None, join_host: str | None = None,
+                 ping_interval: float | None = None, ping_timeout: float | None = None):
         self.host = host
         self._network = Network.of(network)
+        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.compression = compression
         self.classroom = classroom
         self.app_state = state
@@ -169,7 +177,8 @@ class Server:
 
     async def _start(self, port: int) -> None:
         raise_fd_limit()  # before the tap sizes its cap from it
-        app = make_app(self.app_state, compression=self.compression)
+        app = make_app(self.app_state, compression=self.compression,
+                       ping_interval=self.ping_interval, ping_timeout=self.ping_timeout)
         # Tornado listens on loopback only: everything from outside goes through the tap.
         app_sockets = tornado.netutil.bind_sockets(0, "127.0.0.1", family=socket.AF_INET)
         tap_sockets = tornado.netutil.bind_sockets(port, self.host)
@@ -409,12 +418,19 @@ class Server:
 
     async def connect(self, path: str = "/echo", *, compression: bool = False,
                       headers: dict[str, str] | None = None, timeout: float = 10.0,
-                      network: Network | str | None = None) -> Client:
+                      network: Network | str | None = None,
+                      subprotocols: list[str] | tuple[str, ...] = (),
+                      ping_interval: float | None = None, ping_timeout: float | None = None,
+                      reconnect: "bool | Reconnect" = False) -> Client:
         """An in-kernel client through the tap (the join token is added in classroom mode).
 
         ``network`` (a ``wsdemo.Network`` or a preset name) gives this client's connection its
         own conditions, from the end of the opening handshake on (the handshake itself
-        crosses under the tap's); the others keep ``server.tap.network``."""
+        crosses under the tap's); the others keep ``server.tap.network``.
+        ``subprotocols``: offered in this order (``client.subprotocol``: the one selected);
+        ``ping_interval``/``ping_timeout``: client heartbeats; ``reconnect``: dial again after
+        an abnormal close (True, or a ``wsdemo.client.Reconnect`` policy). See wsdemo/client.py.
+        """
         if self._stopped:
             raise RuntimeError("this server is stopped; start one with await wsdemo.serve()")
         own = None if network is None else Network.of(network)  # a bad value fails before connecting
@@ -422,7 +438,9 @@ class Server:
             # The kernel is the teacher's: its clients use the teacher's token.
             path = f"{path}{'&' if '?' in path else '?'}token={self.teacher_token or self.token}"
         client = await Client.open(self, self.url(path), compression=compression,
-                                   headers=headers, timeout=timeout)
+                                   headers=headers, timeout=timeout, subprotocols=subprotocols,
+                                   ping_interval=ping_interval, ping_timeout=ping_timeout,
+                                   reconnect=reconnect)
         if own is not None:
             # The tap knows the connection by the client's address (its local port).
             self.tap.set_network(client.local_address, own)
@@ -509,7 +527,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 max_links_per_address: int | None = None, show_join: bool = True,
                 tap_budget: int = DEFAULT_BUDGET, network: Network | str | None = None,
                 name: str | None = None, replace: bool = False, join_host: str | None = None,
-                token: str | None = None) -> Server:
+                token: str | None = None, ping_interval: float | None = None,
+                ping_timeout: float | None = None) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -534,6 +553,10 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     ``server.tap.network = ...`` changes them live. Straight to Tornado (``direct_url``)
     nothing is added.
 
+    ``ping_interval``/``ping_timeout`` (seconds): the server pings every WebSocket that often
+    and fails one whose pong is later than the timeout with 1011 "no pong within N s"
+    (wsdemo/heartbeat.py; ValueError names the rule an option breaks).
+
     Pages and WebSockets answer to a ``Host`` that is an IP address, localhost,
     the bound host or the join host, or a name in ``allowed_hosts``; WebSockets
     accept pages of their own origin and of ``allowed_origins``. The tap relays
@@ -542,6 +565,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     NUMERIC_OPTIONS) raise ValueError, before anything is stopped or started.
     """
     network = Network.of(network)
+    ping_interval, ping_timeout = check_heartbeat(ping_interval, ping_timeout)
     _check_options(port=port, max_message_size=max_message_size, max_connections=max_connections,
                    ring_size=ring_size, ring_bytes=ring_bytes, rate_limit=rate_limit,
                    ticker_interval_ms=ticker_interval_ms,
@@ -567,7 +591,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
                     ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget,
                     max_links_per_address=max_links_per_address, network=network,
-                    name=name, join_host=join_host)
+                    name=name, join_host=join_host, ping_interval=ping_interval,
+                    ping_timeout=ping_timeout)
     mask_tokens_in_logs()
     await server._start(port)
     _running.append(server)
@@ -651,7 +676,8 @@ def _outcome(conn) -> str:
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
                 classroom: bool = False, max_links_per_address: int | None = None,
                 network: Network | str | None = None, join_host: str | None = None,
-                token: str | None = None) -> int:
+                token: str | None = None, ping_interval: float | None = None,
+                ping_timeout: float | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -664,7 +690,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
                                  max_links_per_address=max_links_per_address, show_join=False,
-                                 network=network, join_host=join_host, token=token)
+                                 network=network, join_host=join_host, token=token,
+                                 ping_interval=ping_interval, ping_timeout=ping_timeout)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
@@ -691,6 +718,9 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             print(f"  WARNING: {server.capacity_warning}")
         if server.tap.network.active:
             print(f"  network between clients and the app: {server.tap.network}")
+        if server.ping_interval:
+            print(f"heartbeats: a ping every {server.ping_interval:g} s; no pong within "
+                  f"{server.ping_timeout:g} s closes the WebSocket with 1011")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
         from . import proxy

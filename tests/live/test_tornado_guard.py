@@ -64,7 +64,8 @@ def test_every_private_method_the_adaptation_uses_still_exists_with_its_signatur
     # Each part of a frame is read exactly, with the stream's public read_bytes.
     assert _params(tornado.iostream.BaseIOStream.read_bytes)[:2] == ["self", "num_bytes"]
     # Public hooks of the handler the adaptation calls.
-    for name in ("get_websocket_protocol", "get_compression_options", "on_message", "on_ping", "on_pong"):
+    for name in ("get_websocket_protocol", "get_compression_options", "on_message", "on_ping", "on_pong",
+                 "select_subprotocol", "ping"):
         assert callable(getattr(tornado.websocket.WebSocketHandler, name)), name
     assert isinstance(tornado.websocket.WebSocketHandler.max_message_size, property)
 
@@ -78,6 +79,9 @@ def test_tornado_still_calls_the_overrides_where_the_adaptation_expects():
     accept = inspect.getsource(Tornado13._accept_connection)
     assert "self._parse_extensions_header(handler.request.headers)" in accept
     assert "self._create_compressors(" in accept and '"permessage-deflate"' in accept
+    # BaseSocket.select_subprotocol gets the offers split on commas and its answer goes in the 101;
+    # Tornado's client takes any answer, so wsdemo's client checks it against its offers.
+    assert "handler.select_subprotocol(subprotocols)" in accept and 'split(",")' in accept
     # After our Close (a rate limit), Tornado sends no pong.
     assert "if self.server_terminated" in inspect.getsource(Tornado13._send_pong)
     # Tornado makes a WebSocketProtocol13 that adapt() can re-class.

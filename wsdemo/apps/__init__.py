@@ -2,7 +2,8 @@
 
 =============  ==========================================================
 ``/echo``      echoes text and binary (echo.py)
-``/chat``      one room, names, join/leave notices, broadcast (chat.py)
+``/chat``      one room, names, join/leave notices, broadcast; speaks the
+               subprotocol ``wsdemo.chat.v1`` (chat.py)
 ``/ticker``    the server pushes feed updates unasked (ticker.py)
 ``/cursors``   each client's x,y to all the others (cursors.py)
 ``/poll``      short polling of the same feed (poll.py)
@@ -18,6 +19,7 @@ import logging
 
 import tornado.web
 
+from ..heartbeat import check_heartbeat
 from ..wire import mask_tokens_text
 from .base import AppState, BaseSocket
 from .bodies import MAX_BODY, NoBodies
@@ -46,7 +48,13 @@ def _log_request(handler: tornado.web.RequestHandler) -> None:
                        mask_tokens_text(request.uri), request.remote_ip, 1000 * request.request_time())
 
 
-def make_app(state: AppState, *, compression: bool = False) -> tornado.web.Application:
+def make_app(state: AppState, *, compression: bool = False, ping_interval: float | None = None,
+             ping_timeout: float | None = None) -> tornado.web.Application:
+    """The lab's Tornado application. ``ping_interval``/``ping_timeout`` (validated by
+    ``heartbeat.check_heartbeat``): server heartbeats on every WebSocket (apps/base.py); they
+    are wsdemo's own settings, not Tornado's ``websocket_ping_*``, whose timeout closes with
+    1000 and waits 5 s more (see wsdemo/heartbeat.py)."""
+    ping_interval, ping_timeout = check_heartbeat(ping_interval, ping_timeout)
     routes = [
         ("/echo", EchoSocket),
         ("/chat", ChatSocket),
@@ -60,6 +68,8 @@ def make_app(state: AppState, *, compression: bool = False) -> tornado.web.Appli
     return tornado.web.Application(
         [(path, handler, {"state": state}) for path, handler in routes],
         wsdemo_compression=compression,
+        wsdemo_ping_interval=ping_interval,
+        wsdemo_ping_timeout=ping_timeout,
         websocket_max_message_size=state.max_message_size,
         log_function=_log_request,
     )

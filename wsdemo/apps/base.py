@@ -19,7 +19,8 @@ from typing import Any
 import tornado.web
 import tornado.websocket
 
-from .. import proxy
+from .. import proxy, wire
+from ..heartbeat import Heartbeat
 from .feed import Feed
 from .tornado_protocol import adapt, handshake_problems, pending_write_bytes
 
@@ -247,12 +248,31 @@ class Guarded:
 
 
 class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
-    """A WebSocket endpoint. Subclasses implement ``handle(message)``."""
+    """A WebSocket endpoint. Subclasses implement ``handle(message)``.
+
+    ``SUBPROTOCOLS``: the subprotocols the endpoint speaks (RFC 6455 section 1.9). The server
+    selects the first the client offers, in the client's order; none if it speaks none of
+    them, and the connection goes on without one (what the client then does is its choice:
+    a browser that offered some fails the connection).
+    """
+
+    SUBPROTOCOLS: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        problems = [p for p in map(wire.subprotocol_problem, cls.SUBPROTOCOLS) if p]
+        if problems:
+            raise ValueError(f"{cls.__name__}.SUBPROTOCOLS: {'; '.join(problems)}")
 
     def initialize(self, state: AppState) -> None:  # type: ignore[override]
         self.state = state
         self._allowance = 0.0
         self._checked_at = 0.0
+        self._heartbeat: Heartbeat | None = None
+
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        # Tornado hands over the offers split on commas; it puts our answer in the 101.
+        return wire.select_subprotocol(subprotocols, self.SUBPROTOCOLS)
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         state = self.state
@@ -288,7 +308,18 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         self.state.sockets.add(self)
         self._checked_at = time.monotonic()
         self._allowance = self.state.rate_limit * 2
+        interval = self.settings.get("wsdemo_ping_interval")
+        if interval:
+            self._heartbeat = Heartbeat(interval, self.settings["wsdemo_ping_timeout"],
+                                        ping=self.ping, fail=self._silent)
+            self._heartbeat.start()
         self.opened()
+
+    def _silent(self, code: int, reason: str) -> None:
+        """The client stopped answering pings: a Close saying so, then the line is dropped."""
+        log.info("closing %s %s: %s", self.request.remote_ip, self.request.path, reason)
+        if self.ws_connection is not None:
+            self.ws_connection.fail(code, reason)
 
     def opened(self) -> None:
         """Called when the handshake is done; override."""
@@ -314,10 +345,16 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
     # No page sends pings in bulk, so a flood is cut at once rather than waited on for a
     # closing handshake it will not answer.
     def on_ping(self, data: bytes) -> None:
+        self._count_control()
+
+    def on_pong(self, data: bytes) -> None:
+        self._count_control()
+        if self._heartbeat is not None:
+            self._heartbeat.pong(data)
+
+    def _count_control(self) -> None:
         if self._over_rate() and self.ws_connection is not None:
             self.ws_connection.fail(1008, self._rate_reason())
-
-    on_pong = on_ping
 
     def _over_rate(self) -> bool:
         return self.state.classroom and not self._within_rate()
@@ -340,6 +377,8 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         return True
 
     def on_close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         self.state.sockets.discard(self)
         self.closed()
 

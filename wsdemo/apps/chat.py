@@ -36,6 +36,10 @@ def _lone_surrogate(value) -> bool:
 
 
 class ChatSocket(BaseSocket):
+    # The JSON above, versioned: a client that offers it knows the message shapes. Clients
+    # that offer nothing (a plain WebSocket) are served the same way.
+    SUBPROTOCOLS = ("wsdemo.chat.v1",)
+
     def opened(self) -> None:
         name = self.get_query_argument("name", "") or f"guest{len(self.state.chat) + 1}"
         self.name = name[:MAX_NAME]

@@ -27,7 +27,7 @@ __all__ = [
     "bits_text", "field_table_html", "hex_dump_html", "masking_html", "payload_hex_html",
     "payload_text_html", "json_tree_html", "close_info", "message_info_html",
     "frame_detail_html", "HEADER_HELP", "headers_html", "accept_html", "problems_html",
-    "parse_extensions", "extensions_html", "summary_text", "summary_html",
+    "parse_extensions", "extensions_html", "subprotocol_lines", "subprotocols_html", "summary_text", "summary_html",
     "connections_table_html", "export_recording", "import_recording", "RecordedConnection",
     "RECORDING_FORMAT", "empty_rows_html", "parse_hex", "check_close", "MAX_CLOSE_REASON",
     "name_in_target", "name_in_greeting", "path_of", "student_name", "label_text", "is_student_activity",
@@ -923,6 +923,40 @@ def extensions_html(request, response) -> str:
             "<div style='display:flex;gap:2em'>"
             f"<div><div><i>offered by the client</i></div>{fmt(offered)}</div>"
             f"<div><div><i>accepted by the server</i></div>{fmt(accepted)}</div></div>{note}</div>")
+
+
+def subprotocol_lines(request, response) -> list[str]:
+    """The subprotocol negotiation in plain words: what was offered, what was selected,
+    and what each kind of client does next (RFC 6455 sections 1.9, 4.1, 4.2.2)."""
+    if request is None:
+        return []
+    offered = wire.offered_subprotocols(request.headers)
+    lines = [f"Subprotocols offered (client's order of preference): {', '.join(offered) if offered else 'none'}"]
+    if response is None:
+        return lines + ["Subprotocol selected: not known yet"]
+    if response.status != 101:
+        return lines + [f"Subprotocol selected: none (the server answered {response.status}, not 101)"]
+    selected = [t.strip() for v in response.headers.get_all("Sec-WebSocket-Protocol") for t in v.split(",")]
+    if not selected:
+        lines.append("Subprotocol selected: none selected")
+        if offered:
+            lines.append("The server spoke none of the offers; RFC 6455 lets it select none (section 4.2.2). "
+                         "What happens next is the client's choice: a browser that offered subprotocols fails "
+                         "the connection (the Fetch standard: error, then close with code 1006, protocol \"\"); "
+                         "the websockets library and wsdemo's client go on without one.")
+        return lines
+    if len(selected) > 1 or selected[0] not in offered:
+        return lines + [f"Subprotocol selected: {', '.join(selected)} ✗ not one of the offers: the client MUST "
+                        "fail the connection (RFC 6455 section 4.1)"]
+    return lines + [f"Subprotocol selected: {selected[0]} ✓ (the first offer this server speaks)"]
+
+
+def subprotocols_html(request, response) -> str:
+    lines = subprotocol_lines(request, response)
+    if not lines:
+        return ""
+    return ("<div class='wsdemo-subprotocols'><b>Subprotocol</b> (RFC 6455 §1.9)"
+            + "".join(f"<div>{esc(line)}</div>" for line in lines) + "</div>")
 
 
 # --------------------------------------------------------------------------- summaries

@@ -173,12 +173,13 @@ class HandshakeView(_Live):
         self._accept = W.HTML()
         self._problems = W.HTML()
         self._ext = W.HTML()
+        self._subprotocol = W.HTML()
         self._refresh = W.Button(description="Refresh", tooltip="read the handshake again",
                                  icon="refresh")
         self._refresh.on_click(lambda _b: self.refresh())
         super().__init__([_STYLE, self._title,
                           W.HBox([self._req, self._resp], layout=W.Layout(width="100%")),
-                          self._accept, self._problems, self._ext, self._refresh])
+                          self._accept, self._problems, self._ext, self._subprotocol, self._refresh])
         self.add_class("wsdemo-handshake")
         self.problems: list = []
         self._render()
@@ -231,6 +232,7 @@ class HandshakeView(_Live):
             self._problems.value = (R.problems_html(self.problems) if req is not None
                                     else "<i>waiting for the request</i>")
             self._ext.value = R.extensions_html(req, resp) if req is not None else ""
+            self._subprotocol.value = R.subprotocols_html(req, resp)
 
     @property
     def text(self) -> str:
@@ -244,6 +246,7 @@ class HandshakeView(_Live):
         ok = self.accept_ok()
         lines.append(f"Sec-WebSocket-Accept: {'✓ matches' if ok else '✗ wrong or missing' if ok is False else 'not known yet'}")
         lines += [f"✗ Problem: {p}" for p in self.problems]
+        lines += R.subprotocol_lines(req, resp)
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -41,8 +41,11 @@ from .handshake import (
     check_handshake,
     compute_accept,
     explain_accept,
+    offered_subprotocols,
     parse_request,
     parse_response,
+    select_subprotocol,
+    subprotocol_problem,
 )
 from .lifecycle import TRANSITIONS, State, Transition, next_state
 from .messages import DEFAULT_MAX_FRAMES, Message, MessageAssembler, parse_close_payload
@@ -58,6 +61,7 @@ __all__ = [
     "MessageEvent", "Opcode", "Problem", "ProtocolError", "Request", "Response", "State", "Summary",
     "TRANSITIONS", "Transition", "check_handshake", "compress_message", "compute_accept",
     "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",
+    "offered_subprotocols", "select_subprotocol", "subprotocol_problem",
     "mask_tokens", "mask_tokens_text", "parse_bytes_text", "parse_close_payload", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
     "summarize", "unmask",
     "ServerSentEvent", "SseDecoder", "SseEnd", "SseError", "SseEvent", "SseField", "decode_sse", "encode_sse",

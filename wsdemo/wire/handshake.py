@@ -337,6 +337,34 @@ def explain_accept(key: str | bytes) -> list[AcceptStep]:
     ]
 
 
+# -- subprotocols (sections 1.9, 4.1, 4.2.2) -------------------------------------------------------
+
+def subprotocol_problem(name: object) -> str | None:
+    """Why ``name`` cannot be a subprotocol name, or None if it can.
+
+    Section 4.1: each one is a non-empty string of characters U+0021 to U+007E without the
+    HTTP separators (an RFC 2616 token), so it fits in the comma-separated header intact."""
+    if not isinstance(name, str):
+        return f"a subprotocol name is a string, not {type(name).__name__}"
+    if not _TOKEN.match(name):
+        return (f"subprotocol name {name!r} is not a token: non-empty, characters U+0021..U+007E, "
+                "no separators such as , ; / = or spaces (RFC 6455 section 4.1)")
+    return None
+
+
+def offered_subprotocols(headers: Headers) -> list[str]:
+    """The subprotocols a request offers, in the client's order of preference (section 4.1)."""
+    return [t.strip() for v in headers.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()]
+
+
+def select_subprotocol(offered: Iterable[str], spoken: Iterable[str]) -> str | None:
+    """The first offer the server speaks, in the client's order (its order of preference,
+    section 4.1); None when it speaks none of them. Never a name that was not offered
+    (section 4.2.2 /subprotocol/). Names are compared exactly, as browsers do."""
+    speaks = set(spoken)
+    return next((name for name in offered if name in speaks), None)
+
+
 # -- check_handshake ---------------------------------------------------------------------------
 
 class Problem(str):
@@ -429,7 +457,7 @@ def check_handshake(request: Request, response: Response | None = None) -> list[
     if protocol is not None and len(selected) == 1:
         # compared exactly: the server must pick one "present in the client's handshake" (section 4.1);
         # browsers match case-sensitively and RFC 7936 makes only the IANA registry case-insensitive
-        offered_p = [t.strip() for v in h.get_all("Sec-WebSocket-Protocol") for t in v.split(",") if t.strip()]
+        offered_p = offered_subprotocols(h)
         if protocol.strip() not in offered_p:
             add("the server may only select a subprotocol the client offered", "4.1",
                 f"the response selects {protocol!r}; the request offered {offered_p or 'none'}")
