@@ -20,6 +20,7 @@ import ipywidgets as W
 
 from .. import wire
 from . import render as R
+from . import snapshot as S
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +138,20 @@ class _Live(W.VBox):
     def _render(self) -> None:  # pragma: no cover - overridden
         pass
 
+    def snapshot_html(self) -> str:
+        """The current view as static HTML (see wsdemo.ui.snapshot)."""
+        return S.snapshot_html(self, self._snapshot_parts())
+
+    def _snapshot_parts(self) -> dict[int, str]:
+        return {}
+
     def _repr_mimebundle_(self, **kwargs):
         # ipywidgets cuts text/plain at 110 characters; ours is short and complete.
         data = super()._repr_mimebundle_(**kwargs)
         data["text/plain"] = repr(self)
+        # What a saved notebook shows where the widget cannot run (GitHub, an untrusted
+        # notebook); the notebook builder replaces it with the view after the last cell.
+        data["text/html"] = self.snapshot_html()
         return data
 
 
@@ -464,6 +475,12 @@ class FrameInspector(_Live):
             what = str(row.frame) if row.frame is not None else f"{row.label} {row.preview}"
             text += f"; selected #{row.seq} {R.ARROWS.get(row.sender, '?')} {what}"
         return text
+
+    def _snapshot_parts(self) -> dict[int, str]:
+        # a real table instead of the Select's lines (the table has its own column titles)
+        table = R.rows_table_html(self.visible_rows(), multi=self._multi, selected=self._selected,
+                                  limit=S.MAX_ROWS)
+        return {id(self._header): "", id(self._table): table}
 
     # -- recordings
     def export_json(self, indent: int | None = None) -> str:
