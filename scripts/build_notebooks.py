@@ -24,6 +24,7 @@ Comment lines before the first header are a note for the reader and are dropped.
     .venv/bin/python scripts/build_notebooks.py            # build and run every notebook
     .venv/bin/python scripts/build_notebooks.py 03 02      # only those (by number or name)
     .venv/bin/python scripts/build_notebooks.py --check    # sources and .ipynb agree? (no kernel)
+    .venv/bin/python scripts/build_notebooks.py --html out/ 00   # static HTML pages (offline)
 
 Building runs each notebook top to bottom in a fresh kernel with notebooks/ as
 the working directory (what nbval and "Restart & Run All" do) and saves it with
@@ -336,6 +337,24 @@ def build(src: Path, timeout: int, out: Path | None = None) -> float:
     return elapsed
 
 
+# nbconvert draws a widget from its saved state with a script it loads from a CDN (what
+# nbviewer shows); a static page for offline reading prefers the saved snapshot instead.
+STATIC_HTML_PRIORITY = ["text/html", VIEW_MIME, "text/markdown", "image/svg+xml",
+                        "text/vnd.mermaid", "text/latex", "image/png", "image/jpeg", "text/plain"]
+
+
+def export_html(notebook: Path, out: Path) -> Path:
+    """A static HTML page of a built notebook, widgets drawn as their saved snapshots."""
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    config = Config()
+    config.NbConvertBase.display_data_priority = STATIC_HTML_PRIORITY
+    body, _resources = HTMLExporter(config=config).from_filename(str(notebook))
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
 def check(src: Path) -> list[str]:
     """Problems that make an .ipynb disagree with its source (empty when they agree)."""
     rel = src.relative_to(ROOT)
@@ -408,8 +427,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="notebooks to build (number, stem or path); default all")
     parser.add_argument("--check", action="store_true", help="only check that each .ipynb matches its source")
     parser.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
+    parser.add_argument("--html", metavar="DIR", type=Path,
+                        help="no build: write a static HTML page of each chosen .ipynb to DIR "
+                             "(widgets shown as their saved snapshots, readable offline)")
     args = parser.parse_args(argv)
     chosen = select(args.names)
+    if args.html:
+        args.html.mkdir(parents=True, exist_ok=True)
+        for src in chosen:
+            print(export_html(notebook_path(src), args.html / (src.stem + ".html")))
+        return 0
     if args.check:
         problems = [p for src in chosen for p in check(src)]
         if not args.names:

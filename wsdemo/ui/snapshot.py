@@ -73,8 +73,9 @@ def _draw(w: W.Widget, parts: Mapping[int, str]) -> str:
         cells = [c for c in cells if c]
         if not cells:
             return ""
-        return ("<table style='border-collapse:collapse;width:100%'><tr>"
-                + "".join(f"<td style='vertical-align:top;padding:0 8px 0 0'>{c}</td>" for c in cells)
+        return ("<table style='border-collapse:collapse'><tr>"
+                + "".join(f"<td style='vertical-align:top;text-align:left;padding:0 12px 0 0'>{c}</td>"
+                          for c in cells)
                 + "</tr></table>")
     if isinstance(w, W.Box):
         inner = "".join(_draw(c, parts) for c in w.children)
