@@ -135,6 +135,16 @@ def test_sanitize_replaces_live_values(live, stable):
     assert sanitize(live) == stable
 
 
+def test_sanitize_masks_a_widget_snapshot_and_nothing_else():
+    from wsdemo.ui import snapshot
+
+    early = snapshot.SNAPSHOT_START + ' data-widget="FrameInspector"><b>Frames</b>: 2 frames</div>'
+    final = snapshot.SNAPSHOT_START + ' data-widget="FrameInspector"><b>Frames</b>: 24 frames</div>'
+    assert sanitize(early) == sanitize(final) != early
+    mention = 'print(\'<div class="wsdemo-snapshot">\')'  # not a snapshot: it does not start one
+    assert sanitize(mention) == mention
+
+
 @pytest.mark.parametrize("teaching", [
     "base64       s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
     "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",  # the RFC's example stays exact
