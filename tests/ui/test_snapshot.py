@@ -147,3 +147,19 @@ async def test_no_script_runs_when_a_browser_shows_a_snapshot(browser):
     body = await page.locator("body").text_content()
     assert HOSTILE_NAME in body and HOSTILE_IMG in body  # shown as text, exactly
     assert await page.locator("tr.wsdemo-row").count() == 3
+
+
+def test_a_snapshot_that_cannot_be_drawn_falls_back_to_the_repr(caplog):
+    """A drawing bug never reaches the cell as a traceback, and the output keeps its text/html."""
+    events, _dec = decode()
+    insp = FrameInspector(events)
+
+    def broken():
+        raise RuntimeError("drawing bug")
+
+    insp.snapshot_html = broken
+    bundle = insp._repr_mimebundle_()
+    assert bundle["text/html"].startswith(S.SNAPSHOT_START)
+    assert "FrameInspector: 11 frames" in bundle["text/html"]
+    assert "could not draw a snapshot of FrameInspector" in caplog.text
+    assert S.collect([insp.model_id])["snapshots"][insp.model_id] == bundle["text/html"]

@@ -13,11 +13,14 @@ last cell: the final snapshot and the saved state of every widget a notebook sho
 
 from __future__ import annotations
 
+import logging
 from typing import Iterable, Mapping
 
 import ipywidgets as W
 
 from . import render as R
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_CLASS = "wsdemo-snapshot"
 MAX_ROWS = 100  # newest rows of a frame table in a snapshot (the live table keeps up to 500)
@@ -34,6 +37,20 @@ def snapshot_html(widget: W.Widget, parts: Mapping[int, str] | None = None) -> s
     name = R.esc(type(widget).__name__)
     return (f'{SNAPSHOT_START} data-widget="{name}">' + _draw(widget, parts or {}) + NOTE
             + "</div>")
+
+
+def snapshot_of(widget: W.Widget) -> str:
+    """The widget's own snapshot (``snapshot_html()``) or the generic one; never raises.
+
+    A drawing bug must not put a traceback into a learner's cell: the snapshot is then the
+    widget's repr, so the output keeps the same kinds of data (what nbval compares)."""
+    try:
+        own = getattr(widget, "snapshot_html", None)
+        return own() if callable(own) else snapshot_html(widget)
+    except Exception:
+        log.exception("wsdemo: could not draw a snapshot of %s", type(widget).__name__)
+        return (f'{SNAPSHOT_START} data-widget="{R.esc(type(widget).__name__)}">'
+                f"<pre>{R.esc(repr(widget))}</pre>{NOTE}</div>")
 
 
 def _hidden(w: W.Widget) -> bool:
@@ -117,9 +134,6 @@ def collect(model_ids: Iterable[str]) -> dict:
         flush = getattr(w, "flush", None)
         if callable(flush):
             flush()
-    snapshots = {}
-    for w in widgets:
-        own = getattr(w, "snapshot_html", None)
-        snapshots[w.model_id] = own() if callable(own) else snapshot_html(w)
+    snapshots = {w.model_id: snapshot_of(w) for w in widgets}
     state = dependency_state(widgets, drop_defaults=True) if widgets else {}
     return {"snapshots": snapshots, "state": state}

@@ -151,7 +151,7 @@ class _Live(W.VBox):
         data["text/plain"] = repr(self)
         # What a saved notebook shows where the widget cannot run (GitHub, an untrusted
         # notebook); the notebook builder replaces it with the view after the last cell.
-        data["text/html"] = self.snapshot_html()
+        data["text/html"] = S.snapshot_of(self)
         return data
 
 
