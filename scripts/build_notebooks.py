@@ -31,8 +31,8 @@ the working directory (what nbval and "Restart & Run All" do) and saves it with
 its outputs, so it reads well on GitHub. Widgets are saved too: after the last
 cell the builder asks the kernel for each shown widget's final view as static
 HTML (the output's text/html, for GitHub and untrusted notebooks) and for the
-widgets' state (the notebook's metadata, for JupyterLab and nbviewer). Everything else in the file is kept
-deterministic (cell ids, metadata, execution counts 1..N) so that rebuilding
+widgets' state (the notebook's metadata, for JupyterLab and nbviewer).
+Everything else in the file is kept deterministic (cell ids, metadata, execution counts 1..N) so that rebuilding
 only changes outputs that really changed. This script needs nbformat and
 nbclient, not jupytext.
 """

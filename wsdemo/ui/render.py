@@ -261,8 +261,9 @@ def rows_table_html(rows: Sequence[Row], *, multi: bool = False, selected: int |
     more = len(rows) - len(shown)
     note = (f"<caption style='caption-side:bottom;text-align:left'>the {len(shown)} newest of "
             f"{len(rows)} rows</caption>" if more > 0 else "")
+    # a line per row: a saved notebook's diff then shows the rows that changed
     return (f"<table class='wsdemo-rows-table' style='border-collapse:collapse;font-size:90%'>{note}"
-            f"{head}{''.join(body)}</table>")
+            f"{head}\n" + "\n".join(body) + "</table>")
 
 
 def parse_hex(text: str) -> bytes:

@@ -95,7 +95,7 @@ def _draw(w: W.Widget, parts: Mapping[int, str]) -> str:
                           for c in cells)
                 + "</tr></table>")
     if isinstance(w, W.Box):
-        inner = "".join(_draw(c, parts) for c in w.children)
+        inner = "\n".join(d for d in (_draw(c, parts) for c in w.children) if d)
         return f"<div>{inner}</div>" if inner else ""
     if isinstance(w, (W.Select, W.SelectMultiple)):
         chosen = set(w.index if isinstance(w.index, tuple) else (w.index,))
