@@ -235,8 +235,10 @@ def empty_rows_html(total: int, direction: str = "all", kind: str = "all", text:
             "are hidden. Set Direction to All, Kind to all, or clear the text to see them.</div>")
 
 
-# JupyterLab's stylesheet right-aligns table cells; a row of the frame table reads left to right.
-_LEFT = "font-family:monospace;text-align:left;white-space:pre"
+# JupyterLab's stylesheet right-aligns table cells and lets them wrap; a row of the frame
+# table reads left to right, on one line. (Borders and stripes come from the page's own table
+# style: a style on every cell would make a saved notebook many times bigger.)
+_LEFT = "text-align:left;white-space:pre"
 
 
 def rows_table_html(rows: Sequence[Row], *, multi: bool = False, selected: int | None = None,
@@ -248,7 +250,7 @@ def rows_table_html(rows: Sequence[Row], *, multi: bool = False, selected: int |
     shown = list(rows)[-limit:] if limit else list(rows)
     titles = ["", "#", "time"] + (["conn"] if multi else []) + ["direction", "type", "length",
                                                                 "data (preview)"]
-    head = "<tr>" + "".join(f"<th style='{_CELL}{_LEFT}'>{esc(t)}</th>" for t in titles) + "</tr>"
+    head = "<tr>" + "".join(f"<th style='{_LEFT}'>{esc(t)}</th>" for t in titles) + "</tr>"
     body = []
     for r in shown:
         mark = r.seq == selected
@@ -257,12 +259,13 @@ def rows_table_html(rows: Sequence[Row], *, multi: bool = False, selected: int |
             direction_text(r.sender), r.label, _fmt_size(r.length), r.preview + _fragment_note(r)]
         style = " style='background:#fff3c4;font-weight:bold'" if mark else ""
         body.append(f"<tr class='wsdemo-row'{style}>" + "".join(
-            f"<td style='{_CELL}{_LEFT}'>{esc(c)}</td>" for c in cells) + "</tr>")
+            f"<td style='{_LEFT}'>{esc(c)}</td>" for c in cells) + "</tr>")
     more = len(rows) - len(shown)
     note = (f"<caption style='caption-side:bottom;text-align:left'>the {len(shown)} newest of "
             f"{len(rows)} rows</caption>" if more > 0 else "")
     # a line per row: a saved notebook's diff then shows the rows that changed
-    return (f"<table class='wsdemo-rows-table' style='border-collapse:collapse;font-size:90%'>{note}"
+    return (f"<table class='wsdemo-rows-table' style='border-collapse:collapse;font-size:90%;"
+            f"font-family:monospace'>{note}"
             f"{head}\n" + "\n".join(body) + "</table>")
 
 
