@@ -238,7 +238,7 @@ def empty_rows_html(total: int, direction: str = "all", kind: str = "all", text:
 # JupyterLab's stylesheet right-aligns table cells and lets them wrap; a row of the frame
 # table reads left to right, on one line. (Borders and stripes come from the page's own table
 # style: a style on every cell would make a saved notebook many times bigger.)
-_LEFT = "text-align:left;white-space:pre"
+_LEFT = "text-align:left;white-space:pre;padding:1px 6px"
 
 
 def rows_table_html(rows: Sequence[Row], *, multi: bool = False, selected: int | None = None,
