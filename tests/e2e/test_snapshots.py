@@ -106,6 +106,12 @@ async def test_unexecuted_notebook_in_jupyterlab_shows_saved_widgets_and_diagram
             assert len(options) == len(saved)
             assert all(r[6] in o for r, o in zip(saved, options)), (saved[:3], options[:3])
             assert f"Frames: {counts}" in await widget.text_content()
+            # no kernel behind it: one broken-link mark on the widget, not one on each part
+            marks = await widget.evaluate(
+                "w => [w, ...w.querySelectorAll('.jupyter-widgets-disconnected')].filter(e =>"
+                " e.classList.contains('jupyter-widgets-disconnected')"
+                " && getComputedStyle(e, '::before').display !== 'none').length")
+            assert marks == 1
             await panel.locator(SVG_IMG).first.wait_for()  # the connection diagram, drawn
             outputs = "\n".join(await panel.locator(".jp-OutputArea-output").all_text_contents())
             assert "Error displaying widget" not in outputs and "model not found" not in outputs

@@ -28,7 +28,11 @@ SYNC_INTERVAL = 0.1  # seconds between two widget syncs at most: ~10 per second
 
 _STYLE = W.HTML(
     "<style>.wsdemo-rows select, .wsdemo-rows option {font-family: monospace; font-size: 12px}"
-    ".wsdemo-pane {overflow-x: auto}</style>")
+    ".wsdemo-pane {overflow-x: auto}"
+    # A widget drawn from a saved notebook (no kernel behind it) marks itself and each of its
+    # parts with a broken-link icon; once, on the widget itself, says it.
+    ".wsdemo-live.jupyter-widgets-disconnected .jupyter-widgets-disconnected::before {display: none}"
+    "</style>")
 
 
 class Batcher:
@@ -113,6 +117,7 @@ class _Live(W.VBox):
 
     def __init__(self, children=(), **kw):
         super().__init__(children=children, **kw)
+        self.add_class("wsdemo-live")
         self._unsubs: list[Callable[[], None]] = []
         self._batcher = Batcher(self._render)
 
