@@ -24,11 +24,15 @@ Comment lines before the first header are a note for the reader and are dropped.
     .venv/bin/python scripts/build_notebooks.py            # build and run every notebook
     .venv/bin/python scripts/build_notebooks.py 03 02      # only those (by number or name)
     .venv/bin/python scripts/build_notebooks.py --check    # sources and .ipynb agree? (no kernel)
+    .venv/bin/python scripts/build_notebooks.py --html out/ 00   # static HTML pages (offline)
 
 Building runs each notebook top to bottom in a fresh kernel with notebooks/ as
 the working directory (what nbval and "Restart & Run All" do) and saves it with
-its outputs, so it reads well on GitHub. Everything else in the file is kept
-deterministic (cell ids, metadata, execution counts 1..N) so that rebuilding
+its outputs, so it reads well on GitHub. Widgets are saved too: after the last
+cell the builder asks the kernel for each shown widget's final view as static
+HTML (the output's text/html, for GitHub and untrusted notebooks) and for the
+widgets' state (the notebook's metadata, for JupyterLab and nbviewer).
+Everything else in the file is kept deterministic (cell ids, metadata, execution counts 1..N) so that rebuilding
 only changes outputs that really changed. This script needs nbformat and
 nbclient, not jupytext.
 """
@@ -36,6 +40,8 @@ nbclient, not jupytext.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import hashlib
 import json
 import re
 import sys
@@ -52,9 +58,21 @@ SRC_DIR = NB_DIR / "src"
 HEADER = re.compile(r"^# %%(?P<rest>.*)$")
 # Tags that would hide a cell from nbval: the course never skips a cell.
 FORBIDDEN_TAGS = {"nbval-skip", "skip-execution"}
-# Output mimetypes that only carry random ids (widget model ids); nbval skips them
-# anyway, and their state is not saved, so keeping them would only add noise.
-DROPPED_MIMETYPES = {"application/vnd.jupyter.widget-view+json"}
+# Widgets. A widget output is {text/plain, text/html, widget-view}; after the last cell the
+# builder asks the kernel (one hidden execution, not saved as a cell) for each widget's final
+# view as static HTML and for the widgets' state, which it saves in the notebook's metadata as
+# JupyterLab's "Save Widget State" does. Then: JupyterLab (trusted) and nbviewer draw the saved
+# widgets, GitHub and untrusted notebooks show the text/html snapshot, nbval compares text/plain.
+VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+STATE_MIME = "application/vnd.jupyter.widget-state+json"
+PROBE_MIME = "application/x-wsdemo-build+json"  # only between the kernel and this script
+PROBE = """\
+import IPython.display as _wsdemo_display
+from wsdemo.ui.snapshot import collect as _wsdemo_collect
+_wsdemo_display.display({{{mime!r}: _wsdemo_collect({ids!r})}}, raw=True)
+del _wsdemo_display, _wsdemo_collect"""
+# nbval compares every mimetype of an output except these; a cell with this tag is not compared.
+NBVAL_IGNORE = "nbval-ignore-output"
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 # No version numbers here: they would change with every machine that rebuilds.
@@ -186,18 +204,117 @@ def normalize(nb: nbformat.NotebookNode, cells: list[Cell], stem: str) -> nbform
     for i, (cell, src) in enumerate(zip(nb.cells, cells)):
         cell.id = f"{stem[:2]}-{i:03d}"
         cell.metadata = json.loads(json.dumps(src.metadata))
-        for out in cell.get("outputs", []):
-            data = out.get("data")
-            if data is not None:
-                for mime in DROPPED_MIMETYPES & set(data):
-                    del data[mime]
     return nb
 
 
-def build(src: Path, timeout: int) -> float:
+def widget_outputs(nb: nbformat.NotebookNode):
+    """(cell, output) for every output that shows a widget, in notebook order."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if VIEW_MIME in out.get("data", {}):
+                yield cell, out
+
+
+def _refs(value) -> list[str]:
+    """Model ids a widget's state refers to ("IPY_MODEL_<id>"), in a stable order."""
+    if isinstance(value, str):
+        return [value[len("IPY_MODEL_"):]] if value.startswith("IPY_MODEL_") else []
+    if isinstance(value, dict):
+        return [r for k in sorted(value) for r in _refs(value[k])]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs(v)]
+    return []
+
+
+def _rename(value, ids: dict[str, str]):
+    if isinstance(value, str) and value.startswith("IPY_MODEL_"):
+        return "IPY_MODEL_" + ids.get(value[len("IPY_MODEL_"):], value[len("IPY_MODEL_"):])
+    if isinstance(value, dict):
+        return {k: _rename(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rename(v, ids) for v in value]
+    return value
+
+
+def stable_ids(view_ids: list[str], state: dict, stem: str) -> dict[str, str]:
+    """Random model id -> an id fixed by the notebook and the widget's place in it.
+
+    Widgets are numbered in the order a reader meets them (outputs top to bottom, then each
+    widget's children depth first), so a rebuild keeps every id and the diff shows only the
+    values that changed. The ids keep the 32-hex-digit shape of the ids ipywidgets makes.
+    """
+    order: list[str] = []
+
+    def visit(mid: str) -> None:
+        if mid in state and mid not in order:
+            order.append(mid)
+            for ref in _refs(state[mid].get("state", {})):
+                visit(ref)
+
+    for mid in view_ids:
+        visit(mid)
+    order += [mid for mid in state if mid not in order]  # e.g. links between widgets
+    return {mid: hashlib.sha256(f"wsdemo/{stem}/widget/{n}".encode()).hexdigest()[:32]
+            for n, mid in enumerate(order, start=1)}
+
+
+def save_widgets(nb: nbformat.NotebookNode, found: dict, stem: str) -> list[str]:
+    """Put the final snapshots into the widget outputs and the widgets' state into the metadata.
+
+    ``found`` is what wsdemo.ui.snapshot.collect returned in the kernel. Returns notes about
+    widgets that could not get a snapshot.
+    """
+    snapshots, state = found.get("snapshots", {}), found.get("state", {})
+    outputs = list(widget_outputs(nb))
+    ids = stable_ids([out.data[VIEW_MIME]["model_id"] for _c, out in outputs], state, stem)
+    notes = []
+    for cell, out in outputs:
+        mid = out.data[VIEW_MIME]["model_id"]
+        if mid not in state:  # closed before the end: JupyterLab would say "model not found"
+            del out.data[VIEW_MIME]
+            continue
+        out.data[VIEW_MIME] = dict(out.data[VIEW_MIME], model_id=ids[mid])
+        # nbval compares text/html too: only replace one the kernel sends itself (wsdemo's
+        # widgets send a snapshot, which sanitize.cfg masks), or in a cell nbval ignores.
+        if "text/html" in out.data or NBVAL_IGNORE in cell.metadata.get("tags", []):
+            out.data["text/html"] = snapshots[mid]
+        else:
+            notes.append(f"cell {cell.id}: {out.data.get('text/plain', '')[:60]!r} has no snapshot "
+                         f"(a plain ipywidget in a cell nbval compares)")
+    if state:
+        nb.metadata["widgets"] = {STATE_MIME: {
+            "version_major": 2, "version_minor": 0,
+            "state": {ids[mid]: _rename(s, ids) for mid, s in state.items()}}}
+    return notes
+
+
+async def _execute(client, nb: nbformat.NotebookNode) -> dict:
+    """Run every cell (as NotebookClient.execute does), then the hidden probe; its answer."""
+    client.reset_execution_trackers()
+    async with client.async_setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+        view_ids = list(dict.fromkeys(out.data[VIEW_MIME]["model_id"] for _c, out in widget_outputs(nb)))
+        if not view_ids:
+            return {}
+        probe = nbformat.v4.new_code_cell(PROBE.format(mime=PROBE_MIME, ids=view_ids))
+        nb.cells.append(probe)  # nbclient files a cell's outputs by its index
+        try:
+            await client.async_execute_cell(probe, len(nb.cells) - 1, store_history=False)
+        finally:
+            nb.cells.pop()
+        for out in probe.outputs:
+            if PROBE_MIME in out.get("data", {}):
+                return out.data[PROBE_MIME]
+        raise RuntimeError(f"the kernel did not answer the widget probe: {probe.outputs}")
+
+
+def build(src: Path, timeout: int, out: Path | None = None) -> float:
+    """Run ``src`` in a fresh kernel and write the notebook (to ``out``, by default its .ipynb)."""
     from nbclient import NotebookClient
 
-    cells = parse_source(src.read_text(encoding="utf-8"), str(src.relative_to(ROOT)))
+    name = str(src.relative_to(ROOT)) if src.is_relative_to(ROOT) else str(src)
+    cells = parse_source(src.read_text(encoding="utf-8"), name)
     nb = to_notebook(cells, src.stem)
     client = NotebookClient(
         nb,
@@ -208,13 +325,34 @@ def build(src: Path, timeout: int) -> float:
         store_widget_state=False,
     )
     started = time.perf_counter()
-    client.execute()  # raises CellExecutionError (with the traceback) if a cell fails
+    # raises CellExecutionError (with the traceback) if a cell fails
+    found = asyncio.run(_execute(client, nb))
     elapsed = time.perf_counter() - started
     nb = normalize(nb, cells, src.stem)
+    for note in save_widgets(nb, found, src.stem):
+        print(f"  note: {note}", flush=True)
     nbformat.validate(nb)
-    out = notebook_path(src)
+    out = notebook_path(src) if out is None else out
     nbformat.write(nb, str(out))
     return elapsed
+
+
+# nbconvert draws a widget from its saved state with a script it loads from a CDN (what
+# nbviewer shows); a static page for offline reading prefers the saved snapshot instead.
+STATIC_HTML_PRIORITY = ["text/html", VIEW_MIME, "text/markdown", "image/svg+xml",
+                        "text/vnd.mermaid", "text/latex", "image/png", "image/jpeg", "text/plain"]
+
+
+def export_html(notebook: Path, out: Path) -> Path:
+    """A static HTML page of a built notebook, widgets drawn as their saved snapshots."""
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    config = Config()
+    config.NbConvertBase.display_data_priority = STATIC_HTML_PRIORITY
+    body, _resources = HTMLExporter(config=config).from_filename(str(notebook))
+    out.write_text(body, encoding="utf-8")
+    return out
 
 
 def check(src: Path) -> list[str]:
@@ -251,6 +389,11 @@ def check(src: Path) -> list[str]:
             errors = [o for o in cell.outputs if o.output_type == "error"]
             if errors:
                 problems.append(f"{where}: saved with an error output ({errors[0].get('ename')})")
+    saved = nb.metadata.get("widgets", {}).get(STATE_MIME, {}).get("state", {})
+    for cell, out in widget_outputs(nb):
+        if out.data[VIEW_MIME].get("model_id") not in saved:
+            problems.append(f"{name} cell {cell.id}: a widget whose state is not saved "
+                            "(JupyterLab would show 'model not found')")
     if nb.metadata.get("kernelspec") != KERNELSPEC:
         problems.append(f"{name}: kernelspec {nb.metadata.get('kernelspec')} != {KERNELSPEC}")
     if problems:
@@ -284,8 +427,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="notebooks to build (number, stem or path); default all")
     parser.add_argument("--check", action="store_true", help="only check that each .ipynb matches its source")
     parser.add_argument("--timeout", type=int, default=60, help="seconds per cell (default 60)")
+    parser.add_argument("--html", metavar="DIR", type=Path,
+                        help="no build: write a static HTML page of each chosen .ipynb to DIR "
+                             "(widgets shown as their saved snapshots, readable offline)")
     args = parser.parse_args(argv)
     chosen = select(args.names)
+    if args.html:
+        args.html.mkdir(parents=True, exist_ok=True)
+        for src in chosen:
+            print(export_html(notebook_path(src), args.html / (src.stem + ".html")))
+        return 0
     if args.check:
         problems = [p for src in chosen for p in check(src)]
         if not args.names:

@@ -85,6 +85,11 @@ case "$cmd" in
     setup_python; setup_system lab || true
     args=()
     [ "$(id -u)" = 0 ] && args+=(--allow-root)  # e.g. in a container; Jupyter refuses root otherwise
+    # Trusted notebooks show their saved diagrams (SVG) and widgets before anything runs;
+    # JupyterLab shows an untrusted notebook's SVG as text. Signing is redone each time,
+    # since a notebook changed by git pull no longer matches its old signature.
+    "$VENV/bin/jupyter" trust notebooks/*.ipynb >/dev/null ||
+      say "could not trust the notebooks: diagrams show as text until you run them"
     cd "$ROOT/notebooks"
     say "opening the course: 00-start-here.ipynb (Ctrl-C stops JupyterLab)"
     exec "$VENV/bin/jupyter" lab "${args[@]}" 00-start-here.ipynb "$@" ;;

@@ -8,6 +8,8 @@ does not compare outputs of a cell that never ran), and skip nothing.
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -133,6 +135,16 @@ def test_sanitize_replaces_live_values(live, stable):
     assert sanitize(live) == stable
 
 
+def test_sanitize_masks_a_widget_snapshot_and_nothing_else():
+    from wsdemo.ui import snapshot
+
+    early = snapshot.SNAPSHOT_START + ' data-widget="FrameInspector"><b>Frames</b>: 2 frames</div>'
+    final = snapshot.SNAPSHOT_START + ' data-widget="FrameInspector"><b>Frames</b>: 24 frames</div>'
+    assert sanitize(early) == sanitize(final) != early
+    mention = 'print(\'<div class="wsdemo-snapshot">\')'  # not a snapshot: it does not start one
+    assert sanitize(mention) == mention
+
+
 @pytest.mark.parametrize("teaching", [
     "base64       s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
     "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",  # the RFC's example stays exact
@@ -251,3 +263,134 @@ def test_every_exercise_has_a_check_and_a_solution_that_fits_the_notebook(src):
         free = _names(tree, ast.Load) - _names(tree, ast.Store) - defined
         assert not free, f"solution {pointer.group(1)!r} reads {sorted(free)}, which {src.name} never defines"
     assert found, f"{src.name} has no 'On your own' exercise"
+
+
+# ----------------------------------------------------------------- widgets saved (issue 15)
+
+TINY = '''\
+# %%
+import ipywidgets as W
+from wsdemo import wire
+from wsdemo.ui import FrameInspector
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+dec = wire.ConnectionDecoder()
+events = dec.feed("client", ("GET /chat HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\n"
+                             "Connection: Upgrade\\r\\nSec-WebSocket-Key: " + KEY +
+                             "\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n").encode(), at=1.0)
+events += dec.feed("server", ("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\n"
+                              "Connection: Upgrade\\r\\nSec-WebSocket-Accept: " + wire.compute_accept(KEY) +
+                              "\\r\\n\\r\\n").encode(), at=1.1)
+inspector = FrameInspector(events)
+inspector
+
+# %% tags=["nbval-ignore-output"]
+board = W.HTML("waiting")
+display(board)
+
+# %%
+gone = W.HTML("closed before the end")
+display(gone)
+gone.close()
+
+# %%
+W.Label("a plain widget in a compared cell")
+
+# %%
+# later updates: the saved views are the final ones
+inspector.feed(dec.feed("server", wire.encode_frame(wire.Opcode.TEXT, "late <img src=x onerror=alert(1)>".encode()),
+                        at=1.2))
+board.value = "<b>final</b>"
+'''
+
+
+def _built(tmp_path, name: str) -> "nbformat.NotebookNode":
+    import nbformat
+
+    src = tmp_path / "99-tiny.py"
+    src.write_text(TINY)
+    out = tmp_path / name
+    build_notebooks.build(src, 60, out=out)
+    return nbformat.read(str(out), as_version=4)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """TINY built once (each build runs a kernel)."""
+    return _built(tmp_path_factory.mktemp("tiny"), "99-tiny.ipynb")
+
+
+def _view_outputs(nb):
+    return [(c, o) for c, o in build_notebooks.widget_outputs(nb)]
+
+
+def test_builder_saves_widget_state_and_the_final_view_of_each_widget(tiny):
+    import nbformat
+
+    nb = tiny
+    nbformat.validate(nb)
+    state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    views = _view_outputs(nb)
+    # the closed widget keeps its text only; the others point at a saved model
+    assert [c.id for c, _o in views] == ["99-000", "99-001", "99-003"]
+    assert all(o.data[build_notebooks.VIEW_MIME]["model_id"] in state for _c, o in views)
+    for model in state.values():  # every child a saved widget refers to is saved too
+        for ref in build_notebooks._refs(model["state"]):
+            assert ref in state, ref
+    assert state[views[0][1].data[build_notebooks.VIEW_MIME]["model_id"]]["model_name"] == "VBoxModel"
+
+    inspector = views[0][1].data
+    assert inspector["text/plain"] == "FrameInspector: 0 frames (0 →, 0 ←), showing all"  # at display
+    html = inspector["text/html"]  # after the last cell
+    assert html.startswith('<div class="wsdemo-snapshot"') and "1 frames (0 →, 1 ←)" in html
+    assert html.count("<tr class='wsdemo-row'") == 3 and "late &lt;img src=x" in html
+    assert "<img" not in html
+    assert views[1][1].data["text/html"].count("<b>final</b>") == 1  # the board, filled later
+    assert "text/html" not in views[2][1].data  # nbval would compare it: the kernel sends none
+    closed = nb.cells[2].outputs[0].data
+    assert set(closed) == {"text/plain"}
+
+
+def test_builder_keeps_widget_ids_from_one_build_to_the_next(tiny, tmp_path):
+    first, second = tiny, _built(tmp_path, "b.ipynb")
+
+    def ids(nb):
+        return ([o.data[build_notebooks.VIEW_MIME]["model_id"] for _c, o in _view_outputs(nb)],
+                sorted(nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]))
+
+    assert ids(first) == ids(second)
+    assert ids(first)[0][0] == build_notebooks.stable_ids(["x"], {"x": {}}, "99-tiny")["x"]
+    # the whole saved state is the same, so a rebuild's diff shows only what really changed
+    assert first.metadata.widgets == second.metadata.widgets
+
+
+def test_nbval_compares_text_plain_of_widgets_and_masks_their_snapshots(tiny, tmp_path):
+    """The saved snapshot (final view) differs from the one the kernel sends at display time;
+    sanitize.cfg masks both, so nbval passes, and compares the widget's text/plain still."""
+    import nbformat
+
+    nb = tiny
+    nbformat.write(nb, str(tmp_path / "99-tiny.ipynb"))
+    cfg = (ROOT / "notebooks" / "sanitize.cfg").read_text()
+    without = re.sub(r"\[widget snapshots\]\nregex: .*\nreplace: .*\n", "", cfg)
+    assert without != cfg
+    (tmp_path / "without.cfg").write_text(without)
+    altered = nbformat.from_dict(json.loads(json.dumps(nb)))
+    view = altered.cells[0].outputs[0].data
+    view["text/plain"] = view["text/plain"].replace("0 frames", "9 frames")
+    (tmp_path / "altered").mkdir()
+    nbformat.write(altered, str(tmp_path / "altered" / "99-tiny.ipynb"))
+
+    def nbval(path, cfg_path):
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", str(path), "--nbval", "--nbval-sanitize-with", str(cfg_path),
+             "-p", "no:cacheprovider", "-q", "-rf", "--color=no"],
+            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        return out.returncode, re.findall(r"^FAILED \S*::(Cell \d+)", out.stdout, re.M), out.stdout
+
+    code, failed, log = nbval(tmp_path / "99-tiny.ipynb", ROOT / "notebooks" / "sanitize.cfg")
+    assert code == 0, log[-3000:]
+    code, failed, log = nbval(tmp_path / "99-tiny.ipynb", tmp_path / "without.cfg")
+    assert failed == ["Cell 0"], log[-3000:]  # the snapshots differ: masked by the rule only
+    code, failed, log = nbval(tmp_path / "altered" / "99-tiny.ipynb", ROOT / "notebooks" / "sanitize.cfg")
+    assert failed == ["Cell 0"], log[-3000:]  # a widget's text/plain is still compared

@@ -31,6 +31,7 @@ __all__ = [
     "connections_table_html", "export_recording", "import_recording", "RecordedConnection",
     "RECORDING_FORMAT", "empty_rows_html", "parse_hex", "check_close", "MAX_CLOSE_REASON",
     "name_in_target", "name_in_greeting", "path_of", "student_name", "label_text", "is_student_activity",
+    "rows_table_html",
 ]
 
 
@@ -200,12 +201,16 @@ def table_header(multi: bool = False) -> str:
 def format_row(row: Row) -> str:
     """Fixed-width plain text (no HTML): the Select widget shows it as text."""
     conn = f"{'#' + str(row.conn_id):<4} " if row.conn_id is not None else ""
-    extra = ""
-    if row.fragment and row.fragment[1] > 1:
-        extra = f"  [msg {row.message_no}, frame {row.fragment[0]}/{row.fragment[1]}"
-        extra += f" → message {row.whole}]" if row.whole is not None else "]"
     return (f"{row.seq:>5} {_fmt_time(row.t):>9} {conn}{direction_text(row.sender):<9} "
-            f"{row.label:<12} {_fmt_size(row.length):>9}  {row.preview}{extra}")
+            f"{row.label:<12} {_fmt_size(row.length):>9}  {row.preview}{_fragment_note(row)}")
+
+
+def _fragment_note(row: Row) -> str:
+    """'  [msg 3, frame 2/2 → message 'Hello']' for a frame of a fragmented message, else ''."""
+    if not (row.fragment and row.fragment[1] > 1):
+        return ""
+    note = f"  [msg {row.message_no}, frame {row.fragment[0]}/{row.fragment[1]}"
+    return note + (f" → message {row.whole}]" if row.whole is not None else "]")
 
 
 def filter_rows(rows: Iterable[Row], direction: str = "all", kind: str = "all",
@@ -330,6 +335,40 @@ def is_student_activity(event) -> bool:
     if isinstance(event, wire.FrameEvent):
         return event.frame.opcode in (wire.Opcode.TEXT, wire.Opcode.BINARY, wire.Opcode.CONTINUATION)
     return False
+
+
+# JupyterLab's stylesheet right-aligns table cells and lets them wrap; a row of the frame
+# table reads left to right, on one line. (Borders and stripes come from the page's own table
+# style: a style on every cell would make a saved notebook many times bigger.)
+_LEFT = "text-align:left;white-space:pre;padding:1px 6px"
+
+
+def rows_table_html(rows: Sequence[Row], *, multi: bool = False, selected: int | None = None,
+                    limit: int = 100) -> str:
+    """The frame table as a real HTML table (for static snapshots, where no Select runs).
+
+    The newest ``limit`` rows; the selected one is marked with ▶ as well as a colour.
+    """
+    shown = list(rows)[-limit:] if limit else list(rows)
+    titles = ["", "#", "time"] + (["conn"] if multi else []) + ["direction", "type", "length",
+                                                                "data (preview)"]
+    head = "<tr>" + "".join(f"<th style='{_LEFT}'>{esc(t)}</th>" for t in titles) + "</tr>"
+    body = []
+    for r in shown:
+        mark = r.seq == selected
+        cells = ["▶" if mark else "", r.seq, _fmt_time(r.t)] + (
+            [f"#{r.conn_id}" if r.conn_id is not None else ""] if multi else []) + [
+            direction_text(r.sender), r.label, _fmt_size(r.length), r.preview + _fragment_note(r)]
+        style = " style='background:#fff3c4;font-weight:bold'" if mark else ""
+        body.append(f"<tr class='wsdemo-row'{style}>" + "".join(
+            f"<td style='{_LEFT}'>{esc(c)}</td>" for c in cells) + "</tr>")
+    more = len(rows) - len(shown)
+    note = (f"<caption style='caption-side:bottom;text-align:left'>the {len(shown)} newest of "
+            f"{len(rows)} rows</caption>" if more > 0 else "")
+    # a line per row: a saved notebook's diff then shows the rows that changed
+    return (f"<table class='wsdemo-rows-table' style='border-collapse:collapse;font-size:90%;"
+            f"font-family:monospace'>{note}"
+            f"{head}\n" + "\n".join(body) + "</table>")
 
 
 def parse_hex(text: str) -> bytes:

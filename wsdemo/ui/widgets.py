@@ -22,6 +22,7 @@ import ipywidgets as W
 
 from .. import wire
 from . import render as R
+from . import snapshot as S
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,11 @@ EVERYONE = ("all", None)  # the Who filter's values: this, ("student", name), ("
 
 _STYLE = W.HTML(
     "<style>.wsdemo-rows select, .wsdemo-rows option {font-family: monospace; font-size: 12px}"
-    ".wsdemo-pane {overflow-x: auto}</style>")
+    ".wsdemo-pane {overflow-x: auto}"
+    # A widget drawn from a saved notebook (no kernel behind it) marks itself and each of its
+    # parts with a broken-link icon; once, on the widget itself, says it.
+    ".wsdemo-live.jupyter-widgets-disconnected .jupyter-widgets-disconnected::before {display: none}"
+    "</style>")
 
 
 class Batcher:
@@ -117,6 +122,7 @@ class _Live(W.VBox):
 
     def __init__(self, children=(), **kw):
         super().__init__(children=children, **kw)
+        self.add_class("wsdemo-live")
         self._unsubs: list[Callable[[], None]] = []
         self._batcher = Batcher(self._render)
 
@@ -144,10 +150,20 @@ class _Live(W.VBox):
     def _render(self) -> None:  # pragma: no cover - overridden
         pass
 
+    def snapshot_html(self) -> str:
+        """The current view as static HTML (see wsdemo.ui.snapshot)."""
+        return S.snapshot_html(self, self._snapshot_parts())
+
+    def _snapshot_parts(self) -> dict[int, str]:
+        return {}
+
     def _repr_mimebundle_(self, **kwargs):
         # ipywidgets cuts text/plain at 110 characters; ours is short and complete.
         data = super()._repr_mimebundle_(**kwargs)
         data["text/plain"] = repr(self)
+        # What a saved notebook shows where the widget cannot run (GitHub, an untrusted
+        # notebook); the notebook builder replaces it with the view after the last cell.
+        data["text/html"] = S.snapshot_of(self)
         return data
 
 
@@ -747,6 +763,12 @@ class FrameInspector(_Live):
             what = str(row.frame) if row.frame is not None else f"{row.label} {row.preview}"
             text += f"; selected #{row.seq} {R.ARROWS.get(row.sender, '?')} {what}"
         return text
+
+    def _snapshot_parts(self) -> dict[int, str]:
+        # a real table instead of the Select's lines (the table has its own column titles)
+        table = R.rows_table_html(self.visible_rows(), multi=self._multi, selected=self._selected,
+                                  limit=S.MAX_ROWS)
+        return {id(self._header): "", id(self._table): table}
 
     # -- recordings
     def export_json(self, indent: int | None = None) -> str:
