@@ -35,6 +35,7 @@ import dataclasses
 import html
 import json
 import math
+import random
 import statistics
 import time
 import urllib.parse
@@ -42,12 +43,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from . import wire
+from .network import NETWORKS, Network
 from .wire.http import HttpReader
 
 if TYPE_CHECKING:
     from .server import Server
 
-METHODS = ("short polling", "long polling", "websocket")
+METHODS = ("short polling", "long polling", "server-sent events", "websocket")
+PHASES = ("random", "locked")
+#: Methods that open one long-lived stream with an HTTP request (its head and answer are set-up).
+STREAMS = ("server-sent events", "websocket")
 
 # ---------------------------------------------------------------- published figures
 
@@ -204,7 +209,7 @@ class PollingResult:
     latencies are those of the updates seen.
     """
 
-    method: str  #: 'short polling', 'long polling' or 'websocket'
+    method: str  #: 'short polling', 'long polling', 'server-sent events' or 'websocket'
     updates: int  #: new updates received (each once, in order): the "updates seen"
     bytes_per_update: float  #: every byte on the wire, both directions, per update seen
     median_latency_ms: float  #: server produced it -> client has it, over the updates seen
@@ -217,6 +222,11 @@ class PollingResult:
     empty_polls: int  #: answers without news (204)
     skipped: int  #: updates produced in the window that this client never saw
     max_latency_ms: float
+    p90_latency_ms: float = math.nan  #: 90th percentile of the updates seen
+    network: str = "loopback"  #: the conditions measured under: a preset's name or the Network's str
+    tcp_connections: int = 0  #: TCP connections this client opened for the whole run (the tap's records)
+    setup_bytes: int = 0  #: HTTP heads that opened a stream (WebSocket handshake, SSE request); 0 for polls
+    phase_ms: float | None = None  #: short polling: its polls' offset after the feed's beat
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     seqs: list[int] = field(default_factory=list, repr=False)
     summary: object = field(default=None, repr=False)  #: wire.Summary of the window
@@ -227,13 +237,16 @@ class PollingResult:
         if self.requests_per_update:
             extra = (f", {self.requests_per_update:.1f} requests/update of {self.header_bytes_per_request:.0f} B "
                      f"headers, {self.empty_polls} empty")
-        return (f"<{self.method}: {self.updates} updates seen, {self.skipped} skipped; per update seen: "
-                f"{self.bytes_per_update:.1f} B ({self.overhead_bytes_per_update:.1f} B overhead), median latency "
-                f"{self.median_latency_ms:.1f} ms{extra}>")
+        return (f"<{self.method} under {self.network}: {self.updates} updates seen, {self.skipped} skipped; "
+                f"per update seen: {self.bytes_per_update:.1f} B ({self.overhead_bytes_per_update:.1f} B overhead), "
+                f"median latency {self.median_latency_ms:.1f} ms, 90th percentile {self.p90_latency_ms:.1f} ms"
+                f"{extra}>")
 
 
 class Comparison(list):
-    """The rows of ``compare_polling``; shows itself as a table."""
+    """The rows of ``compare_polling``; shows itself as a table. ``network``: the conditions."""
+
+    network = "loopback"
 
     def by_method(self, method: str) -> PollingResult:
         for row in self:
@@ -257,19 +270,35 @@ class Comparison(list):
 
 
 def table(rows: Iterable[PollingResult]) -> Table:
-    """A readable table of measured rows. Every per-update column is per update *seen*;
-    ``skipped`` counts the updates a client never saw, which no figure includes."""
-    header = ["method", "updates seen", "skipped", "bytes", "up", "down", "overhead", "requests",
-              "header B/request", "empty polls", "median latency"]
+    """A readable table of measured rows. Bytes and requests are per update *seen*;
+    latencies are over the updates seen; ``skipped`` counts the updates a client never saw,
+    which no figure includes; TCP connections are counted over the whole run."""
+    rows = list(rows)
+    header = ["method", "updates seen", "skipped", "median latency", "90th pct latency", "bytes", "overhead",
+              "payload", "up", "down", "requests", "header B/request", "empty polls", "TCP connections"]
     body = []
     for r in rows:
-        body.append([r.method, str(r.updates), str(r.skipped), f"{r.bytes_per_update:,.1f} B",
+        body.append([r.method, str(r.updates), str(r.skipped), f"{r.median_latency_ms:.1f} ms",
+                     f"{r.p90_latency_ms:.1f} ms", f"{r.bytes_per_update:,.1f} B",
+                     f"{r.overhead_bytes_per_update:,.1f} B", f"{r.payload_bytes_per_update:,.1f} B",
                      f"{r.up_bytes_per_update:,.1f} B", f"{r.down_bytes_per_update:,.1f} B",
-                     f"{r.overhead_bytes_per_update:,.1f} B", f"{r.requests_per_update:.2f}",
+                     f"{r.requests_per_update:.2f}",
                      "-" if r.header_bytes_per_request is None else f"{r.header_bytes_per_request:,.1f} B",
-                     str(r.empty_polls), f"{r.median_latency_ms:.1f} ms"])
-    return Table(header, body, title="bytes, up, down, overhead, requests: per update seen; "
-                                     "median latency: of the updates seen; skipped: updates never seen")
+                     str(r.empty_polls), str(r.tcp_connections)])
+    conditions = sorted({r.network for r in rows})
+    under = f"under {', '.join(conditions)}: " if conditions else ""
+    return Table(header, body, title=f"{under}bytes (overhead + payload), up, down, requests: per update seen; "
+                                     "latencies: of the updates seen; skipped: updates never seen; "
+                                     "TCP connections: over the whole run")
+
+
+def network_label(network: "Network | str | None") -> str:
+    """A preset's name for ``network`` when it is one (``NETWORKS``), else the Network's str."""
+    net = Network.of(network)
+    for name, preset in NETWORKS.items():
+        if preset == net:
+            return name
+    return str(net)
 
 
 # ---------------------------------------------------------------- bands
@@ -365,15 +394,24 @@ def _window(after, before) -> "wire.Summary":
     return out
 
 
+def _p90(values: Sequence[float]) -> float:
+    """The 90th percentile (inclusive method: within the values measured)."""
+    if len(values) == 1:
+        return float(values[0])
+    return statistics.quantiles(values, n=10, method="inclusive")[-1]
+
+
 @dataclass
 class _Run:
     method: str
+    network: str = "loopback"
     latencies: list[float] = field(default_factory=list)
     seqs: list[int] = field(default_factory=list)
     start_seq: int = 0
     empty: int = 0
     connections: list = field(default_factory=list)
     summary: object = None
+    phase_ms: float | None = None
 
     def got(self, update: dict, now: float) -> None:
         self.seqs.append(update["seq"])
@@ -384,9 +422,16 @@ class _Run:
         s = self.summary
         requests = s.client.http_messages
         heads = s.client.http_head_bytes + s.server.http_head_bytes
-        overhead = heads + s.client.framing_bytes + s.server.framing_bytes
+        overhead = (heads + s.client.framing_bytes + s.server.framing_bytes
+                    + s.client.sse_overhead_bytes + s.server.sse_overhead_bytes)
         payload = (s.client.http_body_bytes + s.server.http_body_bytes
-                   + s.client.payload_bytes + s.server.payload_bytes)
+                   + s.client.payload_bytes + s.server.payload_bytes
+                   + s.client.sse_payload_bytes + s.server.sse_payload_bytes)
+        setup = 0
+        if self.method in STREAMS:  # the request that opened each stream, and its answer
+            for conn in self.connections:
+                whole = conn.summary()
+                setup += whole.client.http_head_bytes + whole.server.http_head_bytes
         return PollingResult(
             method=self.method, updates=n, bytes_per_update=s.wire_bytes / n,
             median_latency_ms=statistics.median(self.latencies),
@@ -395,7 +440,9 @@ class _Run:
             requests_per_update=requests / n,
             header_bytes_per_request=heads / requests if requests else None,
             empty_polls=self.empty, skipped=self.seqs[-1] - self.start_seq - n,
-            max_latency_ms=max(self.latencies), latencies_ms=list(self.latencies), seqs=list(self.seqs),
+            max_latency_ms=max(self.latencies), p90_latency_ms=_p90(self.latencies), network=self.network,
+            tcp_connections=len(self.connections), setup_bytes=setup, phase_ms=self.phase_ms,
+            latencies_ms=list(self.latencies), seqs=list(self.seqs),
             summary=s, connections=list(self.connections))
 
 
@@ -421,7 +468,9 @@ def _with_token(server: "Server", target: str) -> str:
 
 
 async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after: int, *, long: bool,
-                poll_s: float, hold_s: float, headers: dict[str, str] | None) -> None:
+                poll_s: float, hold_s: float, headers: dict[str, str] | None, phase: str = "random",
+                rng: random.Random | None = None) -> None:
+    rng = rng or random.Random()
     parts = urllib.parse.urlsplit(server.http_url("/"))
     http = KeepAliveClient(parts.hostname, parts.port, headers=headers)
     loop = asyncio.get_running_loop()
@@ -453,14 +502,18 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
         run.connections.append(conn)
         run.start_seq = last = first["seq"]
         before = conn.summary()
-        # A poller does not know when news comes; on average it waits half a poll
-        # interval. Polls are set half a poll interval after the feed's beat, that
-        # average case, rather than at whatever phase the start happened to give (0 to
-        # a whole interval, which would make one run's median meaningless). The lattice
-        # is re-anchored on each update's own `at`, so the feed's beat, which drifts by
-        # a few ms an interval, cannot slide the polls towards it during the run.
+        # A poller does not know when news comes. Real pages start polling whenever they were
+        # opened, so each poller's polls fall at a random offset (phase) after the feed's
+        # beat: phase="random" draws one in [0, poll_s) and keeps that lattice, so the
+        # latency measured includes where the polls happen to fall. phase="locked" puts
+        # them half a poll interval after the beat (the average wait, every time) and
+        # re-anchors on each update's own `at`, so the feed's drift cannot slide them.
+        locked = phase == "locked"
+        offset = poll_s / 2 if locked else rng.uniform(0, poll_s)
+        run.phase_ms = None if long else offset * 1000
+
         def slot_after(update: dict) -> float:
-            t = loop.time() + (update["at"] - time.time()) + poll_s / 2 + poll_s
+            t = loop.time() + (update["at"] - time.time()) + offset + poll_s
             while t <= loop.time():
                 t += poll_s
             return t
@@ -476,7 +529,12 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
             elif update["seq"] > last:
                 run.got(update, now)
                 last = update["seq"]
-            next_at = slot_after(update) if update is not None else next_at + poll_s
+            if locked and update is not None:
+                next_at = slot_after(update)
+            else:
+                next_at += poll_s
+                while next_at <= loop.time():  # a late answer: the next slot of the same lattice
+                    next_at += poll_s
         run.summary = _window(conn.summary(), before)
     finally:
         await http.close()
@@ -507,48 +565,104 @@ async def _listen(server: "Server", run: _Run, n: int, clock: _Clock, fresh_afte
         await client.close(timeout=2)
 
 
-async def compare_polling(server: "Server", updates: int = 10, *, interval_ms: float = 100,
-                          poll_ms: float | None = None, hold_s: float = 5.0,
-                          methods: Sequence[str] = METHODS, headers: dict[str, str] | None = None,
-                          timeout: float | None = None) -> Comparison:
-    """Follow the server's feed with short polling, long polling and a WebSocket at once,
-    until each has ``updates`` new updates; return one measured row per method.
+async def _stream(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after: int) -> None:
+    from . import sse  # the EventSource client; imported here, as server.connect imports its client
 
-    ``interval_ms``: the feed produces an update this often while measuring (the
-    server's previous rate is put back afterwards). ``poll_ms``: how often the short
-    poller asks (default: as often as updates come). ``hold_s``: how long the server
-    may hold a long poll. ``headers``: extra request headers for the pollers (try what
-    a browser sends). ``timeout``: seconds for the whole run (default: generous for
-    the rates given); on expiry an ``asyncio.TimeoutError`` says how far each got.
+    client = await sse.connect(server, "/sse", timeout=clock.left(run, n), reconnect=False)
+    try:
+        async def update() -> dict:
+            while True:  # only update events carry a seq (a gap or reset notice does not)
+                event = await client.next(timeout=clock.left(run, n))
+                data = json.loads(event.data)
+                if event.type == "message" and "seq" in data:
+                    return data
+
+        # The stream first sends the latest update it has: wait for one produced at the
+        # rate measured; the window starts there.
+        first = await update()
+        while first["seq"] <= fresh_after:
+            first = await update()
+        conn = client.connection
+        if conn is None:
+            raise RuntimeError("the tap recorded no connection for the event stream")
+        run.connections.append(conn)
+        run.start_seq = last = first["seq"]
+        before = conn.summary()
+        while len(run.seqs) < n:
+            got = await update()
+            now = time.time()
+            if got["seq"] > last:
+                run.got(got, now)
+                last = got["seq"]
+        run.summary = _window(conn.summary(), before)
+    finally:
+        await client.close()
+
+
+async def compare_polling(server: "Server", updates: int = 10, *, network: "Network | str | None" = None,
+                          interval_ms: float = 100, poll_ms: float | None = None, hold_s: float = 5.0,
+                          methods: Sequence[str] = METHODS, phase: str = "random",
+                          headers: dict[str, str] | None = None, timeout: float | None = None,
+                          rng: random.Random | None = None) -> Comparison:
+    """Follow the server's feed with short polling, long polling, server-sent events and a
+    WebSocket at once, until each has ``updates`` new updates; return one measured row per method.
+
+    ``network``: the conditions to measure under (a ``wsdemo.Network`` or a preset name,
+    ``wsdemo.NETWORKS``): set on the tap for the run, the previous ones put back after;
+    None measures under whatever ``server.tap.network`` is. ``interval_ms``: the feed
+    produces an update this often while measuring (the server's previous rate is put back
+    afterwards). ``poll_ms``: how often the short poller asks (default: as often as updates
+    come). ``phase``: "random" (default) starts the short poller's polls at a random offset
+    within its interval, as pages opened at any moment do, so its latency is measured
+    rather than set by the schedule; "locked" polls half an interval after each update
+    (the average case, every time). ``hold_s``: how long the server may hold a long poll.
+    ``headers``: extra request headers for the pollers (try what a browser sends).
+    ``timeout``: seconds for the whole run (default: generous for the rates and the
+    network given); on expiry an ``asyncio.TimeoutError`` says how far each got.
     """
     if not isinstance(updates, int) or isinstance(updates, bool) or not 1 <= updates <= 10_000:
         raise ValueError(f"updates must be an int from 1 to 10,000, got {updates!r}")
+    if isinstance(methods, str):
+        methods = [methods]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"methods must be some of {METHODS}, got {list(methods)!r}")
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     if not interval_ms > 0:
         raise ValueError(f"interval_ms must be > 0, got {interval_ms!r}")
     poll_s = (interval_ms if poll_ms is None else poll_ms) / 1000
     if not poll_s > 0:
         raise ValueError(f"poll_ms must be > 0, got {poll_ms!r}")
+    conditions = None if network is None else Network.of(network)  # a bad one fails before anything changes
     if not server.running:
         raise RuntimeError("the server is not running: start one with server = await wsdemo.serve()")
+    tap = server.tap
+    old_network = tap.network
+    label = network_label(conditions if conditions is not None else old_network)
+    effective = conditions if conditions is not None else old_network
     state = server.app_state
     old_interval = state.ticker_interval_ms
+    if conditions is not None:
+        tap.network = conditions
     state.ticker_interval_ms = interval_ms
     interval_s = state.ticker_interval_ms / 1000  # as the feed clamped it
     fresh_after = state.feed.seq  # updates up to here were produced at the old rate
     if timeout is None:
-        timeout = 10 + 3 * (updates + 2) * max(interval_s, poll_s)
-    clock = _Clock(timeout, f"the feed every {interval_s * 1000:g} ms")
-    runs = {m: _Run(m) for m in METHODS if m in methods}
+        # a few round trips of set-up, then each update may wait a poll and a round trip
+        rtt = 2 * (effective.latency_ms + effective.jitter_ms) / 1000
+        timeout = 10 + 4 * rtt + 3 * (updates + 2) * (max(interval_s, poll_s) + rtt)
+    clock = _Clock(timeout, f"the feed every {interval_s * 1000:g} ms, under {label}")
+    runs = {m: _Run(m, network=label) for m in METHODS if m in methods}
     jobs = []
     for m, run in runs.items():
         if m == "websocket":
             jobs.append(_listen(server, run, updates, clock, fresh_after))
+        elif m == "server-sent events":
+            jobs.append(_stream(server, run, updates, clock, fresh_after))
         else:
             jobs.append(_poll(server, run, updates, clock, fresh_after, long=m == "long polling", poll_s=poll_s,
-                              hold_s=hold_s, headers=headers))
+                              hold_s=hold_s, headers=headers, phase=phase, rng=rng))
     try:
         tasks = [asyncio.ensure_future(j) for j in jobs]
         try:
@@ -561,6 +675,8 @@ async def compare_polling(server: "Server", updates: int = 10, *, interval_ms: f
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         state.ticker_interval_ms = old_interval
+        if conditions is not None:
+            tap.network = old_network
     errors = [e for e in outcomes if isinstance(e, BaseException)]
     for e in errors:
         if not isinstance(e, asyncio.TimeoutError):
@@ -568,8 +684,11 @@ async def compare_polling(server: "Server", updates: int = 10, *, interval_ms: f
     if errors:
         got = ", ".join(f"{r.method} {len(r.seqs)}" for r in runs.values())
         raise asyncio.TimeoutError(f"not every method had {updates} updates within {timeout:g} s "
-                                   f"(the feed every {interval_s * 1000:g} ms): got {got} of {updates} updates")
-    return Comparison(run.result() for run in runs.values())
+                                   f"(the feed every {interval_s * 1000:g} ms, under {label}): "
+                                   f"got {got} of {updates} updates")
+    out = Comparison(run.result() for run in runs.values())
+    out.network = label
+    return out
 
 
 __all__ = [
