@@ -31,10 +31,12 @@ connection is closed on the way out, whatever happens.
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import html
 import json
 import math
+import os
 import random
 import statistics
 import time
@@ -299,6 +301,114 @@ def network_label(network: "Network | str | None") -> str:
         if preset == net:
             return name
     return str(net)
+
+
+# ---------------------------------------------------------------- break-even
+
+#: A TCP connection's set-up on the wire, in bytes, at the least: three segments (SYN, SYN-ACK,
+#: ACK), each with a 20-byte IPv4 header (RFC 791, section 3.1) and a 20-byte TCP header
+#: without options (RFC 9293, section 3.1). Real stacks add options (MSS, window scale,
+#: timestamps), so this is a floor. The tap relays the bytes inside TCP and never sees these.
+TCP_HANDSHAKE_BYTES = 3 * (20 + 20)
+
+
+def payback(handshake: float, ws: float, poll: float) -> int | None:
+    """The smallest whole number of updates n >= 1 with handshake + n·ws <= n·poll: after n
+    updates, a method that paid ``handshake`` more up front and ``ws`` per update has cost no
+    more than one paying ``poll`` per update. None: never (``poll`` <= ``ws`` and something
+    to pay back). The one computation behind ``break_even`` and ``exercises.check_payback``."""
+    if handshake <= 0 and ws <= poll:
+        return 1  # nothing to pay back: level or ahead from the first update
+    if poll <= ws:
+        return None
+    n = max(1, math.ceil(handshake / (poll - ws)))
+    while n > 1 and handshake + (n - 1) * ws <= (n - 1) * poll + 1e-9:  # float rounding of the division
+        n -= 1
+    while handshake + n * ws > n * poll + 1e-9:
+        n += 1
+    return n
+
+
+def handshake_bytes(row: PollingResult) -> int:
+    """The HTTP heads on a row's connections: for the WebSocket, its opening handshake (the
+    Upgrade request and the 101 answer); for server-sent events, the request and its answer."""
+    total = 0
+    for conn in row.connections:
+        s = conn.summary()
+        total += s.client.http_head_bytes + s.server.http_head_bytes
+    return total
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """The WebSocket against one other method: set-up and per-update overhead of each, and
+    ``updates``, the first whole update after which the WebSocket has cost no more (None: never)."""
+
+    method: str
+    updates: int | None
+    websocket_setup_bytes: float  #: TCP connections × tcp_bytes + handshake
+    other_setup_bytes: float  #: TCP connections × tcp_bytes + its own opening heads (SSE), or 0
+    websocket_per_update: float  #: overhead bytes per update seen
+    other_per_update: float
+
+    def __repr__(self) -> str:
+        when = "never" if self.updates is None else f"after {self.updates} update{'s' if self.updates != 1 else ''}"
+        return (f"<websocket against {self.method}: paid back {when} (set-up {self.websocket_setup_bytes:,.0f} B "
+                f"against {self.other_setup_bytes:,.0f} B; {self.websocket_per_update:.1f} B against "
+                f"{self.other_per_update:.1f} B of overhead per update)>")
+
+
+class BreakEvens(dict):
+    """``{method: BreakEven}``; shows itself as a table."""
+
+    def table(self) -> Table:
+        body = [[b.method, "never" if b.updates is None else str(b.updates),
+                 f"{b.websocket_setup_bytes:,.0f} B", f"{b.other_setup_bytes:,.0f} B",
+                 f"{b.websocket_per_update:.1f} B", f"{b.other_per_update:.1f} B"] for b in self.values()]
+        return Table(["against", "updates to pay back", "websocket set-up", "its set-up", "websocket per update",
+                      "its per update"], body,
+                     title="overhead bytes only (HTTP heads, frame headers, SSE field names): the updates "
+                           "themselves cost every method the same; per update: per update seen")
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
+
+
+def break_even(rows: Comparison, *, tcp_bytes: float = TCP_HANDSHAKE_BYTES) -> BreakEvens:
+    """After how many updates has the WebSocket paid back its set-up, against each other method?
+
+    Each method's overhead after n updates is counted as
+
+        set-up + n × overhead per update seen
+
+    where set-up = (TCP connections it opened, from the tap's records) × ``tcp_bytes`` (what
+    one TCP handshake costs; the tap cannot see it, so ``TCP_HANDSHAKE_BYTES``, a floor, by
+    default) + the HTTP heads that opened a stream (the WebSocket's Upgrade request and 101
+    answer; the event stream's request and answer; nothing for a poller, whose every request
+    is already in its per-update figure). Overhead bytes only: the updates themselves cost
+    every method the same. The answer per method is ``payback``: the first whole n at which
+    the WebSocket's total is not larger; None if it never catches up. With ``tcp_bytes=0``
+    and one connection each, the number against short polling is ``exercises.check_payback``'s.
+    """
+    ws = rows["websocket"]
+
+    def setup(row: PollingResult) -> float:
+        heads = handshake_bytes(row) if row.method in STREAMS else 0
+        return row.tcp_connections * tcp_bytes + heads
+
+    ws_setup = setup(ws)
+    out = BreakEvens()
+    for row in rows:
+        if row.method == "websocket":
+            continue
+        other = setup(row)
+        out[row.method] = BreakEven(row.method, payback(ws_setup - other, ws.overhead_bytes_per_update,
+                                                        row.overhead_bytes_per_update),
+                                    ws_setup, other, ws.overhead_bytes_per_update, row.overhead_bytes_per_update)
+    return out
 
 
 # ---------------------------------------------------------------- bands
@@ -691,9 +801,200 @@ async def compare_polling(server: "Server", updates: int = 10, *, network: "Netw
     return out
 
 
+# ---------------------------------------------------------------- head-of-line blocking
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One frame as the tap saw it: ``sent`` when its last byte reached the tap from its
+    sender, ``delivered`` when the tap handed that byte on under the network conditions
+    (the delivery stamp of its chunk; ``sent`` when nothing held it). Seconds from the start."""
+
+    sender: str
+    what: str
+    size: int  #: bytes on the wire: header + payload
+    sent: float
+    delivered: float
+
+
+@dataclass
+class HeadOfLine:
+    """What ``head_of_line`` measured. ``pongs``: {which ping: seconds from writing the ping
+    to reading its pong, at the client}; ``echo_done``: seconds from the start until the
+    client had the echo's last byte; ``serialization_s``: the echo's bytes at the down rate
+    (size × 8 / down_kbps), what a queued message adds ahead of anything behind it."""
+
+    size: int
+    fragment: int | None
+    network: str
+    serialization_s: float
+    pongs: dict[str, float]
+    echo_done: float
+    timeline: list[TimelineEntry] = field(repr=False)
+
+    def table(self) -> Table:
+        rows = [[f"{e.sent:.3f} s", f"{e.delivered:.3f} s", e.sender, e.what, f"{e.size:,} B"] for e in self.timeline]
+        return Table(["reached the tap", "delivered", "from", "frame", "size"], rows,
+                     title=f"{self.size:,} B echoed under {self.network}"
+                           + (f", sent in {self.fragment:,}-byte fragments" if self.fragment else ", one frame"))
+
+    def __repr__(self) -> str:
+        pongs = "; ".join(f"pong for the ping {k}: {v:.2f} s" for k, v in self.pongs.items())
+        return (f"<head of line: {self.size:,} B under {self.network}"
+                f"{f' in {self.fragment:,}-byte fragments' if self.fragment else ' in one frame'}; {pongs}; "
+                f"echo complete at {self.echo_done:.2f} s (its bytes alone take {self.serialization_s:.2f} s)>")
+
+    def _repr_html_(self) -> str:
+        return f"<p>{html.escape(repr(self))}</p>" + self.table()._repr_html_()
+
+
+def _timeline(conn, start: float, network: Network) -> list[TimelineEntry]:
+    """Frames of ``conn`` with the tap's arrival and delivery times of each one's last byte.
+
+    The tap stamps a held chunk's delivery by its last byte; a frame that ends earlier in a
+    chunk went out that many bytes sooner at the link's rate (the tap delivers a chunk in
+    slices at that rate: wsdemo/network.py), never before the chunk arrived."""
+    delivered = {(d.sender, d.at): d.delivered_at for d in conn.deliveries}
+    ends: dict[str, list[tuple[int, float]]] = {"client": [], "server": []}
+    totals = {"client": 0, "server": 0}
+    for sender, at, data in conn.chunks:
+        if data:
+            totals[sender] += len(data)
+            ends[sender].append((totals[sender], at))
+    out = []
+    for e in conn.events:
+        if not isinstance(e, wire.FrameEvent):
+            continue
+        f = e.frame
+        end = e.offset + f.size
+        stop, at = next(((stop, t) for stop, t in ends[e.sender] if stop >= end), (end, e.at))
+        out_at = delivered.get((e.sender, at), at)
+        rate = network.bytes_per_second(e.sender)
+        if rate is not None and out_at > at:
+            out_at = max(at, out_at - (stop - end) / rate)
+        what = f.opcode.name.lower() + ("" if f.fin else " (not final)")
+        if f.opcode in (wire.Opcode.PING, wire.Opcode.PONG):
+            what += f" {f.payload.decode('ascii', 'replace')!r}"
+        out.append(TimelineEntry(e.sender, what, f.size, at - start, out_at - start))
+    return out
+
+
+async def head_of_line(server: "Server", size: int = 100_000, *,
+                       network: "Network | str | None" = Network(down_kbps=1000),
+                       fragment: int | None = None, timeout: float | None = None) -> HeadOfLine:
+    """Measure head-of-line blocking: a big message queued before a ping delays the pong.
+
+    A raw WebSocket client on ``/echo`` (through the tap; its connection alone gets
+    ``network``, default 1000 kbps down) sends ``size`` bytes in one binary message, then a
+    ping. The server echoes the message, then answers the ping: the pong travels behind
+    the echo's bytes on the one TCP stream, so it waits about size × 8 / down_kbps
+    (2 MB at 1000 kbps: 16 s; 100 kB: 0.8 s).
+
+    ``fragment``: the client sends its message in frames of this many bytes and writes a
+    ping *between* the first two fragments, then another after the last. A control frame
+    may go between fragments (RFC 6455, section 5.4), and only because the sender put it
+    there: the server gets that ping before the message is complete and its pong comes back
+    at once. The ping after the message still waits: the server's echo (Tornado sends it
+    as one frame) is queued bytes ahead of the pong on the same TCP stream, and fragmenting
+    would not change that either, since bytes already handed to TCP are delivered in order.
+
+    Bounded: ``timeout`` (default: twice the expected time plus 10 s) for the whole run.
+    Returns a ``HeadOfLine`` with the pong delays and the tap's timeline of the frames.
+    """
+    limit = server.app_state.max_message_size
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= limit:
+        raise ValueError(f"size must be a whole number of bytes from 1 to the server's max_message_size "
+                         f"({limit:,}), got {size!r}")
+    if fragment is not None and (not isinstance(fragment, int) or isinstance(fragment, bool)
+                                 or not 1 <= fragment < size):
+        raise ValueError(f"fragment must be None or a whole number of bytes from 1 to size - 1, got {fragment!r}")
+    net = Network.of(network)
+    if not server.running:
+        raise RuntimeError("the server is not running: start one with server = await wsdemo.serve()")
+    rate = net.bytes_per_second("server")
+    serialization = 0.0 if rate is None else (size + 10) / rate  # the echo: payload and its frame header
+    if timeout is None:
+        timeout = 10 + 2 * (serialization + 4 * net.latency_ms / 1000 + (size / (net.bytes_per_second("client") or 1e9)))
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise asyncio.TimeoutError(f"head_of_line did not finish within {timeout:g} s under {net}")
+        return remaining
+
+    parts = urllib.parse.urlsplit(server.http_url("/"))
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port), left())
+    try:
+        key = base64.b64encode(os.urandom(16)).decode("ascii")
+        writer.write((f"GET {_with_token(server, '/echo')} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                      f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      f"Sec-WebSocket-Version: 13\r\n\r\n").encode("latin-1"))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), left())
+        if not head.startswith(b"HTTP/1.1 101"):
+            status = head.split(b"\r\n", 1)[0].decode("latin-1")
+            raise RuntimeError(f"the server refused the WebSocket: {status}")
+        local = "%s:%s" % writer.get_extra_info("sockname")[:2]
+        conn = _connection_of(server, local)
+        server.tap.set_network(conn, net)
+
+        def frame(opcode, payload, fin=True) -> bytes:
+            return wire.encode_frame(opcode, payload, fin=fin, mask_key=os.urandom(4))
+
+        data = os.urandom(size)
+        sent: dict[str, float] = {}
+        start = time.time()
+        if fragment is None:
+            writer.write(frame(wire.Opcode.BINARY, data))
+        else:
+            pieces = [data[i:i + fragment] for i in range(0, size, fragment)]
+            writer.write(frame(wire.Opcode.BINARY, pieces[0], fin=False))
+            writer.write(frame(wire.Opcode.PING, b"between fragments"))
+            sent["between fragments"] = time.time()
+            for i, piece in enumerate(pieces[1:], 1):
+                writer.write(frame(wire.Opcode.CONTINUATION, piece, fin=i == len(pieces) - 1))
+        writer.write(frame(wire.Opcode.PING, b"after the message"))
+        sent["after the message"] = time.time()
+        await asyncio.wait_for(writer.drain(), left())
+
+        decoder = wire.FrameDecoder(max_payload=size + 1)
+        pongs: dict[str, float] = {}
+        echoed = 0
+        echo_done = None
+        while len(pongs) < len(sent) or echo_done is None:
+            chunk = await asyncio.wait_for(reader.read(1 << 16), left())
+            now = time.time()
+            if not chunk:
+                raise ConnectionError("the server closed the connection during head_of_line")
+            for f in decoder.feed(chunk):
+                if f.opcode == wire.Opcode.PONG:
+                    which = f.payload.decode("ascii", "replace")
+                    if which in sent:
+                        pongs[which] = now - sent[which]
+                elif f.opcode in (wire.Opcode.BINARY, wire.Opcode.CONTINUATION):
+                    echoed += f.payload_len
+                    if f.fin and echoed >= size:
+                        echo_done = now - start
+        writer.write(frame(wire.Opcode.CLOSE, (1000).to_bytes(2, "big")))
+        try:
+            await asyncio.wait_for(writer.drain(), left())
+        except (ConnectionError, asyncio.TimeoutError):
+            pass
+        # the order the pings were sent in, which is the order a reader expects
+        ordered = {k: pongs[k] for k in sent}
+        return HeadOfLine(size, fragment, network_label(net), serialization, ordered, echo_done,
+                          _timeline(conn, start, net))
+    finally:
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), 2)
+        except (asyncio.TimeoutError, OSError):
+            pass
+
+
 __all__ = [
     "compare_polling", "PollingResult", "Comparison", "table", "Table", "project_bandwidth", "Projection",
     "projection_table", "published_table", "PublishedRow", "round_like", "ratio_band", "KeepAliveClient",
     "METHODS", "PUBLISHED_POLL_BYTES", "PUBLISHED_FRAME_BYTES", "RFC_FRAMING", "HPBN_REQUEST_HEADER_BYTES",
-    "HPBN_TCP_IP_TLS_BYTES",
+    "HPBN_TCP_IP_TLS_BYTES", "PHASES", "STREAMS", "network_label", "break_even", "BreakEven", "BreakEvens",
+    "payback", "handshake_bytes", "TCP_HANDSHAKE_BYTES", "head_of_line", "HeadOfLine", "TimelineEntry",
 ]
