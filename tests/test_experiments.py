@@ -423,3 +423,18 @@ async def test_head_of_line_pong_waits_behind_the_big_message():
             await ex.head_of_line(srv, 1000, fragment=1000)
     finally:
         await asyncio.wait_for(srv.stop(), T)
+
+
+async def test_the_window_counts_the_updates_seen_even_when_the_tap_sees_them_a_latency_earlier(server):
+    # 250 ms one way against an update every 50 ms: when a client has an update, the tap has
+    # already recorded the next four. The window holds exactly the frames/events of the
+    # updates seen.
+    far = wsdemo.Network(latency_ms=250)
+    rows = await asyncio.wait_for(ex.compare_polling(server, updates=4, interval_ms=50, network=far,
+                                                     methods=["server-sent events", "websocket"]), T)
+    assert rows.network == str(far)
+    ws, sse = rows["websocket"], rows["server-sent events"]
+    assert ws.summary.server.frames == 4 and ws.overhead_bytes_per_update == 2.0
+    assert sse.summary.server.sse_events == 4
+    for r in rows:
+        assert min(r.latencies_ms) >= 250

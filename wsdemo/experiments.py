@@ -1,28 +1,37 @@
-"""Measured experiments: what polling costs next to a WebSocket, counted on the wire.
+"""Measured experiments: what polling costs next to server-sent events and a WebSocket,
+counted on the wire, under named network conditions.
 
-    rows = await experiments.compare_polling(server, updates=10, interval_ms=100)
-    rows                      # a table: bytes and latency per update seen, per method
+    rows = await experiments.compare_polling(server, updates=10, network="4g")
+    rows                      # a table: latency and bytes per update seen, per method
+    experiments.break_even(rows)                               # when the handshake has paid back
     experiments.project_bandwidth(rows[0].bytes_per_update)   # 1,000 / 10,000 / 100,000 clients
     experiments.published_table()                              # Lubbers & Greco's figures
+    await experiments.head_of_line(server, 100_000)            # a big message delays a pong
 
-Three real clients follow the server's one feed of updates (the feed behind
-``/ticker``, ``/poll`` and ``/longpoll``) at the same time, each on its own
+Four real clients follow the server's one feed of updates (the feed behind
+``/ticker``, ``/sse``, ``/poll`` and ``/longpoll``) at the same time, each on its own
 connection through the tap:
 
 - **short polling**: an HTTP/1.1 keep-alive client asks ``GET /poll?since=SEQ``
-  every ``poll_ms``; the server answers at once, 200 with the update or 204.
+  every ``poll_ms``, at a random phase; the server answers at once, 200 with the
+  update or 204.
 - **long polling**: the same kind of client asks ``GET /longpoll?since=SEQ``;
   the server holds the request until there is news.
+- **server-sent events**: ``wsdemo.sse``'s EventSource reads ``GET /sse``; the
+  server writes each update as an event of one long response.
 - **websocket**: the in-kernel client (``server.connect("/ticker")``) just
   listens; the server pushes each update.
 
-Bytes are the tap's own counts (``Connection.summary()``: HTTP heads and bodies,
-frame headers and payloads, both directions), taken just after each client has
-its first update and again when it has ``updates`` more, so setup (the TCP
-connect, the WebSocket handshake) is left out and every request, empty answer
-and frame in between is in. Latency runs from the moment the server produced an
-update (its ``at`` field, ``time.time()`` in the feed) to the moment the client
-has parsed it; server and clients share this process's clock.
+``network=`` puts conditions (``wsdemo.NETWORKS``: latency, bandwidth) between every
+client and the app for the run. Bytes are the tap's own counts (``wire.summarize``:
+HTTP heads and bodies, frame headers and payloads, event-stream fields, both
+directions) of each client's window: every event after the one that carried its
+first update, up to the one that carried its last, so setup (the TCP connect, the
+WebSocket handshake, the stream's opening) is left out and every request, empty
+answer, frame and event in between is in. Latency runs from the moment the server
+produced an update (its ``at`` field, ``time.time()`` in the feed) to the moment the
+client has parsed it; server and clients share this process's clock, so the network's
+delays are in it.
 
 Nothing here blocks the event loop: every wait has a timeout, and every
 connection is closed on the way out, whatever happens.
@@ -494,14 +503,45 @@ def _connection_of(server: "Server", local_address: str | None):
     raise RuntimeError(f"the tap recorded no connection from {local_address}")
 
 
-def _window(after, before) -> "wire.Summary":
-    """The tap's counts between two snapshots of one connection's summary."""
-    out = wire.Summary()
-    for side in ("client", "server"):
-        a, b, o = after[side], before[side], out[side]
-        for f in dataclasses.fields(wire.DirectionStats):
-            setattr(o, f.name, getattr(a, f.name) - getattr(b, f.name))
-    return out
+def _carried_seq(event) -> int | None:
+    """The feed update's seq an event carries (an HTTP answer, a server frame, an event of
+    the stream), or None."""
+    if isinstance(event, wire.HttpResponse):
+        body = event.response.body
+    elif isinstance(event, wire.FrameEvent) and event.sender == "server":
+        body = event.frame.payload
+    elif isinstance(event, wire.SseEvent) and event.event.dispatched:
+        body = event.event.data.encode("utf-8")
+    else:
+        return None
+    if not body.startswith(b"{"):
+        return None
+    try:
+        seq = json.loads(body).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return seq if isinstance(seq, int) else None
+
+
+def _window(conn, start_seq: int, last_seq: int) -> "wire.Summary":
+    """The tap's counts of one connection's window: every event after the one that carried
+    ``start_seq`` (the warm-up update), up to and including the one that carried ``last_seq``.
+
+    Chosen by content, not by time: under network conditions the tap records bytes when
+    they leave their sender, a latency before the client has them, so a snapshot taken
+    when the client has an update would already hold the next few."""
+    events = list(conn.events)
+    start = end = None
+    for i, e in enumerate(events):
+        seq = _carried_seq(e)
+        if seq == start_seq and end is None:
+            start = i
+        elif seq == last_seq and start is not None:
+            end = i
+            break
+    if start is None or end is None:
+        raise RuntimeError(f"the tap's recording of {conn!r} no longer holds updates {start_seq} to {last_seq}")
+    return wire.summarize(events[start + 1:end + 1])
 
 
 def _p90(values: Sequence[float]) -> float:
@@ -611,7 +651,6 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
         conn = _connection_of(server, http.local_address)
         run.connections.append(conn)
         run.start_seq = last = first["seq"]
-        before = conn.summary()
         # A poller does not know when news comes. Real pages start polling whenever they were
         # opened, so each poller's polls fall at a random offset (phase) after the feed's
         # beat: phase="random" draws one in [0, poll_s) and keeps that lattice, so the
@@ -645,7 +684,7 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
                 next_at += poll_s
                 while next_at <= loop.time():  # a late answer: the next slot of the same lattice
                     next_at += poll_s
-        run.summary = _window(conn.summary(), before)
+        run.summary = _window(conn, run.start_seq, last)
     finally:
         await http.close()
 
@@ -663,14 +702,13 @@ async def _listen(server: "Server", run: _Run, n: int, clock: _Clock, fresh_afte
             raise RuntimeError("the tap recorded no connection for the WebSocket client")
         run.connections.append(conn)
         run.start_seq = last = first["seq"]
-        before = conn.summary()
         while len(run.seqs) < n:
             update = json.loads(await client.recv(timeout=clock.left(run, n)))
             now = time.time()
             if update["seq"] > last:
                 run.got(update, now)
                 last = update["seq"]
-        run.summary = _window(conn.summary(), before)
+        run.summary = _window(conn, run.start_seq, last)
     finally:
         await client.close(timeout=2)
 
@@ -697,14 +735,13 @@ async def _stream(server: "Server", run: _Run, n: int, clock: _Clock, fresh_afte
             raise RuntimeError("the tap recorded no connection for the event stream")
         run.connections.append(conn)
         run.start_seq = last = first["seq"]
-        before = conn.summary()
         while len(run.seqs) < n:
             got = await update()
             now = time.time()
             if got["seq"] > last:
                 run.got(got, now)
                 last = got["seq"]
-        run.summary = _window(conn.summary(), before)
+        run.summary = _window(conn, run.start_seq, last)
     finally:
         await client.close()
 
