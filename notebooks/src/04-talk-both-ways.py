@@ -168,7 +168,7 @@ FrameInspector(conn)
 # `satellite`: a geostationary link, 300 ms one way). Change `CONDITIONS` to try others.
 
 # %% tags=["nbval-ignore-output"]
-CONDITIONS = ["lan", "4g", "satellite"]  # your turn: add "wifi" or "3g", or wsdemo.Network(latency_ms=100)
+CONDITIONS = ["lan", "4g", "satellite"]  # try: add "wifi" or "3g", or wsdemo.Network(latency_ms=100)
 for name, network in wsdemo.NETWORKS.items():
     print(f"{name:10} {network}")
 measured = {}

@@ -60,7 +60,7 @@ server
 # live, so this output changes a little every run.)
 
 # %% tags=["nbval-ignore-output"]
-NETWORK = "4g"  # your turn: "lan", "wifi", "slow-4g", "3g", "satellite", or wsdemo.Network(latency_ms=50)
+NETWORK = "4g"  # try: "lan", "wifi", "slow-4g", "3g", "satellite", or wsdemo.Network(latency_ms=50)
 rows = await asyncio.wait_for(experiments.compare_polling(server, updates=10, interval_ms=100, network=NETWORK), 30)
 rows
 
@@ -118,7 +118,7 @@ print("short polling's median latency, beyond push's: from nothing to a poll int
 # geostationary satellite (300 ms one way). Change `CONDITIONS` to try others:
 #
 # %% tags=["nbval-ignore-output"]
-CONDITIONS = ["lan", "4g", "satellite"]  # your turn: add "wifi" or "3g", or wsdemo.Network(latency_ms=100)
+CONDITIONS = ["lan", "4g", "satellite"]  # try: add "wifi" or "3g", or wsdemo.Network(latency_ms=100)
 measured = {}
 for network in CONDITIONS:
     measured[network] = await asyncio.wait_for(
