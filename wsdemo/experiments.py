@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import html
 import json
 import math
