@@ -251,10 +251,190 @@ async def test_measured_bytes_and_latencies_agree_with_an_independent_count(serv
         seen = {}
         for e in r.connections[0].events:
             body = (e.response.body if isinstance(e, wire.HttpResponse)
-                    else e.frame.payload if isinstance(e, wire.FrameEvent) and e.sender == "server" else b"")
+                    else e.frame.payload if isinstance(e, wire.FrameEvent) and e.sender == "server"
+                    else e.event.data.encode() if isinstance(e, wire.SseEvent) else b"")
             if body.startswith(b"{"):
                 update = json.loads(body)
                 seen[update["seq"]] = (update["at"], e.at)
         for seq, ms in zip(r.seqs, r.latencies_ms):
             produced, tapped = seen[seq]
             assert produced <= tapped <= produced + ms / 1000, (r.method, seq, produced, tapped, ms)
+
+
+# ---------------------------------------------------------------- four methods, network conditions
+
+def _chunked_blocks(stream: bytes) -> list[bytes]:
+    """Split a chunked HTTP body by hand into its chunks, each with its own framing
+    (size line, data, CRLF), no wire-layer code involved."""
+    out = []
+    while stream:
+        line_end = stream.index(b"\r\n") + 2
+        length = int(stream[:line_end].split(b";")[0], 16)
+        out.append(stream[:line_end + length + 2])
+        stream = stream[line_end + length + 2:]
+    return out
+
+
+@pytest.mark.parametrize("network", [None, "4g"])
+async def test_four_methods_under_named_conditions_and_sse_bytes_recounted(server, network):
+    before = server.tap.network
+    rows = await asyncio.wait_for(ex.compare_polling(server, updates=3, interval_ms=100, network=network), T)
+    assert [r.method for r in rows] == list(ex.METHODS) == ["short polling", "long polling",
+                                                            "server-sent events", "websocket"]
+    label = "loopback" if network is None else network
+    assert rows.network == label and all(r.network == label for r in rows)
+    assert server.tap.network == before  # the conditions are put back
+    text = repr(rows)
+    assert text.splitlines()[0].startswith(f"under {label}:") and "90th pct latency" in text
+    for r in rows:
+        assert r.updates == 3 and r.seqs == sorted(set(r.seqs))
+        assert r.overhead_bytes_per_update + r.payload_bytes_per_update == pytest.approx(r.bytes_per_update)
+        assert r.median_latency_ms <= r.p90_latency_ms <= r.max_latency_ms
+        assert r.tcp_connections == 1 == len(r.connections)
+        if network == "4g":  # every update crossed the 30 ms one-way path at least once
+            assert min(r.latencies_ms) >= 30, (r.method, r.latencies_ms)
+    sse = rows["server-sent events"]
+    assert sse.requests_per_update == 0 and sse.summary.client.wire_bytes == 0
+    assert sse.summary.server.sse_events == 3
+    [conn] = sse.connections
+    assert conn.path.split("?")[0] == "/sse"
+    # recount from the raw chunks: the 200 head, then one chunk per event block
+    stream = _raw(conn, "server")
+    head_end = stream.index(b"\r\n\r\n") + 4
+    assert sse.setup_bytes == head_end + len(_raw(conn, "client"))  # its request and its answer's head
+    blocks = _chunked_blocks(stream[head_end:])
+    import json
+    seqs = []
+    for b in blocks:
+        data = [line[6:] for line in b.split(b"\n") if line.startswith(b"data: ")]
+        seqs.append(json.loads(data[0])["seq"] if data else None)
+    window = blocks[seqs.index(sse.seqs[0]):seqs.index(sse.seqs[-1]) + 1]
+    assert sse.bytes_per_update * sse.updates == sum(len(b) for b in window)
+    payload = sum(len(line[6:]) for b in window for line in b.split(b"\n") if line.startswith(b"data: "))
+    assert sse.payload_bytes_per_update * sse.updates == payload
+    ws = rows["websocket"]
+    assert ws.overhead_bytes_per_update < sse.overhead_bytes_per_update < rows["long polling"].overhead_bytes_per_update
+
+
+async def test_short_polling_phase_is_random_by_default_and_locked_on_request(server):
+    import random
+
+    async def phase(kind, seed=None):
+        rows = await asyncio.wait_for(ex.compare_polling(
+            server, updates=2, interval_ms=100, methods=["short polling"], phase=kind,
+            rng=None if seed is None else random.Random(seed)), T)
+        return rows["short polling"].phase_ms
+
+    locked = [await phase("locked") for _ in range(2)]
+    assert locked == [50.0, 50.0]  # half the poll interval, every time
+    spread = [await phase("random", seed) for seed in (1, 2, 3)]
+    assert all(0 <= p < 100 for p in spread)
+    assert len(set(spread)) == 3  # each poller its own offset in its interval
+    # the offset is the one drawn, so a seeded run can be repeated
+    assert spread[0] == pytest.approx(random.Random(1).uniform(0, 0.1) * 1000)
+    with pytest.raises(ValueError, match="phase"):
+        await ex.compare_polling(server, 2, phase="sometimes")
+    with pytest.raises(ValueError, match="unknown network"):
+        await ex.compare_polling(server, 2, network="carrier pigeon")
+
+
+def _with_conn(row, heads: int, connections: int = 1):
+    from types import SimpleNamespace
+
+    from wsdemo import wire
+    s = wire.Summary()
+    s.client.http_head_bytes, s.server.http_head_bytes = heads // 2, heads - heads // 2
+    conns = [SimpleNamespace(summary=lambda: s)] + [SimpleNamespace(summary=wire.Summary)] * (connections - 1)
+    row.connections = conns
+    row.tcp_connections = connections
+    return row
+
+
+def test_break_even_against_hand_computed_numbers():
+    rows = ex.Comparison([
+        _with_conn(_row("short polling", overhead_bytes_per_update=260.0), 0),
+        _with_conn(_row("long polling", overhead_bytes_per_update=275.0), 0, connections=3),
+        _with_conn(_row("server-sent events", overhead_bytes_per_update=20.0), 230),
+        _with_conn(_row("websocket", overhead_bytes_per_update=2.0), 400),
+    ])
+    even = ex.break_even(rows, tcp_bytes=120)
+    # websocket: 120 + 400 = 520 up front, 2 B per update
+    # short polling: 120 up front, 260 per update: 520 + 2n <= 120 + 260n from n = 400/258 -> 2
+    assert even["short polling"].updates == 2
+    assert (even["short polling"].websocket_setup_bytes, even["short polling"].other_setup_bytes) == (520, 120)
+    # long polling opened 3 connections (360 B): 520 + 2n <= 360 + 275n from n = 160/273 -> 1
+    assert even["long polling"].updates == 1
+    # server-sent events: 120 + 230 = 350 up front, 20 per update: 170/18 = 9.4 -> 10
+    assert even["server-sent events"].updates == 10
+    # without TCP: the exercise's number (handshake / saved per update, rounded up): 400/258 -> 2
+    assert ex.break_even(rows, tcp_bytes=0)["short polling"].updates == ex.payback(400, 2, 260) == 2
+    # a method cheaper per update than the WebSocket never lets it catch up
+    rows[2].overhead_bytes_per_update = 1.0
+    assert ex.break_even(rows)["server-sent events"].updates is None
+    assert "never" in repr(ex.break_even(rows)) and "updates to pay back" in repr(ex.break_even(rows))
+
+
+async def test_break_even_on_a_measured_run_agrees_with_the_exercise(server, capsys):
+    from wsdemo import exercises
+    rows = await asyncio.wait_for(ex.compare_polling(server, updates=3, interval_ms=50), T)
+    even = ex.break_even(rows, tcp_bytes=0)
+    ws, short = rows["websocket"], rows["short polling"]
+    handshake = ex.handshake_bytes(ws)
+    assert handshake == ws.setup_bytes > 100  # the Upgrade request and the 101
+    n = even["short polling"].updates
+    assert handshake + n * ws.overhead_bytes_per_update <= n * short.overhead_bytes_per_update
+    assert handshake + (n - 1) * ws.overhead_bytes_per_update > (n - 1) * short.overhead_bytes_per_update
+    assert exercises.check_payback(n, rows) is True
+    # one connection each: counting TCP set-up changes nothing against a keep-alive poller
+    assert ex.break_even(rows)["short polling"].updates == n
+
+
+async def test_head_of_line_pong_waits_behind_the_big_message():
+    srv = await asyncio.wait_for(wsdemo.serve(), T)
+    try:
+        # 40 kB at 800 kbps: 0.4 s of bytes ahead of the pong (small, so the test is quick)
+        net = wsdemo.Network(down_kbps=800)
+        r = await asyncio.wait_for(ex.head_of_line(srv, 40_000, network=net), T)
+        assert r.serialization_s == pytest.approx(40_010 / 100_000)
+        assert list(r.pongs) == ["after the message"]
+        down = [e for e in r.timeline if e.sender == "server"]
+        assert [e.what for e in down] == ["binary", "pong 'after the message'"]
+        echo, pong = down
+        assert echo.size == 40_000 + 4
+        # the pong reached the tap with (or right after) the echo, but is delivered after its last byte
+        assert pong.delivered >= echo.delivered >= echo.sent + 0.9 * r.serialization_s
+        assert r.pongs["after the message"] >= 0.9 * r.serialization_s
+
+        f = await asyncio.wait_for(ex.head_of_line(srv, 40_000, network=net, fragment=8_000), T)
+        assert list(f.pongs) == ["between fragments", "after the message"]
+        up = [e.what for e in f.timeline if e.sender == "client"]
+        assert up[:3] == ["binary (not final)", "ping 'between fragments'", "continuation (not final)"]
+        down = [e for e in f.timeline if e.sender == "server"]
+        # the ping the sender put between fragments got its pong before the echo existed;
+        # the ping after the message still waits behind the echo's bytes on the one stream
+        assert [e.what for e in down] == ["pong 'between fragments'", "binary", "pong 'after the message'"]
+        early, echo, late = down
+        assert early.delivered < echo.delivered <= late.delivered
+        assert f.pongs["between fragments"] < r.serialization_s / 2 < f.pongs["after the message"]
+
+        with pytest.raises(ValueError, match="max_message_size"):
+            await ex.head_of_line(srv, 2 << 20)
+        with pytest.raises(ValueError, match="fragment"):
+            await ex.head_of_line(srv, 1000, fragment=1000)
+    finally:
+        await asyncio.wait_for(srv.stop(), T)
+
+
+async def test_the_window_counts_the_updates_seen_even_when_the_tap_sees_them_a_latency_earlier(server):
+    # 250 ms one way against an update every 50 ms: when a client has an update, the tap has
+    # already recorded the next four. The window holds exactly the frames/events of the
+    # updates seen.
+    far = wsdemo.Network(latency_ms=250)
+    rows = await asyncio.wait_for(ex.compare_polling(server, updates=4, interval_ms=50, network=far,
+                                                     methods=["server-sent events", "websocket"]), T)
+    assert rows.network == str(far)
+    ws, sse = rows["websocket"], rows["server-sent events"]
+    assert ws.summary.server.frames == 4 and ws.overhead_bytes_per_update == 2.0
+    assert sse.summary.server.sse_events == 4
+    for r in rows:
+        assert min(r.latencies_ms) >= 250

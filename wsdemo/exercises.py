@@ -26,7 +26,7 @@ import hashlib
 import math
 from typing import Any
 
-from . import wire
+from . import experiments, wire
 
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 OK, NO = "✓", "✗"
@@ -644,8 +644,7 @@ def _payback_inputs(rows: Any) -> tuple[float, float, float] | str:
     """Handshake bytes, WebSocket and short-polling overhead per update, or a hint."""
     try:
         ws, poll = rows["websocket"], rows["short polling"]
-        summary = ws.connections[0].summary()
-        handshake = summary.client.http_head_bytes + summary.server.http_head_bytes
+        handshake = experiments.handshake_bytes(ws)
         numbers = float(handshake), float(ws.overhead_bytes_per_update), float(poll.overhead_bytes_per_update)
         if all(math.isfinite(x) and x >= 0 for x in numbers):
             return numbers
@@ -660,16 +659,8 @@ def _cost(n: float, handshake: float, ws: float, poll: float) -> str:
             f"({handshake:,.0f} of handshake + {n:g} × {ws:.1f}), short polling {n * poll:,.0f} ({n:g} × {poll:.1f})")
 
 
-def payback(handshake: float, ws: float, poll: float) -> int | None:
-    """The smallest whole number of updates n with handshake + n·ws <= n·poll (None: never)."""
-    if poll <= ws:
-        return None
-    n = max(1, math.ceil(handshake / (poll - ws)))
-    while n > 1 and handshake + (n - 1) * ws <= (n - 1) * poll + 1e-9:  # float rounding of the division
-        n -= 1
-    while handshake + n * ws > n * poll + 1e-9:
-        n += 1
-    return n
+# One computation for the idea: experiments.break_even uses the same function.
+payback = experiments.payback
 
 
 def check_payback(answer: Any, rows: Any) -> bool:

@@ -15,7 +15,8 @@
 # - listen to a server that pushes prices without being asked;
 # - stream messages from the kernel while the server streams to it, and see the two streams
 #   interleave on one connection, on a time line;
-# - measure how late news arrives by push, by long polling and by short polling.
+# - measure how late news arrives by push, by server-sent events, by long polling and by short
+#   polling, under named network conditions (a LAN, 4G, a satellite link).
 #
 # **You need** notebooks [02](02-open-the-handshake.ipynb) and [03](03-decode-frames.ipynb)
 # (the handshake, frames) and about 10 minutes.
@@ -147,65 +148,116 @@ FrameInspector(conn)
 # %% [markdown]
 # ## How late is the news?
 #
-# Pushing saves requests, and it also saves time. `experiments.compare_polling` follows the
-# same feed three ways at once, each on its own connection through the tap, until each has
-# 5 new updates (a new price every 100 ms):
+# Pushing saves requests; does it also save time? `experiments.compare_polling` follows the
+# same feed four ways at once, each on its own connection through the tap, until each has
+# 3 new updates (a new price every 200 ms):
 #
-# - **short polling** asks `GET /poll` every 100 ms: "anything new?";
+# - **short polling** asks `GET /poll` every 200 ms: "anything new?". Its polls start at a
+#   random moment, as a page opened at any time would, so how long it waits for its next poll
+#   is measured, not chosen by us;
 # - **long polling** asks `GET /longpoll`, and the server holds the request until there is news;
+# - **server-sent events** (SSE): the page opens one HTTP response, `GET /sse`, that never
+#   ends, and the server writes each update into it as an event (`id: 7`, `data: {...}`, an
+#   empty line). News flows one way only: to say something, the page must send a new request;
 # - **websocket** just listens on `/ticker`.
 #
 # Latency runs from the moment the server produced an update to the moment the client has it.
-# All three run on this machine, so there is no network delay here: the differences come from
-# the way each method works. One choice is ours: the short poller asks half an interval after
-# each update is due, the *average* case. A real page's polls fall anywhere between two
-# updates, so it learns of each from at once to a whole interval late.
+# On one machine there is no travel time at all, so the tap puts a network between the
+# clients and the server: `wsdemo.NETWORKS` names a few, each from a published source
+# (`lan`: under half a millisecond one way; `4g`: Chrome DevTools' "Fast 4G", 30 ms one way;
+# `satellite`: a geostationary link, 300 ms one way). Change `CONDITIONS` to try others.
 
 # %% tags=["nbval-ignore-output"]
-rows = await asyncio.wait_for(experiments.compare_polling(server, updates=5, interval_ms=100), 30)
-rows
+CONDITIONS = ["lan", "4g", "satellite"]  # try: add "wifi" or "3g", or wsdemo.Network(latency_ms=100)
+for name, network in wsdemo.NETWORKS.items():
+    print(f"{name:10} {network}")
+measured = {}
+for network in CONDITIONS:
+    measured[network] = await asyncio.wait_for(
+        experiments.compare_polling(server, updates=3, interval_ms=200, network=network), 60)
+    display(measured[network])
 
 # %% [markdown]
-# A short poller asks at times that have nothing to do with when news appears, so on average
-# it learns of an update half a polling interval late. Long polling and push hear at once here,
-# because a long poll is already waiting when each update appears; long polling then pays for
-# a new request after every update. Rounded into statements that hold on any machine:
+# One update as server-sent events carried it, decoded by the tap (its byte counts are the
+# *overhead* and *payload* columns above: field names, the id and line ends against the JSON):
+
+# %% tags=["nbval-ignore-output"]
+stream_events = [e for e in measured["lan"]["server-sent events"].connections[0].events if isinstance(e, wire.SseEvent)]
+print(stream_events[-1])
+print(stream_events[-1].raw)
+
+# %% [markdown]
+# The figures are live, so they change a little every run; rounded into statements that hold
+# on any machine:
 
 # %%
-short, long_, push = rows["short polling"], rows["long polling"], rows["websocket"]
-print("every method got 5 updates, in order:", all(r.updates == 5 and r.seqs == sorted(r.seqs) for r in rows))
-print("push is faster than short polling:", push.median_latency_ms < short.median_latency_ms)
-print("long polling is faster than short polling:", long_.median_latency_ms < short.median_latency_ms)
-print("requests the push client sent per update:", push.requests_per_update)
-print("short polling needed at least one request per update:", short.requests_per_update >= 1)
+for network, rows in measured.items():
+    one_way = wsdemo.Network.of(network).latency_ms
+    short, long_, sse, push = (rows[m] for m in experiments.METHODS)
+    print(f"under {rows.network}:")
+    print("  every method's median latency is at least the one-way delay:",
+          all(r.median_latency_ms >= one_way for r in rows))
+    print("  push and server-sent events saw every update:", push.skipped == sse.skipped == 0)
+    print("  push arrived within one way + 100 ms:", push.median_latency_ms < one_way + 100)
+    if 2 * one_way > 200:
+        print("  a round trip is longer than the 200 ms between updates, and both pollers skipped updates:",
+              short.skipped > 0 and long_.skipped > 0)
 
 # %% [markdown]
-# On a real network, where would the methods part? A push travels one way, server to page.
-# So does an update that finds a long poll already waiting at the server: the question was
-# sent in advance. Long polling loses elsewhere:
+# What the tables show:
 #
-# - after each answer, no question waits at the server for at least one round trip (the answer
-#   travels to the page, the next question travels back), and an update that appears in that
-#   gap waits for the next question: this matters when updates come close together;
-# - every update carries a request head and a response head, hundreds of bytes (notebook 06);
-# - every update needs a request of its own, and a held request ties up a whole HTTP/1.1
-#   connection while it waits: browsers open at most about six per host (*High Performance
-#   Browser Networking*, chapter 11, "Using Multiple TCP Connections"), and a server holds
-#   one open for every waiting client.
+# - Under `lan` and `4g`, push, server-sent events and long polling all learn of an update
+#   about one trip after it was produced (0.5 ms, 30 ms): the push travels one way, and a long
+#   poll was already waiting at the server. A short poller adds its wait for the next poll:
+#   anything from nothing to a whole interval (200 ms), depending on where its polls happen
+#   to fall, then the trip back.
+# - Under `satellite` a round trip (600 ms) is longer than the time between updates. Push and
+#   SSE still deliver every update one trip late. The pollers *skip* most updates: each answer
+#   brings only the latest, so the few updates they see look fresh, and the rest never reach
+#   the page. Read the *skipped* column next to the latency.
 #
-# A short poller, in turn, learns of news only when its next question reaches the server.
-# These runs were on one machine; they measure how each method works, not a network's delays.
+# ### Long polling when updates come faster than a round trip
+#
+# Long polling is as quick as push while a request is waiting. After each answer, though, no
+# request waits at the server for at least one round trip (the answer travels to the page,
+# the next question travels back), and an update that appears in that gap waits for it. Under
+# `4g` a round trip is 60 ms; here updates come every 25 ms:
+
+# %% tags=["nbval-ignore-output"]
+fast = await asyncio.wait_for(experiments.compare_polling(
+    server, updates=5, interval_ms=25, network="4g", methods=["long polling", "websocket"]), 30)
+fast
+
+# %%
+long_, push = fast["long polling"], fast["websocket"]
+print("under 4g, an update every 25 ms:")
+print("  push saw every update:", push.skipped == 0)
+print("  long polling skipped updates (they came while no request was waiting):", long_.skipped > 0)
+print("  long polling: at least one request per update seen:", long_.requests_per_update >= 1)
+print("  long polling: request + response heads per request, over 200 bytes:", long_.header_bytes_per_request > 200)
+print("  push: frame header bytes per update:", push.overhead_bytes_per_update)
+
+# %% [markdown]
+# So long polling loses in three places, each measured above: after every answer, for at least
+# a round trip, nothing waits at the server, and updates in that gap are late or skipped; every
+# update carries a request head and a response head, hundreds of bytes (notebook 06); and
+# every update needs a request of its own, each holding an HTTP/1.1 connection while it waits
+# (browsers open at most about six per host: *High Performance Browser Networking*, chapter 11,
+# "Using Multiple TCP Connections"; a server holds one open for every waiting client).
 #
 # ### On your own: when has the handshake paid for itself?
 #
 # A WebSocket pays for its handshake (the Upgrade request and the 101 answer) once, then a few
 # bytes of frame header per update; short polling pays a request head and an answer head for
 # every update. After how many updates has the WebSocket cost no more overhead than short
-# polling? Work it out from what was measured above: `push.connections[0].summary()` is the
-# tap's count for the whole WebSocket connection, handshake included, and each row has its
-# `overhead_bytes_per_update` (the updates themselves cost both the same, so leave them out).
+# polling? Work it out from what was measured above under `lan` (the cell below names those
+# rows `push` and `short`): `push.connections[0].summary()` is the tap's count for the whole
+# WebSocket connection, handshake included, and each row has its `overhead_bytes_per_update`
+# (the updates themselves cost both the same, so leave them out).
 
 # %%
+rows = measured["lan"]
+push, short = rows["websocket"], rows["short polling"]
 updates = None  # your turn: a whole number of updates
 ok = exercises.check_payback(updates, rows)
 
@@ -218,9 +270,11 @@ ok = exercises.check_payback(updates, rows)
 #   first, unasked, and a client with nothing to say sends nothing.
 # - Both directions flow at once on one TCP connection (full duplex); the frames of the two
 #   sides interleave on the wire.
-# - Push delivers news as soon as it exists; short polling delivers it half a polling interval
-#   late on average. Long polling is as quick as push while a request is waiting at the server,
-#   but needs a new request, with its headers, for every update.
+# - Measured under `lan`, `4g` and `satellite`: push and server-sent events deliver every
+#   update one trip after it exists; a short poller adds its wait for the next poll (up to a
+#   whole interval). Long polling is as quick as push while a request is waiting at the
+#   server, but skips or delays updates that come within a round trip of each other, and
+#   needs a new request, with its headers, for every update.
 #
 # **Next:** [05 · Build real-time apps](05-build-realtime-apps.ipynb): a chat room, shared
 # cursors, a live dashboard and a classroom, all on this server.

@@ -11,8 +11,10 @@
 # the same way, and say honestly where the numbers differ.
 #
 # **You will**
-# - measure bytes and latency per update for short polling, long polling and a WebSocket,
-#   counted by the tap on the wire;
+# - measure bytes and latency per update for short polling, long polling, server-sent events
+#   and a WebSocket, counted by the tap on the wire, under named network conditions;
+# - find after how many updates a WebSocket has paid back its handshake;
+# - measure head-of-line blocking: a big message holding up a small one;
 # - project them to 1,000, 10,000 and 100,000 clients, in both meanings of "megabit";
 # - reproduce the published table, and set your figures beside it;
 # - explain the differences.
@@ -34,35 +36,42 @@ server
 # %% [markdown]
 # ## The measurement
 #
-# `compare_polling` follows the server's feed of updates three ways at once, each on its own
+# `compare_polling` follows the server's feed of updates four ways at once, each on its own
 # connection through the tap, until each client has 10 new updates (one every 100 ms):
 #
 # | method | the client | the server |
 # |---|---|---|
-# | short polling | `GET /poll?since=N` every 100 ms, on one keep-alive connection | answers at once: 200 with the update, or 204 "nothing new" |
+# | short polling | `GET /poll?since=N` every 100 ms, on one keep-alive connection, starting at a random moment | answers at once: 200 with the update, or 204 "nothing new" |
 # | long polling | `GET /longpoll?since=N` again as soon as an answer arrives | holds the request until there is news |
+# | server-sent events | one `GET /sse`, read as it grows | writes each update into that one response as an event |
 # | websocket | listens on `/ticker` | pushes each update in one frame |
+#
+# The tap puts a network between the clients and the server: `NETWORK` names one of
+# `wsdemo.NETWORKS` (`4g` is Chrome DevTools' "Fast 4G": 30 ms one way, 9 Mbps down,
+# 1.5 Mbps up). Change it and run again; the bytes hardly change, the latencies do.
 #
 # Bytes are the tap's own counts (HTTP heads and bodies, frame headers and payloads, both
 # directions) between each client's first update and its last, so the one-off costs (the TCP
-# connection, the WebSocket handshake) are left out. Every per-update figure is per update
+# connection, the WebSocket handshake, the event stream's request) are left out; they come
+# back below, in the break-even. Every per-update figure is per update
 # *seen*: the window's bytes divided by the updates that client received; *skipped* counts the
 # updates it never saw, which no figure includes. Latency runs from the moment the server
 # produced an update to the moment the client has it, over the updates seen. (The figures are
 # live, so this output changes a little every run.)
 
 # %% tags=["nbval-ignore-output"]
-rows = await asyncio.wait_for(experiments.compare_polling(server, updates=10, interval_ms=100), 30)
+NETWORK = "4g"  # try: "lan", "wifi", "slow-4g", "3g", "satellite", or wsdemo.Network(latency_ms=50)
+rows = await asyncio.wait_for(experiments.compare_polling(server, updates=10, interval_ms=100, network=NETWORK), 30)
 rows
 
 # %% [markdown]
-# *overhead* is what is not the update itself: HTTP heads, or frame headers. The three clients
-# received the same updates, so the payload is the same for all of them (about 70 bytes of
+# *overhead* is what is not the update itself: HTTP heads, frame headers, or the event
+# stream's field names, ids and chunk framing. The four clients received the same updates, so the payload is the same for all of them (about 70 bytes of
 # JSON); what differs is the wrapping. Rounded into bands, the comparison reads the same on
 # every machine:
 
 # %%
-short, long_, ws = rows["short polling"], rows["long polling"], rows["websocket"]
+short, long_, sse, ws = (rows[m] for m in experiments.METHODS)
 print("every method got 10 updates, in order:", all(r.updates == 10 and r.seqs == sorted(r.seqs) for r in rows))
 print()
 print("overhead per update, websocket / short polling:", experiments.ratio_band(
@@ -78,7 +87,14 @@ print("polling: HTTP requests per update, at least 1:", min(short.requests_per_u
 print("polling: a request + response head is over 200 bytes:",
       min(short.header_bytes_per_request, long_.header_bytes_per_request) > 200)
 print()
-print("short polling learns of news later than push:", short.median_latency_ms > ws.median_latency_ms)
+print("server-sent events: overhead per update, 10 to 50 bytes:", 10 <= sse.overhead_bytes_per_update < 50)
+print("server-sent events: bytes the client sent per update:", sse.up_bytes_per_update)
+print()
+one_way = wsdemo.Network.of(NETWORK).latency_ms
+print(f"under {rows.network}, push's median latency is at least one way and within one way + 100 ms:",
+      one_way <= ws.median_latency_ms < one_way + 100)
+print("short polling's median latency, beyond push's: from nothing to a poll interval (100 ms) and a bit:",
+      -5 < short.median_latency_ms - ws.median_latency_ms < 100 + 2 * one_way + 50)
 
 # %% [markdown]
 # So on this wire:
@@ -87,10 +103,43 @@ print("short polling learns of news later than push:", short.median_latency_ms >
 #   server, and the client sends nothing at all;
 # - each poll costs a request and a response head, a couple of hundred bytes, whether or not
 #   there is news;
+# - server-sent events cost about 20 bytes per update (`id:`, `data:`, line ends and the
+#   response's chunk framing), and the client sends nothing either;
 # - counting the update itself, a pushed update costs **under half** of a polled one with our
 #   lean kernel client (the payload, the same for everybody, now weighs more than the framing);
-# - a short poller learns of news about half a polling interval late; push and long polling at
-#   once, here, because a long poll was already waiting at the server for each update.
+# - under `4g`, push, server-sent events and long polling learn of each update one trip
+#   (30 ms) after it exists, a long poll being already waiting at the server; a short poller
+#   adds its wait for the next poll, which depends on where its polls happen to fall (the table
+#   shows this run's). Latency under more conditions follows.
+#
+# ## Latency under named conditions
+#
+# The same measurement, 3 updates at a time (one every 200 ms), on a LAN, on 4G and over a
+# geostationary satellite (300 ms one way). Change `CONDITIONS` to try others:
+#
+# %% tags=["nbval-ignore-output"]
+CONDITIONS = ["lan", "4g", "satellite"]  # try: add "wifi" or "3g", or wsdemo.Network(latency_ms=100)
+measured = {}
+for network in CONDITIONS:
+    measured[network] = await asyncio.wait_for(
+        experiments.compare_polling(server, updates=3, interval_ms=200, network=network), 60)
+    display(measured[network])
+
+# %%
+for network, m in measured.items():
+    one_way = wsdemo.Network.of(network).latency_ms
+    print(f"under {m.network}:")
+    for r in m:
+        print(f"  {r.method:20}", "median latency at least one way" if r.median_latency_ms >= one_way
+              else "median latency under one way", "| skipped updates" if r.skipped else "| saw every update")
+
+# %% [markdown]
+# Push and server-sent events arrive one trip after the update exists, under every condition,
+# and miss nothing. Over the satellite a round trip (600 ms) is longer than the 200 ms between
+# updates: the pollers' answers bring only the latest update, so what they see looks fresh and
+# the rest is skipped (the *skipped* column). Long polling is as quick as push only while a
+# request is already waiting at the server; after each answer nothing waits there for a round
+# trip (notebook [04](04-talk-both-ways.ipynb) measures it under `4g` with updates 25 ms apart).
 #
 # ## The frames, against the RFC
 #
@@ -139,14 +188,88 @@ print("reproduced:", all(experiments.round_like(p.mbps_binary, row.polling_mbps)
                          for row, (p, w) in zip(published, ours)))
 
 # %% [markdown]
-# Now the same projection from what you measured, one update per second per client. First the
-# overhead alone (what the published table counts), then every byte (live figures):
+# Now the same projection from what you measured, all four methods, one update per second per
+# client. First the overhead alone (what the published table counts), then every byte (live
+# figures):
 
 # %% tags=["nbval-ignore-output"]
 experiments.projection_table({r.method: r.overhead_bytes_per_update for r in rows})
 
 # %% tags=["nbval-ignore-output"]
 experiments.projection_table({r.method: r.bytes_per_update for r in rows})
+
+# %% [markdown]
+# In the run we measured while writing this, 100,000 clients at one update a second cost about
+# 200 megabits a second (10^6) of polling overhead, 16 of server-sent events' and 1.6 of
+# WebSocket frame headers. Your figures are in the tables above; the order holds on every run:
+
+# %%
+ranks = {r.method: r.overhead_bytes_per_update for r in rows}
+print("overhead, cheapest first:", sorted(ranks, key=ranks.get))
+
+# %% [markdown]
+# ## When has the handshake paid for itself?
+#
+# The window above leaves out each method's set-up. A WebSocket pays more of it: a TCP
+# connection, then the Upgrade request and the 101 answer, about 400 bytes of heads. An event
+# stream pays a TCP connection and its request and answer heads; a poller on a keep-alive
+# connection pays its TCP connection, and every request after that is in its per-update
+# figure. `experiments.break_even` counts, for each method, *set-up + n × overhead per
+# update*, with the TCP connections taken from the tap's records (each counted at 120 bytes,
+# the least a TCP handshake takes: three segments of 20-byte IP and 20-byte TCP headers; the
+# tap cannot see them), and finds the first n at which the WebSocket has cost no more:
+
+# %% tags=["nbval-ignore-output"]
+even = experiments.break_even(rows)
+even
+
+# %%
+print("against short polling, paid back within 5 updates:", even["short polling"].updates <= 5)
+print("against long polling, paid back within 5 updates:", even["long polling"].updates <= 5)
+print("against server-sent events, paid back after 2 to 20 updates:", 2 <= even["server-sent events"].updates <= 20)
+
+# %% [markdown]
+# Against polling, the handshake is paid back after a couple of updates. Against server-sent
+# events it takes a few more, since an event costs only about 20 bytes of overhead; the
+# WebSocket's other advantage there is that the page can answer on the same connection.
+#
+# ## Head-of-line blocking
+#
+# One TCP connection delivers bytes in order. A big message queued on it holds up everything
+# behind it, a ping's answer included: on a 1,000 kbps downlink, a 2 MB message takes
+# 2,000,000 × 8 / 1,000,000 = 16 s (we measured 16.0 s once, outside the notebook), and a pong
+# queued behind it waits as long. To keep this notebook quick we send 100 kB instead:
+# 0.8 s at 1,000 kbps. `experiments.head_of_line` sends the message to `/echo`, then a ping;
+# the server echoes the message, then answers the ping:
+
+# %% tags=["nbval-ignore-output"]
+link = wsdemo.Network(down_kbps=1000)
+whole = await asyncio.wait_for(experiments.head_of_line(server, 100_000, network=link), 30)
+whole
+
+# %% [markdown]
+# A control frame may travel *between* the fragments of a message (RFC 6455, section 5.4),
+# but only if the sender puts it there. Here the client sends its 100 kB in 10 kB fragments
+# and slips a ping between the first two, then sends another ping after the last. The first
+# reaches the server before the message is complete, so its pong comes back before the
+# echo exists; the second is answered after the echo is queued, and waits behind it. Tornado
+# sends the echo as one frame; had it fragmented it, the bytes already handed to TCP would
+# still arrive first. The timeline comes from the tap: when each frame's last byte reached
+# it, and when it was delivered under the 1,000 kbps link:
+
+# %% tags=["nbval-ignore-output"]
+parts = await asyncio.wait_for(experiments.head_of_line(server, 100_000, network=link, fragment=10_000), 30)
+parts
+
+# %%
+print("one frame: the pong waited behind the 100 kB echo (at least 90% of its 0.8 s):",
+      whole.pongs["after the message"] >= 0.9 * whole.serialization_s)
+print("fragments: the pong for the ping between fragments came back in under 0.4 s:",
+      parts.pongs["between fragments"] < 0.4)
+print("fragments: the pong for the ping after the message still waited behind the echo:",
+      parts.pongs["after the message"] >= 0.9 * parts.serialization_s)
+server_frames = [e.what for e in parts.timeline if e.sender == "server"]
+print("the server's frames, in the order they were delivered:", server_frames)
 
 # %% [markdown]
 # ## What a browser sends
@@ -225,19 +348,22 @@ print("Tornado's response head per poll:", "100 to 250 bytes" if 100 <= answer_h
 #   Overhead"; worked out in chapter 4, "Optimize TLS Record Size"). A poll is two messages
 #   (request and answer) where a push is one, so counting packets would widen the gap, not
 #   close it. ACKs and the TCP handshake are not counted either.
-# - **We poll at the update rate, half a beat after the news.** A real page does not know when
-#   news comes. Our poller asks once per update, half an interval after each is due: no empty
-#   answers, no skipped updates, and the average delay of a random phase, made the same on every
-#   run. A real poller's delay ranges from none to a whole interval. Polling faster than updates
-#   arrive adds empty answers (each a full request and response); polling slower adds delay,
-#   and skips updates when two arrive between polls.
-# - **Loopback hides the network.** Our latencies include no travel time, and we did not
-#   measure any. On a real network, a push and an update that finds a long poll waiting both
-#   travel one way, server to page. Long polling loses in three places: after each answer no
-#   request waits at the server for at least one round trip, and an update that appears then
-#   waits for the next request; every update carries a request and a response head; and every
-#   update needs a request of its own, each holding an HTTP/1.1 connection while it waits. A
-#   short poller learns of news only when its next request arrives.
+# - **We poll at the update rate, at a random phase.** A real page does not know when news
+#   comes. Our poller asks once per update interval, starting at a random moment as a page
+#   would (`phase="locked"` polls half an interval after each update instead: the average
+#   case, the same every run). Its delay is then anything from none to a whole interval, and
+#   a run of 10 updates shows one phase's. Polling faster than updates arrive adds empty
+#   answers (each a full request and response); polling slower adds delay, and skips updates
+#   when two arrive between polls.
+# - **The network is simulated.** The tap delays and throttles bytes as the named conditions
+#   say (one-way latency, bandwidth), on one machine; it drops nothing and adds no queueing
+#   from other traffic, so real links are at best like this. Measured under `4g` (30 ms one
+#   way), push and server-sent events arrived one trip after each update; so did long polling,
+#   while a request was waiting. Long polling loses in three places: after each answer no
+#   request waits at the server for at least one round trip, so updates closer together than
+#   that are late or skipped (measured in notebook 04); every update carries a request and a
+#   response head; and every update needs a request of its own, each holding an HTTP/1.1
+#   connection while it waits. A short poller learns of news only when its next request arrives.
 # - **HTTP has changed since.** HTTP/2 and HTTP/3 compress repeated headers (HPACK, QPACK), so a
 #   poll over them costs far fewer header bytes than in 2010; the extra requests and the delay
 #   remain.
@@ -265,8 +391,15 @@ ok = exercises.check_bandwidth(mbps, clients=10_000, bytes_per_message=ws.bytes_
 #
 # ## Summary
 #
-# - Measured on the wire, a pushed update costs a 2-byte frame header; a polled one costs a
-#   request and a response head, hundreds of bytes, and a request even when nothing is new.
+# - Measured on the wire, a pushed update costs a 2-byte frame header, a server-sent event
+#   about 20 bytes; a polled one costs a request and a response head, hundreds of bytes, and
+#   a request even when nothing is new.
+# - Under named conditions (`lan`, `4g`, `satellite`), push and server-sent events deliver
+#   every update one trip after it exists; pollers wait for their next request, and skip
+#   updates when a round trip is longer than the time between them.
+# - The WebSocket's handshake is paid back against polling after a couple of updates.
+# - One TCP connection delivers in order: a big message delays every frame behind it, a pong
+#   included, and fragmenting helps only the frames the sender slips between fragments.
 # - Projected to 100,000 clients, that difference is the published table's: hundreds of
 #   megabits against a few.
 # - The exact ratio depends on the headers (cookies!), the payload, the polling rate and the
