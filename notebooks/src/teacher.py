@@ -160,10 +160,10 @@ server.check_classroom()
 # before anyone has joined. Read it top to bottom with the class:
 #
 # - the request: `GET`, `Upgrade: websocket`, `Connection: Upgrade`, a random
-#   `Sec-WebSocket-Key`, `Sec-WebSocket-Version: 13`; the token in the link is shown as `*`:
-#   the tap never records a join token;
+#   `Sec-WebSocket-Key`, `Sec-WebSocket-Version: 13`; the token in the link shows as `*`:
+#   the tap keeps no join token, so the projector never shows one;
 # - the answer: `101 Switching Protocols`, and `Sec-WebSocket-Accept`, computed from the key
-#   (the view recomputes it, step by step, when you open the detail);
+#   (the view recomputes it from the key, step by step, and shows ✓ when it matches);
 # - after that, no more HTTP on this connection: frames, in both directions.
 #
 # *Say:* "Your browser did exactly this when you opened the page. From this line on, the same
@@ -213,9 +213,10 @@ inspector.who
 # If someone sends HTML or a script, show it: it arrives exactly as sent and is shown as text,
 # never run (notebook 05 explains why).
 #
-# Then the **cursors** page: everybody moves a finger on the canvas and sees everyone else's
-# dot move. Show the card for it (it asks for their name again), and the frames: one small
-# JSON message per move, dozens a second, each relayed to everyone.
+# Then the **cursors** page: everybody moves a finger over the canvas and sees everyone
+# else's dot move (each shows as a guest number there; names belong to the chat). Show its
+# card, and the frames: a small JSON message per move, up to 16 a second from each phone,
+# each relayed to everyone else. (`server.join_card("/")` links a page that lists them all.)
 
 # %%
 inspector.pause()  # the table stands still; frames keep being recorded
@@ -272,8 +273,9 @@ print("messages the kernel sent to ask for them:", len(asked))
 #
 # *Any time, and a minute to show it*
 #
-# Keep this panel at hand all lesson (scroll to it, or open the dashboard in another tab:
-# `voila notebooks/classroom-dashboard.ipynb`). Pick a connection, then:
+# Keep this panel at hand all lesson (it works wherever it is in the notebook: scroll to it,
+# or drag it to its own view with the cell's context menu, *Create New View for Cell
+# Output*, in JupyterLab). Pick a connection, then:
 #
 # - **Kick** closes it with code **1008** and your reason, shown on the student's page; that
 #   page does not reconnect by itself (a reload rejoins; for someone who keeps coming back,
