@@ -79,14 +79,15 @@ logging.getLogger("tornado.access").setLevel(logging.ERROR)  # refused joins are
 # *0:00–0:05*
 #
 # Put this on the projector. The card shows the join link and its QR code; the link carries
-# the class's join token, so only people in the room can join.
+# the class's join token: only people who have the link can join.
 #
 # *Say:* "Open your phone's camera and scan the code, or type the link. Pick a name and say
 # hello in the chat. Your phone is about to open a WebSocket to my laptop, and we are going to
 # watch every byte of it."
 #
 # If you run this cell again while the class is on, it keeps the running server (and every
-# student on it) and shows its card again: a classroom server stops only when you stop it.
+# student on it) and shows its card again: a classroom server stops only when you stop it. To
+# change `PORT` or `TOKEN`, stop it first (the last section says how), then run this again.
 
 # %%
 try:
@@ -119,7 +120,8 @@ display(HTML(f"<a href='{server.teacher_url('/chat.html?name=Teacher')}' target=
 # way. The `#` is the connection's number, used below to pick one.
 #
 # *Say:* "Each row is one of you. When you send something, your row jumps to the top. Watch
-# the byte counts: a chat message costs a few bytes more than its text, not hundreds."
+# the byte counts: a chat message costs its text, a little JSON around it and a frame header
+# of a few bytes, not a whole HTTP request."
 
 # %%
 panel = ConnectionsPanel(server.tap, large=True, max_rows=12)
