@@ -221,6 +221,7 @@ def normalize(nb: nbformat.NotebookNode, cells: list[Cell], stem: str) -> nbform
 
 def build(src: Path, timeout: int) -> float:
     from nbclient import NotebookClient
+    os.environ.update(KERNEL_ENV)  # the kernel inherits it, as under nbval (notebooks/conftest.py)
 
     cells = parse_source(src.read_text(encoding="utf-8"), str(src.relative_to(ROOT)))
     nb = to_notebook(cells, src.stem)
@@ -233,8 +234,7 @@ def build(src: Path, timeout: int) -> float:
         store_widget_state=False,
     )
     started = time.perf_counter()
-    env = {**os.environ, **KERNEL_ENV}
-    client.execute(env=env)  # raises CellExecutionError (with the traceback) if a cell fails
+    client.execute()  # raises CellExecutionError (with the traceback) if a cell fails
     elapsed = time.perf_counter() - started
     nb = normalize(nb, cells, src.stem)
     nbformat.validate(nb)
