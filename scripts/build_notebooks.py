@@ -2,7 +2,8 @@
 """Build the course notebooks from their plain sources, and check they match.
 
 The notebooks are written as plain Python files in jupytext's "percent" format,
-``notebooks/src/NN-verb-title.py``, so they review and diff like code:
+``notebooks/src/NN-verb-title.py`` for the course and ``notebooks/src/teacher.py`` for the
+teacher's lesson plan, so they review and diff like code:
 
     # %% [markdown]
     # # A title
@@ -22,7 +23,7 @@ pairs that become the cell's metadata (``tags=[...]``, ``jupyter={...}``).
 Comment lines before the first header are a note for the reader and are dropped.
 
     .venv/bin/python scripts/build_notebooks.py            # build and run every notebook
-    .venv/bin/python scripts/build_notebooks.py 03 02      # only those (by number or name)
+    .venv/bin/python scripts/build_notebooks.py 03 teacher # only those (by number or name)
     .venv/bin/python scripts/build_notebooks.py --check    # sources and .ipynb agree? (no kernel)
     .venv/bin/python scripts/build_notebooks.py --html out/ 00   # static HTML pages (offline)
 
@@ -35,6 +36,10 @@ widgets' state (the notebook's metadata, for JupyterLab and nbviewer).
 Everything else in the file is kept deterministic (cell ids, metadata, execution counts 1..N) so that rebuilding
 only changes outputs that really changed. This script needs nbformat and
 nbclient, not jupytext.
+
+The kernels run with ``KERNEL_ENV`` added to the environment (notebooks/conftest.py sets the
+same for nbval): a notebook that serves a classroom listens on this machine only while it is
+built or tested.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -73,6 +79,10 @@ _wsdemo_display.display({{{mime!r}: _wsdemo_collect({ids!r})}}, raw=True)
 del _wsdemo_display, _wsdemo_collect"""
 # nbval compares every mimetype of an output except these; a cell with this tag is not compared.
 NBVAL_IGNORE = "nbval-ignore-output"
+
+# A classroom notebook (teacher.ipynb) reads its address and port from these; a real class
+# listens on every interface, a build or a test run on loopback only, on a free port.
+KERNEL_ENV = {"WSDEMO_CLASSROOM_HOST": "127.0.0.1", "WSDEMO_CLASSROOM_PORT": "0"}
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 # No version numbers here: they would change with every machine that rebuilds.
@@ -180,7 +190,22 @@ def parse_source(text: str, name: str = "<source>") -> list[Cell]:
 
 
 def sources() -> list[Path]:
+    """The course notebooks' sources (NN-verb-title.py): the README's course map, exercises."""
     return sorted(SRC_DIR.glob("[0-9][0-9]-*.py"))
+
+
+# Built and checked like the course, but not part of it (no number, no exercises).
+GUIDES = ("teacher",)
+
+
+def all_sources() -> list[Path]:
+    """Every source the builder builds and checks: the course, then the guides."""
+    return sources() + [p for p in (SRC_DIR / f"{stem}.py" for stem in GUIDES) if p.exists()]
+
+
+def short_name(src: Path) -> str:
+    """How to name a source on the command line: its number, or a guide's stem."""
+    return src.stem[:2] if src.stem[:2].isdigit() else src.stem
 
 
 def notebook_path(src: Path) -> Path:
@@ -312,6 +337,7 @@ async def _execute(client, nb: nbformat.NotebookNode) -> dict:
 def build(src: Path, timeout: int, out: Path | None = None) -> float:
     """Run ``src`` in a fresh kernel and write the notebook (to ``out``, by default its .ipynb)."""
     from nbclient import NotebookClient
+    os.environ.update(KERNEL_ENV)  # the kernel inherits it, as under nbval (notebooks/conftest.py)
 
     name = str(src.relative_to(ROOT)) if src.is_relative_to(ROOT) else str(src)
     cells = parse_source(src.read_text(encoding="utf-8"), name)
@@ -364,7 +390,7 @@ def check(src: Path) -> list[str]:
         return [str(exc)]
     path = notebook_path(src)
     if not path.exists():
-        return [f"{path.relative_to(ROOT)} is missing: run scripts/build_notebooks.py {src.stem[:2]}"]
+        return [f"{path.relative_to(ROOT)} is missing: run scripts/build_notebooks.py {short_name(src)}"]
     nb = nbformat.read(str(path), as_version=4)
     name = path.relative_to(ROOT)
     problems = []
@@ -397,7 +423,7 @@ def check(src: Path) -> list[str]:
     if nb.metadata.get("kernelspec") != KERNELSPEC:
         problems.append(f"{name}: kernelspec {nb.metadata.get('kernelspec')} != {KERNELSPEC}")
     if problems:
-        problems.append(f"  -> rebuild: .venv/bin/python scripts/build_notebooks.py {src.stem[:2]}")
+        problems.append(f"  -> rebuild: .venv/bin/python scripts/build_notebooks.py {short_name(src)}")
     return problems
 
 
@@ -409,13 +435,13 @@ def orphans() -> list[str]:
 
 
 def select(names: list[str]) -> list[Path]:
-    all_sources = sources()
+    known = all_sources()
     if not names:
-        return all_sources
+        return known
     chosen = []
     for n in names:
         stem = Path(n).stem
-        found = [s for s in all_sources if s.stem == stem or s.stem.startswith(stem + "-") or s.stem[:2] == stem]
+        found = [s for s in known if s.stem == stem or s.stem.startswith(stem + "-") or s.stem[:2] == stem]
         if not found:
             raise SystemExit(f"no notebook source matches {n!r} in {SRC_DIR.relative_to(ROOT)}")
         chosen += [s for s in found if s not in chosen]
