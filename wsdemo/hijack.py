@@ -19,7 +19,7 @@ The attacker page is served by a second small HTTP server on another loopback po
 origin differs from the lab's only by the port. That makes it *cross-origin* (origin =
 scheme, host and port) but *same-site* (site = scheme and registrable domain, or the IP
 address; ports do not count): the lab's ``SameSite=Strict`` cookie is sent with its
-handshake (Chromium 14x, observed in tests/e2e/test_hijack.py). ``host="localhost"`` serves
+handshake (Chromium 156, observed in tests/e2e/test_hijack.py). ``host="localhost"`` serves
 the same page as http://localhost:PORT, another site than 127.0.0.1: there Strict keeps the
 cookie home, and the page is refused for lack of a token even with the Origin check off.
 SameSite is no defence against a page of the same site (another port, another app on the

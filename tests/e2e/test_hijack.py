@@ -115,3 +115,36 @@ def _body(conn) -> str:
     """The text of the lab's refusal as the tap recorded it (after the head)."""
     data = b"".join(d for sender, _, d in conn.chunks if sender == "server")
     return data.partition(b"\r\n\r\n")[2].decode("utf-8", "replace")
+
+
+async def test_the_teachers_cookie_lets_the_other_origin_speak_as_teacher(browser):
+    # What a cookie unlocks is what it is worth: the teacher's link sets the teacher's token,
+    # the only one that may use the name "Teacher".
+    srv = await _lab(check_origin=False, name="throwaway")
+    context = await browser.new_context()
+    context.set_default_timeout(T * 1000)
+    try:
+        teacher = await context.new_page()
+        await teacher.goto(srv.teacher_url("/chat.html?name=Ada"))
+        await teacher.wait_for_selector("#status[data-state='open']")
+        page = await hijack.start_attacker_page(srv, "/chat?name=Teacher", say="the exam is cancelled")
+        attacker = await context.new_page()
+        await attacker.goto(page.url)
+        await attacker.wait_for_selector("#status[data-state='open']")
+        await teacher.locator("#log li", has_text="Teacher: the exam is cancelled").wait_for()
+        assert "Teacher" in srv.app_state.chat.values()
+        # The same page with the Origin check on: refused before the name is looked at.
+        lab = await _lab(name="checked")
+        try:
+            await teacher.goto(lab.teacher_url("/chat.html?name=Ada"))
+            await teacher.wait_for_selector("#status[data-state='open']")
+            checked = await hijack.start_attacker_page(lab, "/chat?name=Teacher")
+            await attacker.goto(checked.url)
+            await attacker.wait_for_selector("#status[data-state='refused']")
+            assert [a.response.status for a in checked.attempts()] == [403]
+            assert "Teacher" not in lab.app_state.chat.values()
+        finally:
+            await asyncio.wait_for(lab.stop(), T)
+    finally:
+        await context.close()
+        await asyncio.wait_for(srv.stop(), T)
