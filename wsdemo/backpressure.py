@@ -111,8 +111,11 @@ async def _talk(server, reader, writer, message_size: int, max_bytes: int) -> Pr
         raise RuntimeError(f"/echo refused the client: HTTP {head.status}")
     local_port = writer.get_extra_info("sockname")[1]
     conn = next((c for c in reversed(server.tap.connections) if c.peer.endswith(f":{local_port}")), None)
-    log = server.app_state.backpressure_log
+    state = server.app_state
+    log = state.backpressure_log
     seen = set(map(id, log))
+    handler = next((h for h in list(state.sockets)
+                    if conn is not None and h._peer_port() == conn.upstream_port), None)
     frame = wire.encode_frame(wire.Opcode.BINARY, os.urandom(message_size), mask_key=os.urandom(4))
     sent = 0
     record = None
@@ -126,6 +129,12 @@ async def _talk(server, reader, writer, message_size: int, max_bytes: int) -> Pr
         await asyncio.sleep(0)  # the server's turn: it echoes, and may give up on us
         record = next((r for r in log if id(r) not in seen
                        and (conn is None or r.peer_port == conn.upstream_port)), None)
+        if record is None and handler is not None and (
+                handler.ws_connection is None or handler.ws_connection.is_closing()):
+            why = (f" (classroom mode: at most {state.rate_limit:g} messages per second; "
+                   "try a bigger message_size)" if state.classroom else "")
+            raise RuntimeError(f"the server closed the client for another reason than not "
+                               f"reading, after {sent:,} bytes{why}")
     # The client reads again: the echoes that fitted, then the server's Close.
     decoder = wire.FrameDecoder()
     close = None

@@ -80,7 +80,8 @@ DEFENCES: tuple[str, ...] = (
     "Do not let an ambient credential alone admit a WebSocket: a token in the URL or in the "
     "first message is sent only by pages that know it.",
     "SameSite=Strict or Lax cookies stop other sites, not other origins of the same site "
-    "(http://127.0.0.1:8001 and http://127.0.0.1:8888 are one site).",
+    "(http://127.0.0.1:8001 and http://127.0.0.1:8888 are one site). Cookies do not even "
+    "keep to their port (RFC 6265 section 8.5): every server on a host shares its cookies.",
     "Keep tokens out of logs and Referer headers (mask them, Referrer-Policy: no-referrer).",
 )
 

@@ -53,3 +53,15 @@ async def test_provoke_refuses_a_message_bigger_than_the_server_takes(server):
     with pytest.raises(ValueError, match="message_size must be from 1 to"):
         await backpressure.provoke(server, message_size=(1 << 20) + 1)
     assert not server.app_state.backpressure_log
+
+
+async def test_provoke_says_when_the_server_closed_the_client_for_another_reason():
+    # Classroom mode limits messages per second: that close comes first, and provoke says so
+    # rather than pushing bytes at a closed connection.
+    server = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False, name="bp-room"), T)
+    try:
+        with pytest.raises(RuntimeError, match="another reason than not reading.*messages per second"):
+            await backpressure.provoke(server, message_size=1024, timeout=60)
+        assert not server.app_state.backpressure_log
+    finally:
+        await asyncio.wait_for(server.stop(), T)
