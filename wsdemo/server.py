@@ -149,11 +149,15 @@ class Server:
         self._gate: NoBodies | None = None
         self._stopped = False
         self._stopping: asyncio.Future | None = None
+        # Helpers that live as long as the lab (wsdemo.hijack's attacker page): each has an
+        # async stop(), awaited first by stop().
+        self.companions: list = []
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running"
         extra = ", classroom" if self.classroom else ""
         extra += ", permessage-deflate" if self.compression else ""
+        extra += ", Origin check OFF" if not self.app_state.check_origin else ""
         warning = f"; WARNING: {self.capacity_warning}" if self.capacity_warning else ""
         return f"<wsdemo Server {self.url('/')} (app on :{self.direct_port}){extra}, {state}{warning}>"
 
@@ -463,6 +467,8 @@ class Server:
             self._stopping.set_result(None)
 
     async def _stop(self, timeout: float) -> None:
+        for companion in list(self.companions):
+            await companion.stop()
         state = self.app_state
         await state.feed.stop()
         if self._http is not None:
@@ -512,6 +518,22 @@ def _key(name: str) -> str:
     return key
 
 
+def _check_loopback_only(host: str) -> None:
+    """check_origin=False lets any page its visitor opens use the visitor's cookies here:
+    allowed only where no one else can reach the server."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(
+            f"check_origin=False is for a throwaway server on a loopback address (127.0.0.1), "
+            f"not host={host!r}: without the Origin check any web page a visitor opens can use "
+            "their cookies (the join token) to talk here as them (cross-site WebSocket hijacking)")
+
+
 def _check_token(token: str) -> str:
     if not isinstance(token, str) or not 8 <= len(token) <= 64 or not set(token) <= _TOKEN_CHARS:
         raise ValueError("token must be 8 to 64 characters of A-Z a-z 0-9 - _ "
@@ -528,7 +550,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 tap_budget: int = DEFAULT_BUDGET, network: Network | str | None = None,
                 name: str | None = None, replace: bool = False, join_host: str | None = None,
                 token: str | None = None, ping_interval: float | None = None,
-                ping_timeout: float | None = None) -> Server:
+                ping_timeout: float | None = None, check_origin: bool = True) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -563,7 +585,14 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     at most ``max_links_per_address`` connections from one client address
     (default tap.MAX_LINKS_PER_ADDRESS). Numbers out of their range (see
     NUMERIC_OPTIONS) raise ValueError, before anything is stopped or started.
+
+    ``check_origin=False`` turns the Origin check off, so that a page of any origin may open
+    WebSockets here with the visitor's cookies: cross-site WebSocket hijacking, shown by
+    ``wsdemo.hijack``. Only for a throwaway server on a loopback address: with any other
+    ``host`` it raises ValueError.
     """
+    if not check_origin:
+        _check_loopback_only(host)
     network = Network.of(network)
     ping_interval, ping_timeout = check_heartbeat(ping_interval, ping_timeout)
     _check_options(port=port, max_message_size=max_message_size, max_connections=max_connections,
@@ -586,7 +615,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     token = (token or secrets.token_urlsafe(12)) if classroom else None
     state = AppState(classroom=classroom, token=token, max_connections=max_connections,
                      max_message_size=max_message_size, rate_limit=rate_limit,
-                     ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
+                     ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins,
+                     check_origin=check_origin)
     state.allow_hosts(allowed_hosts)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
                     ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget,

@@ -193,7 +193,8 @@ _CONTRAST_JS = """(el) => {
 }"""
 
 
-@pytest.mark.parametrize("page_name", ["chat.html?name=a11y", "cursors.html", "ticker.html", "sse.html"])
+@pytest.mark.parametrize("page_name", ["chat.html?name=a11y", "cursors.html", "ticker.html", "sse.html",
+                                       "backpressure.html"])
 async def test_pages_are_labelled_phone_sized_and_readable(server, browser, page_name):
     context = await browser.new_context(viewport={"width": 360, "height": 640}, is_mobile=True,
                                         has_touch=True)

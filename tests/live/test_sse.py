@@ -297,6 +297,9 @@ async def test_a_reader_that_never_reads_is_disconnected_not_buffered_for_ever(s
                 raise AssertionError("the server kept buffering for the reader that does not read")
         assert lazy_handler._backlog <= state.send_backlog + 60_000
         assert any("bytes unread" in r.getMessage() and "65536" in r.getMessage() for r in caplog.records)
+        (record,) = state.backpressure_log  # the notebook's record of it
+        assert record.path == "/sse" and record.limit == 64 * 1024 and record.buffered > record.limit
+        assert record.peer_port == lazy.raw.local_port  # straight to Tornado here, no tap
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING]  # a lesson, not an incident
         # The lazy reader gets what fitted, then the end of the connection.
         while not lazy.ended:

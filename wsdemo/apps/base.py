@@ -14,6 +14,8 @@ import secrets
 import time
 import unicodedata
 import urllib.parse
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import tornado.web
@@ -85,6 +87,23 @@ def name_key(name: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
 
 
+@dataclass(frozen=True)
+class Backlogged:
+    """A client closed for not reading (``server.app_state.backpressure_log``): ``buffered``
+    bytes waited in the server for it, over ``limit`` (``state.send_backlog``). ``peer_port``
+    is its port as Tornado sees it, the tap's ``Connection.upstream_port``."""
+
+    at: float  # time.time()
+    path: str
+    peer_port: int | None
+    buffered: int
+    limit: int
+    reason: str
+
+
+BACKPRESSURE_LOG = 100  # records kept in state.backpressure_log, newest last
+
+
 def close_reason(text: str) -> str:
     """``text`` cut to the 123 bytes a close frame can carry, on a character boundary."""
     data = text.encode()
@@ -102,8 +121,10 @@ class AppState:
     def __init__(self, *, classroom: bool = False, token: str | None = None,
                  max_connections: int = 200, max_message_size: int = 1 << 20,
                  rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
-                 allowed_origins: tuple[str, ...] = ()):
+                 allowed_origins: tuple[str, ...] = (), check_origin: bool = True):
         self.classroom = classroom
+        # False only on a throwaway loopback server (serve() checks): the hijacking lesson.
+        self.check_origin = check_origin
         self.token = token
         self.max_connections = max_connections
         self.max_message_size = max_message_size
@@ -117,6 +138,7 @@ class AppState:
         # Tornado buffers writes without limit, so a client that never reads would otherwise
         # make the server's memory grow with everything the room says.
         self.send_backlog = max(2 * max_message_size, 256 * 1024)
+        self.backpressure_log: deque[Backlogged] = deque(maxlen=BACKPRESSURE_LOG)
         self.feed = Feed(ticker_interval_ms)
         self.sockets: set[BaseSocket] = set()  # every open WebSocket, all endpoints
         self.streams: set = set()  # every open /sse response (apps/sse.py)
@@ -204,7 +226,7 @@ class Guarded:
             return False
         origin = self.request.headers.get("Origin")
         if (origin is not None and self.request.headers.get("Upgrade", "").lower() == "websocket"
-                and not self.origin_allowed(origin)):
+                and self.state.check_origin and not self.origin_allowed(origin)):
             self.refuse(403, f"Origin {origin!r} is not this server's ({self.request.host}): a page "
                              "from another origin (another host or port) may not open WebSockets "
                              "here; add it with serve(allowed_origins=...)")
@@ -296,7 +318,7 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
 
     def check_origin(self, origin: str) -> bool:
         # prepare() has refused a foreign Origin with a clearer answer; Tornado asks again.
-        return self.origin_allowed(origin)
+        return not self.state.check_origin or self.origin_allowed(origin)
 
     def get_compression_options(self) -> dict | None:
         return {} if self.settings.get("wsdemo_compression") else None
@@ -407,7 +429,14 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         pending, limit = self._backlog, self.state.send_backlog
         if pending > limit:
             log.info("closing %s %s: %d bytes unread", self.request.remote_ip, self.request.path, pending)
-            self.close(1008, f"not reading: over {limit // 1024} KiB of messages waiting")
+            reason = f"not reading: {pending} bytes waiting, over the limit of {limit // 1024} KiB (send_backlog)"
+            self.state.backpressure_log.append(Backlogged(
+                time.time(), self.request.path, self._peer_port(), pending, limit, reason))
+            self.close(1008, reason)
+
+    def _peer_port(self) -> int | None:
+        address = getattr(getattr(self.request.connection, "context", None), "address", None)
+        return address[1] if isinstance(address, tuple) and len(address) >= 2 else None
 
     @staticmethod
     def _written(fut) -> None:

@@ -32,10 +32,12 @@ import asyncio
 import json
 import logging
 import re
+import time
 
 import tornado.web
 
 from ..wire import encode_sse
+from .base import Backlogged
 from .feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .params import number_argument
 from .poll import _FeedHandler
@@ -140,10 +142,15 @@ class SseHandler(_FeedHandler):
         size = len(block)
         self._backlog += size
         self.flush().add_done_callback(lambda fut: self._written(size, fut))
-        limit = self.state.send_backlog
+        state = self.state
+        limit = state.send_backlog
         if self._backlog > limit:
             log.info("closing %s %s: %d bytes unread (the limit is %d)", self.request.remote_ip,
                      self.request.path, self._backlog, limit)
+            port = getattr(getattr(self.request.connection, "context", None), "address", (None, None))[1]
+            state.backpressure_log.append(Backlogged(  # the notebook's record, as for WebSockets
+                time.time(), self.request.path, port, self._backlog, limit,
+                f"not reading: {self._backlog} bytes waiting, over the limit of {limit // 1024} KiB (send_backlog)"))
             self._stop()
             self.request.connection.close()
 
