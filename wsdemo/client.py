@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl as _ssl
 from typing import TYPE_CHECKING, Any
 
 import tornado.httpclient
@@ -46,8 +47,9 @@ class Client:
     @classmethod
     async def open(cls, server: "Server", url: str, *, compression: bool = False,
                    headers: dict[str, str] | None = None, timeout: float = 10.0,
-                   max_message_size: int = 64 << 20) -> "Client":
-        request = tornado.httpclient.HTTPRequest(url, headers=headers or {},
+                   max_message_size: int = 64 << 20, ssl: _ssl.SSLContext | None = None) -> "Client":
+        # ``ssl``: the context a wss:// URL is checked with (server.ssl_context() trusts the lab's CA)
+        request = tornado.httpclient.HTTPRequest(url, headers=headers or {}, ssl_options=ssl,
                                                  connect_timeout=timeout, request_timeout=timeout)
         ws = await asyncio.wait_for(tornado.websocket.websocket_connect(
             request, compression_options={} if compression else None,

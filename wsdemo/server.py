@@ -25,6 +25,7 @@ import numbers
 import secrets
 import signal
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from .apps.base import KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason
 from .apps.feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .client import Client
 from .network import Network
-from .tap import CLASS_LINKS, DEFAULT_BUDGET, Tap, raise_fd_limit
+from .tap import CLASS_LINKS, DEFAULT_BUDGET, IDLE_TIMEOUT_RANGE, Tap, raise_fd_limit
 from .wire import mask_tokens_text
 
 log = logging.getLogger("wsdemo.server")
@@ -119,8 +120,12 @@ class Server:
     def __init__(self, *, host: str, compression: bool, classroom: bool, state: AppState,
                  ring_size: int, ring_bytes: int = 8 << 20, tap_budget: int = DEFAULT_BUDGET,
                  max_links_per_address: int | None = None, network: Network | None = None,
-                 name: str | None = None, join_host: str | None = None):
+                 name: str | None = None, join_host: str | None = None, tls: bool = False,
+                 idle_timeout: float | None = None):
         self.host = host
+        self.tls = tls  # wss:// and https://, TLS terminated at the tap (see wsdemo/tls.py)
+        self.idle_timeout = idle_timeout
+        self._ca = None  # tls.LabCA while running with TLS
         self._network = Network.of(network)
         self.compression = compression
         self.classroom = classroom
@@ -182,15 +187,24 @@ class Server:
                 max_body_size=MAX_BODY, body_timeout=BODY_TIMEOUT)
             self._http.add_sockets(app_sockets)
             self.direct_port = app_sockets[0].getsockname()[1]
+            context = None
+            if self.tls:
+                from .tls import LabCA
+
+                self._ca = LabCA([self.host, self.join_host])
+                context = self._ca.server_context()
             self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
                            ring_bytes=self._ring_bytes, budget_bytes=self._tap_budget,
                            max_message_size=self.app_state.max_message_size,
-                           max_links_per_address=self._max_links_per_address, network=self._network)
+                           max_links_per_address=self._max_links_per_address, network=self._network,
+                           ssl_context=context, idle_timeout=self.idle_timeout)
             await self.tap.start(tap_sockets)
             self.port = self.tap.port
         except BaseException:
             for sock in app_sockets + tap_sockets:
                 sock.close()
+            if self._ca is not None:
+                self._ca.close()
             raise
         self._allow_hosts()
         self._check_capacity()
@@ -228,12 +242,33 @@ class Server:
         return "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else _url_host(self.host)
 
     def url(self, path: str = "/") -> str:
-        """ws:// URL through the tap."""
-        return f"ws://{self._public_host}:{self.port}{path}"
+        """ws:// URL through the tap (wss:// with ``tls=True``)."""
+        return f"{'wss' if self.tls else 'ws'}://{self._public_host}:{self.port}{path}"
 
     def http_url(self, path: str = "/") -> str:
-        """http:// URL through the tap (pages, /poll, /longpoll)."""
-        return f"http://{self._public_host}:{self.port}{path}"
+        """http:// URL through the tap (pages, /poll, /longpoll; https:// with ``tls=True``)."""
+        return f"{self._http_scheme}://{self._public_host}:{self.port}{path}"
+
+    @property
+    def _http_scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def ca_file(self) -> str | None:
+        """With ``tls=True``: the lab CA's certificate (PEM) that clients trust; removed on stop."""
+        return self._ca.ca_file if self._ca is not None else None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context trusting this server's CA (and only it), for wss:// and https://."""
+        if self._ca is None:
+            raise RuntimeError("this server speaks no TLS; start one with wsdemo.serve(tls=True)")
+        return self._ca.client_context()
+
+    def spki_pin(self) -> str:
+        """base64 SHA-256 of the server key (for Chromium's --ignore-certificate-errors-spki-list)."""
+        if self._ca is None:
+            raise RuntimeError("this server speaks no TLS; start one with wsdemo.serve(tls=True)")
+        return self._ca.spki_sha256()
 
     def direct_url(self, path: str = "/", scheme: str = "ws") -> str:
         """URL straight to Tornado, bypassing the tap (to measure what the tap costs)."""
@@ -241,7 +276,8 @@ class Server:
 
     def join_url(self, path: str = "/chat.html", host: str | None = None) -> str:
         """The link classmates open: the page with the join token in the query."""
-        base = self.http_url(path) if host is None else f"http://{_url_host(host)}:{self.port}{path}"
+        base = (self.http_url(path) if host is None
+                else f"{self._http_scheme}://{_url_host(host)}:{self.port}{path}")
         if not self.token:
             return base
         return f"{base}{'&' if '?' in path else '?'}token={self.token}"
@@ -422,7 +458,8 @@ class Server:
             # The kernel is the teacher's: its clients use the teacher's token.
             path = f"{path}{'&' if '?' in path else '?'}token={self.teacher_token or self.token}"
         client = await Client.open(self, self.url(path), compression=compression,
-                                   headers=headers, timeout=timeout)
+                                   headers=headers, timeout=timeout,
+                                   ssl=self.ssl_context() if self.tls else None)
         if own is not None:
             # The tap knows the connection by the client's address (its local port).
             self.tap.set_network(client.local_address, own)
@@ -471,6 +508,8 @@ class Server:
                 log.warning("some HTTP connections did not close in time")
         if self.tap is not None:
             await self.tap.stop()
+        if self._ca is not None:
+            self._ca.close()  # the CA's key was only ever in memory; its PEM file goes now
         await asyncio.sleep(0)  # let the closed streams' callbacks run
 
 
@@ -509,7 +548,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 max_links_per_address: int | None = None, show_join: bool = True,
                 tap_budget: int = DEFAULT_BUDGET, network: Network | str | None = None,
                 name: str | None = None, replace: bool = False, join_host: str | None = None,
-                token: str | None = None) -> Server:
+                token: str | None = None, tls: bool = False,
+                idle_timeout: float | None = None) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -540,12 +580,19 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     at most ``max_links_per_address`` connections from one client address
     (default tap.MAX_LINKS_PER_ADDRESS). Numbers out of their range (see
     NUMERIC_OPTIONS) raise ValueError, before anything is stopped or started.
+
+    ``tls=True`` serves wss:// and https://: the tap terminates TLS with a certificate from a
+    CA made for this server (``server.ca_file``, ``server.ssl_context()`` for clients) and
+    relays plain bytes to Tornado, so the recording reads as without TLS; each connection's
+    ``tls`` counts the bytes on the wire. ``idle_timeout`` (seconds) makes the tap cut a
+    connection with no byte either way for that long, as a proxy does (nginx: 60 s).
     """
     network = Network.of(network)
     _check_options(port=port, max_message_size=max_message_size, max_connections=max_connections,
                    ring_size=ring_size, ring_bytes=ring_bytes, rate_limit=rate_limit,
                    ticker_interval_ms=ticker_interval_ms,
-                   max_links_per_address=max_links_per_address, tap_budget=tap_budget)
+                   max_links_per_address=max_links_per_address, tap_budget=tap_budget,
+                   idle_timeout=idle_timeout)
     allowed_origins, allowed_hosts = _strings(allowed_origins), _strings(allowed_hosts)
     if token is not None:
         _check_token(token)
@@ -567,7 +614,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
                     ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget,
                     max_links_per_address=max_links_per_address, network=network,
-                    name=name, join_host=join_host)
+                    name=name, join_host=join_host, tls=bool(tls), idle_timeout=idle_timeout)
     mask_tokens_in_logs()
     await server._start(port)
     _running.append(server)
@@ -587,6 +634,7 @@ NUMERIC_OPTIONS: dict[str, tuple[float, float, bool, str]] = {
     "ticker_interval_ms": (MIN_INTERVAL_MS, MAX_INTERVAL_MS, False, " ms"),
     "max_links_per_address": (1, 100_000, True, ""),
     "tap_budget": (1 << 20, 64 << 30, True, " bytes"),
+    "idle_timeout": (*IDLE_TIMEOUT_RANGE, False, " seconds"),
 }
 
 
@@ -605,7 +653,7 @@ def check_option(name: str, value) -> None:
 
 def _check_options(**options) -> None:
     for name, value in options.items():
-        if value is not None or name != "max_links_per_address":
+        if value is not None or name not in ("max_links_per_address", "idle_timeout"):
             check_option(name, value)
 
 

@@ -16,6 +16,8 @@ from .connection import (
     MessageEvent,
     SseEnd,
     SseEvent,
+    TapAction,
+    TapEvent,
 )
 from .bytestext import BytesTextError, parse_bytes_text
 from .deflate import DeflateParams, compress_message, negotiate_deflate, parse_extensions
@@ -55,7 +57,7 @@ __all__ = [
     "DecodeError", "DeflateParams",
     "DirectionStats", "Field", "Frame", "FrameDecoder", "FrameError", "FrameEvent", "GUID", "HandshakeError",
     "HeadRedactor", "Headers", "HttpError", "HttpRequest", "HttpResponse", "Message", "MessageAssembler", "MessageError",
-    "MessageEvent", "Opcode", "Problem", "ProtocolError", "Request", "Response", "State", "Summary",
+    "MessageEvent", "Opcode", "Problem", "ProtocolError", "Request", "Response", "State", "Summary", "TapAction", "TapEvent",
     "TRANSITIONS", "Transition", "check_handshake", "compress_message", "compute_accept",
     "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",
     "mask_tokens", "mask_tokens_text", "parse_bytes_text", "parse_close_payload", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",

@@ -1,0 +1,179 @@
+"""serve(tls=True): wss:// and https:// with TLS terminated at the tap, which records the
+plain bytes as without TLS and counts the bytes on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+import pytest
+import trustme
+import websockets
+
+import wsdemo
+from wsdemo import wire
+
+from .conftest import T, Raw, handshake, messages, wait_for_event, wait_until
+
+
+@pytest.fixture
+async def tls_server():
+    srv = await asyncio.wait_for(wsdemo.serve(tls=True, name="tls"), T)
+    yield srv
+    await asyncio.wait_for(srv.stop(), T)
+
+
+def _tap_events(conn, kind):
+    conn.flush()
+    return [e for e in conn.events if isinstance(e, wire.TapEvent) and e.kind is kind]
+
+
+async def test_urls_name_tls_and_the_direct_port_stays_plain(tls_server):
+    assert tls_server.url("/echo").startswith("wss://127.0.0.1:")
+    assert tls_server.http_url("/").startswith("https://127.0.0.1:")
+    assert tls_server.direct_url("/echo").startswith("ws://127.0.0.1:")
+    with open(tls_server.ca_file) as f:
+        assert "BEGIN CERTIFICATE" in f.read()
+
+
+async def test_wss_echo_is_recorded_decoded_and_the_wire_bytes_are_counted(tls_server):
+    async with websockets.connect(tls_server.url("/echo"), ssl=tls_server.ssl_context(),
+                                  compression=None, open_timeout=T) as ws:
+        await ws.send("hello over TLS")
+        assert await asyncio.wait_for(ws.recv(), T) == "hello over TLS"
+        port = ws.transport.get_extra_info("sockname")[1]
+    conn = next(c for c in tls_server.tap.connections if c.peer.endswith(f":{port}"))
+    await wait_until(lambda: not conn.is_open, what="the connection to close")
+    # Decoded exactly as without TLS: the handshake and the frames, in plain bytes.
+    assert conn.request.target == "/echo" and conn.response.status == 101
+    assert [m.text for m in messages(conn, "client", "text")] == ["hello over TLS"]
+    assert [m.text for m in messages(conn, "server", "text")] == ["hello over TLS"]
+    assert all(b"hello" not in bytes(c[2]) or c[0] in ("client", "server") for c in conn.chunks)
+    tls = conn.tls
+    assert tls.version in ("TLSv1.2", "TLSv1.3") and tls.cipher
+    for sender in ("client", "server"):
+        # On the wire: the handshake, then every plain byte inside records that add framing.
+        assert tls.handshake_bytes[sender] > 0
+        assert tls.wire_bytes[sender] > tls.handshake_bytes[sender] + conn.bytes[sender]
+        assert tls.close_notify[sender]  # both ended TLS with close_notify, not a bare FIN
+    assert "TLSv1" in repr(conn) and "on the wire" in repr(conn)
+
+
+async def test_the_kernel_client_connects_over_wss(tls_server):
+    client = await tls_server.connect("/echo")
+    await client.send("kernel")
+    assert await client.recv() == "kernel"
+    assert client.connection.tls is not None and client.connection.tls.version
+    await client.close()
+
+
+async def test_a_client_trusting_another_ca_fails_clearly_and_the_server_keeps_serving(tls_server,
+                                                                                      caplog):
+    other = ssl.create_default_context()
+    trustme.CA().configure_trust(other)  # trusts some other CA only
+    with caplog.at_level(logging.INFO, logger="wsdemo.tap"):
+        with pytest.raises(ssl.SSLCertVerificationError):
+            async with websockets.connect(tls_server.url("/echo"), ssl=other, open_timeout=T):
+                pass
+        failed = tls_server.tap.connections[-1]
+        await wait_until(lambda: _tap_events(failed, wire.TapAction.TLS_FAILED),
+                         what="the failed handshake to be recorded")
+    assert failed.tls.error and failed.tls.version is None
+    lines = [r for r in caplog.records if "TLS handshake failed" in r.getMessage()]
+    assert lines and all(r.levelno == logging.INFO and not r.exc_info for r in lines)
+    # ...and a client that trusts the lab's CA gets through.
+    async with websockets.connect(tls_server.url("/echo"), ssl=tls_server.ssl_context(),
+                                  open_timeout=T) as ws:
+        await ws.send("still serving")
+        assert await asyncio.wait_for(ws.recv(), T) == "still serving"
+
+
+async def test_a_name_the_certificate_does_not_carry_is_refused_by_the_client(tls_server):
+    ctx = tls_server.ssl_context()
+    with pytest.raises(ssl.SSLCertVerificationError):
+        async with websockets.connect(tls_server.url("/echo"), ssl=ctx,
+                                      server_hostname="not-this-lab.example", open_timeout=T):
+            pass
+
+
+async def test_plain_http_on_the_tls_port_gets_a_plain_400_recorded_and_logged(tls_server, caplog):
+    with caplog.at_level(logging.INFO):
+        raw = await Raw.open(tls_server.port)
+        await raw.send(handshake("/echo"))
+        answer = await raw.read_all()
+        await raw.close()
+        conn = tls_server.tap.connections[-1]
+        await wait_until(lambda: _tap_events(conn, wire.TapAction.PLAIN_ON_TLS),
+                         what="the plain request to be recorded")
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"this port speaks TLS" in answer
+    # The request is in the recording as it came (plain bytes, decoded).
+    await wait_for_event(conn, lambda e: isinstance(e, wire.HttpRequest))
+    assert conn.request.target == "/echo"
+    lines = [r for r in caplog.records if "plain HTTP on the TLS port" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == logging.INFO
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    # The server keeps serving TLS clients.
+    client = await tls_server.connect("/echo")
+    await client.send("after")
+    assert await client.recv() == "after"
+    await client.close()
+
+
+async def test_a_tls_client_on_a_plain_port_is_named_in_the_recording_and_log(server, caplog):
+    ctx = ssl.create_default_context()
+    with caplog.at_level(logging.INFO):
+        # The tap answers plain HTTP at once, which the client's TLS reads as "not TLS" (it
+        # does not wait for Tornado's head timeout).
+        with pytest.raises(ssl.SSLError):
+            async with websockets.connect(server.url("/echo").replace("ws://", "wss://"),
+                                          ssl=ctx, open_timeout=T):
+                pass
+        conn = server.tap.connections[-1]
+        error = await wait_for_event(conn, lambda e: isinstance(e, wire.DecodeError))
+        await wait_for_event(conn, lambda e: isinstance(e, wire.TapEvent)
+                             and e.kind is wire.TapAction.TLS_ON_PLAIN)
+        await wait_until(lambda: not conn.is_open, what="the connection to close")
+    assert "TLS handshake" in error.error
+    lines = [r for r in caplog.records if "TLS handshake" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == logging.INFO
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_without_tls_nothing_says_tls(server):
+    client = await server.connect("/echo")
+    await client.send("plain")
+    assert await client.recv() == "plain"
+    assert client.connection.tls is None and server.ca_file is None
+    with pytest.raises(RuntimeError, match="tls=True"):
+        server.ssl_context()
+    await client.close()
+
+
+@pytest.mark.browser
+async def test_a_page_over_https_opens_a_wss_echo_in_chromium(tls_server, chromium_path):
+    # Chromium trusts exactly this server's key (an SPKI pin), not every certificate.
+    from playwright.async_api import async_playwright
+
+    from tests.conftest import CHROMIUM_ARGS
+
+    args = CHROMIUM_ARGS + [f"--ignore-certificate-errors-spki-list={tls_server.spki_pin()}"]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium_path, args=args)
+        try:
+            page = await browser.new_page()
+            response = await page.goto(tls_server.http_url("/index.html"), timeout=T * 1000)
+            assert response.ok and response.url.startswith("https://")
+            got = await page.evaluate("""url => new Promise((resolve, reject) => {
+                const ws = new WebSocket(url);
+                ws.onopen = () => ws.send("from chromium");
+                ws.onmessage = e => { resolve(e.data); ws.close(); };
+                ws.onerror = () => reject("websocket error");
+            })""", tls_server.url("/echo"))
+            assert got == "from chromium"
+        finally:
+            await browser.close()
+    conns = [c for c in tls_server.tap.connections if c.path == "/echo"]
+    assert conns and conns[-1].tls.version == "TLSv1.3"
+    assert [m.text for m in messages(conns[-1], "client", "text")] == ["from chromium"]
