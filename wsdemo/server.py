@@ -699,7 +699,7 @@ def _outcome(conn) -> str:
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
                 classroom: bool = False, max_links_per_address: int | None = None,
                 network: Network | str | None = None, join_host: str | None = None,
-                token: str | None = None) -> int:
+                token: str | None = None, tls: bool = False, idle_timeout: float | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -712,7 +712,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
                                  max_links_per_address=max_links_per_address, show_join=False,
-                                 network=network, join_host=join_host, token=token)
+                                 network=network, join_host=join_host, token=token, tls=tls,
+                                 idle_timeout=idle_timeout)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
@@ -726,9 +727,10 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                 conn_log.info("#%d open   %s", conn.id, conn.peer)
             else:
                 took = (conn.closed_at or time.time()) - conn.opened_at
-                conn_log.info("#%d closed %s %s after %.1f s: %s, %d bytes in, %d bytes out",
+                extra = "".join(f"; {x}" for x in (conn.tls, conn.cut_reason) if x is not None)
+                conn_log.info("#%d closed %s %s after %.1f s: %s, %d bytes in, %d bytes out%s",
                               conn.id, conn.peer, conn.path or "-", took, _outcome(conn),
-                              conn.bytes["client"], conn.bytes["server"])
+                              conn.bytes["client"], conn.bytes["server"], extra)
 
         server.tap.subscribe_connections(on_connection)
         print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
@@ -739,6 +741,11 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             print(f"  WARNING: {server.capacity_warning}")
         if server.tap.network.active:
             print(f"  network between clients and the app: {server.tap.network}")
+        if tls:
+            print(f"  TLS at the tap; clients trust the CA in {server.ca_file}")
+            print(f"  (Chromium: --ignore-certificate-errors-spki-list={server.spki_pin()})")
+        if idle_timeout is not None:
+            print(f"  the tap cuts a connection idle for {idle_timeout:g} s")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
         from . import proxy

@@ -90,7 +90,7 @@ else:
 _TCP_CLOSE = 7  # tcpi_state of a connection that is gone (reset): nothing more will be acknowledged
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 # Tap.idle_timeout's range, in seconds: above 0 (tests use fractions of a second), at most a day.
-IDLE_TIMEOUT_RANGE = (0.01, 86_400.0)
+IDLE_TIMEOUT_RANGE = (0.01, 86_400)
 # Bytes a lane (one direction under network conditions) may hold before the tap stops reading
 # from their sender, as a full network path would: flow control still reaches the sender.
 MAX_HELD = 1 << 20

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import signal
 import ssl
+import sys
 
 import pytest
 import trustme
@@ -177,3 +180,34 @@ async def test_a_page_over_https_opens_a_wss_echo_in_chromium(tls_server, chromi
     conns = [c for c in tls_server.tap.connections if c.path == "/echo"]
     assert conns and conns[-1].tls.version == "TLSv1.3"
     assert [m.text for m in messages(conns[-1], "client", "text")] == ["from chromium"]
+
+
+async def test_the_serve_command_speaks_tls_and_cuts_idle_connections():
+    from .test_cli import serve_command
+
+    async with serve_command("--tls", "--idle-timeout", "0.3") as (proc, lines):
+        wss = next(m.group(0) for l in lines if (m := re.search(r"wss://127\.0\.0\.1:\d+/echo", l)))
+        ca_file = next(m.group(1) for l in lines if (m := re.search(r"trust the CA in (\S+)", l)))
+        ctx = ssl.create_default_context(cafile=ca_file)
+        async with websockets.connect(wss, ssl=ctx, open_timeout=T, ping_interval=None) as ws:
+            await ws.send("from outside")
+            assert await asyncio.wait_for(ws.recv(), T) == "from outside"
+            # Then silence: the tap cuts the line.
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), T)
+        logged = []
+        while not any("closed" in l for l in logged):
+            logged.append((await asyncio.wait_for(proc.stdout.readline(), T)).decode())
+        text = "".join(logged)
+        assert "cut by the tap after 0.3 s idle" in text and "TLSv1.3" in text
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), T) == 0
+
+
+async def test_the_serve_command_refuses_a_bad_idle_timeout():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wsdemo", "serve", "--idle-timeout", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), T * 3)
+    assert proc.returncode == 2
+    assert b"idle_timeout must be a number from 0.01 to 86,400 seconds" in err
