@@ -211,3 +211,43 @@ async def test_the_serve_command_refuses_a_bad_idle_timeout():
     _, err = await asyncio.wait_for(proc.communicate(), T * 3)
     assert proc.returncode == 2
     assert b"idle_timeout must be a number from 0.01 to 86,400 seconds" in err
+
+
+async def test_large_messages_and_network_lanes_cross_tls_intact(tls_server):
+    # Many records each way, flow control through the TLS layer, then the same under a
+    # network lane (the lane writes plaintext the TLS layer encrypts on the way out).
+    blob = bytes(range(256)) * 2048  # 512 KiB
+    async with websockets.connect(tls_server.url("/echo"), ssl=tls_server.ssl_context(),
+                                  compression=None, open_timeout=T, max_size=None) as ws:
+        await ws.send(blob)
+        assert await asyncio.wait_for(ws.recv(), T) == blob
+        port = ws.transport.get_extra_info("sockname")[1]
+        tls_server.tap.set_network(f"127.0.0.1:{port}", wsdemo.Network(latency_ms=20))
+        await ws.send("under a lane")
+        assert await asyncio.wait_for(ws.recv(), T) == "under a lane"
+    conn = next(c for c in tls_server.tap.connections if c.peer.endswith(f":{port}"))
+    await wait_until(lambda: not conn.is_open, what="the connection to close")
+    assert conn.tls.wire_bytes["server"] > 512 * 1024 + 32 * 22  # at least 32 records' framing
+
+
+async def test_a_refusal_from_the_tap_is_said_over_tls(tls_server):
+    tls_server.tap.max_links = 0  # the next connection is refused with a 503, before TLS is up
+    with pytest.raises(websockets.InvalidStatus) as info:
+        async with websockets.connect(tls_server.url("/echo"), ssl=tls_server.ssl_context(),
+                                      open_timeout=T):
+            pass
+    assert info.value.response.status_code == 503
+    assert b"too many connections" in info.value.response.body
+
+
+async def test_a_client_reset_under_tls_reaches_the_app_and_others_keep_going(tls_server):
+    client = await tls_server.connect("/echo")
+    raw_reader, raw_writer = await asyncio.open_connection("127.0.0.1", tls_server.port,
+                                                           ssl=tls_server.ssl_context())
+    raw_writer.write(handshake("/echo"))
+    assert (await asyncio.wait_for(raw_reader.readuntil(b"\r\n\r\n"), T)).startswith(b"HTTP/1.1 101")
+    raw_writer.transport.abort()  # a reset, no close_notify
+    await wait_until(lambda: len(tls_server.app_state.sockets) == 1, what="the app to drop the reset one")
+    await client.send("unaffected")
+    assert await client.recv() == "unaffected"
+    await client.close()
