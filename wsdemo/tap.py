@@ -897,14 +897,14 @@ class _TlsSide(_Side):
                 plain = self.sslobj.read(1 << 18)
             except ssl.SSLWantReadError:
                 break
-            except ssl.SSLZeroReturnError:  # the client's close_notify: its direction is over
-                tls.close_notify["client"] = True
-                self._eof()
-                break
+            except ssl.SSLZeroReturnError:
+                plain = b""
             except ssl.SSLError as exc:  # a bad record after the handshake: the session is over
                 self._fail(exc)
                 return
-            if not plain:
+            if not plain:  # the client's close_notify: its direction is over (Python says it
+                tls.close_notify["client"] = True  # with b"" or SSLZeroReturnError, depending
+                self._eof()                         # on whether the tap had sent its own first)
                 break
             if self.link.conn is not None and not self.ending:
                 relay(plain)
@@ -1388,6 +1388,8 @@ class Tap:
         where = f"{self.host}:{self.port}" if self.port else "not listening"
         open_ = sum(c.is_open for c in self.connections)
         network = f", network: {self._network}" if self._network.active else ""
+        network += ", TLS terminated here" if self.ssl_context is not None else ""
+        network += f", idle timeout {self._idle_timeout:g} s" if self._idle_timeout else ""
         return (f"<Tap {where} -> {self.target_host}:{self.target_port}, "
                 f"{open_} open / {len(self.connections)} recorded connections, "
                 f"{_mib(self.retained_bytes)} of {_mib(self.budget_bytes)} kept{network}>")

@@ -251,3 +251,25 @@ async def test_a_client_reset_under_tls_reaches_the_app_and_others_keep_going(tl
     await client.send("unaffected")
     assert await client.recv() == "unaffected"
     await client.close()
+
+
+def _close_notify_first(port: int, context: ssl.SSLContext) -> bytes:
+    """A blocking TLS client (run in a thread): one plain HTTP request, then close_notify
+    before the server has closed anything; returns what it read before the server's end."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=T) as sock:
+        tls = context.wrap_socket(sock, server_hostname="127.0.0.1")
+        tls.sendall(b"GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        got = tls.recv(1 << 16)
+        tls.unwrap()  # sends close_notify, then waits for the server's (through the tap)
+        return got
+
+
+async def test_a_client_close_notify_ends_its_direction_at_the_app(tls_server):
+    got = await asyncio.wait_for(asyncio.to_thread(_close_notify_first, tls_server.port,
+                                                   tls_server.ssl_context()), T * 2)
+    assert got.startswith(b"HTTP/1.1 200")
+    conn = tls_server.tap.connections[-1]
+    await wait_until(lambda: not conn.is_open, what="the connection to close")
+    assert conn.tls.close_notify == {"client": True, "server": True}
