@@ -154,9 +154,67 @@ async def test_without_tls_nothing_says_tls(server):
     await client.close()
 
 
+async def _open_echo_page(browser, server) -> str:
+    """Open the lab's index page over https, then a wss:// echo from it; returns the echo."""
+    page = await browser.new_page()
+    response = await page.goto(server.http_url("/index.html"), timeout=T * 1000)
+    assert response.ok and response.url.startswith("https://")
+    return await page.evaluate("""url => new Promise((resolve, reject) => {
+        const ws = new WebSocket(url);
+        ws.onopen = () => ws.send("from chromium");
+        ws.onmessage = e => { resolve(e.data); ws.close(); };
+        ws.onerror = () => reject("websocket error");
+    })""", server.url("/echo"))
+
+
+def _check_recorded(server) -> None:
+    conns = [c for c in server.tap.connections if c.path == "/echo"]
+    assert conns and conns[-1].tls.version == "TLSv1.3"
+    assert [m.text for m in messages(conns[-1], "client", "text")] == ["from chromium"]
+
+
 @pytest.mark.browser
-async def test_a_page_over_https_opens_a_wss_echo_in_chromium(tls_server, chromium_path):
-    # Chromium trusts exactly this server's key (an SPKI pin), not every certificate.
+async def test_chromium_trusting_the_lab_ca_opens_pages_and_wss_over_https(tls_server, chromium_path,
+                                                                          need_certutil, tmp_path):
+    # A real trust path: the lab's CA in an NSS database (what Chromium on Linux reads from
+    # $HOME/.pki/nssdb), in a throwaway HOME. Without it, Chromium refuses the certificate.
+    import os
+    import subprocess
+
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import async_playwright
+
+    from tests.conftest import CHROMIUM_ARGS
+
+    nssdb = tmp_path / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    db = f"sql:{nssdb}"
+    subprocess.run(["certutil", "-d", db, "-N", "--empty-password"], check=True, timeout=T)
+    subprocess.run(["certutil", "-d", db, "-A", "-t", "C,,", "-n", "wsdemo lab CA", "-i",
+                    tls_server.ca_file], check=True, timeout=T)
+    untrusting = tmp_path / "empty-home"
+    untrusting.mkdir()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS,
+                                           env={**os.environ, "HOME": str(untrusting)})
+        try:
+            page = await browser.new_page()
+            with pytest.raises(PlaywrightError, match="ERR_CERT_AUTHORITY_INVALID"):
+                await page.goto(tls_server.http_url("/index.html"), timeout=T * 1000)
+        finally:
+            await browser.close()
+        browser = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS,
+                                           env={**os.environ, "HOME": str(tmp_path)})
+        try:
+            assert await _open_echo_page(browser, tls_server) == "from chromium"
+        finally:
+            await browser.close()
+    _check_recorded(tls_server)
+
+
+@pytest.mark.browser
+async def test_chromium_with_the_server_key_pinned_opens_wss(tls_server, chromium_path):
+    # The other way (no certutil): trust exactly this server's key (an SPKI pin).
     from playwright.async_api import async_playwright
 
     from tests.conftest import CHROMIUM_ARGS
@@ -165,22 +223,10 @@ async def test_a_page_over_https_opens_a_wss_echo_in_chromium(tls_server, chromi
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_path, args=args)
         try:
-            page = await browser.new_page()
-            response = await page.goto(tls_server.http_url("/index.html"), timeout=T * 1000)
-            assert response.ok and response.url.startswith("https://")
-            got = await page.evaluate("""url => new Promise((resolve, reject) => {
-                const ws = new WebSocket(url);
-                ws.onopen = () => ws.send("from chromium");
-                ws.onmessage = e => { resolve(e.data); ws.close(); };
-                ws.onerror = () => reject("websocket error");
-            })""", tls_server.url("/echo"))
-            assert got == "from chromium"
+            assert await _open_echo_page(browser, tls_server) == "from chromium"
         finally:
             await browser.close()
-    conns = [c for c in tls_server.tap.connections if c.path == "/echo"]
-    assert conns and conns[-1].tls.version == "TLSv1.3"
-    assert [m.text for m in messages(conns[-1], "client", "text")] == ["from chromium"]
-
+    _check_recorded(tls_server)
 
 async def test_the_serve_command_speaks_tls_and_cuts_idle_connections():
     from .test_cli import serve_command
