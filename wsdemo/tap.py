@@ -793,11 +793,19 @@ class _TlsTransport:
 
     def close(self) -> None:
         side = self.side
-        if not side.handshaken and not side.failed and not self.raw.is_closing():
-            self.close_pending = True  # say what was written first (a refusal), then close
+        if not side.handshaken and not side.failed and self.pending and not self.raw.is_closing():
+            # Say what was written first (a refusal) once TLS is up, then close; a client that
+            # never finishes its handshake does not keep the socket.
+            if not self.close_pending:
+                self.close_pending = True
+                side.link.tap._loop.call_later(LINGER, self._give_up)
             return
         self._notify()
         self.raw.close()
+
+    def _give_up(self) -> None:
+        if not self.raw.is_closing():
+            self.raw.abort()
 
     def abort(self) -> None:
         self.raw.abort()

@@ -107,3 +107,17 @@ async def test_under_tls_the_idle_cut_sends_close_notify(caplog):
         await wait_for_event(conn, lambda e: isinstance(e, wire.TapEvent))
     finally:
         await asyncio.wait_for(srv.stop(), T)
+
+
+async def test_under_tls_a_client_that_never_says_hello_is_cut_too():
+    # No ClientHello: nothing to encrypt a close_notify with; the tap closes the TCP connection.
+    srv = await asyncio.wait_for(wsdemo.serve(tls=True, idle_timeout=IDLE, name="idle-tls"), T)
+    try:
+        raw = await Raw.open(srv.port)
+        assert await raw.read_all() == b""
+        conn = conn_for_port(srv, raw.local_port)
+        await wait_until(lambda: not conn.is_open, what="the tap to close the silent TLS client")
+        assert _cut_events(conn)
+        await raw.close()
+    finally:
+        await asyncio.wait_for(srv.stop(), T)
