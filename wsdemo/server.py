@@ -189,9 +189,11 @@ class Server:
             self.direct_port = app_sockets[0].getsockname()[1]
             context = None
             if self.tls:
+                from .classroom import join_host
                 from .tls import LabCA
 
-                self._ca = LabCA([self.host, self.join_host])
+                # The names clients use: loopback, the bound host, and where classmates join.
+                self._ca = LabCA([self.host, join_host(self.host, self.join_host)])
                 context = self._ca.server_context()
             self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
                            ring_bytes=self._ring_bytes, budget_bytes=self._tap_budget,

@@ -319,3 +319,21 @@ async def test_a_client_close_notify_ends_its_direction_at_the_app(tls_server):
     conn = tls_server.tap.connections[-1]
     await wait_until(lambda: not conn.is_open, what="the connection to close")
     assert conn.tls.close_notify == {"client": True, "server": True}
+
+
+async def test_the_certificate_names_the_join_host_and_the_ca_file_goes_on_stop():
+    import os
+
+    srv = await asyncio.wait_for(wsdemo.serve(tls=True, host="0.0.0.0", join_host="teacher.local",
+                                              name="tls-join"), T)
+    try:
+        assert srv._ca.names[:3] == ["127.0.0.1", "localhost", "teacher.local"]
+        ca_file = srv.ca_file
+        # The same certificate checks out under the join name (resolved to loopback here).
+        async with websockets.connect(f"wss://127.0.0.1:{srv.port}/echo", ssl=srv.ssl_context(),
+                                      server_hostname="teacher.local", open_timeout=T) as ws:
+            await ws.send("by name")
+            assert await asyncio.wait_for(ws.recv(), T) == "by name"
+    finally:
+        await asyncio.wait_for(srv.stop(), T)
+    assert not os.path.exists(ca_file)
