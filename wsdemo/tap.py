@@ -18,6 +18,14 @@ becomes a lane: bytes wait there until the conditions say they arrive, in order,
 (FIN or reset) waits behind the bytes sent before it. Without conditions there is no lane and
 the relay is as above.
 
+With ``ssl_context`` the tap terminates TLS for its clients, as a load balancer does
+(``_TlsSide``): ciphertext goes through a MemoryBIO pair, so ``Connection.tls`` counts the bytes
+on the wire (records, handshake included) while the relay, the lanes and the recording see the
+plain bytes, as without TLS. A client's close_notify (or a bare FIN) is its end of the line; the
+tap's own end to a TLS client is close_notify, then a FIN. ``idle_timeout`` makes the tap cut a
+connection that carried no byte either way for that long, as a proxy does, and say so in the
+recording (a ``wire.TapEvent``) and the log.
+
 Every event and every stored chunk passes through the wire layer's redaction
 first: a browser behind a notebook proxy sends the Jupyter login cookie. Join
 tokens in URLs (``?token=``) are masked the same way.
