@@ -72,9 +72,11 @@ setup_system() {  # $1 = "lab" or "test"
   need_system dot graphviz "Install graphviz: 'sudo apt-get install graphviz', 'brew install graphviz' or 'conda install -c conda-forge graphviz'. Diagrams show their DOT source until then." || missing=1
   if [ "$1" = test ]; then
     need_system chromium chromium "Install Chromium ('sudo apt-get install chromium'); browser tests skip without it." || missing=1
+    # certutil puts the TLS lab's CA in a throwaway NSS database Chromium trusts (tests/live/test_tls.py)
+    need_system certutil libnss3-tools "Install NSS's tools ('sudo apt-get install libnss3-tools'); the https browser test skips without them." || missing=1
   fi
   if [ "$missing" = 1 ] && [ "${CI:-}" = true ]; then
-    die "CI needs graphviz and chromium; see the messages above."
+    die "CI needs graphviz, chromium and certutil; see the messages above."
   fi
 }
 

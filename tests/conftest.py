@@ -30,6 +30,11 @@ def need_dot():
 
 
 @pytest.fixture
+def need_certutil():
+    _need(shutil.which("certutil") is not None, "NSS's certutil", "apt-get install libnss3-tools")
+
+
+@pytest.fixture
 def chromium_path():
     _need(os.path.exists(CHROMIUM), "Chromium", "apt-get install chromium")
     return CHROMIUM

@@ -21,15 +21,16 @@ Input is limited to {MAX_INPUT // (1024 * 1024)} MiB. Exit status: 0 every byte 
 1 the bytes do not decode (the error says what and where), 2 the input could not be read."""
 
 
-def _option(name: str):
-    """An argparse type: an integer checked against serve()'s range for ``name``."""
+def _option(name: str, kind=int):
+    """An argparse type: a number (``kind``) checked against serve()'s range for ``name``."""
     def convert(text: str) -> int:
         from .server import check_option
 
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}") from None
         try:
             check_option(name, value)
         except ValueError as exc:
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
                           "one of " + ", ".join(_presets()) + " (default: none added)")
     srv.add_argument("--join-host", metavar="ADDRESS",
                      help="the address on the join card (default: WSDEMO_JOIN_HOST, else the likely LAN address)")
+    srv.add_argument("--tls", action="store_true",
+                     help="serve wss:// and https://: the tap terminates TLS with a certificate from a CA "
+                          "made for this run (its PEM file is printed, for clients to trust)")
+    srv.add_argument("--idle-timeout", type=_option("idle_timeout", float), default=None, metavar="S",
+                     help="cut a connection with no byte either way for S seconds, as a proxy does "
+                          "(nginx: 60); default: never")
     srv.add_argument("--token", help="the join token (8-64 of A-Z a-z 0-9 - _), so a restarted "
                                      "server keeps its link (default: a random one)")
 
@@ -120,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_forever(host=args.host, port=args.port, compression=args.compression,
                            classroom=args.classroom, max_links_per_address=args.max_links_per_address,
                            network=args.network, join_host=args.join_host, token=args.token,
-                           ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
+                           ping_interval=args.ping_interval, ping_timeout=args.ping_timeout,
+                           tls=args.tls, idle_timeout=args.idle_timeout)
     if args.command == "classroom-check":
         if args.port is not None and not 1 <= args.port <= 65535:
             chk.error(f"--port must be 1 to 65535 (got {args.port})")

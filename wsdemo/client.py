@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import random
+import ssl as _ssl
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -166,7 +167,7 @@ class Client:
                  headers: dict[str, str] | None = None, timeout: float = 10.0,
                  max_message_size: int = 64 << 20, subprotocols: list[str] | tuple[str, ...] = (),
                  ping_interval: float | None = None, ping_timeout: float | None = None,
-                 reconnect: "bool | Reconnect" = False):
+                 reconnect: "bool | Reconnect" = False, ssl: _ssl.SSLContext | None = None):
         if isinstance(subprotocols, str):
             raise ValueError("subprotocols is a list of names, not one string")
         offered = tuple(subprotocols)
@@ -186,7 +187,7 @@ class Client:
         self.reconnect: Reconnect | None = reconnect or None
         self.attempts: list[Attempt] = []  # every reconnect try, oldest first
         self._dial_options = dict(compression=compression, headers=headers or {}, timeout=timeout,
-                                  max_message_size=max_message_size)
+                                  max_message_size=max_message_size, ssl=ssl)
         self._ws: tornado.websocket.WebSocketClientConnection | None = None
         self._local: tuple[str, int] = ("", 0)
         self._connection: Connection | None = None
@@ -220,7 +221,9 @@ class Client:
     async def _dial(self) -> tornado.websocket.WebSocketClientConnection:
         opts = self._dial_options
         timeout = opts["timeout"]
+        # ``ssl``: the context a wss:// URL is checked with (server.ssl_context() trusts the lab's CA)
         request = tornado.httpclient.HTTPRequest(self.url, headers=dict(opts["headers"]),
+                                                 ssl_options=opts["ssl"],
                                                  connect_timeout=timeout, request_timeout=timeout)
         ws = await asyncio.wait_for(tornado.websocket.websocket_connect(
             request, compression_options={} if opts["compression"] else None,

@@ -25,6 +25,7 @@ import numbers
 import secrets
 import signal
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from .apps.feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .client import Client, Reconnect
 from .heartbeat import check_heartbeat
 from .network import Network
-from .tap import CLASS_LINKS, DEFAULT_BUDGET, Tap, raise_fd_limit
+from .tap import CLASS_LINKS, DEFAULT_BUDGET, IDLE_TIMEOUT_RANGE, Tap, raise_fd_limit
 from .wire import mask_tokens_text
 
 log = logging.getLogger("wsdemo.server")
@@ -126,8 +127,12 @@ class Server:
                  ring_size: int, ring_bytes: int = 8 << 20, tap_budget: int = DEFAULT_BUDGET,
                  max_links_per_address: int | None = None, network: Network | None = None,
                  name: str | None = None, join_host: str | None = None,
-                 ping_interval: float | None = None, ping_timeout: float | None = None):
+                 ping_interval: float | None = None, ping_timeout: float | None = None,
+                 tls: bool = False, idle_timeout: float | None = None):
         self.host = host
+        self.tls = tls  # wss:// and https://, TLS terminated at the tap (see wsdemo/tls.py)
+        self.idle_timeout = idle_timeout
+        self._ca = None  # tls.LabCA while running with TLS
         self._network = Network.of(network)
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.compression = compression
@@ -195,15 +200,26 @@ class Server:
                 max_body_size=MAX_BODY, body_timeout=BODY_TIMEOUT)
             self._http.add_sockets(app_sockets)
             self.direct_port = app_sockets[0].getsockname()[1]
+            context = None
+            if self.tls:
+                from .classroom import join_host
+                from .tls import LabCA
+
+                # The names clients use: loopback, the bound host, and where classmates join.
+                self._ca = LabCA([self.host, join_host(self.host, self.join_host)])
+                context = self._ca.server_context()
             self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
                            ring_bytes=self._ring_bytes, budget_bytes=self._tap_budget,
                            max_message_size=self.app_state.max_message_size,
-                           max_links_per_address=self._max_links_per_address, network=self._network)
+                           max_links_per_address=self._max_links_per_address, network=self._network,
+                           ssl_context=context, idle_timeout=self.idle_timeout)
             await self.tap.start(tap_sockets)
             self.port = self.tap.port
         except BaseException:
             for sock in app_sockets + tap_sockets:
                 sock.close()
+            if self._ca is not None:
+                self._ca.close()
             raise
         self._allow_hosts()
         self._check_capacity()
@@ -241,12 +257,33 @@ class Server:
         return "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else _url_host(self.host)
 
     def url(self, path: str = "/") -> str:
-        """ws:// URL through the tap."""
-        return f"ws://{self._public_host}:{self.port}{path}"
+        """ws:// URL through the tap (wss:// with ``tls=True``)."""
+        return f"{'wss' if self.tls else 'ws'}://{self._public_host}:{self.port}{path}"
 
     def http_url(self, path: str = "/") -> str:
-        """http:// URL through the tap (pages, /poll, /longpoll)."""
-        return f"http://{self._public_host}:{self.port}{path}"
+        """http:// URL through the tap (pages, /poll, /longpoll; https:// with ``tls=True``)."""
+        return f"{self._http_scheme}://{self._public_host}:{self.port}{path}"
+
+    @property
+    def _http_scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def ca_file(self) -> str | None:
+        """With ``tls=True``: the lab CA's certificate (PEM) that clients trust; removed on stop."""
+        return self._ca.ca_file if self._ca is not None else None
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context trusting this server's CA (and only it), for wss:// and https://."""
+        if self._ca is None:
+            raise RuntimeError("this server speaks no TLS; start one with wsdemo.serve(tls=True)")
+        return self._ca.client_context()
+
+    def spki_pin(self) -> str:
+        """base64 SHA-256 of the server key (for Chromium's --ignore-certificate-errors-spki-list)."""
+        if self._ca is None:
+            raise RuntimeError("this server speaks no TLS; start one with wsdemo.serve(tls=True)")
+        return self._ca.spki_sha256()
 
     def direct_url(self, path: str = "/", scheme: str = "ws") -> str:
         """URL straight to Tornado, bypassing the tap (to measure what the tap costs)."""
@@ -254,7 +291,8 @@ class Server:
 
     def join_url(self, path: str = "/chat.html", host: str | None = None) -> str:
         """The link classmates open: the page with the join token in the query."""
-        base = self.http_url(path) if host is None else f"http://{_url_host(host)}:{self.port}{path}"
+        base = (self.http_url(path) if host is None
+                else f"{self._http_scheme}://{_url_host(host)}:{self.port}{path}")
         if not self.token:
             return base
         return f"{base}{'&' if '?' in path else '?'}token={self.token}"
@@ -444,7 +482,7 @@ class Server:
         client = await Client.open(self, self.url(path), compression=compression,
                                    headers=headers, timeout=timeout, subprotocols=subprotocols,
                                    ping_interval=ping_interval, ping_timeout=ping_timeout,
-                                   reconnect=reconnect)
+                                   reconnect=reconnect, ssl=self.ssl_context() if self.tls else None)
         if own is not None:
             # The tap knows the connection by the client's address (its local port).
             self.tap.set_network(client.local_address, own)
@@ -495,6 +533,8 @@ class Server:
                 log.warning("some HTTP connections did not close in time")
         if self.tap is not None:
             await self.tap.stop()
+        if self._ca is not None:
+            self._ca.close()  # the CA's key was only ever in memory; its PEM file goes now
         await asyncio.sleep(0)  # let the closed streams' callbacks run
 
 
@@ -550,7 +590,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 tap_budget: int = DEFAULT_BUDGET, network: Network | str | None = None,
                 name: str | None = None, replace: bool = False, join_host: str | None = None,
                 token: str | None = None, ping_interval: float | None = None,
-                ping_timeout: float | None = None, check_origin: bool = True) -> Server:
+                ping_timeout: float | None = None, check_origin: bool = True, tls: bool = False,
+                idle_timeout: float | None = None) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -590,6 +631,12 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     WebSockets here with the visitor's cookies: cross-site WebSocket hijacking, shown by
     ``wsdemo.hijack``. Only for a throwaway server on a loopback address: with any other
     ``host`` it raises ValueError.
+
+    ``tls=True`` serves wss:// and https://: the tap terminates TLS with a certificate from a
+    CA made for this server (``server.ca_file``, ``server.ssl_context()`` for clients) and
+    relays plain bytes to Tornado, so the recording reads as without TLS; each connection's
+    ``tls`` counts the bytes on the wire. ``idle_timeout`` (seconds) makes the tap cut a
+    connection with no byte either way for that long, as a proxy does (nginx: 60 s).
     """
     if not check_origin:
         _check_loopback_only(host)
@@ -598,7 +645,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     _check_options(port=port, max_message_size=max_message_size, max_connections=max_connections,
                    ring_size=ring_size, ring_bytes=ring_bytes, rate_limit=rate_limit,
                    ticker_interval_ms=ticker_interval_ms,
-                   max_links_per_address=max_links_per_address, tap_budget=tap_budget)
+                   max_links_per_address=max_links_per_address, tap_budget=tap_budget,
+                   idle_timeout=idle_timeout)
     allowed_origins, allowed_hosts = _strings(allowed_origins), _strings(allowed_hosts)
     if token is not None:
         _check_token(token)
@@ -622,7 +670,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                     ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget,
                     max_links_per_address=max_links_per_address, network=network,
                     name=name, join_host=join_host, ping_interval=ping_interval,
-                    ping_timeout=ping_timeout)
+                    ping_timeout=ping_timeout, tls=bool(tls), idle_timeout=idle_timeout)
     mask_tokens_in_logs()
     await server._start(port)
     _running.append(server)
@@ -642,6 +690,7 @@ NUMERIC_OPTIONS: dict[str, tuple[float, float, bool, str]] = {
     "ticker_interval_ms": (MIN_INTERVAL_MS, MAX_INTERVAL_MS, False, " ms"),
     "max_links_per_address": (1, 100_000, True, ""),
     "tap_budget": (1 << 20, 64 << 30, True, " bytes"),
+    "idle_timeout": (*IDLE_TIMEOUT_RANGE, False, " seconds"),
 }
 
 
@@ -660,7 +709,7 @@ def check_option(name: str, value) -> None:
 
 def _check_options(**options) -> None:
     for name, value in options.items():
-        if value is not None or name != "max_links_per_address":
+        if value is not None or name not in ("max_links_per_address", "idle_timeout"):
             check_option(name, value)
 
 
@@ -707,7 +756,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                 classroom: bool = False, max_links_per_address: int | None = None,
                 network: Network | str | None = None, join_host: str | None = None,
                 token: str | None = None, ping_interval: float | None = None,
-                ping_timeout: float | None = None) -> int:
+                ping_timeout: float | None = None, tls: bool = False,
+                idle_timeout: float | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -721,7 +771,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             server = await serve(host, port, compression=compression, classroom=classroom,
                                  max_links_per_address=max_links_per_address, show_join=False,
                                  network=network, join_host=join_host, token=token,
-                                 ping_interval=ping_interval, ping_timeout=ping_timeout)
+                                 ping_interval=ping_interval, ping_timeout=ping_timeout, tls=tls,
+                                 idle_timeout=idle_timeout)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
@@ -735,9 +786,10 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                 conn_log.info("#%d open   %s", conn.id, conn.peer)
             else:
                 took = (conn.closed_at or time.time()) - conn.opened_at
-                conn_log.info("#%d closed %s %s after %.1f s: %s, %d bytes in, %d bytes out",
+                extra = "".join(f"; {x}" for x in (conn.tls, conn.cut_reason) if x is not None)
+                conn_log.info("#%d closed %s %s after %.1f s: %s, %d bytes in, %d bytes out%s",
                               conn.id, conn.peer, conn.path or "-", took, _outcome(conn),
-                              conn.bytes["client"], conn.bytes["server"])
+                              conn.bytes["client"], conn.bytes["server"], extra)
 
         server.tap.subscribe_connections(on_connection)
         print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
@@ -751,6 +803,11 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
         if server.ping_interval:
             print(f"heartbeats: a ping every {server.ping_interval:g} s; no pong within "
                   f"{server.ping_timeout:g} s closes the WebSocket with 1011")
+        if tls:
+            print(f"  TLS at the tap; clients trust the CA in {server.ca_file}")
+            print(f"  (Chromium: --ignore-certificate-errors-spki-list={server.spki_pin()})")
+        if idle_timeout is not None:
+            print(f"  the tap cuts a connection idle for {idle_timeout:g} s")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):
             print(f"  {server.join_url(page) if classroom else server.http_url(page)}")
         from . import proxy

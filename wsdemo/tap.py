@@ -18,6 +18,14 @@ becomes a lane: bytes wait there until the conditions say they arrive, in order,
 (FIN or reset) waits behind the bytes sent before it. Without conditions there is no lane and
 the relay is as above.
 
+With ``ssl_context`` the tap terminates TLS for its clients, as a load balancer does
+(``_TlsSide``): ciphertext goes through a MemoryBIO pair, so ``Connection.tls`` counts the bytes
+on the wire (records, handshake included) while the relay, the lanes and the recording see the
+plain bytes, as without TLS. A client's close_notify (or a bare FIN) is its end of the line; the
+tap's own end to a TLS client is close_notify, then a FIN. ``idle_timeout`` makes the tap cut a
+connection that carried no byte either way for that long, as a proxy does, and say so in the
+recording (a ``wire.TapEvent``) and the log.
+
 Every event and every stored chunk passes through the wire layer's redaction
 first: a browser behind a notebook proxy sends the Jupyter login cookie. Join
 tokens in URLs (``?token=``) are masked the same way.
@@ -37,11 +45,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import math
 import socket
+import ssl
 import struct
 import sys
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple
 
 from . import wire
@@ -86,6 +97,8 @@ else:
     _SIOCOUTQ = None
 _TCP_CLOSE = 7  # tcpi_state of a connection that is gone (reset): nothing more will be acknowledged
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+# Tap.idle_timeout's range, in seconds: above 0 (tests use fractions of a second), at most a day.
+IDLE_TIMEOUT_RANGE = (0.01, 86_400)
 # Bytes a lane (one direction under network conditions) may hold before the tap stops reading
 # from their sender, as a full network path would: flow control still reaches the sender.
 MAX_HELD = 1 << 20
@@ -232,12 +245,19 @@ class Connection:
         # The tap's own port towards Tornado: the handler sees it as its peer, which is how
         # server.participants() pairs handlers with these records.
         self.upstream_port: int | None = None
+        # Under TLS (Tap(ssl_context=...)): the protocol, and the bytes on the wire vs ``bytes``
+        # (what was inside the records, relayed and decoded as without TLS). None without TLS.
+        self.tls: TlsInfo | None = None
+        self.cut_reason: str | None = None  # set when the tap itself cut the line (a TapEvent says so)
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
         dropped = f" ({self._events.dropped} dropped)" if self._events.dropped else ""
+        tls = f", {self.tls}" if self.tls is not None else ""
+        cut = f", {self.cut_reason}" if self.cut_reason else ""
         return (f"<Connection #{self.id} {self.peer} {self._path or '-'} {state}, "
-                f"{len(self._events)} events{dropped}, {self.bytes['client']}+{self.bytes['server']} bytes>")
+                f"{len(self._events)} events{dropped}, {self.bytes['client']}+{self.bytes['server']} bytes"
+                f"{tls}{cut}>")
 
     @property
     def is_open(self) -> bool:
@@ -295,6 +315,11 @@ class Connection:
         return copy.deepcopy(self._summary)  # a snapshot: later traffic does not change it
 
     # -- recording (called by the relay) -------------------------------------
+
+    def _tap_event(self, kind: "wire.TapAction", text: str) -> None:
+        """Record what the tap itself did, after every event decoded so far."""
+        self.flush()
+        self._emit(wire.TapEvent("tap", time.time(), kind, text))
 
     def _note(self, sender: str, data: bytes | None) -> float:
         # Hot path: one append, and a timer for the first chunk of a batch.
@@ -515,10 +540,11 @@ MAX_LINKS_PER_ADDRESS = 256
 _STATUS_LINES = {400: b"400 Bad Request", 431: b"431 Request Header Fields Too Large"}
 
 
-def _refusal(status: bytes, text: str) -> bytes:
+def _refusal(status: bytes, text: str, retry: bool = True) -> bytes:
     body = text.encode()
-    return (b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 5\r\n"
-            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body))
+    return (b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n%s"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+            % (status, b"Retry-After: 5\r\n" if retry else b"", len(body), body))
 
 
 # default_max_links's ceiling, and the file descriptors it takes (three per link, 200 spare).
@@ -587,6 +613,10 @@ class _Side(asyncio.Protocol):
         self.ending = False  # its peer is gone: it gets what is relayed, then its end
         self.error: OSError | None = None  # why the tap dropped it (see fail)
         self.write_paused = False  # its peer reads slower than the tap writes to it
+        if sender == "client" and type(self) is _Side:
+            # The first chunk is looked at once (a TLS ClientHello on this plain port?), then
+            # this instance attribute goes and every later chunk takes the class's method.
+            self.data_received = self._first_chunk
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -600,11 +630,20 @@ class _Side(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         link = self.link
+        if link.idle_timer is not None:
+            link.last_read = link.tap._loop.time()
         if link.lanes is None:  # no network conditions
             link.relay(self, data)  # relay first...
             link.conn._note(self.sender, data)  # ...then note it for decoding
         else:
             link.lanes[self.sender].push(data, link.conn._note(self.sender, data))
+
+    def _first_chunk(self, data: bytes) -> None:
+        del self.data_received
+        if data[:2] == b"\x16\x03" and self.link.conn is not None:  # a TLS record's header
+            self.link.tls_on_plain(self, data)
+            return
+        self.data_received(data)
 
     def eof_received(self):
         self.link.eof(self.sender)
@@ -632,8 +671,8 @@ class _Side(asyncio.Protocol):
         here, while the socket is still open, so the other side gets every byte.
         """
         transport = self.transport
-        if transport is None or self.link.conn is None or transport.get_extra_info("sslcontext"):
-            return  # (under TLS the socket holds ciphertext: nothing to relay as it is)
+        if transport is None or self.link.conn is None:
+            return  # (under TLS, _TlsSide.data_received takes the ciphertext read here)
         try:
             sock = socket.socket(fileno=transport.get_extra_info("socket").fileno())
         except (AttributeError, OSError, ValueError):
@@ -671,6 +710,283 @@ class _Side(asyncio.Protocol):
         return (self.transport is not None and not self.ending and not self.transport.is_closing()
                 and (other is None or not other.write_paused)
                 and (link.lanes is None or not link.lanes[self.sender].full))
+
+
+@dataclass
+class TlsInfo:
+    """One connection's TLS, as the tap terminated it (``Connection.tls``).
+
+    ``wire_bytes`` are the bytes on the wire per sender (TLS records: handshake, encrypted
+    data, alerts); ``Connection.bytes`` are the bytes inside them, as relayed to and from the
+    app. ``handshake_bytes`` is what each side sent until the handshake was complete (in TLS
+    1.3 the server's session tickets included). ``close_notify``: who ended with a TLS
+    close_notify alert rather than only a TCP FIN (a truncation). ``error``: why the
+    handshake failed, else None."""
+
+    version: str | None = None
+    cipher: str | None = None
+    wire_bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+    handshake_bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+    close_notify: dict[str, bool] = field(default_factory=lambda: {"client": False, "server": False})
+    error: str | None = None
+
+    def __str__(self) -> str:
+        what = f"{self.version} {self.cipher}" if self.version else (
+            f"TLS failed: {self.error}" if self.error else "TLS handshake in progress")
+        w, h = self.wire_bytes, self.handshake_bytes
+        return (f"{what}, {w['client']}+{w['server']} bytes on the wire "
+                f"({h['client']}+{h['server']} handshake)")
+
+
+class _TlsTransport:
+    """The client's socket as the relay sees it under TLS: what the relay writes is encrypted
+    into records, ``write_eof`` sends close_notify then a FIN (TLS's end of a direction), and
+    everything else (buffer sizes, pausing, the socket for a reset) is the TCP transport's.
+    Writes before the handshake is done wait for it."""
+
+    def __init__(self, side: "_TlsSide", raw: asyncio.Transport):
+        self.side = side
+        self.raw = raw
+        self.pending: list[bytes] = []  # plaintext written before the handshake was done
+        self.eof_pending = False
+        self.close_pending = False
+        self.notified = False  # close_notify sent
+
+    def write(self, data) -> None:
+        side = self.side
+        if self.notified or self.raw.is_closing():
+            return
+        if not side.handshaken:
+            self.pending.append(bytes(data))
+            return
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[side.sslobj.write(view):]
+        except ssl.SSLError as exc:  # the TLS session is broken: nothing more can be sent
+            log.info("tap: TLS write failed on #%s: %s", side.conn_id, exc)
+            self.raw.abort()
+            return
+        side.flush_out()
+
+    def _handshake_done(self) -> None:
+        pending, self.pending = self.pending, []
+        for data in pending:
+            self.write(data)
+        if self.eof_pending:
+            self.write_eof()
+        if self.close_pending:
+            self.close()
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        if not self.side.handshaken:
+            self.eof_pending = True
+            return
+        self._notify()
+        if not self.raw.is_closing():
+            self.raw.write_eof()
+
+    def _notify(self) -> None:
+        """Send close_notify once: this direction is over (the other may still flow)."""
+        if self.notified or not self.side.handshaken:
+            return
+        try:
+            self.side.sslobj.unwrap()
+        except ssl.SSLWantReadError:
+            pass  # expected: the peer's close_notify has not come yet
+        except ssl.SSLError:
+            pass
+        self.side.flush_out()
+        self.notified = True
+        self.side.tls.close_notify["server"] = True
+
+    def close(self) -> None:
+        side = self.side
+        if not side.handshaken and not side.failed and self.pending and not self.raw.is_closing():
+            # Say what was written first (a refusal) once TLS is up, then close; a client that
+            # never finishes its handshake does not keep the socket.
+            if not self.close_pending:
+                self.close_pending = True
+                side.link.tap._loop.call_later(LINGER, self._give_up)
+            return
+        self._notify()
+        self.raw.close()
+
+    def _give_up(self) -> None:
+        if not self.raw.is_closing():
+            self.raw.abort()
+
+    def abort(self) -> None:
+        self.raw.abort()
+
+    def is_closing(self) -> bool:
+        return self.raw.is_closing() or self.close_pending
+
+    def get_write_buffer_size(self) -> int:
+        return self.raw.get_write_buffer_size() + sum(map(len, self.pending))
+
+    def pause_reading(self) -> None:
+        self.raw.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.raw.resume_reading()
+
+    def get_extra_info(self, name: str, default=None):
+        if name == "ssl_object":
+            return self.side.sslobj
+        return self.raw.get_extra_info(name, default)
+
+
+_TLS_ON_PLAIN = ("this port speaks plain HTTP (http://, ws://) and the client sent a TLS handshake; "
+                 "use http:// or ws://\n")
+# How a plain-HTTP request on the TLS port is answered (nginx says the same with a 400).
+_PLAIN_ON_TLS = ("this port speaks TLS: the plain HTTP request was sent to an https/wss port; "
+                 "use https:// or wss://\n")
+
+
+class _TlsSide(_Side):
+    """The client's side under TLS, terminated here: ciphertext in and out goes through a
+    MemoryBIO pair, so the tap counts the bytes on the wire (``TlsInfo``) while the relay,
+    the lanes and the recording get the plaintext, exactly as without TLS."""
+
+    def __init__(self, link: "_Link", context: ssl.SSLContext):
+        super().__init__(link, "client")
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.sslobj = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+        self.tls = TlsInfo()
+        self.raw: asyncio.Transport | None = None
+        self.handshaken = False
+        self.failed = False
+        self.eof_seen = False
+        self.first = True
+
+    @property
+    def conn_id(self):
+        return self.link.conn.id if self.link.conn is not None else "-"
+
+    def connection_made(self, transport) -> None:
+        self.raw = transport
+        tls_transport = _TlsTransport(self, transport)
+        super().connection_made(tls_transport)
+        if self.link.conn is not None:
+            self.link.conn.tls = self.tls
+
+    def flush_out(self) -> None:
+        data = self.outgoing.read()
+        if data:
+            self.tls.wire_bytes["server"] += len(data)
+            if not self.raw.is_closing():
+                self.raw.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        tls = self.tls
+        tls.wire_bytes["client"] += len(data)
+        link = self.link
+        if link.idle_timer is not None:  # a handshake is traffic too
+            link.last_read = link.tap._loop.time()
+        if self.failed:
+            return
+        if self.first:
+            self.first = False
+            if data[:1] != b"\x16" and data[:1].isalpha():  # not a TLS record: an HTTP method
+                self._plain_http(data)
+                return
+        self.incoming.write(data)
+        if not self.handshaken:
+            try:
+                self.sslobj.do_handshake()
+            except ssl.SSLWantReadError:
+                self.flush_out()
+                return
+            except ssl.SSLError as exc:
+                self._fail(exc)
+                return
+            self.handshaken = True
+            self.flush_out()
+            tls.version, tls.cipher = self.sslobj.version(), self.sslobj.cipher()[0]
+            tls.handshake_bytes["client"] = tls.wire_bytes["client"] - self.incoming.pending
+            tls.handshake_bytes["server"] = tls.wire_bytes["server"]
+            self.transport._handshake_done()
+        relay = super().data_received
+        while not self.eof_seen:
+            try:
+                plain = self.sslobj.read(1 << 18)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                plain = b""
+            except ssl.SSLError as exc:  # a bad record after the handshake: the session is over
+                self._fail(exc)
+                return
+            if not plain:  # the client's close_notify: its direction is over (Python says it
+                tls.close_notify["client"] = True  # with b"" or SSLZeroReturnError, depending
+                self._eof()                         # on whether the tap had sent its own first)
+                break
+            if self.link.conn is not None and not self.ending:
+                relay(plain)
+        self.flush_out()  # answers inside TLS (key updates) and alerts
+
+    def eof_received(self):
+        self._cut_in_handshake("closed")
+        self._eof()  # a FIN without close_notify (a truncation) ends the direction too
+        return True
+
+    def connection_lost(self, exc) -> None:
+        self._cut_in_handshake("reset")
+        super().connection_lost(exc)
+
+    def _cut_in_handshake(self, how: str) -> None:
+        conn = self.link.conn
+        if self.handshaken or self.failed or conn is None:
+            return
+        self.failed = True
+        tls = self.tls
+        tls.error = (f"the client {how} the connection during the handshake, without an alert"
+                     + (" (as clients do that do not trust the certificate)"
+                        if tls.wire_bytes["server"] else ""))
+        log.info("tap: #%d %s from %s: %s", conn.id, wire.TapAction.TLS_FAILED.value, conn.peer,
+                 tls.error)
+        conn._tap_event(wire.TapAction.TLS_FAILED, tls.error)
+
+    def _eof(self) -> None:
+        if not self.eof_seen:
+            self.eof_seen = True
+            if self.link.conn is not None:
+                self.link.eof("client")
+
+    def _fail(self, exc: ssl.SSLError) -> None:
+        """The handshake (or a record) failed: say so (the client already got an alert, if
+        OpenSSL had one to send), record it, and close as after a FIN."""
+        self.failed = True
+        self.flush_out()  # the alert
+        tls = self.tls
+        tls.error = f"{exc.reason or type(exc).__name__} ({exc.library or 'ssl'})"
+        conn = self.link.conn
+        if conn is not None:
+            log.info("tap: #%d %s from %s: %s", conn.id, wire.TapAction.TLS_FAILED.value, conn.peer,
+                     tls.error)
+            conn._tap_event(wire.TapAction.TLS_FAILED, tls.error)
+        self.raw.close()
+
+    def _plain_http(self, data: bytes) -> None:
+        """Plain HTTP on the TLS port: record the request as it came, answer it in plain
+        HTTP (the client can read that, not an alert), and close."""
+        self.failed = True
+        conn = self.link.conn
+        if conn is not None:
+            conn._note("client", data)
+            log.info("tap: #%d %s from %s: answered 400", conn.id, wire.TapAction.PLAIN_ON_TLS.value,
+                     conn.peer)
+            conn._tap_event(wire.TapAction.PLAIN_ON_TLS, "answered 400 Bad Request without TLS")
+        self.tls.error = wire.TapAction.PLAIN_ON_TLS.value
+        answer = _refusal(b"400 Bad Request", _PLAIN_ON_TLS, retry=False)
+        self.tls.wire_bytes["server"] += len(answer)
+        self.raw.write(answer)
+        self.raw.close()
 
 
 class _Lane:
@@ -755,7 +1071,7 @@ class _Link:
 
     def __init__(self, tap: "Tap"):
         self.tap = tap
-        self.client = _Side(self, "client")
+        self.client = _Side(self, "client") if tap.ssl_context is None else _TlsSide(self, tap.ssl_context)
         self.server: _Side | None = None
         self.conn: Connection | None = None
         self.connect_task: asyncio.Task | None = None
@@ -765,6 +1081,8 @@ class _Link:
         self.address: str | None = None  # the client's, for the per-address limit
         self.own_network: Network | None = None  # this connection's conditions, else the tap's
         self.lanes: dict[str, _Lane] | None = None  # only while conditions apply (or drain)
+        self.idle_timer: asyncio.TimerHandle | None = None  # only with Tap.idle_timeout
+        self.last_read = 0.0  # loop.time() of the last chunk read from either side
 
     def other(self, side: _Side) -> _Side | None:
         return self.server if side is self.client else self.client
@@ -798,6 +1116,9 @@ class _Link:
             self.conn = self.tap._open(self, f"{host}:{port}")
             if tap.network.active:
                 self.apply_network()
+            if tap.idle_timeout is not None:
+                self.last_read = tap._loop.time()
+                self.idle_timer = tap._loop.call_at(self.last_read + tap.idle_timeout, self._idle_check)
             side.transport.pause_reading()  # until Tornado's side is connected
             self.connect_task = self.tap._loop.create_task(
                 self._connect(), name=f"wsdemo tap connect #{self.conn.id}")
@@ -864,6 +1185,43 @@ class _Link:
             for lane in self.lanes.values():
                 lane.cancel()
             self.lanes = None
+
+    def tls_on_plain(self, side: _Side, data: bytes) -> None:
+        """A TLS handshake on this plain port. Tornado would wait a minute for a request head
+        that never comes; the tap answers at once in plain HTTP (as nginx does), which the
+        client's TLS stack reports as not TLS ("wrong version number"), and records it."""
+        conn = self.conn
+        conn._note("client", data)  # recorded: the decoder names the ClientHello too
+        log.info("tap: #%d %s from %s: answered 400", conn.id, wire.TapAction.TLS_ON_PLAIN.value,
+                 conn.peer)
+        conn._tap_event(wire.TapAction.TLS_ON_PLAIN, "answered 400 Bad Request in plain HTTP")
+        side.transport.write(_refusal(b"400 Bad Request", _TLS_ON_PLAIN, retry=False))
+        self.end(side, reset=False)
+
+    # -- the idle timeout ----------------------------------------------------------
+
+    def _idle_check(self) -> None:
+        self.idle_timer = None
+        timeout = self.tap.idle_timeout
+        if self.done or timeout is None or self.conn is None:
+            return
+        loop = self.tap._loop
+        due = self.last_read + timeout
+        if loop.time() + _DUE_SLACK < due:  # something came meanwhile
+            self.idle_timer = loop.call_at(due, self._idle_check)
+            return
+        conn = self.conn
+        conn.cut_reason = (f"cut by the tap after {timeout:g} s idle (no byte either way), as a "
+                           "proxy's idle timeout does")
+        log.info("tap: #%d %s %s: %s", conn.id, conn.peer, conn.path or "-", conn.cut_reason)
+        conn._tap_event(wire.TapAction.IDLE_CUT, conn.cut_reason)
+        # As nginx does on its timeouts (reset_timedout_connection off): a plain close of both
+        # connections, a FIN each way (and close_notify first under TLS), not a reset.
+        for side in (self.client, self.server):
+            if side is not None and side.transport is not None:
+                self.end(side, reset=False)
+        if self.connect_task is not None:
+            self.connect_task.cancel()
 
     # -- ends --------------------------------------------------------------------
 
@@ -987,6 +1345,9 @@ class _Link:
                 and self.connect_task is None and not self.done):
             self.done = True
             self._drop_lanes()
+            if self.idle_timer is not None:
+                self.idle_timer.cancel()
+                self.idle_timer = None
             self.tap._closed(self)
 
 
@@ -1013,8 +1374,12 @@ class Tap:
     def __init__(self, target_host: str, target_port: int, *, ring_size: int = 1000,
                  ring_bytes: int = 8 << 20, max_closed: int = 100, max_links: int | None = None,
                  budget_bytes: int = DEFAULT_BUDGET, max_message_size: int = wire.DEFAULT_MAX_PAYLOAD,
-                 max_links_per_address: int | None = None, network: Network | str | None = None):
+                 max_links_per_address: int | None = None, network: Network | str | None = None,
+                 ssl_context: ssl.SSLContext | None = None, idle_timeout: float | None = None):
         self._network = Network.of(network)
+        # TLS is terminated here (the app behind speaks plain HTTP), as at a load balancer.
+        self.ssl_context = ssl_context
+        self.idle_timeout = idle_timeout  # (checked by the setter)
         self.target_host = target_host
         self.target_port = target_port
         self.ring_size = ring_size
@@ -1044,9 +1409,29 @@ class Tap:
         where = f"{self.host}:{self.port}" if self.port else "not listening"
         open_ = sum(c.is_open for c in self.connections)
         network = f", network: {self._network}" if self._network.active else ""
+        network += ", TLS terminated here" if self.ssl_context is not None else ""
+        network += f", idle timeout {self._idle_timeout:g} s" if self._idle_timeout else ""
         return (f"<Tap {where} -> {self.target_host}:{self.target_port}, "
                 f"{open_} open / {len(self.connections)} recorded connections, "
                 f"{_mib(self.retained_bytes)} of {_mib(self.budget_bytes)} kept{network}>")
+
+    @property
+    def idle_timeout(self) -> float | None:
+        """Seconds a connection may go without a byte either way before the tap cuts it, as a
+        proxy would (nginx's proxy_read_timeout, 60 s by default); None: never. A change
+        applies to connections opened from then on."""
+        return self._idle_timeout
+
+    @idle_timeout.setter
+    def idle_timeout(self, value: float | None) -> None:
+        if value is not None:
+            low, high = IDLE_TIMEOUT_RANGE
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not math.isfinite(value) or not low <= value <= high):
+                raise ValueError(f"idle_timeout must be a number from {low:g} to {high:,g} seconds "
+                                 f"(or None: no timeout), got {value!r}")
+            value = float(value)
+        self._idle_timeout = value
 
     @property
     def network(self) -> Network:

@@ -374,3 +374,14 @@ def test_header_help_cites_the_rfc_6455_sections_that_define_each_header():
         assert cited <= _RFC6455_SECTIONS.get(name, set()), (name, where)
     # the key is introduced in section 1.3 and required in 4.1; 10.3 is about masking
     assert "§1.3" in R.HEADER_HELP["sec-websocket-key"][1]
+
+
+def test_what_the_tap_did_is_a_row_of_its_own():
+    event = wire.TapEvent("tap", 10.5, wire.TapAction.IDLE_CUT, "cut by the tap after 60 s idle <b>")
+    row = R.make_row(7, event, t0=10.0)
+    assert (row.kind, row.label, row.sender) == ("tap", "TAP", "tap")
+    assert "cut after idling: cut by the tap after 60 s idle" in row.preview
+    assert "✂ tap" in R.format_row(row)
+    detail = R.frame_detail_html(row)
+    assert "&lt;b&gt;" in detail and "<b>✂ cut after idling</b>" in detail
+    assert R.KIND_FILTERS["tap"] == ("tap",)

@@ -42,8 +42,8 @@ def esc(text: object) -> str:
 
 # --------------------------------------------------------------------------- directions
 
-ARROWS = {"client": "→", "server": "←"}
-DIRECTION_LABELS = {"client": "client→server", "server": "server→client"}
+ARROWS = {"client": "→", "server": "←", "tap": "✂"}
+DIRECTION_LABELS = {"client": "client→server", "server": "server→client", "tap": "the tap itself"}
 
 
 def direction_text(sender: str) -> str:
@@ -68,6 +68,7 @@ KIND_FILTERS: dict[str, tuple[str, ...] | None] = {
     "http": ("http",),
     "server-sent events": ("sse",),
     "errors": ("error",),
+    "tap": ("tap",),  # what the tap did (an idle cut, a failed TLS handshake): wire.TapEvent
 }
 DIRECTION_FILTERS = ("all", "client", "server")
 
@@ -180,6 +181,9 @@ def make_row(seq: int, event, *, t0: float | None = None, conn_id=None) -> Row |
     if isinstance(event, wire.DecodeError):
         return Row(seq, event, sender, "error", "ERROR", 0,
                    preview(b"", f"at byte {event.offset}: {event.error}", limit=80), t, conn_id)
+    if isinstance(event, wire.TapEvent):
+        return Row(seq, event, sender, "tap", "TAP", 0,
+                   preview(b"", f"{event.kind.value}: {event.text}", limit=80), t, conn_id)
     return None
 
 
@@ -763,6 +767,9 @@ def frame_detail_html(row: Row) -> str:
     if isinstance(ev, wire.DecodeError):
         return head + (f"<div style='color:#b00020'><b>✗ Decode error</b> at byte {int(ev.offset)} "
                        f"of the {esc(ev.sender)} stream: {esc(ev.error)}</div>")
+    if isinstance(ev, wire.TapEvent):
+        return head + (f"<div><b>✂ {esc(ev.kind.value)}</b>: {esc(ev.text)} (the tap did this; "
+                       "neither end sent it)</div>")
     return head
 
 

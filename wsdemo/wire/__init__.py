@@ -16,6 +16,8 @@ from .connection import (
     MessageEvent,
     SseEnd,
     SseEvent,
+    TapAction,
+    TapEvent,
 )
 from .bytestext import BytesTextError, parse_bytes_text
 from .deflate import DeflateParams, compress_message, negotiate_deflate, parse_extensions
@@ -58,7 +60,7 @@ __all__ = [
     "DecodeError", "DeflateParams",
     "DirectionStats", "Field", "Frame", "FrameDecoder", "FrameError", "FrameEvent", "GUID", "HandshakeError",
     "HeadRedactor", "Headers", "HttpError", "HttpRequest", "HttpResponse", "Message", "MessageAssembler", "MessageError",
-    "MessageEvent", "Opcode", "Problem", "ProtocolError", "Request", "Response", "State", "Summary",
+    "MessageEvent", "Opcode", "Problem", "ProtocolError", "Request", "Response", "State", "Summary", "TapAction", "TapEvent",
     "TRANSITIONS", "Transition", "check_handshake", "compress_message", "compute_accept",
     "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",
     "offered_subprotocols", "select_subprotocol", "subprotocol_problem",

@@ -8,6 +8,7 @@ decoding that direction (its bytes are still counted); the other direction goes 
 
 from __future__ import annotations
 
+import enum
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -155,7 +156,31 @@ class SseEnd(_Readable):
         return f"end of the event stream at byte {self.offset} [{self.wire_size} B{cut}]"
 
 
-Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | SseEvent | SseEnd | DecodeError
+class TapAction(enum.Enum):
+    """What the tap itself did to a connection (a TapEvent's ``kind``)."""
+
+    IDLE_CUT = "cut after idling"  #: no byte either way for the idle timeout: both ends closed
+    TLS_FAILED = "TLS handshake failed"  #: the client and the tap found no secure channel
+    PLAIN_ON_TLS = "plain HTTP on the TLS port"  #: answered 400, as nginx does (no TLS spoken)
+    TLS_ON_PLAIN = "a TLS handshake on the plain port"  #: answered 400 in plain HTTP
+
+
+@dataclass(repr=False)
+class TapEvent(_Readable):
+    """Something the tap did or saw that is not bytes either end sent (so no decoder made it):
+    ``sender`` is "tap", ``kind`` a TapAction, ``text`` the details in plain words."""
+
+    sender: str
+    at: float
+    kind: TapAction
+    text: str
+    connection: object = field(default=None, repr=False, compare=False)
+
+    def _what(self) -> str:
+        return f"{self.kind.value}: {self.text}"
+
+
+Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | SseEvent | SseEnd | DecodeError | TapEvent
 
 
 class _Direction:
