@@ -21,15 +21,16 @@ Input is limited to {MAX_INPUT // (1024 * 1024)} MiB. Exit status: 0 every byte 
 1 the bytes do not decode (the error says what and where), 2 the input could not be read."""
 
 
-def _option(name: str):
-    """An argparse type: an integer checked against serve()'s range for ``name``."""
+def _option(name: str, kind: type = int):
+    """An argparse type: an integer (or ``kind``) checked against serve()'s range for ``name``."""
     def convert(text: str) -> int:
         from .server import check_option
 
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}") from None
         try:
             check_option(name, value)
         except ValueError as exc:
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=_option("port"), default=0,
                      help="the tap's public port, 0 to 65535 (0: the OS picks)")
+    srv.add_argument("--cursor-tick-hz", type=_option("cursor_tick_hz", float), default=20,
+                     help="how often /cursors sends the moves it gathered, 1 to 100 a second")
     srv.add_argument("--compression", action="store_true", help="offer permessage-deflate")
     srv.add_argument("--classroom", action="store_true", help="require a join token, apply rate limits")
     srv.add_argument("--max-links-per-address", type=_option("max_links_per_address"), default=None,
@@ -110,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_forever(host=args.host, port=args.port, compression=args.compression,
                            classroom=args.classroom, max_links_per_address=args.max_links_per_address,
-                           network=args.network, join_host=args.join_host, token=args.token)
+                           network=args.network, join_host=args.join_host, token=args.token,
+                           cursor_tick_hz=args.cursor_tick_hz)
     if args.command == "classroom-check":
         if args.port is not None and not 1 <= args.port <= 65535:
             chk.error(f"--port must be 1 to 65535 (got {args.port})")

@@ -33,7 +33,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from .apps import MAX_BODY, AppState, NoBodies, make_app
-from .apps.base import KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason, name_key
+from .apps.base import CURSOR_TICK_HZ, KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason, name_key
 from .apps.feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .client import Client
 from .network import Network
@@ -509,7 +509,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 max_links_per_address: int | None = None, show_join: bool = True,
                 tap_budget: int = DEFAULT_BUDGET, network: Network | str | None = None,
                 name: str | None = None, replace: bool = False, join_host: str | None = None,
-                token: str | None = None) -> Server:
+                token: str | None = None, cursor_tick_hz: float = 20) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -540,12 +540,16 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     at most ``max_links_per_address`` connections from one client address
     (default tap.MAX_LINKS_PER_ADDRESS). Numbers out of their range (see
     NUMERIC_OPTIONS) raise ValueError, before anything is stopped or started.
+
+    ``cursor_tick_hz``: /cursors sends each member at most one frame per tick, carrying
+    every cursor that moved since the last one (apps/cursors.py).
     """
     network = Network.of(network)
     _check_options(port=port, max_message_size=max_message_size, max_connections=max_connections,
                    ring_size=ring_size, ring_bytes=ring_bytes, rate_limit=rate_limit,
                    ticker_interval_ms=ticker_interval_ms,
-                   max_links_per_address=max_links_per_address, tap_budget=tap_budget)
+                   max_links_per_address=max_links_per_address, tap_budget=tap_budget,
+                   cursor_tick_hz=cursor_tick_hz)
     allowed_origins, allowed_hosts = _strings(allowed_origins), _strings(allowed_hosts)
     if token is not None:
         _check_token(token)
@@ -562,7 +566,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     token = (token or secrets.token_urlsafe(12)) if classroom else None
     state = AppState(classroom=classroom, token=token, max_connections=max_connections,
                      max_message_size=max_message_size, rate_limit=rate_limit,
-                     ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins)
+                     ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins,
+                     cursor_tick_hz=cursor_tick_hz)
     state.allow_hosts(allowed_hosts)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
                     ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget,
@@ -587,6 +592,7 @@ NUMERIC_OPTIONS: dict[str, tuple[float, float, bool, str]] = {
     "ticker_interval_ms": (MIN_INTERVAL_MS, MAX_INTERVAL_MS, False, " ms"),
     "max_links_per_address": (1, 100_000, True, ""),
     "tap_budget": (1 << 20, 64 << 30, True, " bytes"),
+    "cursor_tick_hz": (*CURSOR_TICK_HZ, False, " ticks per second"),
 }
 
 
@@ -651,7 +657,7 @@ def _outcome(conn) -> str:
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
                 classroom: bool = False, max_links_per_address: int | None = None,
                 network: Network | str | None = None, join_host: str | None = None,
-                token: str | None = None) -> int:
+                token: str | None = None, cursor_tick_hz: float = 20) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -664,7 +670,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
                                  max_links_per_address=max_links_per_address, show_join=False,
-                                 network=network, join_host=join_host, token=token)
+                                 network=network, join_host=join_host, token=token,
+                                 cursor_tick_hz=cursor_tick_hz)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
