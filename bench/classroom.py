@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import os
 import random
@@ -35,6 +36,8 @@ import struct
 import subprocess
 import sys
 import time
+
+from chat import GcPauses  # bench/chat.py, next to this file
 
 PROBE_MS = 50
 CURSOR_HZ = 30
@@ -50,6 +53,8 @@ async def _child(tick_hz: float | None) -> None:
     server = await wsdemo.serve(max_connections=1000, max_links_per_address=1000, **options)
     print(f"wsdemo live lab: tap on 127.0.0.1:{server.port}, app on 127.0.0.1:{server.direct_port}",
           flush=True)
+    pauses = GcPauses()
+    gc.callbacks.append(pauses)
     loop = asyncio.get_running_loop()
     late: list[float] = []
     due = loop.time() + PROBE_MS / 1000
@@ -64,7 +69,11 @@ async def _child(tick_hz: float | None) -> None:
         if time.time() - last_report >= 1:
             last_report = time.time()
             print(f"probe {last_report:.3f} " + ",".join(f"{v:.1f}" for v in late), flush=True)
+            print(f"gc {last_report:.3f} {pauses.count} {pauses.total * 1000:.1f} {pauses.longest * 1000:.1f}",
+                  flush=True)
             late.clear()
+            if os.environ.get("BENCH_COUNT_OBJECTS"):
+                print(f"objects {len(gc.get_objects())}", file=sys.stderr, flush=True)
 
     loop.call_at(due, probe)
     await asyncio.Event().wait()
@@ -293,8 +302,9 @@ class Lab:
         else:
             cmd = [sys.executable, os.path.abspath(__file__), "--child",
                    "--tick-hz", str(args.tick_hz)] + (["--profile", args.profile] if args.profile else [])
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None if os.environ.get("BENCH_COUNT_OBJECTS") else subprocess.DEVNULL, text=True)
         self.probe: list[tuple[float, list[float]]] = []
+        self.gc: list[tuple[float, int, float, float]] = []  # the child's running totals
         for line in self.proc.stdout:
             m = re.search(r"tap on [^:]+:(\d+), app on [^:]+:(\d+)", line)
             if m:
@@ -313,9 +323,22 @@ class Lab:
             if line.startswith("probe "):
                 _, at, values = line.split(" ", 2)
                 self.probe.append((float(at), [float(v) for v in values.split(",") if v.strip()]))
+            elif line.startswith("gc "):
+                _, at, count, total, longest = line.split()
+                self.gc.append((float(at), int(count), float(total), float(longest)))
 
     def lateness(self, start: float, end: float) -> list[float]:
         return [v for at, vs in self.probe if start <= at <= end + 1 for v in vs]
+
+    def gc_pauses(self, start: float, end: float) -> str:
+        """Full GC passes in the lab during [start, end]: count, total ms, longest ms."""
+        inside = [g for g in self.gc if start <= g[0] <= end + 1]
+        before = [g for g in self.gc if g[0] < start]
+        if not inside:
+            return "gc n/a"
+        c0, t0 = (before[-1][1], before[-1][2]) if before else (0, 0.0)
+        longest = max(g[3] for g in inside)  # the child's longest so far, all runs
+        return f"gc2 {inside[-1][1] - c0} passes {inside[-1][2] - t0:.0f} ms (longest so far {longest:.0f})"
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -342,7 +365,8 @@ async def main(args) -> None:
                 mine = (time.process_time() - mine0) / wall
                 late = lab.lateness(wall0, wall0 + wall)
                 rows.append((n, path, result, cpu, mine, load, late))
-                print(format_row(n, path, result, cpu, mine, load, late), flush=True)
+                print(format_row(n, path, result, cpu, mine, load, late)
+                      + " | " + lab.gc_pauses(wall0, wall0 + wall), flush=True)
     finally:
         lab.stop()
         follower.cancel()
