@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 
 import pytest
 
@@ -102,3 +103,13 @@ async def test_the_tick_rate_can_change_live_within_its_range(ticking):
     frame = json.loads(await a.recv(timeout=T))
     assert frame["type"] == "moves" and frame["moves"][0]["x"] == 0.5
     await a.close()
+
+
+async def test_the_serve_command_takes_the_tick_rate_and_checks_it():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wsdemo", "serve", "--cursor-tick-hz", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), T * 3)
+    assert proc.returncode == 2
+    assert "cursor_tick_hz must be a number from 1 to 100 ticks per second, got 0.0" in err.decode()
+    assert "Traceback" not in err.decode()

@@ -157,8 +157,8 @@ class AppState:
     def cursor_tick_hz(self, hz: float) -> None:
         low, high = CURSOR_TICK_HZ
         if isinstance(hz, bool) or not isinstance(hz, (int, float)) or not low <= hz <= high:
-            raise ValueError(f"cursor_tick_hz must be a number from {low} to {high} ticks per second "
-                             f"(got {hz!r})")
+            raise ValueError(f"cursor_tick_hz must be a number from {low} to {high} ticks per second, "
+                             f"got {hz!r}")
         self._cursor_tick_hz = hz
 
     @property
