@@ -16,6 +16,7 @@ and the load average (the machine may be shared). Never asserts; stops by itself
 its child on exit.
 
     .venv/bin/python bench/classroom.py [--students 10 30 50] [--seconds 10] [--tick-hz 20]
+                                        [--ring-size 1000]  (serve()'s ring_size)
                                         [--profile FILE]  (cProfile the lab, print its top)
                                         [--cli]  (the lab as `python -m wsdemo serve`, no probe)
 """
@@ -46,10 +47,10 @@ CHAT_EVERY = 5.0
 
 # ---------------------------------------------------------------- the lab (child process)
 
-async def _child(tick_hz: float | None) -> None:
+async def _child(tick_hz: float | None, ring_size: int) -> None:
     import wsdemo
 
-    options = {} if tick_hz is None else {"cursor_tick_hz": tick_hz}
+    options = {"ring_size": ring_size} if tick_hz is None else {"cursor_tick_hz": tick_hz, "ring_size": ring_size}
     server = await wsdemo.serve(max_connections=1000, max_links_per_address=1000, **options)
     print(f"wsdemo live lab: tap on 127.0.0.1:{server.port}, app on 127.0.0.1:{server.direct_port}",
           flush=True)
@@ -79,10 +80,10 @@ async def _child(tick_hz: float | None) -> None:
     await asyncio.Event().wait()
 
 
-def child_main(tick_hz: float | None, profile: str | None) -> None:
+def child_main(tick_hz: float | None, ring_size: int, profile: str | None) -> None:
     def run() -> None:
         try:
-            asyncio.run(_child(tick_hz))
+            asyncio.run(_child(tick_hz, ring_size))
         except KeyboardInterrupt:
             pass
 
@@ -301,7 +302,7 @@ class Lab:
             cmd = [sys.executable, "-m", "wsdemo", "serve", "--max-links-per-address", "1000"]
         else:
             cmd = [sys.executable, os.path.abspath(__file__), "--child",
-                   "--tick-hz", str(args.tick_hz)] + (["--profile", args.profile] if args.profile else [])
+                   "--tick-hz", str(args.tick_hz), "--ring-size", str(args.ring_size)] + (["--profile", args.profile] if args.profile else [])
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None if os.environ.get("BENCH_COUNT_OBJECTS") else subprocess.DEVNULL, text=True)
         self.probe: list[tuple[float, list[float]]] = []
         self.gc: list[tuple[float, int, float, float]] = []  # the child's running totals
@@ -404,11 +405,13 @@ if __name__ == "__main__":
     parser.add_argument("--students", type=int, nargs="+", default=[10, 30, 50])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--tick-hz", type=float, default=20)
+    parser.add_argument("--ring-size", type=int, default=1000,
+                        help="the tap's ring_size (events kept per connection): what full GC passes walk")
     parser.add_argument("--profile", metavar="FILE")
     parser.add_argument("--cli", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child_main(args.tick_hz or None, args.profile)
+        child_main(args.tick_hz or None, args.ring_size, args.profile)
     else:
         asyncio.run(main(args))
