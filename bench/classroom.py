@@ -300,6 +300,7 @@ class Lab:
     def __init__(self, args):
         if args.cli:
             cmd = [sys.executable, "-m", "wsdemo", "serve", "--max-links-per-address", "1000"]
+            cmd += ["--cursor-tick-hz", str(args.tick_hz)] if args.tick_hz else []
         else:
             cmd = [sys.executable, os.path.abspath(__file__), "--child",
                    "--tick-hz", str(args.tick_hz), "--ring-size", str(args.ring_size)] + (["--profile", args.profile] if args.profile else [])
