@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=_option("port"), default=0,
                      help="the tap's public port, 0 to 65535 (0: the OS picks)")
+    srv.add_argument("--cursor-tick-hz", type=_option("cursor_tick_hz", float), default=20,
+                     help="how often /cursors sends the moves it gathered, 1 to 100 a second")
     srv.add_argument("--compression", action="store_true", help="offer permessage-deflate")
     srv.add_argument("--classroom", action="store_true", help="require a join token, apply rate limits")
     srv.add_argument("--max-links-per-address", type=_option("max_links_per_address"), default=None,
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                            classroom=args.classroom, max_links_per_address=args.max_links_per_address,
                            network=args.network, join_host=args.join_host, token=args.token,
                            ping_interval=args.ping_interval, ping_timeout=args.ping_timeout,
-                           tls=args.tls, idle_timeout=args.idle_timeout)
+                           tls=args.tls, idle_timeout=args.idle_timeout,
+                           cursor_tick_hz=args.cursor_tick_hz)
     if args.command == "classroom-check":
         if args.port is not None and not 1 <= args.port <= 65535:
             chk.error(f"--port must be 1 to 65535 (got {args.port})")

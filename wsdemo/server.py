@@ -34,7 +34,7 @@ import tornado.httpserver
 import tornado.netutil
 
 from .apps import MAX_BODY, AppState, NoBodies, make_app
-from .apps.base import KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason, name_key
+from .apps.base import CURSOR_TICK_HZ, KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason, name_key
 from .apps.feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .client import Client, Reconnect
 from .heartbeat import check_heartbeat
@@ -591,7 +591,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 name: str | None = None, replace: bool = False, join_host: str | None = None,
                 token: str | None = None, ping_interval: float | None = None,
                 ping_timeout: float | None = None, check_origin: bool = True, tls: bool = False,
-                idle_timeout: float | None = None) -> Server:
+                idle_timeout: float | None = None, cursor_tick_hz: float = 20) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -637,6 +637,9 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     relays plain bytes to Tornado, so the recording reads as without TLS; each connection's
     ``tls`` counts the bytes on the wire. ``idle_timeout`` (seconds) makes the tap cut a
     connection with no byte either way for that long, as a proxy does (nginx: 60 s).
+
+    ``cursor_tick_hz``: /cursors sends each member at most one frame per tick, carrying
+    every cursor that moved since the last one (apps/cursors.py).
     """
     if not check_origin:
         _check_loopback_only(host)
@@ -646,7 +649,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                    ring_size=ring_size, ring_bytes=ring_bytes, rate_limit=rate_limit,
                    ticker_interval_ms=ticker_interval_ms,
                    max_links_per_address=max_links_per_address, tap_budget=tap_budget,
-                   idle_timeout=idle_timeout)
+                   idle_timeout=idle_timeout, cursor_tick_hz=cursor_tick_hz)
     allowed_origins, allowed_hosts = _strings(allowed_origins), _strings(allowed_hosts)
     if token is not None:
         _check_token(token)
@@ -664,7 +667,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     state = AppState(classroom=classroom, token=token, max_connections=max_connections,
                      max_message_size=max_message_size, rate_limit=rate_limit,
                      ticker_interval_ms=ticker_interval_ms, allowed_origins=allowed_origins,
-                     check_origin=check_origin)
+                     check_origin=check_origin, cursor_tick_hz=cursor_tick_hz)
     state.allow_hosts(allowed_hosts)
     server = Server(host=host, compression=compression, classroom=classroom, state=state,
                     ring_size=ring_size, ring_bytes=ring_bytes, tap_budget=tap_budget,
@@ -691,6 +694,7 @@ NUMERIC_OPTIONS: dict[str, tuple[float, float, bool, str]] = {
     "max_links_per_address": (1, 100_000, True, ""),
     "tap_budget": (1 << 20, 64 << 30, True, " bytes"),
     "idle_timeout": (*IDLE_TIMEOUT_RANGE, False, " seconds"),
+    "cursor_tick_hz": (*CURSOR_TICK_HZ, False, " ticks per second"),
 }
 
 
@@ -757,7 +761,7 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                 network: Network | str | None = None, join_host: str | None = None,
                 token: str | None = None, ping_interval: float | None = None,
                 ping_timeout: float | None = None, tls: bool = False,
-                idle_timeout: float | None = None) -> int:
+                idle_timeout: float | None = None, cursor_tick_hz: float = 20) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -772,7 +776,7 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                                  max_links_per_address=max_links_per_address, show_join=False,
                                  network=network, join_host=join_host, token=token,
                                  ping_interval=ping_interval, ping_timeout=ping_timeout, tls=tls,
-                                 idle_timeout=idle_timeout)
+                                 idle_timeout=idle_timeout, cursor_tick_hz=cursor_tick_hz)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1

@@ -153,8 +153,17 @@ await asyncio.wait_for(ada.close(), T)
 # Performance Browser Networking*, chapter 2, "Head-of-Line Blocking"). That is why many use
 # WebRTC data channels, which can drop a late message instead (chapter 18, "Configuring
 # Message Order and Reliability"), or, lately, WebTransport.
-# On `/cursors`, a client sends `{"x": ..., "y": ...}` as fractions of the canvas, and
-# everyone else receives `{"type": "move", "id", "name", "x", "y"}`.
+# On `/cursors`, a client sends `{"x": ..., "y": ...}` as fractions of the canvas. The server
+# does not pass each move on at once: like a game server, it works in *ticks*, 20 a second
+# (`serve(cursor_tick_hz=...)`). At each tick every member gets one frame,
+# `{"type": "moves", "tick": n, "moves": [{"id", "name", "x", "y"}, ...]}`, carrying the
+# latest position of every cursor that moved since the last tick, the receiver's own too (the
+# same frame goes to everyone, encoded once; a page skips its own id). Why: with 30 students
+# each moving 30 times a second, one frame per move to each of the others would be
+# 30 × 29 × 30 = 26,100 frames a second; with ticks it is 30 × 20 = 600, whatever the speed
+# of the hands. `tick` counts up, so a client can tell the order of what it draws.
+#
+# Here Ann moves along a path, one move per tick (she waits for the tick that carries it):
 
 # %%
 ann = await asyncio.wait_for(server.connect("/cursors?name=Ann"), T)
@@ -163,10 +172,28 @@ hello_ann, hello_bob = json.loads(await ann.recv(timeout=T)), json.loads(await b
 print("ids:", hello_ann, hello_bob)
 
 path = [(0.1, 0.2), (0.3, 0.4), (0.5, 0.5), (0.7, 0.4), (0.9, 0.2)]
+seen = []
 for x, y in path:
     await ann.send_json({"x": x, "y": y})
-moves = [json.loads(await bob.recv(timeout=T)) for _ in path]
-print("Bob saw Ann at:", [(m["x"], m["y"]) for m in moves])
+    tick = json.loads(await bob.recv(timeout=T))  # the next tick frame carries it
+    seen += [(m["x"], m["y"]) for m in tick["moves"]]
+print("Bob saw Ann at:", seen)
+print("the last tick frame:", {**tick, "tick": "n"})
+
+# %% [markdown]
+# Now the same five moves sent at once, as a fast hand does between two ticks: Bob gets fewer
+# frames than moves, and the last one carries Ann's latest position. Nothing is lost that a
+# screen would show: it only ever draws where a cursor is now.
+
+# %%
+for x, y in reversed(path):
+    await ann.send_json({"x": x, "y": y})
+frames = []
+while not frames or frames[-1]["moves"][-1]["x"] != path[0][0]:
+    frames.append(json.loads(await bob.recv(timeout=T)))
+last = frames[-1]["moves"][-1]
+print(f"5 moves, {'fewer frames' if len(frames) < 5 else f'{len(frames)} frames'}; "
+      f"Ann's last position: {(last['x'], last['y'])}")
 
 # %% [markdown]
 # What Bob's screen would draw, as text (a 30 × 7 canvas; A marks Ann's positions):
@@ -179,7 +206,7 @@ def draw(points, width=30, height=7):
     return "\n".join("".join(row) for row in canvas)
 
 
-print(draw([(m["x"], m["y"]) for m in moves]))
+print(draw(seen))
 
 # %% [markdown]
 # Open the cursors page in two browser windows side by side and move the mouse in one: the

@@ -92,10 +92,12 @@ async def test_cursors_page_moves_for_everyone_with_mouse_touch_and_keys(server,
         box = await page.locator("#canvas").bounding_box()
 
         async def next_move():
+            # The phone's latest position in the next tick that carries one.
             while True:
                 event = json.loads(await watcher.recv(timeout=T))
-                if event["type"] == "move":
-                    return event
+                moves = [m for m in event.get("moves", ()) if m["name"] == "phone"]
+                if event["type"] == "moves" and moves:
+                    return moves[-1]
 
         await page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.75)
         move = await next_move()

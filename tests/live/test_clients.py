@@ -217,10 +217,10 @@ async def test_cursors_go_to_the_others(server):
     hello_a = json.loads(await a.recv(timeout=T))
     assert json.loads(await b.recv(timeout=T))["type"] == "hello"
     await a.send_json({"x": 0.25, "y": 0.75})
-    move = json.loads(await b.recv(timeout=T))
-    assert move == {"type": "move", "id": hello_a["id"], "name": "A", "x": 0.25, "y": 0.75}
-    with pytest.raises(asyncio.TimeoutError):  # a cursor is not sent back to its owner
-        await a.recv(timeout=0.2)
+    tick = json.loads(await b.recv(timeout=T))
+    assert tick == {"type": "moves", "tick": 1,
+                    "moves": [{"id": hello_a["id"], "name": "A", "x": 0.25, "y": 0.75}]}
+    assert json.loads(await a.recv(timeout=T)) == tick  # the same frame for everyone, the mover too
     await a.send("not json")
     assert json.loads(await a.recv(timeout=T))["type"] == "error"
     await a.close()

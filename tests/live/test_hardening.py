@@ -237,7 +237,7 @@ async def test_hostile_cursor_json_gets_an_error_event(server, caplog, message):
     assert error == {"type": "error", "text": 'send {"x": number, "y": number}'}
     await sender.send_json({"x": 0.5, "y": 0.25})
     moved = json.loads(await other.recv(timeout=T))
-    assert (moved["type"], moved["x"], moved["y"]) == ("move", 0.5, 0.25)
+    assert (moved["type"], moved["moves"][0]["x"], moved["moves"][0]["y"]) == ("moves", 0.5, 0.25)
     await sender.close()
     await other.close()
     assert not tracebacks(caplog)

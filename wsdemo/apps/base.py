@@ -79,6 +79,7 @@ NAME_LOCKED = 1008  # the name is kept for the teacher
 TOKEN_CHANGED = 4001  # private-use range (4000-4999): the join token was rotated
 TOKEN_CHANGED_REASON = "the join token changed; rejoin with the new link"
 LOCKED_BY_DEFAULT = ("Teacher",)
+CURSOR_TICK_HZ = (1, 100)  # the range of AppState.cursor_tick_hz, ticks per second
 
 
 def name_key(name: str) -> str:
@@ -115,13 +116,15 @@ def close_reason(text: str) -> str:
 class AppState:
     """State the apps share; ``server.app_state`` in a notebook.
 
-    ``ticker_interval_ms`` sets the feed's rate for /ticker, /poll and /longpoll.
+    ``ticker_interval_ms`` sets the feed's rate for /ticker, /poll and /longpoll;
+    ``cursor_tick_hz`` how often /cursors sends the moves it gathered (apps/cursors.py).
     """
 
     def __init__(self, *, classroom: bool = False, token: str | None = None,
                  max_connections: int = 200, max_message_size: int = 1 << 20,
                  rate_limit: float = 20.0, ticker_interval_ms: float = 1000,
-                 allowed_origins: tuple[str, ...] = (), check_origin: bool = True):
+                 allowed_origins: tuple[str, ...] = (), check_origin: bool = True,
+                 cursor_tick_hz: float = 20):
         self.classroom = classroom
         # False only on a throwaway loopback server (serve() checks): the hijacking lesson.
         self.check_origin = check_origin
@@ -151,6 +154,10 @@ class AppState:
         self.muted: set[str] = set()
         self.cursors: dict[BaseSocket, int] = {}  # cursor member -> id
         self.next_cursor_id = 1
+        self.cursor_tick_hz = cursor_tick_hz
+        self.cursor_moves: dict[int, dict] = {}  # mover id -> its latest move since the last tick
+        self.cursor_tick = 0  # ticks sent so far
+        self.cursor_timer = None  # the next tick's asyncio handle, while moves wait
 
     def allow_hosts(self, names) -> None:
         """Answer to these Host names too (a port, brackets or a final dot are ignored)."""
@@ -165,6 +172,18 @@ class AppState:
     def open_connections(self) -> int:
         """Long-lived connections, counted against ``max_connections``: WebSockets and event streams."""
         return len(self.sockets) + len(self.streams)
+
+    @property
+    def cursor_tick_hz(self) -> float:
+        return self._cursor_tick_hz
+
+    @cursor_tick_hz.setter
+    def cursor_tick_hz(self, hz: float) -> None:
+        low, high = CURSOR_TICK_HZ
+        if isinstance(hz, bool) or not isinstance(hz, (int, float)) or not low <= hz <= high:
+            raise ValueError(f"cursor_tick_hz must be a number from {low} to {high} ticks per second, "
+                             f"got {hz!r}")
+        self._cursor_tick_hz = hz
 
     @property
     def ticker_interval_ms(self) -> float:

@@ -1,14 +1,23 @@
-"""/cursors?name=Ada: send ``{"x": 0.5, "y": 0.25}`` (fractions of the canvas);
-everyone else gets ``{"type": "move", "id", "name", "x", "y"}`` and
-``{"type": "leave", "id"}``. A stand-in for games and shared editors.
+"""/cursors?name=Ada: send ``{"x": 0.5, "y": 0.25}`` (fractions of the canvas).
+
+Moves are coalesced per tick, as game and shared-editor servers do: at most
+``state.cursor_tick_hz`` times a second (20 by default) every member gets one frame,
+``{"type": "moves", "tick": n, "moves": [{"id", "name", "x", "y"}, ...]}``, carrying the
+latest position of every cursor that moved since the last tick (its own too: the same
+frame goes to everyone, encoded once; a page skips its own id). ``tick`` counts up by one
+per frame sent. A client moving faster than the tick only has its latest position sent on:
+per-move fan-out would cost members x moves frames, the square of the class. Besides,
+``{"type": "hello", "id", "name"}`` to a new member and ``{"type": "leave", "id"}`` to
+everyone when a member goes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 
-from .base import BaseSocket, parse_json
+from .base import AppState, BaseSocket, parse_json
 
 
 class CursorsSocket(BaseSocket):
@@ -32,16 +41,39 @@ class CursorsSocket(BaseSocket):
         except (ValueError, TypeError, KeyError, OverflowError):  # 10**400 does not fit a float
             self.send(json.dumps({"type": "error", "text": 'send {"x": number, "y": number}'}))
             return
-        move = {"type": "move", "id": self.id, "name": self.name,
-                "x": min(max(x, 0.0), 1.0), "y": min(max(y, 0.0), 1.0)}
-        self.to_others(move)
+        state = self.state
+        # Replaces this mover's earlier position of the same tick (the dict keeps its first slot).
+        state.cursor_moves[self.id] = {"id": self.id, "name": self.name,
+                                       "x": min(max(x, 0.0), 1.0), "y": min(max(y, 0.0), 1.0)}
+        if state.cursor_timer is None:
+            _schedule_tick(state)
 
     def closed(self) -> None:
-        if self.state.cursors.pop(self, None) is not None:
-            self.to_others({"type": "leave", "id": self.id})
+        state = self.state
+        if state.cursors.pop(self, None) is not None:
+            state.cursor_moves.pop(self.id, None)  # a pending move must not bring the cursor back
+            text = json.dumps({"type": "leave", "id": self.id}).encode()
+            for member in list(state.cursors):
+                member.send(text, binary=False)
 
-    def to_others(self, event: dict) -> None:
-        text = json.dumps(event, ensure_ascii=False)
-        for member in list(self.state.cursors):
-            if member is not self:
-                member.send(text)
+
+def _schedule_tick(state: AppState) -> None:
+    """The next tick, on a fixed grid (multiples of the period), so ticks keep their rate
+    whatever the moment of the first move; none while nobody moves."""
+    loop = asyncio.get_running_loop()
+    period = 1 / state.cursor_tick_hz
+    due = (loop.time() // period + 1) * period
+    state.cursor_timer = loop.call_at(due, _tick, state)
+
+
+def _tick(state: AppState) -> None:
+    state.cursor_timer = None
+    moves, state.cursor_moves = state.cursor_moves, {}
+    if not moves or not state.cursors:
+        return
+    state.cursor_tick += 1
+    # Encoded once for every member, sent as text.
+    data = json.dumps({"type": "moves", "tick": state.cursor_tick, "moves": list(moves.values())},
+                      ensure_ascii=False).encode()
+    for member in list(state.cursors):
+        member.send(data, binary=False)

@@ -581,6 +581,10 @@ class FrameDecoder:
         max_payload = self.max_payload
         append = out.append
         opcodes = _OPCODES
+        # The mask bit every frame must have (0x80, 0, or None: either): checked here inline, so
+        # the full check runs only for a frame that may break a rule (most frames break none).
+        em = self.expect_masked
+        want_mask = None if em is None else 0x80 if em else 0
         while end - i >= 2:
             b0 = data[i]
             b1 = data[i + 1]
@@ -588,7 +592,8 @@ class FrameDecoder:
             opcode = opcodes[op]
             n = b1 & 0x7F
             masked = b1 & 0x80
-            if validate and (b0 & 0x70 or opcode is None or op >= 8 or self.expect_masked is not None):
+            if validate and (b0 & 0x70 or opcode is None or op >= 8
+                             or (want_mask is not None and masked != want_mask)):
                 self._check(b0, b1, opcode, base + i)
             if opcode is None:
                 opcode = op
