@@ -4,7 +4,7 @@
 #   scripts/dev.sh test   -> set up (once) and run the whole test suite (pytest + nbval)
 #   scripts/dev.sh setup  -> only set up
 # It creates .venv, installs wsdemo with its test extras, and installs Debian's
-# graphviz (and chromium for the tests) when they are missing and it may.
+# graphviz (and chromium and redis-server for the tests) when they are missing and it may.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -72,9 +72,11 @@ setup_system() {  # $1 = "lab" or "test"
   need_system dot graphviz "Install graphviz: 'sudo apt-get install graphviz', 'brew install graphviz' or 'conda install -c conda-forge graphviz'. Diagrams show their DOT source until then." || missing=1
   if [ "$1" = test ]; then
     need_system chromium chromium "Install Chromium ('sudo apt-get install chromium'); browser tests skip without it." || missing=1
+    # The backplane tests start their own redis-server (never a system service).
+    need_system redis-server redis-server "Install Redis ('sudo apt-get install redis-server', 'brew install redis' or 'conda install -c conda-forge redis-server'); backplane tests skip without it." || missing=1
   fi
   if [ "$missing" = 1 ] && [ "${CI:-}" = true ]; then
-    die "CI needs graphviz and chromium; see the messages above."
+    die "CI needs graphviz, chromium and redis-server; see the messages above."
   fi
 }
 

@@ -141,6 +141,9 @@ class Server:
         self._gate: NoBodies | None = None
         self._stopped = False
         self._stopping: asyncio.Future | None = None
+        # wsdemo.backplane.Backplane when serve(backplane=...) shares rooms with other servers;
+        # its .status says whether Redis is reachable and counts what crossed.
+        self.backplane = None
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running"
@@ -446,6 +449,8 @@ class Server:
 
     async def _stop(self, timeout: float) -> None:
         state = self.app_state
+        if self.backplane is not None:
+            await self.backplane.stop()
         await state.feed.stop()
         if self._http is not None:
             self._http.stop()  # no new connections
@@ -509,7 +514,7 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 max_links_per_address: int | None = None, show_join: bool = True,
                 tap_budget: int = DEFAULT_BUDGET, network: Network | str | None = None,
                 name: str | None = None, replace: bool = False, join_host: str | None = None,
-                token: str | None = None) -> Server:
+                token: str | None = None, backplane: str | None = None) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -540,6 +545,10 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     at most ``max_links_per_address`` connections from one client address
     (default tap.MAX_LINKS_PER_ADDRESS). Numbers out of their range (see
     NUMERIC_OPTIONS) raise ValueError, before anything is stopped or started.
+
+    ``backplane="redis://HOST:PORT"`` shares the chat and cursors rooms and the feed with
+    every server on the same Redis (see wsdemo.backplane); ``server.backplane.status``
+    says how that goes. Without it Redis is neither needed nor imported.
     """
     network = Network.of(network)
     _check_options(port=port, max_message_size=max_message_size, max_connections=max_connections,
@@ -549,6 +558,11 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     allowed_origins, allowed_hosts = _strings(allowed_origins), _strings(allowed_hosts)
     if token is not None:
         _check_token(token)
+    if backplane is not None:
+        from .backplane import _require_redis, check_url
+
+        check_url(backplane)
+        _require_redis()
     in_slot = [s for s in _running if s.name == name or (port and s.port == port)]
     for old in in_slot:
         if old.classroom and not replace:
@@ -570,6 +584,15 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                     name=name, join_host=join_host)
     mask_tokens_in_logs()
     await server._start(port)
+    if backplane is not None:
+        from .backplane import Backplane
+
+        state.backplane = server.backplane = Backplane(backplane, state, label=name)
+        try:
+            await server.backplane.start()
+        except BaseException:
+            await server.stop()
+            raise
     _running.append(server)
     if classroom and show_join:
         _show_join_card(server)
@@ -651,7 +674,7 @@ def _outcome(conn) -> str:
 def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = False,
                 classroom: bool = False, max_links_per_address: int | None = None,
                 network: Network | str | None = None, join_host: str | None = None,
-                token: str | None = None) -> int:
+                token: str | None = None, backplane: str | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -664,7 +687,11 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             # The join card and its QR code are printed below, for the terminal.
             server = await serve(host, port, compression=compression, classroom=classroom,
                                  max_links_per_address=max_links_per_address, show_join=False,
-                                 network=network, join_host=join_host, token=token)
+                                 network=network, join_host=join_host, token=token,
+                                 backplane=backplane)
+        except ModuleNotFoundError as exc:  # a backplane without the redis package
+            print(f"wsdemo: {exc}", file=sys.stderr)
+            return 2
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
@@ -689,6 +716,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
               "from one address")
         if server.capacity_warning:
             print(f"  WARNING: {server.capacity_warning}")
+        if server.backplane is not None:
+            print(f"  {server.backplane.status}")
         if server.tap.network.active:
             print(f"  network between clients and the app: {server.tap.network}")
         for page in ("/chat.html", "/cursors.html", "/ticker.html"):

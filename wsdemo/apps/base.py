@@ -128,6 +128,7 @@ class AppState:
         self.muted: set[str] = set()
         self.cursors: dict[BaseSocket, int] = {}  # cursor member -> id
         self.next_cursor_id = 1
+        self.backplane = None  # wsdemo.backplane.Backplane: rooms shared with other servers
 
     def allow_hosts(self, names) -> None:
         """Answer to these Host names too (a port, brackets or a final dot are ignored)."""

@@ -72,7 +72,7 @@ class ChatSocket(BaseSocket):
                 "text": f"message not sent: as JSON it is {len(data)} bytes, over the room's {limit}-byte "
                         f"limit (max_message_size); control characters take 6 bytes each"}))
             return
-        self.send_all(data)
+        self.send_all(data, author=self)
 
     def closed(self) -> None:
         if self.state.chat.pop(self, None) is not None:
@@ -91,7 +91,15 @@ class ChatSocket(BaseSocket):
         event["at"] = time.time()
         return json.dumps(event, ensure_ascii=False).encode()
 
-    def send_all(self, data: bytes) -> None:
-        # Encoded once for the whole room, sent as text.
-        for member in list(self.state.chat):
+    def send_all(self, data: bytes, *, author: "ChatSocket | None" = None) -> None:
+        """To every member here and, with a backplane, on the other servers (``author`` is told
+        if they could not be reached)."""
+        self.deliver(self.state, data)
+        if self.state.backplane is not None:
+            self.state.backplane.relay("chat", data, author=author)
+
+    @staticmethod
+    def deliver(state, data: bytes) -> None:
+        """To this server's members: encoded once for the whole room, sent as text."""
+        for member in list(state.chat):
             member.send(data, binary=False)

@@ -42,6 +42,13 @@ class CursorsSocket(BaseSocket):
 
     def to_others(self, event: dict) -> None:
         text = json.dumps(event, ensure_ascii=False)
-        for member in list(self.state.cursors):
-            if member is not self:
+        self.deliver(self.state, text, exclude=self)
+        if self.state.backplane is not None:  # the other servers' members (wsdemo/backplane.py)
+            self.state.backplane.relay("cursors", text)
+
+    @staticmethod
+    def deliver(state, text: str, exclude=None) -> None:
+        """To this server's members (but ``exclude``); the backplane brings other servers' here."""
+        for member in list(state.cursors):
+            if member is not exclude:
                 member.send(text)
