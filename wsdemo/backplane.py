@@ -21,6 +21,9 @@ What is shared, and how (channels ``wsdemo:chat``, ``wsdemo:cursors``, ``wsdemo:
   receive. Why one and not one per server: a load balancer sends a poller's requests to
   any server, and ``/poll?since=SEQ`` only means something if SEQ is the same update
   everywhere. If the publisher dies its lock expires and another server takes over.
+  Sequence numbers never go back on any server: during an outage each feed ticks on its
+  own, so afterwards every server writes its highest number to ``wsdemo:feed:seq`` and the
+  publisher continues above the highest; a follower ignores updates not above its own.
 - cursor ids: each server starts its numbering at a random base, so ids from different
   servers do not collide on a page (it keys cursors by id).
 
@@ -58,6 +61,7 @@ log = logging.getLogger("wsdemo.backplane")
 PREFIX = "wsdemo:"
 ROOMS = ("chat", "cursors", "feed")
 LOCK_KEY = PREFIX + "feed:publisher"
+SEQ_KEY = PREFIX + "feed:seq"  # the highest update number any server has served
 LOCK_TTL_MS = 3000  # a dead publisher's lock frees itself this soon
 LOCK_RENEW = 1.0  # seconds between renewals (well inside the TTL)
 CONNECT_TIMEOUT = 2.0  # seconds
@@ -70,6 +74,10 @@ FORM = "redis://HOST:PORT (for example redis://127.0.0.1:6379)"
 # Renew the lock only if it is still ours (another server may hold it after an expiry).
 _RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
           "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
+# SEQ_KEY = max(SEQ_KEY, ARGV[1]); returns the new value.
+_RAISE = ("local top = tonumber(redis.call('get', KEYS[1]) or '0') "
+          "if tonumber(ARGV[1]) > top then top = tonumber(ARGV[1]); redis.call('set', KEYS[1], top) end "
+          "return top")
 _RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
             "return redis.call('del', KEYS[1]) else return 0 end")
 
@@ -349,9 +357,13 @@ class Backplane:
     # -- the feed's one publisher --------------------------------------------
 
     async def _lock_loop(self) -> None:
+        feed = self.state.feed
         while True:
             if self._connected:
                 try:
+                    top = int(await self._redis.eval(_RAISE, 1, SEQ_KEY, feed.seq))
+                    if top > feed.seq and self._feed_role != "follower":
+                        feed.seq = top  # continue above what any server has served
                     mine = await self._redis.set(LOCK_KEY, self.server_id, nx=True, px=LOCK_TTL_MS)
                     if not mine:
                         mine = await self._redis.eval(_RENEW, 1, LOCK_KEY, self.server_id, LOCK_TTL_MS)
@@ -361,7 +373,8 @@ class Backplane:
                     raise
                 except Exception as exc:
                     self._broken(_describe(exc))
-            await asyncio.sleep(LOCK_RENEW)
+            # Not yet connected: look again soon, so the feed finds its role at once.
+            await asyncio.sleep(LOCK_RENEW if self._connected else 0.05)
 
 
 def _describe(exc: BaseException) -> str:

@@ -134,6 +134,16 @@ async def test_redis_killed_mid_chat_each_server_serves_its_own_then_recovers(pa
     ada = await a.connect("/chat?name=Ada")
     alan = await a.connect("/chat?name=Alan")
     bob = await b.connect("/chat?name=Bob")
+    # A ticker on each server all along: its numbers must only go up, through the outage
+    # (each feed ticks on its own) and after it (one publisher again, above them all).
+    seqs = {a: [], b: []}
+    tickers = [await s.connect("/ticker") for s in (a, b)]
+
+    async def follow(server, ticker):
+        while True:
+            seqs[server].append((await ticker.recv_json(T))["seq"])
+
+    following = [asyncio.ensure_future(follow(s, t)) for s, t in zip((a, b), tickers)]
     await ada.send("before")
     assert (await next_of(bob, "message"))["text"] == "before"
     assert (await next_of(alan, "message"))["text"] == "before"
@@ -167,7 +177,16 @@ async def test_redis_killed_mid_chat_each_server_serves_its_own_then_recovers(pa
     assert (await next_of(bob, "message"))["text"] == "after"
     await bob.send("bob after")
     assert await texts_until(ada, "bob after") == ["after", "bob after"]
-    for c in (ada, alan, bob):
+    # One publisher again, and the numbers each ticker got only went up.
+    await wait_until(lambda: {a.backplane.status.feed_role, b.backplane.status.feed_role}
+                     == {"publisher", "follower"}, what="one publisher again")
+    counts = {s: len(seqs[s]) for s in (a, b)}
+    await wait_until(lambda: all(len(seqs[s]) > counts[s] + 3 for s in (a, b)), what="updates")
+    for task in following:
+        task.cancel()
+    for server in (a, b):
+        assert seqs[server] == sorted(set(seqs[server])), seqs[server]
+    for c in (ada, alan, bob, *tickers):
         await c.close()
 
 

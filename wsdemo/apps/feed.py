@@ -110,8 +110,12 @@ class Feed:
 
     def accept(self, update: dict) -> None:
         """An update another server's feed made (the backplane's publisher): serve it as ours.
-        The walk goes on from it, so a server that takes over publishing continues it."""
-        self.seq, self._price = int(update["seq"]), float(update["price"])
+        The walk goes on from it, so a server that takes over publishing continues it. One not
+        above this feed's number is ignored: numbers never go back (``?since=`` relies on it)."""
+        seq, price = int(update["seq"]), float(update["price"])
+        if seq <= self.seq:
+            return
+        self.seq, self._price = seq, price
         self._hand_out(update)
 
     def _hand_out(self, update: dict) -> None:
