@@ -16,7 +16,8 @@ import sys
 import pytest
 
 import wsdemo
-from wsdemo.backplane import NOT_RELAYED, PREFIX, check_url, measure_cross_server
+from wsdemo.backplane import (LOCK_KEY, LOCK_TTL_MS, NOT_RELAYED, PREFIX, check_url,
+                              measure_cross_server)
 
 from .conftest import T, wait_until
 
@@ -168,8 +169,17 @@ async def test_redis_killed_mid_chat_each_server_serves_its_own_then_recovers(pa
     # Each feed ticks on its own meanwhile.
     seq = b.app_state.feed.seq
     await wait_until(lambda: b.app_state.feed.seq > seq, what="b's own feed to tick")
+    for _ in range(30):  # b's island has served more updates than a's ...
+        b.app_state.feed.publish()
 
     await redis_server.start()
+    # ... and a will publish after the outage (the lock taken for it before it reconnects):
+    # b must not go back to a's lower numbers.
+    import redis.asyncio as aioredis
+
+    r = aioredis.Redis.from_url(redis_server.url)
+    await r.set(LOCK_KEY, a.backplane.server_id, px=LOCK_TTL_MS)
+    await r.aclose()
     await wait_until(lambda: a.backplane.connected and b.backplane.connected, timeout=30,
                      what="both servers to reconnect")
     assert "connected" in caplog.text
@@ -178,8 +188,8 @@ async def test_redis_killed_mid_chat_each_server_serves_its_own_then_recovers(pa
     await bob.send("bob after")
     assert await texts_until(ada, "bob after") == ["after", "bob after"]
     # One publisher again, and the numbers each ticker got only went up.
-    await wait_until(lambda: {a.backplane.status.feed_role, b.backplane.status.feed_role}
-                     == {"publisher", "follower"}, what="one publisher again")
+    await wait_until(lambda: (a.backplane.status.feed_role, b.backplane.status.feed_role)
+                     == ("publisher", "follower"), what="a publishes, b follows")
     counts = {s: len(seqs[s]) for s in (a, b)}
     await wait_until(lambda: all(len(seqs[s]) > counts[s] + 3 for s in (a, b)), what="updates")
     for task in following:
