@@ -200,6 +200,31 @@ async def test_redis_killed_mid_chat_each_server_serves_its_own_then_recovers(pa
         await c.close()
 
 
+async def test_a_server_started_while_redis_is_down_serves_alone_then_joins(redis_server):
+    redis_server.kill()
+    a = await asyncio.wait_for(wsdemo.serve(name="bp-a", backplane=redis_server.url), T)
+    try:
+        assert not a.backplane.connected and a.backplane.status.last_error
+        ada = await a.connect("/chat?name=Ada")
+        await ada.send("alone")
+        assert (await next_of(ada, "message"))["text"] == "alone"
+        assert (await next_of(ada, "notice"))["code"] == NOT_RELAYED
+        await redis_server.start()
+        await wait_until(lambda: a.backplane.connected, timeout=30, what="a to connect")
+        b = await asyncio.wait_for(wsdemo.serve(name="bp-b", backplane=redis_server.url), T)
+        try:
+            bob = await b.connect("/chat?name=Bob")
+            await wait_until(lambda: a.backplane.status.received >= 1, what="Bob's join")
+            await ada.send("together")
+            assert (await next_of(bob, "message"))["text"] == "together"
+            await bob.close()
+        finally:
+            await asyncio.wait_for(b.stop(), T)
+        await ada.close()
+    finally:
+        await asyncio.wait_for(a.stop(), T)
+
+
 async def test_a_huge_message_is_refused_before_publishing_and_hostile_envelopes_are_dropped(redis_server):
     import redis.asyncio as aioredis
 
@@ -253,6 +278,13 @@ async def test_a_bad_backplane_url_raises_value_error_naming_the_form():
     proc = subprocess.run([sys.executable, "-m", "wsdemo", "serve", "--backplane", "http://x:1"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "redis://HOST:PORT" in proc.stderr
+
+
+async def test_a_backplane_without_the_redis_package_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(ModuleNotFoundError, match=re.escape("pip install 'redis>=5'")):
+        await wsdemo.serve(name="bp-none", backplane="redis://127.0.0.1:6379")
 
 
 def test_without_a_backplane_redis_is_not_imported():
