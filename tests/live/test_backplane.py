@@ -129,6 +129,21 @@ async def test_the_feed_has_one_publisher_and_every_server_serves_its_updates(pa
     await ticker.close()
 
 
+async def test_when_the_publisher_stops_another_server_takes_the_feed_over(pair):
+    a, b = pair
+    await wait_until(lambda: {a.backplane.status.feed_role, b.backplane.status.feed_role}
+                     == {"publisher", "follower"}, what="one publisher, one follower")
+    publisher, follower = (a, b) if a.backplane.status.feed_role == "publisher" else (b, a)
+    ticker = await follower.connect("/ticker")
+    before = (await ticker.recv_json(T))["seq"]
+    await publisher.stop()  # releases the lock: no waiting for its TTL
+    await wait_until(lambda: follower.backplane.status.feed_role == "publisher", what="takeover")
+    while (update := await ticker.recv_json(T))["seq"] <= before + 3:
+        pass
+    assert follower.app_state.feed.latest == update  # its own timer makes them now
+    await ticker.close()
+
+
 async def test_redis_killed_mid_chat_each_server_serves_its_own_then_recovers(pair, redis_server, caplog):
     caplog.set_level(logging.INFO, logger="wsdemo.backplane")
     a, b = pair
