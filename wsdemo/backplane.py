@@ -407,20 +407,26 @@ class CrossServerLatency:
                 f"(+{self.added_ms:.2f} ms through the backplane)")
 
 
-async def measure_cross_server(a: "Server", b: "Server", n: int = 20,
+async def measure_cross_server(a: "Server", b: "Server | str", n: int = 20,
                                timeout: float = 5.0) -> CrossServerLatency:
     """Send ``n`` chat messages to server ``a`` one at a time; time each one's arrival at a
     member on ``a`` and at a member on ``b`` (same clock: all three clients live in this
-    process). Both servers need the same backplane."""
+    process). ``b`` is another server of this process, or the ``ws://HOST:PORT`` of one in
+    another process (``python -m wsdemo serve --backplane ...``); both on the same backplane."""
+    from .client import Client
+
     if not 1 <= n <= 1000:
         raise ValueError(f"n must be 1 to 1000 messages, got {n!r}")
     for s in (a, b):
-        if getattr(s, "backplane", None) is None:
+        if not isinstance(s, str) and getattr(s, "backplane", None) is None:
             raise ValueError(f"{s!r} has no backplane: serve(backplane='redis://HOST:PORT')")
+    if isinstance(b, str) and not b.startswith(("ws://", "wss://")):
+        raise ValueError(f"b must be a Server or a ws://HOST:PORT URL, got {b!r:.80}")
     tag = secrets.token_hex(3)
     sender = await a.connect(f"/chat?name=probe-{tag}")
     near = await a.connect(f"/chat?name=near-{tag}")
-    far = await b.connect(f"/chat?name=far-{tag}")
+    far = (await Client.open(a, f"{b.rstrip('/')}/chat?name=far-{tag}") if isinstance(b, str)
+           else await b.connect(f"/chat?name=far-{tag}"))
     loop = asyncio.get_running_loop()
 
     async def arrival(client, text: str) -> float:

@@ -340,6 +340,8 @@ async def test_a_server_in_another_process_shares_the_room(redis_server):
         assert await texts_until(mine, "back again") == ["to the other process", "back again"]
         await there.close()
         await mine.close()
+        across = await measure_cross_server(here, f"ws://127.0.0.1:{port}", n=3)
+        assert len(across.across) == 3 and all(t > 0 for t in across.across)
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
