@@ -24,6 +24,12 @@ What is shared, and how (channels ``wsdemo:chat``, ``wsdemo:cursors``, ``wsdemo:
   Sequence numbers never go back on any server: during an outage each feed ticks on its
   own, so afterwards every server writes its highest number to ``wsdemo:feed:seq`` and the
   publisher continues above the highest; a follower ignores updates not above its own.
+- who is in the chat room: a join or leave envelope also carries ``"users"``, the sending
+  server's own members; each server keeps the latest list of every other server, so the
+  ``users`` of a join/leave it makes is the whole room (passed on to the others as made). A server asks for the
+  others' lists when it (re)connects (channel ``wsdemo:presence``) and says it has nobody
+  left when it stops; lists are forgotten while Redis is unreachable. (A server that dies
+  without stopping leaves its names in the others' lists until they reconnect.)
 - cursor ids: each server starts its numbering at a random base, so ids from different
   servers do not collide on a page (it keys cursors by id).
 
@@ -59,7 +65,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("wsdemo.backplane")
 
 PREFIX = "wsdemo:"
-ROOMS = ("chat", "cursors", "feed")
+ROOMS = ("chat", "cursors", "feed", "presence")
 LOCK_KEY = PREFIX + "feed:publisher"
 SEQ_KEY = PREFIX + "feed:seq"  # the highest update number any server has served
 LOCK_TTL_MS = 3000  # a dead publisher's lock frees itself this soon
@@ -67,6 +73,7 @@ LOCK_RENEW = 1.0  # seconds between renewals (well inside the TTL)
 CONNECT_TIMEOUT = 2.0  # seconds
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0  # seconds between reconnect attempts, doubling
 MAX_PENDING = 1000  # messages waiting to be published
+MAX_SERVERS = 100  # other servers whose chat members this one keeps track of
 ENVELOPE_SLACK = 1024  # bytes an envelope adds around a message, at most
 NOT_RELAYED = "not_relayed"
 FORM = "redis://HOST:PORT (for example redis://127.0.0.1:6379)"
@@ -150,6 +157,7 @@ class Backplane:
         self._stopping = False
         self._first_attempt: asyncio.Event | None = None
         self._reconnect = asyncio.Event()
+        self._remote: dict[str, list[str]] = {}  # server id -> its chat members
 
     def __repr__(self) -> str:
         return f"<Backplane {self.status}>"
@@ -162,6 +170,14 @@ class Backplane:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    def remote_users(self) -> list[str]:
+        """The chat members of the other servers, as they last said."""
+        return [name for names in self._remote.values() for name in names]
+
+    def _announce(self, *, ask: bool) -> None:
+        """Tell the others who is in the chat room here (``ask``: and ask for their lists)."""
+        self.relay("presence", "", users=sorted(self.state.chat.values()), ask=ask)
 
     # -- life ----------------------------------------------------------------
 
@@ -185,6 +201,12 @@ class Backplane:
         await asyncio.wait_for(self._first_attempt.wait(), CONNECT_TIMEOUT + 3)
 
     async def stop(self) -> None:
+        if self._connected:
+            try:  # the others drop this server's members from their lists
+                envelope = self._envelope("presence", "", users=[], ask=False)
+                await asyncio.wait_for(self._redis.publish(PREFIX + "presence", envelope), 1)
+            except Exception as exc:
+                log.debug("saying goodbye: %s", exc)
         self._stopping = True
         self.state.feed.relay = None
         if self._feed_role == "publisher" and self._redis is not None and self._connected:
@@ -221,6 +243,7 @@ class Backplane:
             log.warning("backplane %s unreachable (%s): serving this server's members only, "
                         "reconnecting", self.url, error)
             self._set_feed_role("local")
+            self._remote.clear()  # who is where is unknown until the others answer again
 
     def _set_feed_role(self, role: str) -> None:
         if role == self._feed_role:
@@ -231,7 +254,12 @@ class Backplane:
 
     # -- out -----------------------------------------------------------------
 
-    def relay(self, room: str, data: bytes | str, *, author: "BaseSocket | None" = None) -> None:
+    def _envelope(self, room: str, data: str, **extra) -> str:
+        return json.dumps({"v": 1, "origin": self.server_id, "room": room, "data": data, **extra},
+                          ensure_ascii=False)
+
+    def relay(self, room: str, data: bytes | str, *, author: "BaseSocket | None" = None,
+              **extra) -> None:
         """Publish what this server just sent its own members of ``room`` to the others. If it
         cannot be, ``author`` (the member who sent it, if any) is told."""
         if isinstance(data, bytes):
@@ -242,8 +270,7 @@ class Backplane:
             self._fail(author, f"the backplane ({self.url}) is down since "
                                f"{time.strftime('%H:%M:%S', time.localtime(self._since))}")
             return
-        envelope = json.dumps({"v": 1, "origin": self.server_id, "room": room, "data": data},
-                              ensure_ascii=False)
+        envelope = self._envelope(room, data, **{k: v for k, v in extra.items() if v is not None})
         try:
             self._queue.put_nowait((PREFIX + room, envelope, author))
         except asyncio.QueueFull:
@@ -287,6 +314,7 @@ class Backplane:
                 await pubsub.subscribe(*(PREFIX + room for room in ROOMS))
                 self._reconnect.clear()
                 self._set_connected(True)
+                self._announce(ask=True)
                 self._first_attempt.set()
                 backoff = BACKOFF_FIRST
                 listening = asyncio.ensure_future(self._listen(pubsub))
@@ -333,6 +361,24 @@ class Backplane:
             return
         if origin == self.server_id:
             return  # our own, echoed by Redis: our members have it already
+        users = envelope.get("users")
+        if users is not None:
+            from .apps.chat import MAX_NAME
+
+            if not (isinstance(users, list) and len(users) <= self.state.max_connections
+                    and all(isinstance(u, str) and len(u) <= MAX_NAME for u in users)
+                    and (origin in self._remote or len(self._remote) < MAX_SERVERS)):
+                self._counts["dropped"] += 1
+                log.info("backplane: dropped a member list from %s: not one this server keeps", origin)
+                return
+            if users:
+                self._remote[origin] = users
+            else:
+                self._remote.pop(origin, None)
+        if room == "presence":
+            if envelope.get("ask"):
+                self._announce(ask=False)
+            return
         encoded = data.encode()
         if len(encoded) > limit:
             self._counts["dropped"] += 1

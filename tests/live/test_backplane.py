@@ -65,9 +65,10 @@ async def test_a_chat_message_sent_to_one_server_reaches_members_of_the_other_on
     ada = await a.connect("/chat?name=Ada")
     alan = await a.connect("/chat?name=Alan")
     bob = await b.connect("/chat?name=Bob")
-    # Bob's join on b is announced on a too.
-    while (await next_of(ada, "join"))["name"] != "Bob":
+    # Bob's join on b is announced on a too, with everyone in the room on both servers.
+    while (join := await next_of(ada, "join"))["name"] != "Bob":
         pass
+    assert join["users"] == ["Ada", "Alan", "Bob"]
     await ada.send("hello from a")
     got = await next_of(bob, "message")
     assert (got["name"], got["text"]) == ("Ada", "hello from a")
@@ -77,7 +78,10 @@ async def test_a_chat_message_sent_to_one_server_reaches_members_of_the_other_on
     assert await texts_until(alan, "hello from b") == ["hello from a", "hello from b"]
     assert await texts_until(ada, "hello from b") == ["hello from a", "hello from b"]
     assert a.backplane.status.published >= 1 and b.backplane.status.received >= 1
-    for c in (ada, alan, bob):
+    await bob.close()
+    leave = await next_of(ada, "leave")
+    assert (leave["name"], leave["users"]) == ("Bob", ["Ada", "Alan"])
+    for c in (ada, alan):
         await c.close()
 
 
@@ -228,13 +232,18 @@ async def test_a_server_started_while_redis_is_down_serves_alone_then_joins(redi
         await wait_until(lambda: a.backplane.connected, timeout=30, what="a to connect")
         b = await asyncio.wait_for(wsdemo.serve(name="bp-b", backplane=redis_server.url), T)
         try:
+            # b asked who is where when it connected; a answered.
+            await wait_until(lambda: b.backplane.remote_users() == ["Ada"], what="a's members")
             bob = await b.connect("/chat?name=Bob")
+            assert (await next_of(bob, "join"))["users"] == ["Ada", "Bob"]
             await wait_until(lambda: a.backplane.status.received >= 1, what="Bob's join")
             await ada.send("together")
             assert (await next_of(bob, "message"))["text"] == "together"
-            await bob.close()
+            assert a.backplane.remote_users() == ["Bob"]
         finally:
-            await asyncio.wait_for(b.stop(), T)
+            await asyncio.wait_for(b.stop(), T)  # Bob still in the room
+        # b said goodbye as it stopped: a forgets its members.
+        await wait_until(lambda: a.backplane.remote_users() == [], what="b's goodbye")
         await ada.close()
     finally:
         await asyncio.wait_for(a.stop(), T)

@@ -79,24 +79,28 @@ class ChatSocket(BaseSocket):
             self.broadcast({"type": "leave", "name": self.name, "users": self.users()})
 
     def users(self) -> list[str]:
-        return sorted(self.state.chat.values())
+        """Everyone in the room: here and, with a backplane, on the other servers."""
+        backplane = self.state.backplane
+        return sorted([*self.state.chat.values(), *(backplane.remote_users() if backplane else ())])
 
     def broadcast(self, event: dict) -> None:
         """A notice the server makes (join, leave) to every member; its size is bounded by
         MAX_NAME and the connection cap, so it is not checked against the message limit."""
-        self.send_all(self.encode(event))
+        self.send_all(self.encode(event), presence=True)
 
     @staticmethod
     def encode(event: dict) -> bytes:
         event["at"] = time.time()
         return json.dumps(event, ensure_ascii=False).encode()
 
-    def send_all(self, data: bytes, *, author: "ChatSocket | None" = None) -> None:
+    def send_all(self, data: bytes, *, author: "ChatSocket | None" = None,
+                 presence: bool = False) -> None:
         """To every member here and, with a backplane, on the other servers (``author`` is told
-        if they could not be reached)."""
+        if they could not be reached; ``presence``: they learn who is in the room here)."""
         self.deliver(self.state, data)
         if self.state.backplane is not None:
-            self.state.backplane.relay("chat", data, author=author)
+            here = sorted(self.state.chat.values()) if presence else None
+            self.state.backplane.relay("chat", data, author=author, users=here)
 
     @staticmethod
     def deliver(state, data: bytes) -> None:
