@@ -106,7 +106,7 @@ def check_url(url: Any) -> str:
     return url
 
 
-def _require_redis():
+def require_redis():
     try:
         import redis.asyncio  # noqa: F401  (only when a backplane is asked for)
     except ImportError:

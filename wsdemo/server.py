@@ -559,10 +559,10 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     if token is not None:
         _check_token(token)
     if backplane is not None:
-        from .backplane import _require_redis, check_url
+        from .backplane import require_redis, check_url
 
         check_url(backplane)
-        _require_redis()
+        require_redis()
     in_slot = [s for s in _running if s.name == name or (port and s.port == port)]
     for old in in_slot:
         if old.classroom and not replace:
