@@ -131,6 +131,16 @@ async def test_the_feed_has_one_publisher_and_every_server_serves_its_updates(pa
     seen = {u["seq"]: u for u in publisher.app_state.feed.history}
     assert seen[second["seq"]] == second
     await ticker.close()
+    # /poll and /longpoll of the follower serve the same updates (one feed behind them all).
+    from tornado.httpclient import AsyncHTTPClient
+
+    http = AsyncHTTPClient()
+    held = json.loads((await http.fetch(follower.http_url(f"/longpoll?since={second['seq']}"))).body)
+    polled = json.loads((await http.fetch(follower.http_url("/poll"))).body)
+    assert polled["seq"] >= held["seq"] > second["seq"]
+    await wait_until(lambda: publisher.app_state.feed.latest["seq"] >= polled["seq"], what="publisher")
+    seen = {u["seq"]: u for u in publisher.app_state.feed.history}
+    assert seen[polled["seq"]] == polled and seen[held["seq"]] == held
 
 
 async def test_when_the_publisher_stops_another_server_takes_the_feed_over(pair):
