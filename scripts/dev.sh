@@ -4,7 +4,7 @@
 #   scripts/dev.sh test   -> set up (once) and run the whole test suite (pytest + nbval)
 #   scripts/dev.sh setup  -> only set up
 # It creates .venv, installs wsdemo with its test extras, and installs Debian's
-# graphviz (and chromium for the tests) when they are missing and it may.
+# graphviz (and chromium and redis-server for the tests) when they are missing and it may.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -74,9 +74,11 @@ setup_system() {  # $1 = "lab" or "test"
     need_system chromium chromium "Install Chromium ('sudo apt-get install chromium'); browser tests skip without it." || missing=1
     # certutil puts the TLS lab's CA in a throwaway NSS database Chromium trusts (tests/live/test_tls.py)
     need_system certutil libnss3-tools "Install NSS's tools ('sudo apt-get install libnss3-tools'); the https browser test skips without them." || missing=1
+    # The backplane tests start their own redis-server (never a system service).
+    need_system redis-server redis-server "Install Redis ('sudo apt-get install redis-server', 'brew install redis' or 'conda install -c conda-forge redis-server'); backplane tests skip without it." || missing=1
   fi
   if [ "$missing" = 1 ] && [ "${CI:-}" = true ]; then
-    die "CI needs graphviz, chromium and certutil; see the messages above."
+    die "CI needs graphviz, chromium, certutil and redis-server; see the messages above."
   fi
 }
 

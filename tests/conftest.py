@@ -1,13 +1,16 @@
 """Shared test helpers.
 
-Tests that need ``dot`` or Chromium skip on a learner's machine without them,
+Tests that need ``dot``, Chromium or ``redis-server`` skip on a learner's machine without them,
 saying why, but fail in CI (CI=true), where they must run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import socket
+import subprocess
 
 import pytest
 
@@ -58,3 +61,62 @@ async def browser(chromium_path):
             yield b
         finally:
             await b.close()
+
+
+REDIS_SERVER = os.environ.get("WSDEMO_REDIS_SERVER") or shutil.which("redis-server")
+
+
+class RedisServer:
+    """A real redis-server of the test's own on a free loopback port, nothing saved to disk.
+    ``kill()`` and ``start()`` again (same port) stand in for an outage."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        with socket.socket() as s:  # a free port; redis-server binds it again at once
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    async def start(self, timeout: float = 10.0) -> None:
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:  # ready when it answers PING
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.write(b"PING\r\n")
+                answer = await asyncio.wait_for(reader.readline(), 2)
+                writer.close()
+                if answer.startswith(b"+PONG"):
+                    return
+            except (OSError, asyncio.TimeoutError):
+                pass
+            if self.proc.poll() is not None or asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            await asyncio.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+async def redis_server(tmp_path):
+    """A running redis-server (skips off CI without one, fails in CI), stopped after the test."""
+    _need(REDIS_SERVER is not None and os.path.exists(REDIS_SERVER), "redis-server",
+          "apt-get install redis-server")
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        _need(False, "the redis package", "pip install 'wsdemo[scale]'")
+    server = RedisServer(tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

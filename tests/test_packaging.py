@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # pip name -> conda-forge name, where they differ
-CONDA_NAME = {"graphviz": "python-graphviz"}
+CONDA_NAME = {"graphviz": "python-graphviz", "redis": "redis-py"}
 # pulled in by "wsdemo[lab]" inside the test extra
 SELF_REFERENCE = re.compile(r"^wsdemo\[")
 
@@ -62,6 +62,8 @@ def test_environment_yml_installs_wsdemo_itself_with_pip():
 def test_environment_yml_has_the_programs_pip_cannot_install():
     env = environment_requirements()
     assert "graphviz" in env, "the dot program comes from conda-forge's graphviz"
+    # conda-forge's "redis" is an old copy of the Python client; the server is redis-server.
+    assert "redis-server" in env and "redis" not in env
     assert "python" in env and "pip" in env
 
 

@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                           "(nginx: 60); default: never")
     srv.add_argument("--token", help="the join token (8-64 of A-Z a-z 0-9 - _), so a restarted "
                                      "server keeps its link (default: a random one)")
+    srv.add_argument("--backplane", type=_backplane, metavar="redis://HOST:PORT",
+                     help="share the chat and cursors rooms and the feed with every server on this "
+                          "Redis (pub/sub), to run several servers as one (needs pip install redis)")
 
     chk = sub.add_parser("classroom-check", help="can phones and laptops in the room reach this machine?",
                          description="Checks, from this machine: is the address this machine's, is the "
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                            network=args.network, join_host=args.join_host, token=args.token,
                            ping_interval=args.ping_interval, ping_timeout=args.ping_timeout,
                            tls=args.tls, idle_timeout=args.idle_timeout,
-                           cursor_tick_hz=args.cursor_tick_hz)
+                           cursor_tick_hz=args.cursor_tick_hz, backplane=args.backplane)
     if args.command == "classroom-check":
         if args.port is not None and not 1 <= args.port <= 65535:
             chk.error(f"--port must be 1 to 65535 (got {args.port})")
@@ -167,6 +170,15 @@ def _presets() -> list[str]:
     from .network import NETWORKS
 
     return list(NETWORKS)
+
+
+def _backplane(text: str) -> str:
+    from .backplane import check_url
+
+    try:
+        return check_url(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _network(text: str):

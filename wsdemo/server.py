@@ -157,6 +157,9 @@ class Server:
         # Helpers that live as long as the lab (wsdemo.hijack's attacker page): each has an
         # async stop(), awaited first by stop().
         self.companions: list = []
+        # wsdemo.backplane.Backplane when serve(backplane=...) shares rooms with other servers;
+        # its .status says whether Redis is reachable and counts what crossed.
+        self.backplane = None
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running"
@@ -508,6 +511,8 @@ class Server:
         for companion in list(self.companions):
             await companion.stop()
         state = self.app_state
+        if self.backplane is not None:
+            await self.backplane.stop()
         await state.feed.stop()
         if self._http is not None:
             self._http.stop()  # no new connections
@@ -591,7 +596,8 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                 name: str | None = None, replace: bool = False, join_host: str | None = None,
                 token: str | None = None, ping_interval: float | None = None,
                 ping_timeout: float | None = None, check_origin: bool = True, tls: bool = False,
-                idle_timeout: float | None = None, cursor_tick_hz: float = 20) -> Server:
+                idle_timeout: float | None = None, cursor_tick_hz: float = 20,
+                backplane: str | None = None) -> Server:
     """Start the live lab on the running event loop; returns once it listens.
 
     ``host``/``port`` are the tap's (public) address; Tornado always listens on
@@ -640,6 +646,10 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
 
     ``cursor_tick_hz``: /cursors sends each member at most one frame per tick, carrying
     every cursor that moved since the last one (apps/cursors.py).
+
+    ``backplane="redis://HOST:PORT"`` shares the chat and cursors rooms and the feed with
+    every server on the same Redis (see wsdemo.backplane); ``server.backplane.status``
+    says how that goes. Without it Redis is neither needed nor imported.
     """
     if not check_origin:
         _check_loopback_only(host)
@@ -653,6 +663,11 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     allowed_origins, allowed_hosts = _strings(allowed_origins), _strings(allowed_hosts)
     if token is not None:
         _check_token(token)
+    if backplane is not None:
+        from .backplane import require_redis, check_url
+
+        check_url(backplane)
+        require_redis()
     in_slot = [s for s in _running if s.name == name or (port and s.port == port)]
     for old in in_slot:
         if old.classroom and not replace:
@@ -676,6 +691,15 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
                     ping_timeout=ping_timeout, tls=bool(tls), idle_timeout=idle_timeout)
     mask_tokens_in_logs()
     await server._start(port)
+    if backplane is not None:
+        from .backplane import Backplane
+
+        state.backplane = server.backplane = Backplane(backplane, state, label=name)
+        try:
+            await server.backplane.start()
+        except BaseException:
+            await server.stop()
+            raise
     _running.append(server)
     if classroom and show_join:
         _show_join_card(server)
@@ -761,7 +785,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                 network: Network | str | None = None, join_host: str | None = None,
                 token: str | None = None, ping_interval: float | None = None,
                 ping_timeout: float | None = None, tls: bool = False,
-                idle_timeout: float | None = None, cursor_tick_hz: float = 20) -> int:
+                idle_timeout: float | None = None, cursor_tick_hz: float = 20,
+                backplane: str | None = None) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -776,7 +801,11 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                                  max_links_per_address=max_links_per_address, show_join=False,
                                  network=network, join_host=join_host, token=token,
                                  ping_interval=ping_interval, ping_timeout=ping_timeout, tls=tls,
-                                 idle_timeout=idle_timeout, cursor_tick_hz=cursor_tick_hz)
+                                 idle_timeout=idle_timeout, cursor_tick_hz=cursor_tick_hz,
+                                 backplane=backplane)
+        except ModuleNotFoundError as exc:  # a backplane without the redis package
+            print(f"wsdemo: {exc}", file=sys.stderr)
+            return 2
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
@@ -802,6 +831,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
               "from one address")
         if server.capacity_warning:
             print(f"  WARNING: {server.capacity_warning}")
+        if server.backplane is not None:
+            print(f"  {server.backplane.status}")
         if server.tap.network.active:
             print(f"  network between clients and the app: {server.tap.network}")
         if server.ping_interval:

@@ -158,6 +158,7 @@ class AppState:
         self.cursor_moves: dict[int, dict] = {}  # mover id -> its latest move since the last tick
         self.cursor_tick = 0  # ticks sent so far
         self.cursor_timer = None  # the next tick's asyncio handle, while moves wait
+        self.backplane = None  # wsdemo.backplane.Backplane: rooms shared with other servers
 
     def allow_hosts(self, names) -> None:
         """Answer to these Host names too (a port, brackets or a final dot are ignored)."""

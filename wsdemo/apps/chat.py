@@ -76,26 +76,38 @@ class ChatSocket(BaseSocket):
                 "text": f"message not sent: as JSON it is {len(data)} bytes, over the room's {limit}-byte "
                         f"limit (max_message_size); control characters take 6 bytes each"}))
             return
-        self.send_all(data)
+        self.send_all(data, author=self)
 
     def closed(self) -> None:
         if self.state.chat.pop(self, None) is not None:
             self.broadcast({"type": "leave", "name": self.name, "users": self.users()})
 
     def users(self) -> list[str]:
-        return sorted(self.state.chat.values())
+        """Everyone in the room: here and, with a backplane, on the other servers."""
+        backplane = self.state.backplane
+        return sorted([*self.state.chat.values(), *(backplane.remote_users() if backplane else ())])
 
     def broadcast(self, event: dict) -> None:
         """A notice the server makes (join, leave) to every member; its size is bounded by
         MAX_NAME and the connection cap, so it is not checked against the message limit."""
-        self.send_all(self.encode(event))
+        self.send_all(self.encode(event), presence=True)
 
     @staticmethod
     def encode(event: dict) -> bytes:
         event["at"] = time.time()
         return json.dumps(event, ensure_ascii=False).encode()
 
-    def send_all(self, data: bytes) -> None:
-        # Encoded once for the whole room, sent as text.
-        for member in list(self.state.chat):
+    def send_all(self, data: bytes, *, author: "ChatSocket | None" = None,
+                 presence: bool = False) -> None:
+        """To every member here and, with a backplane, on the other servers (``author`` is told
+        if they could not be reached; ``presence``: they learn who is in the room here)."""
+        self.deliver(self.state, data)
+        if self.state.backplane is not None:
+            here = sorted(self.state.chat.values()) if presence else None
+            self.state.backplane.relay("chat", data, author=author, users=here)
+
+    @staticmethod
+    def deliver(state, data: bytes) -> None:
+        """To this server's members: encoded once for the whole room, sent as text."""
+        for member in list(state.chat):
             member.send(data, binary=False)

@@ -52,9 +52,24 @@ class CursorsSocket(BaseSocket):
         state = self.state
         if state.cursors.pop(self, None) is not None:
             state.cursor_moves.pop(self.id, None)  # a pending move must not bring the cursor back
-            text = json.dumps({"type": "leave", "id": self.id}).encode()
-            for member in list(state.cursors):
-                member.send(text, binary=False)
+            _share(state, {"type": "leave", "id": self.id})
+
+    @staticmethod
+    def deliver(state: AppState, data: str | bytes) -> None:
+        """To every member of this server, encoded once; the backplane brings other servers'
+        ticks and leaves here as they are (wsdemo/backplane.py)."""
+        if isinstance(data, str):
+            data = data.encode()
+        for member in list(state.cursors):
+            member.send(data, binary=False)
+
+
+def _share(state: AppState, event: dict) -> None:
+    """One frame for this server's members and, with a backplane, the other servers'."""
+    text = json.dumps(event, ensure_ascii=False)
+    CursorsSocket.deliver(state, text)
+    if state.backplane is not None:
+        state.backplane.relay("cursors", text)
 
 
 def _schedule_tick(state: AppState) -> None:
@@ -72,8 +87,4 @@ def _tick(state: AppState) -> None:
     if not moves or not state.cursors:
         return
     state.cursor_tick += 1
-    # Encoded once for every member, sent as text.
-    data = json.dumps({"type": "moves", "tick": state.cursor_tick, "moves": list(moves.values())},
-                      ensure_ascii=False).encode()
-    for member in list(state.cursors):
-        member.send(data, binary=False)
+    _share(state, {"type": "moves", "tick": state.cursor_tick, "moves": list(moves.values())})

@@ -34,6 +34,10 @@ class Feed:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
+        # With a backplane (wsdemo/backplane.py): ``relay`` gets each update this feed makes,
+        # and while ``following`` its timer rests and accept() brings the publisher's updates.
+        self.relay: Callable[[dict], None] | None = None
+        self.following = False
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -90,7 +94,8 @@ class Feed:
                 continue  # the rate changed: start a fresh interval
             except asyncio.TimeoutError:
                 pass
-            self.publish()
+            if not self.following:
+                self.publish()
 
     def publish(self, **extra) -> dict:
         """Produce the next update now and hand it to every follower."""
@@ -98,6 +103,22 @@ class Feed:
         self.seq += 1
         update = {"seq": self.seq, "at": time.time(), "symbol": self.symbol,
                   "price": round(self._price, 2), **extra}
+        self._hand_out(update)
+        if self.relay is not None:
+            self.relay(update)
+        return update
+
+    def accept(self, update: dict) -> None:
+        """An update another server's feed made (the backplane's publisher): serve it as ours.
+        The walk goes on from it, so a server that takes over publishing continues it. One not
+        above this feed's number is ignored: numbers never go back (``?since=`` relies on it)."""
+        seq, price = int(update["seq"]), float(update["price"])
+        if seq <= self.seq:
+            return
+        self.seq, self._price = seq, price
+        self._hand_out(update)
+
+    def _hand_out(self, update: dict) -> None:
         self.latest = update
         self.history.append(update)
         for fut in list(self._waiters):
@@ -110,7 +131,6 @@ class Feed:
             except Exception:  # one broken follower must not starve the others
                 import logging
                 logging.getLogger("wsdemo.apps").exception("ticker subscriber failed")
-        return update
 
     def subscribe(self, callback: Callable[[dict], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
