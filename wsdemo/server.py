@@ -677,7 +677,7 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                 classroom: bool = False, max_links_per_address: int | None = None,
                 network: Network | str | None = None, join_host: str | None = None,
                 token: str | None = None, ping_interval: float | None = None,
-                ping_timeout: float | None = None) -> int:
+                ping_timeout: float | None = None, max_connections: int = 200) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -691,7 +691,8 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
             server = await serve(host, port, compression=compression, classroom=classroom,
                                  max_links_per_address=max_links_per_address, show_join=False,
                                  network=network, join_host=join_host, token=token,
-                                 ping_interval=ping_interval, ping_timeout=ping_timeout)
+                                 ping_interval=ping_interval, ping_timeout=ping_timeout,
+                                 max_connections=max_connections)
         except OSError as exc:
             print(f"wsdemo: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
