@@ -23,7 +23,8 @@ and the bench also pays the per-address bookkeeping a class makes it do. Loopbac
 bounded, stops by itself and kills its server.
 
     .venv/bin/python bench/connections.py [--counts 1000 5000] [--per-address 4]
-                                          [--profile N]  # tracemalloc top allocations, tap path
+                                          [--profile K]  # tracemalloc top allocations, tap path
+                                          [--cprofile K] # cProfile top functions, tap path
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ async def open_websocket(port: int, source: str, gate: asyncio.Semaphore):
         return writer
 
 
-async def measure(n: int, path: str, per_address: int, profile: int = 0) -> dict:
+async def measure(n: int, path: str, per_address: int, profile: int = 0, cprofile: int = 0) -> dict:
     lab = await Lab.start(n, trace=profile)
     writers = []
     try:
@@ -146,6 +147,8 @@ async def measure(n: int, path: str, per_address: int, profile: int = 0) -> dict
         await asyncio.sleep(0.3)
         if profile:
             await lab.ask("snapshot")
+        if cprofile:
+            await lab.ask("cprofile-on")
         pid = lab.proc.pid
         rss0, cpu0, t0 = rss_kib(pid), cpu_seconds(pid), time.perf_counter()
         writers = await asyncio.gather(*(open_websocket(port, source_address(i, per_address), gate)
@@ -155,7 +158,10 @@ async def measure(n: int, path: str, per_address: int, profile: int = 0) -> dict
         await asyncio.sleep(0.5)  # the tap decodes a moment later (DECODE_DELAY)
         report = await lab.ask("report")
         cpu, rss = cpu_seconds(pid) - cpu0, rss_kib(pid) - rss0
-        top = (await lab.ask(f"top {profile}"))["top"] if profile else None
+        top = (await lab.ask(f"top {profile}")) if profile else None
+        top = top.get("top", [{"kib": 0, "count": 0, "where": [top.get("error")]}]) if top else None
+        if cprofile:
+            print((await lab.ask(f"cprofile-off {cprofile}"))["text"])
         return {"n": n, "path": path, "rss_kib": rss, "cpu": cpu, "wall": wall, "report": report,
                 "top": top}
     finally:
@@ -168,7 +174,7 @@ def fmt_bytes(kib_per_conn: float) -> str:
     return f"{kib_per_conn:6.1f} KiB"
 
 
-async def main(counts: list[int], per_address: int, profile: int) -> None:
+async def main(counts: list[int], per_address: int, profile: int, cprofile: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # 5,000 client sockets and more
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -176,7 +182,7 @@ async def main(counts: list[int], per_address: int, profile: int) -> None:
           f"each server process fresh; RSS from /proc/PID/status, CPU utime+stime from /proc/PID/stat")
     for n in counts:
         direct = await measure(n, "direct", per_address)
-        tap = await measure(n, "tap", per_address, profile)
+        tap = await measure(n, "tap", per_address, profile, cprofile)
         d_mem, t_mem = direct["rss_kib"] / n, tap["rss_kib"] / n
         d_cpu, t_cpu = direct["cpu"] / n * 1e6, tap["cpu"] / n * 1e6
         added = t_mem - d_mem
@@ -211,5 +217,7 @@ if __name__ == "__main__":
     parser.add_argument("--profile", type=int, default=0, metavar="K",
                         help="also show the K biggest allocations on the tap path (tracemalloc: "
                              "slower, and its own overhead is in that run's numbers)")
+    parser.add_argument("--cprofile", type=int, default=0, metavar="K",
+                        help="print the K functions the server's loop spent most time in, tap path")
     args = parser.parse_args()
-    asyncio.run(main(args.counts, args.per_address, args.profile))
+    asyncio.run(main(args.counts, args.per_address, args.profile, args.cprofile))

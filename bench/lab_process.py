@@ -6,6 +6,8 @@ adds commands read from stdin, one per line, each answered with one ``REPORT {js
     report            the tap's byte budget and what its rings keep, open links and WebSockets
     snapshot          (with WSDEMO_TRACEMALLOC=N set) take a tracemalloc snapshot
     top [K]           the K biggest allocations since the snapshot, grouped by traceback
+    cprofile-on       start cProfile on the server's loop
+    cprofile-off K    stop it: the K functions that took the most time themselves
 
 The per-connection log lines (wsdemo.connections, one per open and close) are turned off:
 thousands of them would charge terminal output to the tap's CPU time.
@@ -28,6 +30,7 @@ import wsdemo.server
 from wsdemo.__main__ import main
 
 _snapshot = None
+_profile = None
 
 
 def _answer(command: str) -> dict:
@@ -41,6 +44,21 @@ def _answer(command: str) -> dict:
                 "app_open": server.app_state.open_connections,
                 "max_links": tap.max_links, "max_links_per_address": tap.max_links_per_address,
                 "max_connections": server.app_state.max_connections}
+    global _profile
+    if words[0] == "cprofile-on":  # on the loop's thread, where the tap and Tornado run
+        import cProfile
+
+        _profile = cProfile.Profile()
+        _profile.enable()
+        return {"ok": True}
+    if words[0] == "cprofile-off":
+        import io
+        import pstats
+
+        _profile.disable()
+        out = io.StringIO()
+        pstats.Stats(_profile, stream=out).sort_stats("tottime").print_stats(int(words[1]))
+        return {"text": out.getvalue()}
     import tracemalloc
 
     if words[0] == "snapshot":
@@ -52,7 +70,7 @@ def _answer(command: str) -> dict:
         rows = []
         for stat in stats[:k]:
             frames = [f"{f.filename.split('site-packages/')[-1].split('wsdemo/')[-1]}:{f.lineno}"
-                      for f in stat.traceback if "asyncio/events.py" not in f.filename][:8]
+                      for f in reversed(stat.traceback) if "asyncio/" not in f.filename][:6]
             rows.append({"kib": round(stat.size_diff / 1024, 1), "count": stat.count_diff,
                          "where": frames})
         return {"top": rows}
@@ -76,7 +94,7 @@ def _stdin_commands() -> None:
             done.set()
 
         server.tap._loop.call_soon_threadsafe(run)
-        done.wait(60)
+        done.wait(300)
         print("REPORT " + json.dumps(result), flush=True)
 
 
