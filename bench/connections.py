@@ -162,8 +162,19 @@ async def measure(n: int, path: str, per_address: int, profile: int = 0, cprofil
         top = top.get("top", [{"kib": 0, "count": 0, "where": [top.get("error")]}]) if top else None
         if cprofile:
             print((await lab.ask(f"cprofile-off {cprofile}"))["text"])
+        # Then every client goes at once (a class leaving, a script killed): what closing costs.
+        if cprofile:
+            await lab.ask("cprofile-on")
+        cpu1, t1 = cpu_seconds(pid), time.perf_counter()
+        for w in writers:
+            w.transport.abort()
+        writers = []
+        await lab.until(lambda r: r["links"] == 0 and r["app_open"] == 0, "every WebSocket closed")
+        close_wall, close_cpu = time.perf_counter() - t1, cpu_seconds(pid) - cpu1
+        if cprofile:
+            print("closing them all:\n" + (await lab.ask(f"cprofile-off {cprofile}"))["text"])
         return {"n": n, "path": path, "rss_kib": rss, "cpu": cpu, "wall": wall, "report": report,
-                "top": top}
+                "top": top, "close_cpu": close_cpu, "close_wall": close_wall}
     finally:
         for w in writers:
             w.transport.abort()
@@ -195,6 +206,10 @@ async def main(counts: list[int], per_address: int, profile: int, cprofile: int)
               f"{tap['wall']:6.2f} s")
         print(f"  ratio tap/direct  :  {t_mem / d_mem:5.2f}x       {t_cpu / d_cpu:5.2f}x"
               f"               {tap['wall'] / direct['wall']:5.2f}x")
+        dc, tc = direct["close_cpu"] / n * 1e6, tap["close_cpu"] / n * 1e6
+        print(f"  closing them all  : CPU/conn direct {dc:.0f} us, through the tap {tc:.0f} us "
+              f"({tc / max(dc, 1e-9):.2f}x); until the server had let every one go: "
+              f"{direct['close_wall']:.2f} s direct, {tap['close_wall']:.2f} s through the tap")
         print(f"  the tap adds      : {fmt_bytes(added)} per connection = {added / d_mem:.2f} x "
               f"Tornado's own ({fmt_bytes(d_mem).strip()}); goal <= 2.00x: "
               f"{'met' if added <= 2 * d_mem else 'NOT MET'}")

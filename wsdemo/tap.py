@@ -1046,6 +1046,7 @@ class Tap:
         # Open links per client address, kept as they open and close: counting them over
         # _links for each new one made opening N connections cost N² (3.5 ms each at 5,000).
         self._per_address: dict[str, int] = {}
+        self._closed_recorded = 0  # closed connections in ``connections``
         self._next_id = 1
         self._last_chunk_at = 0.0  # time.time() of the last chunk relayed, any connection
         self._subscribers: list[Callable] = []
@@ -1181,10 +1182,21 @@ class Tap:
         conn.flush()
         conn.decoder.release()  # its inflaters alone would keep ~80 KiB per closed connection
         conn.closed_at = time.time()
-        closed = [c for c in self.connections if not c.is_open]
-        for old in closed[:max(0, len(closed) - self.max_closed)]:
-            self.connections.remove(old)
-            old._forget()
+        # Past max_closed, the oldest closed records go. Counted, not found by walking every
+        # record at each close: closing N connections at once cost N² (5,000: 3.5 s of CPU).
+        self._closed_recorded += 1
+        excess = self._closed_recorded - self.max_closed
+        if excess > 0:
+            old = []
+            for c in self.connections:  # oldest first: usually the first few records
+                if c.closed_at is not None:
+                    old.append(c)
+                    if len(old) == excess:
+                        break
+            for c in old:
+                self.connections.remove(c)
+                c._forget()
+            self._closed_recorded -= len(old)
         self._call(self._conn_subscribers, conn)
 
     @property
