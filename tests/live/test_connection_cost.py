@@ -47,7 +47,7 @@ def tap_heap(snapshot: tracemalloc.Snapshot) -> int:
     return sum(stat.size for stat in mine.statistics("filename"))
 
 
-async def test_an_idle_websocket_costs_the_tap_a_few_kib():
+async def test_an_idle_websockets_tap_state_stays_under_its_measured_bound():
     server = await wsdemo.serve(max_connections=N + 50)
     writers = []
     tracemalloc.start(6)
