@@ -1044,7 +1044,7 @@ class Tap:
         self._servers: list[asyncio.base_events.Server] = []
         self._links: set[_Link] = set()
         # Open links per client address, kept as they open and close: counting them over
-        # _links for each new one made opening N connections cost N² (3.5 ms each at 5,000).
+        # _links for each new one made opening N connections cost N² (bench/connections.py).
         self._per_address: dict[str, int] = {}
         self._closed_recorded = 0  # closed connections in ``connections``
         self._next_id = 1
@@ -1183,7 +1183,7 @@ class Tap:
         conn.decoder.release()  # its inflaters alone would keep ~80 KiB per closed connection
         conn.closed_at = time.time()
         # Past max_closed, the oldest closed records go. Counted, not found by walking every
-        # record at each close: closing N connections at once cost N² (5,000: 3.5 s of CPU).
+        # record at each close: closing N connections at once cost N² (bench/connections.py).
         self._closed_recorded += 1
         excess = self._closed_recorded - self.max_closed
         if excess > 0:
