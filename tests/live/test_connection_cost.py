@@ -140,8 +140,9 @@ class _CountingList(list):
 
 async def test_closing_a_connection_does_not_walk_every_record():
     # Each close walked every recorded connection to find the closed ones: a class of 5,000
-    # leaving at once cost 500-586 µs of server CPU each through the tap, 328 µs now. Now closed records are counted; the oldest still go
-    # first past max_closed, and open ones always stay.
+    # leaving at once cost 500-586 µs of server CPU each through the tap, 328 µs now. Now
+    # closed records are counted; the oldest still go first past max_closed, and open ones
+    # always stay.
     server = await wsdemo.serve()
     writers = []
     try:
