@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     srv.add_argument("--max-links-per-address", type=_option("max_links_per_address"), default=None,
                      metavar="N", help="connections one client address may hold at once "
                                        "(default 256; a class behind one NAT shares an address)")
+    srv.add_argument("--max-connections", type=_option("max_connections"), default=200,
+                     metavar="N", help="WebSockets and event streams the app holds open at once "
+                                       "(default 200; past it, 503)")
     srv.add_argument("--network", type=_network, default=None, metavar="NAME",
                      help="put a real network's latency and bandwidth between clients and the app: "
                           "one of " + ", ".join(_presets()) + " (default: none added)")
@@ -131,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             srv.error(str(e).replace("ping_", "--ping-"))
         return run_forever(host=args.host, port=args.port, compression=args.compression,
                            classroom=args.classroom, max_links_per_address=args.max_links_per_address,
+                           max_connections=args.max_connections,
                            network=args.network, join_host=args.join_host, token=args.token,
                            ping_interval=args.ping_interval, ping_timeout=args.ping_timeout,
                            tls=args.tls, idle_timeout=args.idle_timeout,

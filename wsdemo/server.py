@@ -786,7 +786,7 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                 token: str | None = None, ping_interval: float | None = None,
                 ping_timeout: float | None = None, tls: bool = False,
                 idle_timeout: float | None = None, cursor_tick_hz: float = 20,
-                backplane: str | None = None) -> int:
+                backplane: str | None = None, max_connections: int = 200) -> int:
     """``python -m wsdemo serve``: run until Ctrl-C, logging connections. Returns an exit code."""
 
     handler = logging.StreamHandler(sys.stdout)
@@ -802,7 +802,7 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                                  network=network, join_host=join_host, token=token,
                                  ping_interval=ping_interval, ping_timeout=ping_timeout, tls=tls,
                                  idle_timeout=idle_timeout, cursor_tick_hz=cursor_tick_hz,
-                                 backplane=backplane)
+                                 backplane=backplane, max_connections=max_connections)
         except ModuleNotFoundError as exc:  # a backplane without the redis package
             print(f"wsdemo: {exc}", file=sys.stderr)
             return 2

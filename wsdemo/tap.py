@@ -126,6 +126,8 @@ class _Ring(deque):
     otherwise let a count-bounded ring hold gigabytes. Its bytes count towards ``tap``'s
     budget, which may take even the newest; ``dropped`` counts the items that went."""
 
+    __slots__ = ("max_bytes", "nbytes", "dropped", "tap", "_sizes")  # two per connection: no dict
+
     def __init__(self, maxlen: int, max_bytes: int, tap: "Tap | None" = None):
         super().__init__(maxlen=maxlen)
         self.max_bytes = max_bytes
@@ -227,10 +229,9 @@ class Connection:
         self.closed_at: float | None = None
         self._events = _Ring(ring_size, ring_bytes, tap)
         self._chunks = _Ring(ring_size, ring_bytes, tap)  # of (sender, at, bytes)
-        # Chunks held back by network conditions, when each was handed on (see Delivery), in
-        # that order; join them to ``chunks`` on (sender, at). A chunk relayed without
-        # conditions was handed on as it arrived and has no entry.
-        self.deliveries: deque[Delivery] = deque(maxlen=ring_size)
+        # Chunks held back by network conditions (see ``deliveries``): made when first used,
+        # as most connections never see conditions (an empty deque is ~600 bytes).
+        self._deliveries: deque[Delivery] | None = None
         # The server's limits: what a client sends past them, the server refuses anyway.
         self.decoder = wire.ConnectionDecoder(client_max_payload=tap.max_message_size)
         self._request = None  # the handshake, redacted
@@ -249,6 +250,15 @@ class Connection:
         # (what was inside the records, relayed and decoded as without TLS). None without TLS.
         self.tls: TlsInfo | None = None
         self.cut_reason: str | None = None  # set when the tap itself cut the line (a TapEvent says so)
+
+    @property
+    def deliveries(self) -> deque:
+        """Chunks held back by network conditions, when each was handed on (see Delivery), in
+        that order; join them to ``chunks`` on (sender, at). A chunk relayed without
+        conditions was handed on as it arrived and has no entry."""
+        if self._deliveries is None:
+            self._deliveries = deque(maxlen=self._events.maxlen)
+        return self._deliveries
 
     def __repr__(self) -> str:
         state = "open" if self.is_open else "closed"
@@ -1099,9 +1109,7 @@ class _Link:
                 log.info("tap: refused %s:%s, already %d connections", host, port, len(tap._links))
                 refusal = _refusal(b"503 Service Unavailable", "too many connections to the tap "
                                    f"(the limit is {tap.max_links} at once); try again\n")
-            elif (len(tap._links) >= tap.max_links_per_address and  # else none can be over it
-                  sum(link.address == host for link in tap._links)
-                  >= tap.max_links_per_address):
+            elif tap._per_address.get(host, 0) >= tap.max_links_per_address:
                 # ...nor may one address take them all, so a stranger cannot lock the class out.
                 log.info("tap: refused %s:%s, already %d connections from it", host, port,
                          tap.max_links_per_address)
@@ -1400,6 +1408,10 @@ class Tap:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._links: set[_Link] = set()
+        # Open links per client address, kept as they open and close: counting them over
+        # _links for each new one made opening N connections cost N² (bench/connections.py).
+        self._per_address: dict[str, int] = {}
+        self._closed_recorded = 0  # closed connections in ``connections``
         self._next_id = 1
         self._last_chunk_at = 0.0  # time.time() of the last chunk relayed, any connection
         self._subscribers: list[Callable] = []
@@ -1538,22 +1550,38 @@ class Tap:
         conn = Connection(self, self._next_id, peer, self.ring_size, self.ring_bytes)
         self._next_id += 1
         self._links.add(link)
+        self._per_address[link.address] = self._per_address.get(link.address, 0) + 1
         self.connections.append(conn)
         self._call(self._conn_subscribers, conn)
         return conn
 
     def _closed(self, link: _Link) -> None:
-        self._links.discard(link)
+        if link in self._links:
+            self._links.discard(link)
+            left = self._per_address.pop(link.address) - 1
+            if left:
+                self._per_address[link.address] = left
         conn = link.conn
         if conn is None:
             return
         conn.flush()
         conn.decoder.release()  # its inflaters alone would keep ~80 KiB per closed connection
         conn.closed_at = time.time()
-        closed = [c for c in self.connections if not c.is_open]
-        for old in closed[:max(0, len(closed) - self.max_closed)]:
-            self.connections.remove(old)
-            old._forget()
+        # Past max_closed, the oldest closed records go. Counted, not found by walking every
+        # record at each close: closing N connections at once cost N² (bench/connections.py).
+        self._closed_recorded += 1
+        excess = self._closed_recorded - self.max_closed
+        if excess > 0:
+            old = []
+            for c in self.connections:  # oldest first: usually the first few records
+                if c.closed_at is not None:
+                    old.append(c)
+                    if len(old) == excess:
+                        break
+            for c in old:
+                self.connections.remove(c)
+                c._forget()
+            self._closed_recorded -= len(old)
         self._call(self._conn_subscribers, conn)
 
     @property

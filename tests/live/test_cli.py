@@ -91,3 +91,27 @@ async def test_classroom_serve_logs_refusals_and_masks_the_token():
         assert token not in text  # ...the log never does
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), T) == 0
+
+
+async def test_serve_command_sets_the_apps_connection_cap():
+    # --max-connections raises (or lowers) AppState's cap on open WebSockets; past it, a 503
+    # that names the cap. (bench/connections.py opens thousands through the serve command.)
+    async with serve_command("--max-connections", "2") as (proc, lines):
+        echo = next(m.group(0) for l in lines if (m := re.search(r"ws://127\.0\.0\.1:\d+/echo", l)))
+        async with websockets.connect(echo, open_timeout=T), websockets.connect(echo, open_timeout=T):
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(echo, open_timeout=T)
+            assert refused.value.response.status_code == 503
+            assert b"the cap is 2" in refused.value.response.body
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), T)
+
+
+async def test_serve_command_refuses_a_connection_cap_out_of_range():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "wsdemo", "serve", "--max-connections", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), T * 3)
+    assert proc.returncode == 2
+    assert "max_connections must be an integer from 1 to 100,000, got 0" in err.decode()
+    assert "Traceback" not in err.decode()
