@@ -755,7 +755,7 @@ def test_origin_rule_cases_agree_with_the_labs_own_check():
     (120, "never sees the next ping"),
     (58, "up to 5 s late"),
     (55, "up to 5 s late"),
-    (0.2, "100,000 clients"),  # a copy of the notebook's demo (ping_interval=0.2 under a 0.5 s cut)
+    (0.25, "100,000 clients"),  # a copy of notebook 08's demo (ping_interval=0.25 under a 1 s cut)
     (1, "100,000 clients"),
 ])
 def test_ping_interval_wrong_answers_get_their_hint(capsys, interval, hint):

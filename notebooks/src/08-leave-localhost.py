@@ -94,7 +94,7 @@ for side, (frame, on_wire) in per_message.items():
     print(f"{side}: each {SIZE}-byte message is a {frame:.0f}-byte frame; "
           f"TLS adds 20 to 30 bytes to it: {20 <= on_wire - frame <= 30}")
 hello = conn.tls.handshake_bytes
-print("TLS handshake, client -> server, 300 to 1,000 bytes:", 300 <= hello["client"] <= 1000)
+print("TLS handshake, client -> server, 200 to 1,000 bytes:", 200 <= hello["client"] <= 1000)
 print("TLS handshake, server -> client, 1,000 to 3,000 bytes:", 1000 <= hello["server"] <= 3000)
 
 # %% [markdown]
@@ -216,13 +216,14 @@ print("close code the client received:", quiet.close_code, "(no Close frame: the
 # `ping_interval` the server sends a ping that often; every client answers with a pong (RFC 6455
 # section 5.5.2: browsers do it by themselves, no JavaScript involved), and the bytes of both
 # keep the proxy's timer from running out. A client that stops answering is closed with 1011,
-# "no pong within N s" (`ping_timeout`): the same pings also find dead lines. Same proxy, a ping
-# every 0.2 s:
+# "no pong within N s" (`ping_timeout`): the same pings also find dead lines. A proxy with a
+# 1 s timeout this time, and a ping every 0.25 s, well below it (a ping that leaves a little
+# late must still come in time):
 
 # %%
-server = await asyncio.wait_for(wsdemo.serve(idle_timeout=0.5, ping_interval=0.2), T)
+server = await asyncio.wait_for(wsdemo.serve(idle_timeout=1.0, ping_interval=0.25), T)
 lively = await asyncio.wait_for(server.connect("/echo"), T)
-await asyncio.sleep(1.2)
+await asyncio.sleep(2.0)
 
 # %% tags=["nbval-ignore-output"]
 timeline(lively.connection)
@@ -233,10 +234,10 @@ frames = [e for e in conn.events if isinstance(e, wire.FrameEvent)]
 pings = [e.frame.payload for e in frames if e.frame.opcode == wire.Opcode.PING and e.sender == "server"]
 pongs = [e.frame.payload for e in frames if e.frame.opcode == wire.Opcode.PONG and e.sender == "client"]
 times = [conn.opened_at] + [e.at for e in frames]
-print("still open after 1.2 s, more than twice the idle timeout:", lively.is_open and conn.cut_reason is None)
+print("still open after 2 s, twice the idle timeout:", lively.is_open and conn.cut_reason is None)
 print("the server pinged at least 3 times:", len(pings) >= 3)
 print("each pong carried its ping's data back:", bool(pongs) and all(p in pings for p in pongs))
-print("longest silence on the line, under 0.5 s:", max(b - a for a, b in zip(times, times[1:])) < 0.5)
+print("longest silence on the line, under the 1 s timeout:", max(b - a for a, b in zip(times, times[1:])) < 1.0)
 await asyncio.wait_for(lively.close(), T)
 
 # %% [markdown]
