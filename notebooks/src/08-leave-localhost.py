@@ -38,8 +38,8 @@ logging.getLogger("tornado.access").setLevel(logging.ERROR)  # the refused hands
 # %% [markdown]
 # ## 1 · What TLS costs on the wire
 #
-# `wsdemo.serve(tls=True)` serves `wss://`. As a load balancer does in front of most real
-# deployments, the tap **terminates** TLS: it decrypts what the client sends and passes plain
+# `wsdemo.serve(tls=True)` serves `wss://`. As a load balancer or reverse proxy often does in
+# front of a real deployment, the tap **terminates** TLS: it decrypts what the client sends and passes plain
 # bytes to the app, so the recording reads exactly as before. It also counts the bytes on the
 # wire, the TLS records, in `conn.tls`. The certificate comes from a small certificate
 # authority made for this server alone; the kernel's client trusts it (`server.ssl_context()`),
@@ -57,8 +57,8 @@ print("inside the tunnel, the tap recorded:", conn.request.raw.split(b"\r\n")[0]
 
 # %% [markdown]
 # Now 20 messages of 100 bytes each, echoed one at a time, as a chat would send them. For each
-# direction we compare the bytes of the WebSocket frames (what the app sent) with the bytes of
-# the TLS records that carried them (what went on the wire).
+# direction we compare the bytes of the WebSocket frames (what each side sent) with the bytes
+# of the TLS records that carried them (what went on the wire).
 
 # %%
 N, SIZE = 20, 100
@@ -98,9 +98,9 @@ print("TLS handshake, client -> server, 200 to 1,000 bytes:", 200 <= hello["clie
 print("TLS handshake, server -> client, 1,000 to 3,000 bytes:", 1000 <= hello["server"] <= 3000)
 
 # %% [markdown]
-# Where the per-message bytes come from: under TLS 1.3 each record has a 5-byte header, one byte
-# inside the encryption that says what the record carries, and the cipher's authentication
-# tag, 16 bytes for AES-GCM and ChaCha20-Poly1305 (RFC 8446, section 5.2): 22 bytes. TLS 1.2
+# Where the per-message bytes come from: under TLS 1.3 each record has a 5-byte header and one
+# byte inside the encryption that says what the record carries (RFC 8446, section 5.2), then
+# the cipher's authentication tag, 16 bytes for AES-GCM and ChaCha20-Poly1305: 22 bytes. TLS 1.2
 # with AES-GCM sends an 8-byte explicit nonce instead of the inner type byte (RFC 5288,
 # section 3): 29 bytes (`python bench/tls.py --tls12` measures both). Every message sent
 # alone is one record, so a 2-byte frame header from the server now travels with 22 more
@@ -109,8 +109,8 @@ print("TLS handshake, server -> client, 1,000 to 3,000 bytes:", 1000 <= hello["s
 #
 # Opening costs more: after TCP's three segments, TLS 1.3 needs one round trip in which the
 # client sends a few hundred bytes and the server about one and a half kilobytes (its
-# certificate is most of it, and the session tickets it sends afterwards are counted here
-# too), then the WebSocket upgrade of notebook 02 goes through the tunnel. On a connection that
+# certificate included; the session tickets it sends afterwards are counted here too), then
+# the WebSocket upgrade of notebook 02 goes through the tunnel. On a connection that
 # stays open for hours, that is paid once. And a public site cannot skip it: browsers block
 # `ws://` from an `https://` page (mixed content), and what travels inside `wss://` is out of
 # reach of every proxy on the way, which can neither read nor rewrite it.
@@ -125,8 +125,8 @@ print("TLS lab stopped:", not secure.running)
 #
 # A WebSocket carries messages, but says nothing about what they mean. A client may offer
 # **subprotocols** in its handshake (`Sec-WebSocket-Protocol`, in its order of preference); the
-# server picks the first one it speaks, and says which in its answer (RFC 6455, sections 1.9
-# and 4.2.2). The lab's `/chat` speaks `wsdemo.chat.v1`. The rule, from the wire layer:
+# server selects one it speaks, or none, and says which in its answer (RFC 6455, sections 1.9
+# and 4.2.2). The lab takes the first offer it speaks. The lab's `/chat` speaks `wsdemo.chat.v1`. The rule, from the wire layer:
 
 # %%
 print(wire.select_subprotocol(["chat.example.v2", "wsdemo.chat.v1"], spoken=["wsdemo.chat.v1"]))
@@ -150,9 +150,8 @@ for client in (ada, bob):
 # Selecting none is allowed, and the kernel's client (like the `websockets` library) goes on
 # without one. A browser does not: the rules browsers follow (the WHATWG's, in Fetch and now in
 # its WebSockets standard) let the connection open only if the server selected one of the
-# subprotocols the page offered, so `new WebSocket(url,
-# ["chat.example.v9"])` would get an `error` and a close with code 1006, although the server
-# answered 101 (`tests/live/test_subprotocols.py` sees Chromium do exactly that). So a page
+# subprotocols the page offered. So `new WebSocket(url, ["chat.example.v9"])` would get an
+# `error` and a close with code 1006, although the server answered 101 (`tests/live/test_subprotocols.py` sees Chromium do exactly that). So a page
 # offers only what the endpoint speaks, and a server that renames its protocol keeps the old
 # name for a while.
 
@@ -221,7 +220,7 @@ print("close code the client received:", quiet.close_code, "(no Close frame: the
 # late must still come in time):
 
 # %%
-server = await asyncio.wait_for(wsdemo.serve(idle_timeout=1.0, ping_interval=0.25), T)
+server = await asyncio.wait_for(wsdemo.serve(idle_timeout=1.0, ping_interval=0.25), T)  # replaces the one above
 lively = await asyncio.wait_for(server.connect("/echo"), T)
 await asyncio.sleep(2.0)
 
@@ -230,6 +229,7 @@ timeline(lively.connection)
 
 # %%
 conn = lively.connection
+conn.flush()
 frames = [e for e in conn.events if isinstance(e, wire.FrameEvent)]
 pings = [e.frame.payload for e in frames if e.frame.opcode == wire.Opcode.PING and e.sender == "server"]
 pongs = [e.frame.payload for e in frames if e.frame.opcode == wire.Opcode.PONG and e.sender == "client"]
@@ -248,10 +248,12 @@ await asyncio.wait_for(lively.close(), T)
 # dials again, waiting a random time before each try, from 0 up to a ceiling that doubles after
 # every failure ("exponential backoff with full jitter": a thousand clients dropped at once do
 # not all come back in the same millisecond). It retries after 1001, 1006 (the line just
-# dropped) and 1011 to 1014, never after a close that says the client itself is at fault.
+# dropped) and 1011 to 1014 (trouble on the server's side), not after a normal close (1000)
+# nor after one that says the client broke a rule (1002, 1008, ...).
 # The defaults are `Reconnect(base=0.5, cap=10, attempts=10)`; smaller numbers here keep the
 # notebook quick. We stop the server, leave it down for 0.8 s, and start a new one on the same
-# port (a fixed port is its own slot: `serve(port=...)` replaces whatever ran there).
+# port (`serve(port=...)` would also stop a lab of this kernel still running on that port,
+# unless it is a classroom server).
 
 # %%
 port = server.port
@@ -283,8 +285,8 @@ await asyncio.wait_for(steady.close(), T)
 # try at once when the tab becomes visible again or the network comes back. Open the chat page
 # below, then run `await server.stop()` and a new `wsdemo.serve(port=port)` in a cell: the page
 # says it lost the line, then rejoins. A client that reconnects must also catch up on what it
-# missed (the chat's history, a price feed's last value): the server cannot know what the old
-# connection delivered.
+# missed (the chat's history, a price feed's last value): the new connection starts from
+# nothing, so the client says what it last saw, or asks for the current state.
 
 # %%
 print(server.http_url("/chat.html"))
@@ -346,7 +348,7 @@ print(server.http_url("/backpressure.html"))
 # %%
 async def handshake_as_browser(lab, origin, cookie, path="/chat?name=mallory"):
     """A WebSocket handshake to ``lab`` from a page of ``origin`` that carries ``cookie``;
-    returns the lab's status and the first line of its body."""
+    returns the lab's status code and the text of its answer (empty for a 101)."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", lab.port), T)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{lab.port}\r\nUpgrade: websocket\r\n"
