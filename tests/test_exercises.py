@@ -723,6 +723,21 @@ def test_origin_rule_a_function_that_raises_gets_the_call_that_raised(capsys):
     assert not ok and "raised IndexError" in out and "allowed('null'" in out
 
 
+def test_origin_rule_a_copy_of_the_notebooks_handshake_helper_fails(capsys, recwarn):
+    async def handshake_as_browser(lab, origin, cookie, path="/chat?name=mallory"):  # notebook 08's, in short
+        return 403, ""
+
+    ok, out = run(capsys, exercises.check_origin_rule, handshake_as_browser)
+    assert not ok and "raised TypeError" in out, out
+
+    async def allowed(origin, host):  # the right rule, but async: it returns a coroutine
+        return urlsplit(origin).netloc == host
+
+    ok, out = run(capsys, exercises.check_origin_rule, allowed)
+    assert not ok and "async function" in out, out
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
 def test_origin_rule_right_ones(capsys):
     assert run(capsys, exercises.check_origin_rule, _netloc_rule)[0]
     assert run(capsys, exercises.check_origin_rule,

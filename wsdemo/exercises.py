@@ -919,6 +919,10 @@ def check_origin_rule(allowed: Any) -> bool:
             out = allowed(origin, host)
         except Exception as exc:  # a learner's bug must end in a hint, not a traceback
             return _say(False, f"{call} raised {type(exc).__name__}: {exc}")
+        if asyncio.iscoroutine(out):
+            out.close()  # never awaited: closed here so Python does not warn about it
+            return _say(False, f"{call} returned a coroutine: allowed is an async function. The check is a "
+                               "plain decision on two strings: define it with def, not async def.")
         if out is None:
             return _say(False, f"{call} returned None: did the function forget to return True or False?")
         if not isinstance(out, bool):
