@@ -687,3 +687,111 @@ async def test_no_check_raises_on_junk(capsys, lab):
         assert await exercises.check_close_codes({"an empty Close": 1005}, junk) is False, junk
     out = capsys.readouterr().out
     assert "Traceback" not in out and out.count("✗") >= len(JUNK) * 12
+
+
+# ------------------------------------------------------------------ 08: an Origin check
+
+def _netloc_rule(origin, host):
+    return urlsplit(origin).netloc == host
+
+
+@pytest.mark.parametrize("allowed, hint", [
+    (None, "No function yet"),
+    (True, "the function itself"),
+    (lambda origin, host: True, "lets every page in"),
+    (lambda origin, host: False, "refuses every page"),
+    (lambda origin, host: None, "forget to return"),
+    (lambda origin, host: "yes", "return True or False"),
+    (lambda origin, host: origin.split("//")[1], "return True or False"),  # 'null' has no '//': raises
+    (lambda origin, host: host in origin, "startswith, endswith, in"),  # a substring test: lookalikes pass
+    (lambda origin, host: origin == "null" or urlsplit(origin).netloc == host, "'null' is what"),
+    (lambda origin, host: origin != "null" and urlsplit(origin).hostname == host.split(":")[0],
+     "the port is part of the origin"),
+    (lambda origin, host: origin != "null" and urlsplit(origin).port in (None, 8888)
+     and urlsplit(origin).hostname in ("127.0.0.1", "localhost", "chat.example.org"), "localhost and 127.0.0.1"),
+    (lambda origin, host: origin != "null" and urlsplit(origin).netloc.startswith(host), "startswith, endswith"),
+    (lambda origin, host: origin != "null" and urlsplit(origin).netloc.endswith(host), "startswith, endswith"),
+    (lambda origin, host: origin == "http://" + host, "is False, but that is a page of the site itself"),
+])
+def test_origin_rule_wrong_functions_get_a_hint_about_what_they_let_in(capsys, allowed, hint):
+    ok, out = run(capsys, exercises.check_origin_rule, allowed)
+    assert not ok and hint in out, out
+
+
+def test_origin_rule_a_function_that_raises_gets_the_call_that_raised(capsys):
+    ok, out = run(capsys, exercises.check_origin_rule, lambda origin, host: origin.split("//")[1] == host)
+    assert not ok and "raised IndexError" in out and "allowed('null'" in out
+
+
+def test_origin_rule_a_copy_of_the_notebooks_handshake_helper_fails(capsys, recwarn):
+    async def handshake_as_browser(lab, origin, cookie, path="/chat?name=mallory"):  # notebook 08's, in short
+        return 403, ""
+
+    ok, out = run(capsys, exercises.check_origin_rule, handshake_as_browser)
+    assert not ok and "raised TypeError" in out, out
+
+    async def allowed(origin, host):  # the right rule, but async: it returns a coroutine
+        return urlsplit(origin).netloc == host
+
+    ok, out = run(capsys, exercises.check_origin_rule, allowed)
+    assert not ok and "async function" in out, out
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_origin_rule_right_ones(capsys):
+    assert run(capsys, exercises.check_origin_rule, _netloc_rule)[0]
+    assert run(capsys, exercises.check_origin_rule,
+               lambda origin, host: origin != "null" and urlsplit(origin).netloc.lower() == host.lower())[0]
+    ns = {}
+    exec(exercises.SOLUTIONS["origin"], ns)
+    assert run(capsys, exercises.check_origin_rule, ns["allowed"])[0]
+
+
+def test_origin_rule_cases_agree_with_the_labs_own_check():
+    """The exercise's expected answers are the lab's rule (apps/base.py origin_allowed)."""
+    from types import SimpleNamespace
+
+    from wsdemo.apps.base import BaseSocket
+
+    for origin, host, right, what in exercises.ORIGIN_CASES:
+        fake = SimpleNamespace(state=SimpleNamespace(allowed_origins=()),
+                               request=SimpleNamespace(host=host, headers={}), _proxied=lambda: False)
+        assert BaseSocket.origin_allowed(fake, origin) is right, (origin, host, what)
+
+
+# ------------------------------------------------------------------ 08: a ping interval
+
+@pytest.mark.parametrize("interval, hint", [
+    (None, "no answer yet"),
+    ("25", "give a number"),
+    (0, "more than 0 seconds"),
+    (-5, "more than 0 seconds"),
+    (60, "never sees the next ping"),
+    (120, "never sees the next ping"),
+    (58, "up to 5 s late"),
+    (55, "up to 5 s late"),
+    (0.25, "100,000 clients"),  # a copy of notebook 08's demo (ping_interval=0.25 under a 1 s cut)
+    (1, "100,000 clients"),
+])
+def test_ping_interval_wrong_answers_get_their_hint(capsys, interval, hint):
+    ok, out = run(capsys, exercises.check_ping_interval, interval)
+    assert not ok and hint in out, out
+
+
+def test_ping_interval_right_ones(capsys):
+    for interval in (5, 20, 25, 30, 54.9):
+        assert run(capsys, exercises.check_ping_interval, interval)[0], interval
+    ns = {}
+    exec(exercises.SOLUTIONS["ping_interval"], ns)
+    assert run(capsys, exercises.check_ping_interval, ns["ping_every"], proxy_timeout=60, late=5)[0]
+    # other conditions move the bounds: a 30 s proxy and 2 s of lateness
+    assert not run(capsys, exercises.check_ping_interval, 29, proxy_timeout=30, late=2)[0]
+    assert run(capsys, exercises.check_ping_interval, 15, proxy_timeout=30, late=2)[0]
+
+
+def test_the_new_checks_never_raise_on_junk(capsys):
+    for junk in JUNK:
+        assert exercises.check_origin_rule(junk) is False, junk
+        assert exercises.check_ping_interval(junk) is False, junk
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and out.count("✗") == 2 * len(JUNK)

@@ -717,7 +717,7 @@ def lifecycle() -> Diagram:
 class CourseStep:
     """One notebook of the course: its file, its one idea, and the essay's claim it checks."""
 
-    number: str  #: "00" .. "07"
+    number: str  #: "00" .. "08"
     title: str  #: as in the notebook's first heading
     stem: str  #: notebooks/<stem>.ipynb
     idea: str
@@ -750,6 +750,9 @@ COURSE = (
     CourseStep("07", "Build your own server", "07-build-your-own-server",
                "a WebSocket server in 40 lines on the wire layer",
                "the web learned to talk and listen at once"),
+    CourseStep("08", "Leave localhost", "08-leave-localhost",
+               "TLS, subprotocols, idle proxies, reconnects, slow readers, the Origin check",
+               "millions of users: the live line must survive the real internet"),
 )
 
 _CLAIM_COLOR = "#6A3D9A"  # dark purple: the essay's words, apart from the two direction colours
@@ -757,7 +760,7 @@ _MAP_TEXT_WIDTH = 560  # points: wider than every line, so every box has the sam
 
 
 def course_map() -> Diagram:
-    """The eight notebooks as a path: each with its one idea and the essay claim it checks."""
+    """The notebooks as a path: each with its one idea and the essay claim it checks."""
     d = _new("course_map", "The course: each notebook checks one claim on your own bytes",
              rankdir="TB", nodesep="0.3", ranksep="0.25")
     d.attr("edge", color="#333333", penwidth="2.5", arrowsize="1.1")
