@@ -32,6 +32,8 @@
 # | [05 Build real-time apps](05-build-realtime-apps.ipynb) | chat, shared cursors, a live dashboard, classroom mode |
 # | [06 Measure polling vs WebSockets](06-measure-polling-vs-websockets.ipynb) | measure bytes and latency per update; project to 100,000 clients |
 # | [07 Build your own server](07-build-your-own-server.ipynb) | a tiny WebSocket server on raw asyncio with `wsdemo.wire` |
+# | [08 Leave localhost](08-leave-localhost.ipynb) | TLS on the wire, subprotocols, idle proxies and heartbeats, reconnection, backpressure, hijacking |
+# | [09 Serve millions](09-serve-millions.ipynb) | what one connection costs; two servers on one Redis; how many machines a million users need |
 #
 # Each notebook keeps to one idea, runs top to bottom with *Run → Restart Kernel and Run All
 # Cells*, and ends with exercises under **On your own** whose checks give you hints.

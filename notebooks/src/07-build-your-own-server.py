@@ -253,11 +253,13 @@ else:
 #   the I/O shell around it is a few lines of `asyncio`.
 # - Any correct client (Tornado's, a browser's) talks to a correct server, whoever wrote it.
 #
-# That is the end of the course. You have seen the claims of the essay on your own bytes: the
-# letter and the phone call, the handshake, frames of a few bytes, the server speaking first,
-# both sides talking at once, and what it all saves. Go back to
-# [00 · Start here](00-start-here.ipynb) for the map, or open the lab's pages and build
-# something of your own.
+# That is the end of the course on one machine. You have seen the claims of the essay on your
+# own bytes: the letter and the phone call, the handshake, frames of a few bytes, the server
+# speaking first, both sides talking at once, and what it all saves. Two notebooks take it
+# further: [08 · Leave localhost](08-leave-localhost.ipynb) (TLS, subprotocols, proxies and
+# heartbeats, reconnection, backpressure, hijacking) and
+# [09 · Serve millions](09-serve-millions.ipynb) (what a connection costs, several servers on
+# one Redis). Or go back to [00 · Start here](00-start-here.ipynb) for the map.
 
 # %%
 own.close()

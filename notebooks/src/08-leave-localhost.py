@@ -446,7 +446,8 @@ ok = exercises.check_ping_interval(ping_every, proxy_timeout=60, late=5)
 # - A cookie alone must never admit a WebSocket: check `Origin`.
 #
 # The README's *Past localhost* section lists the lab's options for all of this, and how a
-# browser can trust the lab's certificate.
+# browser can trust the lab's certificate. Next, [09 · Serve millions](09-serve-millions.ipynb):
+# what each of these connections costs, and how several servers share one room.
 
 # %%
 await asyncio.wait_for(lab.stop(), T)
