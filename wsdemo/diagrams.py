@@ -750,6 +750,9 @@ COURSE = (
     CourseStep("07", "Build your own server", "07-build-your-own-server",
                "a WebSocket server in 40 lines on the wire layer",
                "the web learned to talk and listen at once"),
+    CourseStep("09", "Serve millions", "09-serve-millions",
+               "what a connection and a frame cost; machines for a million users",
+               "polling's cost, multiplied across millions of users"),
 )
 
 _CLAIM_COLOR = "#6A3D9A"  # dark purple: the essay's words, apart from the two direction colours
@@ -757,7 +760,7 @@ _MAP_TEXT_WIDTH = 560  # points: wider than every line, so every box has the sam
 
 
 def course_map() -> Diagram:
-    """The eight notebooks as a path: each with its one idea and the essay claim it checks."""
+    """The notebooks as a path: each with its one idea and the essay claim it checks."""
     d = _new("course_map", "The course: each notebook checks one claim on your own bytes",
              rankdir="TB", nodesep="0.3", ranksep="0.25")
     d.attr("edge", color="#333333", penwidth="2.5", arrowsize="1.1")
