@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import html as _html
+import math
 import os
 import re
 from types import SimpleNamespace
@@ -719,7 +720,7 @@ def test_a_copy_of_the_notebooks_projection_fails(capsys):
     rate, per_conn = MACHINES["frames_per_core_second"], MACHINES["bytes_per_connection"]
     cpu_machines = 1_000_000 / 60 * 50 / rate / (8 * 0.5)
     memory_machines = 1_000_000 * per_conn / (16 * 2**30 * 0.5)
-    copied = max(1, -(-max(cpu_machines, memory_machines) // 1))
+    copied = max(1, math.ceil(max(cpu_machines, memory_machines)))
     ok, out = run(capsys, exercises.check_machines, copied, **MACHINES)
     assert not ok
 

@@ -28,6 +28,7 @@ import asyncio
 import base64
 import gc
 import json
+import math
 import os
 import socket
 import sys
@@ -152,8 +153,11 @@ print("through the tap, more than straight to Tornado:", tap_per_conn > direct_p
 # sockets again, and one sender who sends 100 messages in one burst of pre-built (already
 # masked) frames. The lab's chat writes each message to every member, the sender included, so
 # the server writes 101 × 100 = 10,100 frames. The listeners only count bytes until the last
-# message arrives (one connection keeps the order, so everything before it has arrived too), so the CPU this process spends, read with
-# `time.process_time()`, is almost all the server's. Straight to Tornado, then through the tap:
+# message arrives (one connection keeps the order, so everything before it has arrived too),
+# so the CPU this process spends, read with `time.process_time()`, is almost all the server's.
+# The garbage collector is paused during each burst: a full pass walks every object in the
+# process, and one landing in one run and not the other would decide the comparison (its cost
+# is measured on its own below). Straight to Tornado, then through the tap, and then polls:
 
 # %%
 async def chat_burst(url_of, members=100, messages=100):
@@ -179,11 +183,16 @@ async def chat_burst(url_of, members=100, messages=100):
             n, tail = n + len(data), tail[-16:] + data
         return n
 
-    cpu = time.process_time()
-    counting = asyncio.gather(*(count(s) for s in room))
-    await loop.sock_sendall(sender, burst)
-    received = await asyncio.wait_for(counting, 30)
-    cpu = time.process_time() - cpu
+    gc.collect()
+    gc.disable()  # a full collection would land in one run and not another (see below)
+    try:
+        cpu = time.process_time()
+        counting = asyncio.gather(*(count(s) for s in room))
+        await loop.sock_sendall(sender, burst)
+        received = await asyncio.wait_for(counting, 30)
+        cpu = time.process_time() - cpu
+    finally:
+        gc.enable()
     close_all(room + [sender])
     # every listener and the sender get every message; the bytes are the listeners'
     return {"frames": (members + 1) * messages, "cpu_s": cpu, "bytes_per_frame": sum(received) / (members * messages)}
@@ -197,12 +206,17 @@ async def poll_burst(url, polls=500):
     s.setblocking(False)
     await asyncio.wait_for(loop.sock_connect(s, (u.hostname, u.port)), T)
     request = f"GET /poll HTTP/1.1\r\nHost: {u.netloc}\r\nUser-Agent: wsdemo\r\nAccept: application/json\r\n\r\n"
-    cpu = time.process_time()
-    await loop.sock_sendall(s, request.encode() * polls)
-    data = b""
-    while data.count(b"HTTP/1.1 ") < polls:
-        data += await asyncio.wait_for(loop.sock_recv(s, 1 << 16), T)
-    cpu = time.process_time() - cpu
+    gc.collect()
+    gc.disable()
+    try:
+        cpu = time.process_time()
+        await loop.sock_sendall(s, request.encode() * polls)
+        data = b""
+        while data.count(b"HTTP/1.1 ") < polls:
+            data += await asyncio.wait_for(loop.sock_recv(s, 1 << 16), T)
+        cpu = time.process_time() - cpu
+    finally:
+        gc.enable()
     s.close()
     return {"polls": polls, "cpu_s": cpu, "bytes": len(data) + polls * len(request)}
 
@@ -262,10 +276,10 @@ print(f"one full garbage collection: {pause_ms:.1f} ms, with {len(gc.get_objects
 
 # %% [markdown]
 # While it runs, no frame moves. The course's classroom benchmark (`bench/classroom.py`: 50
-# students in another process) measured this on the machine the course was written on: straight to Tornado, chat messages arrived
-# within 41 ms for 99 in 100 (cursors 57 ms), with the server using 18% of a core; through the
-# tap, 362 ms (cursors 254 ms), because full passes walked the recording. A production server
-# records nothing.
+# students in another process) measured this on the machine the course was written on:
+# straight to Tornado, chat messages arrived within 41 ms for 99 in 100 (cursors 57 ms), with
+# the server using 18% of a core; through the tap, within 362 ms (cursors 254 ms), because full
+# passes walked the recording. A production server keeps no such recording.
 #
 # ## Two servers, one room
 #
@@ -286,11 +300,12 @@ try:
 except backplane.RedisNotInstalled as missing:
     HAVE_REDIS = False
     print(missing)
-    print("Install it and restart the kernel to run this section; the rest of the notebook runs without it.")
+    print("Install it, then run this cell again to run this section; the rest of the notebook runs without it.")
 if HAVE_REDIS:
     a = await asyncio.wait_for(wsdemo.serve(name="a", backplane=redis.url), T)
     b = await asyncio.wait_for(wsdemo.serve(name="b", backplane=redis.url), T)
-    print("server a:", a.backplane.status.connected, "| server b:", b.backplane.status.connected)
+    print("server a connected to Redis:", a.backplane.status.connected)
+    print("server b connected to Redis:", b.backplane.status.connected)
 
 # %% [markdown]
 # Ada joins the room on server A and Grace on server B. Ada says hello:
@@ -355,11 +370,11 @@ if HAVE_REDIS:
 
 # %% [markdown]
 # On loopback the extra trip cost well under a millisecond here. Between real machines add the
-# network's round trips to the broker, and the broker's own limits: one Redis process is also
-# one core. Large services shard rooms across brokers, or use brokers built for it (NATS,
-# Kafka), and a load balancer that keeps a client on one server for the connection's life
-# (WebSockets are long-lived; "sticky sessions" matter for the polling fallbacks, whose
-# requests can otherwise land anywhere).
+# network's round trips to the broker, and the broker's own limits: one Redis process runs its
+# commands one at a time. Large services shard rooms across several brokers, or use other
+# brokers (NATS, Kafka). A WebSocket stays on the server it was opened to for its whole life;
+# "sticky sessions" at the load balancer matter for the polling fallbacks, whose requests could
+# otherwise land on any server.
 
 # %%
 if HAVE_REDIS:
@@ -389,8 +404,8 @@ if HAVE_REDIS:
 #   counted, which favours polling.
 #
 # Bytes per frame and per poll are the ones this notebook measured (a pushed chat frame, from
-# the server; a poll's request and answer, both ways), not 06's table; a browser's poll carries 500 bytes or more of headers
-# (06 measured it), which would only make polling look worse.
+# the server; a poll's request and answer, both ways), not 06's table. A browser's poll carries
+# 500 bytes or more of headers (06 measured it), which would only make polling look worse.
 
 # %%
 USERS = 1_000_000
@@ -407,7 +422,7 @@ projection = {}
 for name, (per_second, rate, size, conns) in workloads.items():
     cpu_machines = per_second / rate / (CORES * BUSY)
     memory_machines = conns * direct_per_conn / (RAM * BUSY)
-    projection[name] = {"machines": max(1, -(-max(cpu_machines, memory_machines) // 1)),
+    projection[name] = {"machines": max(1, math.ceil(max(cpu_machines, memory_machines))),
                         "bound by": "CPU" if cpu_machines >= memory_machines else "memory",
                         "Gbit/s": per_second * size * 8 / 1e9}
 
@@ -452,8 +467,9 @@ print("cursors at 20 Hz need the most machines of the pushed workloads:",
 # - **Cores do not scale perfectly.** Eight processes on eight cores share memory bandwidth,
 #   the network card and the backplane; per-core figures from a quiet loopback test are a
 #   best case.
-# - **The tap's own cost.** It was left out on purpose; through it, the lab costs about two to
-#   three times the memory and CPU above, and its recording makes the garbage collector pause.
+# - **The tap's own cost.** It was left out on purpose; through it, the lab held about three
+#   times the memory per connection and spent up to twice the CPU per frame or poll (measured
+#   above), and its recording makes the garbage collector pause.
 #
 # ## What production servers do differently
 #
@@ -488,15 +504,16 @@ ok = exercises.check_machines(machines, users=1_000_000, room_size=20, seconds_b
 # %% [markdown]
 # Stuck? `exercises.solution("machines")`.
 #
-# Try also: run the chat burst with `members=10` and `members=500` (the tap takes at most 256
-# connections from one address: use `server.direct_url`). Does the cost per frame change with
-# the room's size, and why might it?
+# Try also: run the chat burst with 10 and with 500 listeners,
+# `await chat_burst(server.direct_url, members=500)` (straight to Tornado: the tap takes at most
+# 256 connections from one address), and divide `frames` by `cpu_s`. Does the cost per frame
+# change with the room's size, and why might it?
 #
 # ## Summary
 #
 # - An idle WebSocket costs the server memory (about 10 KiB in Tornado here, plus the
 #   kernel's buffers and TLS), and each frame costs CPU; one Python core wrote tens of thousands
-#   of small chat frames a second.
+#   of small chat frames per CPU-second.
 # - A poll costs more CPU and more bytes than a pushed frame, and still arrives late: at a
 #   million users, that is the difference between a few machines and many.
 # - Past one process, a backplane (here Redis pub/sub) joins servers into one room, for under a

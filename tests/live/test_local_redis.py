@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import shutil
 
 import pytest
 
@@ -47,6 +48,17 @@ def test_without_redis_server_the_error_says_how_to_install_it(tmp_path, monkeyp
     assert "apt-get install redis-server" in str(caught.value)
     assert "brew install redis" in str(caught.value)
     assert isinstance(caught.value, FileNotFoundError)
+
+
+async def test_a_program_that_never_answers_ping_is_reported_and_stopped(tmp_path, monkeypatch):
+    false = shutil.which("false")  # exits at once, as a redis-server that cannot start would
+    monkeypatch.setenv("WSDEMO_REDIS_SERVER", false)
+    local = backplane.LocalRedis()
+    with pytest.raises(RuntimeError, match=f"did not start on 127.0.0.1:{local.port}"):
+        await asyncio.wait_for(local.start(timeout=5), 15)
+    assert local.proc is None
+    await local.stop()
+    assert not os.path.exists(local.workdir)
 
 
 def test_wsdemo_redis_server_names_the_program(tmp_path, monkeypatch, redis_program):
