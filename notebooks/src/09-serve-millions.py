@@ -190,6 +190,7 @@ async def chat_burst(url_of, members=100, messages=100):
         counting = asyncio.gather(*(count(s) for s in room))
         await loop.sock_sendall(sender, burst)
         received = await asyncio.wait_for(counting, 30)
+        await asyncio.sleep(0.1)  # the tap decodes what it relayed a moment later: count that too
         cpu = time.process_time() - cpu
     finally:
         gc.enable()
@@ -214,6 +215,7 @@ async def poll_burst(url, polls=500):
         data = b""
         while data.count(b"HTTP/1.1 ") < polls:
             data += await asyncio.wait_for(loop.sock_recv(s, 1 << 16), T)
+        await asyncio.sleep(0.1)  # the tap's decoding, as above
         cpu = time.process_time() - cpu
     finally:
         gc.enable()
@@ -249,18 +251,19 @@ print("a poll costs more CPU than a pushed frame:", poll_rate < direct_rate)
 print("a poll carries more bytes than a pushed chat frame:", poll_bytes > frame_bytes)
 
 # %% [markdown]
-# In the runs we made while writing this, Tornado wrote 24,000 to 46,000 chat frames per
-# CPU-second (one message is encoded once, then written to every member; the machine was busy
-# with other work too), and answered 3,500 to 4,500 polls per CPU-second: each poll
-# is a request to read and parse, a handler to run and a response head to write, where a push
-# is one small frame to a connection already open.
+# In the runs we made while writing this, Tornado wrote about 25,000 to 55,000 chat frames per
+# CPU-second (one message is encoded once, then written to every member) and answered 2,500 to
+# 4,500 polls per CPU-second; the figures moved from run to run, as the machine was busy with
+# other work. Each poll is a request to read and parse, a handler to run and a response head
+# to write, where a push is one small frame to a connection already open.
 #
 # Be honest about what these are:
 #
 # - **One core.** A Python process runs its Python code on one core at a time (the GIL), so
 #   these are per-core figures; this laptop-sized test cannot show what 8 or 64 cores do.
-# - **The clients are in the same process.** Plain sockets that count bytes cost little, but
-#   not nothing: the server's share is a little better than shown.
+# - **The clients are in the same process**, and so are the notebook kernel's own threads.
+#   Plain sockets that count bytes cost little, but not nothing: the server's share is a little
+#   better than shown.
 # - **A burst on loopback** is the friendliest case: no network, no slow readers, no TLS to
 #   encrypt.
 # - **The tap's own cost.** Through the tap every frame is also relayed, decoded and recorded.
@@ -446,9 +449,10 @@ print("cursors at 20 Hz need the most machines of the pushed workloads:",
                                                       projection["chat, pushed"]["machines"]))
 
 # %% [markdown]
-# Pushed, a million ticker users took about ten machines here, for the CPU; their connections
-# alone would fit in the memory of two. Polled once a second, the same users cost several times
-# the machines and the bandwidth, and each still sees an update up to a second late. Cursors cost
+# Pushed, a million ticker users took 5 to 11 machines in our runs, for the CPU; their
+# connections alone would fit in the memory of two. Polled once a second, the same users took
+# 6 to 20 times as many machines and almost four times the bandwidth, and each still sees an
+# update up to a second late. Cursors cost
 # the most, because 20 frames a second to every member is a lot of frames: that is why the lab
 # batches cursor moves into ticks at all (without ticks, every move of every member would be a
 # frame to every other).
@@ -468,8 +472,8 @@ print("cursors at 20 Hz need the most machines of the pushed workloads:",
 #   the network card and the backplane; per-core figures from a quiet loopback test are a
 #   best case.
 # - **The tap's own cost.** It was left out on purpose; through it, the lab held about three
-#   times the memory per connection and spent up to twice the CPU per frame or poll (measured
-#   above), and its recording makes the garbage collector pause.
+#   times the memory per connection and spent up to about twice the CPU per frame or poll
+#   (measured above), and its recording makes the garbage collector pause.
 #
 # ## What production servers do differently
 #
