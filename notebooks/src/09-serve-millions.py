@@ -249,9 +249,9 @@ print("a poll costs more CPU than a pushed frame:", poll_rate < direct_rate)
 print("a poll carries more bytes than a pushed chat frame:", poll_bytes > frame_bytes)
 
 # %% [markdown]
-# In the runs we made while writing this, Tornado wrote about 25,000 to 55,000 chat frames per
-# CPU-second (one message is encoded once, then written to every member) and answered 2,500 to
-# 4,500 polls per CPU-second; the figures moved from run to run, as the machine was busy with
+# In the runs we made while writing this, Tornado wrote between about 20,000 and 60,000 chat
+# frames per CPU-second (one message is encoded once, then written to every member) and
+# answered between about 2,000 and 5,000 polls per CPU-second; the figures moved from run to run, as the machine was busy with
 # other work. Through the tap both were lower in most of our runs, but not in every one, so only
 # the live figures above compare them. Each poll is a request to read and parse, a handler to run and a response head
 # to write, where a push is one small frame to a connection already open.
@@ -448,9 +448,9 @@ print("cursors at 20 Hz need the most machines of the pushed workloads:",
                                                       projection["chat, pushed"]["machines"]))
 
 # %% [markdown]
-# Pushed, a million ticker users took 5 to 11 machines in our runs, for the CPU; their
+# Pushed, a million ticker users took between 4 and 12 machines in our runs, for the CPU; their
 # connections alone would fit in the memory of two. Polled once a second, the same users took
-# 6 to 20 times as many machines and almost four times the bandwidth, and each still sees an
+# about 5 to 20 times as many machines and almost four times the bandwidth, and each still sees an
 # update up to a second late. Cursors cost
 # the most, because 20 frames a second to every member is a lot of frames: that is why the lab
 # batches cursor moves into ticks at all (without ticks, every move of every member would be a
