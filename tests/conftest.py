@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import subprocess
 
 import pytest
 
@@ -63,58 +61,31 @@ async def browser(chromium_path):
             await b.close()
 
 
-REDIS_SERVER = os.environ.get("WSDEMO_REDIS_SERVER") or shutil.which("redis-server")
+@pytest.fixture
+def redis_program():
+    """The redis-server program (skips off CI without one, fails in CI)."""
+    from wsdemo.backplane import INSTALL_REDIS, find_redis_server
 
-
-class RedisServer:
-    """A real redis-server of the test's own on a free loopback port, nothing saved to disk.
-    ``kill()`` and ``start()`` again (same port) stand in for an outage."""
-
-    def __init__(self, workdir):
-        self.workdir = workdir
-        with socket.socket() as s:  # a free port; redis-server binds it again at once
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    async def start(self, timeout: float = 10.0) -> None:
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:  # ready when it answers PING
-            try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.write(b"PING\r\n")
-                answer = await asyncio.wait_for(reader.readline(), 2)
-                writer.close()
-                if answer.startswith(b"+PONG"):
-                    return
-            except (OSError, asyncio.TimeoutError):
-                pass
-            if self.proc.poll() is not None or asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            await asyncio.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
+    program = find_redis_server()
+    _need(program is not None, "redis-server", INSTALL_REDIS)
+    return program
 
 
 @pytest.fixture
-async def redis_server(tmp_path):
-    """A running redis-server (skips off CI without one, fails in CI), stopped after the test."""
-    _need(REDIS_SERVER is not None and os.path.exists(REDIS_SERVER), "redis-server",
-          "apt-get install redis-server")
+def redis_package():
     try:
         import redis  # noqa: F401
     except ImportError:
         _need(False, "the redis package", "pip install 'wsdemo[scale]'")
-    server = RedisServer(tmp_path)
+
+
+@pytest.fixture
+async def redis_server(redis_program, redis_package, tmp_path):
+    """A running redis-server (wsdemo.backplane.LocalRedis; skips off CI without one, fails in
+    CI), stopped after the test. ``kill()`` and ``start()`` again (same port): an outage."""
+    from wsdemo.backplane import LocalRedis
+
+    server = LocalRedis(tmp_path)
     await server.start()
     try:
         yield server

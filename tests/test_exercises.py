@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import html as _html
+import math
 import os
 import re
 from types import SimpleNamespace
@@ -795,3 +796,66 @@ def test_the_new_checks_never_raise_on_junk(capsys):
         assert exercises.check_ping_interval(junk) is False, junk
     out = capsys.readouterr().out
     assert "Traceback" not in out and out.count("✗") == 2 * len(JUNK)
+
+
+# ------------------------------------------------------------------ 09: machines for a million users
+
+# Figures like the ones notebook 09 measures straight to Tornado on a laptop core.
+MACHINES = dict(users=1_000_000, room_size=20, seconds_between_messages=30,
+                frames_per_core_second=30_000.0, bytes_per_connection=10_500.0,
+                cores=4, ram_bytes=8 * 2**30, busy=0.7)
+
+
+def _machines_solution(**figures):
+    ns = {"direct_rate": figures["frames_per_core_second"], "direct_per_conn": figures["bytes_per_connection"]}
+    exec(exercises.SOLUTIONS["machines"], ns)
+    return ns["machines"]
+
+
+def test_machines_solution_passes_for_cpu_and_for_memory_bound_figures(capsys):
+    right = _machines_solution(**MACHINES)
+    assert right == 8  # 666,667 frames/s ÷ (30,000 × 4 × 0.7) = 7.9 machines of CPU; memory: 1.75
+    ok, out = run(capsys, exercises.check_machines, right, **MACHINES)
+    assert ok and "the CPU decides" in out
+    # a fast core and fat connections: the memory decides (the solution reads the same names)
+    heavy = dict(MACHINES, frames_per_core_second=1_000_000.0, bytes_per_connection=60_000.0)
+    ok, out = run(capsys, exercises.check_machines, _machines_solution(**heavy), **heavy)
+    assert ok and "the memory decides" in out
+
+
+def test_a_copy_of_the_notebooks_projection_fails(capsys):
+    # notebook 09's projection cell, chat row: rooms of 50, a message a minute, 8 cores, 16 GiB, half busy
+    rate, per_conn = MACHINES["frames_per_core_second"], MACHINES["bytes_per_connection"]
+    cpu_machines = 1_000_000 / 60 * 50 / rate / (8 * 0.5)
+    memory_machines = 1_000_000 * per_conn / (16 * 2**30 * 0.5)
+    copied = max(1, math.ceil(max(cpu_machines, memory_machines)))
+    ok, out = run(capsys, exercises.check_machines, copied, **MACHINES)
+    assert not ok
+
+
+SLOW_CORES = dict(MACHINES, frames_per_core_second=3_000.0)  # CPU-bound: 79.4 machines, memory 1.75
+
+
+@pytest.mark.parametrize("answer, figures, hint", [
+    (None, MACHINES, "no answer yet"),
+    ("8", MACHINES, "give a number"),
+    (7.94, MACHINES, "round"),                         # max(cpu, memory) not rounded up
+    (2, MACHINES, "That is what the memory needs"),    # memory alone: 1.75 → 2
+    (6, MACHINES, "100% busy"),                        # 7.94 × 0.7 = 5.56 → 6: the 70% forgotten
+    (32, MACHINES, "cores, not machines"),             # 7.94 × 4 cores
+    (1000, MACHINES, "Not quite"),
+    (4, SLOW_CORES, "room size"),                      # messages, not frames: 79.4 / 20 → 4
+    (76, SLOW_CORES, "back to its sender"),            # 19 frames per message: 79.4 × 19/20 → 76
+    (1, dict(MACHINES, bytes_per_connection=60_000.0, frames_per_core_second=1e6),
+     "That is what the CPU needs"),                    # CPU 0.24 → 1, but memory 9.98 → 10
+])
+def test_machines_hints_say_what_the_answer_missed(capsys, answer, figures, hint):
+    ok, out = run(capsys, exercises.check_machines, answer, **figures)
+    assert not ok and hint in out, out
+
+
+def test_check_machines_never_raises_on_junk(capsys):
+    for junk in JUNK:
+        assert exercises.check_machines(junk, **MACHINES) is False, junk
+    out = capsys.readouterr().out
+    assert "Traceback" not in out and out.count("✗") == len(JUNK)

@@ -52,7 +52,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -425,6 +430,93 @@ class Backplane:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+# -- a throwaway Redis for notebook 09 and the tests -------------------------
+
+INSTALL_REDIS = ("apt-get install redis-server (Debian, Ubuntu), brew install redis (macOS), "
+                 "or set WSDEMO_REDIS_SERVER to a redis-server program")
+
+
+class RedisNotInstalled(FileNotFoundError):
+    """No ``redis-server`` program was found; the message says how to install one."""
+
+
+def find_redis_server() -> str | None:
+    """The redis-server program: WSDEMO_REDIS_SERVER, else the one on PATH (None: neither)."""
+    path = os.environ.get("WSDEMO_REDIS_SERVER") or shutil.which("redis-server")
+    return path if path and os.path.exists(path) else None
+
+
+class LocalRedis:
+    """A redis-server of our own on a free loopback port, nothing saved to disk.
+
+    ``await local.start()`` returns once it answers PING; ``local.url`` is its
+    ``redis://127.0.0.1:PORT``. ``kill()`` stops it at once (an outage; ``start()`` again
+    reuses the port), ``await local.stop()`` stops it for good. ``async with`` does both."""
+
+    def __init__(self, workdir: str | os.PathLike | None = None):
+        self.program = find_redis_server()
+        if self.program is None:
+            raise RedisNotInstalled(f"redis-server is not installed: {INSTALL_REDIS}")
+        self._own_dir = workdir is None  # a directory we made, removed on stop()
+        self.workdir = str(workdir) if workdir is not None else tempfile.mkdtemp(prefix="wsdemo-redis-")
+        with socket.socket() as s:  # a free port; redis-server binds it again at once
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.proc is not None and self.proc.poll() is None else "stopped"
+        return f"<LocalRedis {self.url} {state}>"
+
+    async def start(self, timeout: float = 10.0) -> "LocalRedis":
+        self.proc = subprocess.Popen(
+            [self.program, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.workdir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:  # ready when it answers PING
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                try:
+                    writer.write(b"PING\r\n")
+                    answer = await asyncio.wait_for(reader.readline(), 2)
+                finally:
+                    writer.close()
+                if answer.startswith(b"+PONG"):
+                    return self
+            except (OSError, asyncio.TimeoutError):
+                pass
+            if self.proc.poll() is not None or loop.time() > deadline:
+                self.kill()
+                raise RuntimeError(f"redis-server did not start on 127.0.0.1:{self.port} "
+                                   f"within {timeout:g} s")
+            await asyncio.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    async def stop(self) -> None:
+        self.kill()
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    async def __aenter__(self) -> "LocalRedis":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+
+async def local_redis(timeout: float = 10.0) -> LocalRedis:
+    """Start a throwaway redis-server on loopback (RedisNotInstalled says how to get one)."""
+    return await LocalRedis().start(timeout)
 
 
 # -- for notebook 09: what the backplane adds to one message's trip ----------

@@ -753,6 +753,9 @@ COURSE = (
     CourseStep("08", "Leave localhost", "08-leave-localhost",
                "TLS, subprotocols, idle proxies, reconnects, slow readers, the Origin check",
                "millions of users: the live line must survive the real internet"),
+    CourseStep("09", "Serve millions", "09-serve-millions",
+               "what a connection and a frame cost; machines for a million users",
+               "polling's cost, multiplied across millions of users"),
 )
 
 _CLAIM_COLOR = "#6A3D9A"  # dark purple: the essay's words, apart from the two direction colours

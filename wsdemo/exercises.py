@@ -986,6 +986,70 @@ def check_ping_interval(interval: Any, proxy_timeout: float = 60, late: float = 
 
 # ---------------------------------------------------------------- solutions
 
+# ---------------------------------------------------------------- 09: machines for a million
+
+def machines_needed(*, users: int, room_size: int, seconds_between_messages: float,
+                    frames_per_core_second: float, bytes_per_connection: float, cores: int,
+                    ram_bytes: float, busy: float) -> dict[str, float]:
+    """The chat projection of notebook 09: frames per second, and the machines the CPU and the
+    memory each need (not rounded). Every member of a room gets each message, the sender too."""
+    frames = users / seconds_between_messages * room_size
+    return {"frames_per_second": frames,
+            "cpu": frames / (frames_per_core_second * cores * busy),
+            "memory": users * bytes_per_connection / (ram_bytes * busy)}
+
+
+def check_machines(answer: Any, *, users: int, room_size: int, seconds_between_messages: float,
+                   frames_per_core_second: float, bytes_per_connection: float, cores: int,
+                   ram_bytes: float, busy: float) -> bool:
+    """Machines a chat of ``users`` needs: the larger of the CPU's and the memory's, rounded up."""
+    need = machines_needed(users=users, room_size=room_size,
+                           seconds_between_messages=seconds_between_messages,
+                           frames_per_core_second=frames_per_core_second,
+                           bytes_per_connection=bytes_per_connection, cores=cores,
+                           ram_bytes=ram_bytes, busy=busy)
+    cpu, memory = need["cpu"], need["memory"]
+    right = max(1, math.ceil(max(cpu, memory)))
+    value, problem = _number(answer, "Machines")
+    if value is None:
+        return _say(False, problem + " Count the frames per second (each message goes to every "
+                                     "member of its room), then the machines the CPU needs and the "
+                                     "machines the memory needs; the larger, rounded up.")
+    if value == right:
+        bound = "CPU" if cpu >= memory else "memory"
+        return _say(True, f"{right:,} machines: {need['frames_per_second']:,.0f} frames a second need "
+                          f"{cpu:.2f} machines of CPU, {users:,} connections need {memory:.2f} of "
+                          f"memory; the {bound} decides.")
+
+    def near(x: float) -> bool:
+        return math.isclose(value, x, rel_tol=0.01)
+
+    if value != int(value) and near(max(cpu, memory)):
+        return _say(False, f"Right sum, but machines come whole: round {value:g} up.")
+    if cpu < memory and (near(cpu) or value == math.ceil(cpu)):
+        return _say(False, "That is what the CPU needs; the connections' memory needs more "
+                           "machines here: users × bytes per connection ÷ (RAM × the busy share).")
+    if memory < cpu and (near(memory) or value == math.ceil(memory)):
+        return _say(False, "That is what the memory needs; the frames need more CPU here: "
+                           "frames per second ÷ (frames per core-second × cores × the busy share).")
+    if near(max(cpu, memory) * busy) or value == math.ceil(max(cpu, memory) * busy):
+        return _say(False, f"That plans each machine 100% busy; the budget says at most {busy:.0%}: "
+                           "divide by it.")
+    if cpu >= memory and (near(cpu / room_size) or value == max(1, math.ceil(max(cpu / room_size, memory)))):
+        return _say(False, f"Each message is written to every member of its room: multiply the "
+                           f"messages per second by the room size ({room_size}).")
+    if cpu >= memory and (near(cpu * (room_size - 1) / room_size)
+                          or value == math.ceil(cpu * (room_size - 1) / room_size)):
+        return _say(False, "The lab's chat sends each message back to its sender too: "
+                           f"{room_size} frames per message, not {room_size - 1}.")
+    if near(cpu * cores) or value == math.ceil(cpu * cores):
+        return _say(False, f"That counts cores, not machines: a machine has {cores}.")
+    return _say(False, f"Not quite: frames per second = {users:,} ÷ {seconds_between_messages:g} s × "
+                       f"{room_size}; CPU machines = that ÷ (frames per core-second × {cores} × {busy:g}); "
+                       f"memory machines = {users:,} × bytes per connection ÷ (RAM × {busy:g}); "
+                       "the larger, rounded up.")
+
+
 SOLUTIONS = {
     "accept": '''\
 import base64, hashlib
@@ -1073,6 +1137,12 @@ def allowed(origin, host):
     "ping_interval": '''\
 # below 60 - 5 = 55 s with room to spare: a late ping still beats the proxy's timeout
 ping_every = 25''',
+    "machines": '''\
+import math
+frames_per_second = 1_000_000 / 30 * 20           # each message goes to its whole room, the sender too
+cpu = frames_per_second / (direct_rate * 4 * 0.7)        # machines the CPU needs, 70% busy
+memory = 1_000_000 * direct_per_conn / (8 * 2**30 * 0.7) # machines the memory needs, 70% full
+machines = max(1, math.ceil(max(cpu, memory)))           # the larger decides; machines come whole''',
 }
 
 
@@ -1093,5 +1163,6 @@ __all__ = [
     "check_escape",                                                        # 05
     "check_fragmenter",                                                    # 07
     "check_origin_rule", "check_ping_interval",                            # 08
+    "check_machines", "machines_needed",                                   # 09
     "solution", "SOLUTIONS", "FIELDS", "BROKEN_FRAMES", "CHAT_LINE", "ORIGIN_CASES", "payback",
 ]
