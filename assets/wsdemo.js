@@ -56,18 +56,44 @@ function closeText(event) {
 // (ws.close()) never reconnects. protocols: the subprotocols to offer. A browser that offers
 // some fails the connection when the server selects none (the Fetch standard), so offer
 // only what the endpoint speaks.
+// The waits between reconnection tries: 1, 2, 4... up to 30 s, each with a little jitter
+// (±20%), so a room of pages does not come back in the same millisecond. reset() after a
+// successful open. Shared by connect() and the event-stream page.
+function backoff() {
+  let delay = 1000;
+  return {
+    next() {
+      const wait = Math.round(delay * (0.8 + 0.4 * Math.random()));
+      delay = Math.min(delay * 2, RETRY_MAX_MS);
+      return wait;
+    },
+    reset() { delay = 1000; },
+  };
+}
+
+function tryingAgainText(wait) {
+  return "trying again in " + Math.max(1, Math.round(wait / 1000)) + " s";
+}
+
+// The browser does not tell a page why a connection was refused: ask the page's own URL
+// whether the server is there (0: no answer) and still takes our join link (403).
+async function pageStatus() {
+  try {
+    return (await fetch(window.location.href, {method: "HEAD", cache: "no-store"})).status;
+  } catch (e) { return 0; }  // no answer: the server is down or unreachable
+}
+
 function connect(endpoint, params, statusElement, handlers, protocols) {
   if (statusElement.wsdemoRetry) statusElement.wsdemoRetry.cancel();
-  let delay = 1000, timer = null, cancelled = false;
+  const waits = backoff();
+  let timer = null, cancelled = false;
   const retry = {cancel() { cancelled = true; clearTimeout(timer); }, now: null};
   statusElement.wsdemoRetry = retry;
 
   function schedule(detail) {
     if (cancelled) return;
-    // A little jitter, so a room of pages does not come back in the same millisecond.
-    const wait = Math.round(delay * (0.8 + 0.4 * Math.random()));
-    delay = Math.min(delay * 2, RETRY_MAX_MS);
-    showState(statusElement, "closed", detail + "; trying again in " + Math.max(1, Math.round(wait / 1000)) + " s");
+    const wait = waits.next();
+    showState(statusElement, "closed", detail + "; " + tryingAgainText(wait));
     retry.now = () => { clearTimeout(timer); retry.now = null; if (!cancelled) open(); };
     timer = setTimeout(retry.now, wait);
   }
@@ -75,10 +101,7 @@ function connect(endpoint, params, statusElement, handlers, protocols) {
   // A handshake that failed says nothing in the browser (always 1006): ask the page's own
   // URL whether the server is there and still takes our join link.
   async function whyRefused(event) {
-    let status = 0;
-    try {
-      status = (await fetch(window.location.href, {method: "HEAD", cache: "no-store"})).status;
-    } catch (e) { status = 0; }  // no answer: the server is down or unreachable
+    const status = await pageStatus();
     if (cancelled || statusElement.wsdemoSocket !== lastSocket) return;
     if (status === 0 || status >= 500) {
       schedule("with code " + event.code + " (the server does not answer)");
@@ -105,7 +128,7 @@ function connect(endpoint, params, statusElement, handlers, protocols) {
     ws.addEventListener("open", () => {
       if (!current()) return;
       opened = true;
-      delay = 1000;
+      waits.reset();
       showState(statusElement, "open");
       if (handlers.open) handlers.open(ws);
     });

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 
 import pytest
 
 import wsdemo
 from wsdemo import wire
 
-from .conftest import T, screenshot
+from .conftest import T, free_port, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 PAGES = 10
@@ -152,34 +153,123 @@ async def test_sse_page_shows_ticks_and_resumes_with_last_event_id(browser, tmp_
         assert int(seq) >= 3 and float(price) > 0 and last_id == seq
         await screenshot(page, tmp_path, "sse.png")
         # Every update the page gets from here on (the log shows only the last 20).
-        await page.evaluate("() => { window.seen = []; source.addEventListener('message', "
-                            "(e) => window.seen.push(JSON.parse(e.data).seq)); }")
+        await page.evaluate(_WATCH_SEQ_JS)
         await page.wait_for_function("() => window.seen.length >= 2")
-        # The server ends the stream: EventSource reconnects by itself, saying where it was.
+        # The server ends the stream: the page opens a new one, saying where it was.
         for stream in list(server.app_state.streams):
             stream.end("going away for a moment")
         await page.wait_for_function("() => document.getElementById('reconnects').textContent === '1'")
+        assert await page.text_content("#attempts") == "1"
         before = await page.evaluate("() => window.seen.length")
         await page.wait_for_function(f"() => window.seen.length >= {before + 5}")
         shown = await page.evaluate("() => window.seen")
         assert shown == list(range(shown[0], shown[0] + len(shown)))  # no gap, no duplicate
-        # (the browser may send both requests on the connection that loaded the page)
-        asked = [e.request for c in server.tap.connections for e in c.events
-                 if isinstance(e, wire.HttpRequest) and e.request.target.startswith("/sse?")]
+        asked = _sse_requests(server)
         assert len(asked) == 2 and all("token=*" in r.target for r in asked)
-        assert "Last-Event-ID" not in asked[0].headers
-        resumed = int(asked[1].headers.get("Last-Event-ID"))
+        assert "since" not in _query(asked[0]) and "Last-Event-ID" not in asked[0].headers
+        # A new EventSource cannot send Last-Event-ID: the page says where it was with ?since=.
+        resumed = int(_query(asked[1])["since"][0])
         assert resumed in shown and resumed + 1 in shown
         assert sum(isinstance(e, wire.SseEvent) for c in server.tap.connections for e in c.events) > 10
         # Text, never markup: an update's fields are shown as sent.
         server.app_state.feed.symbol = "<i>X</i>"
         await page.wait_for_function("() => document.getElementById('symbol').textContent === '<i>X</i>'")
         assert await page.locator("#symbol i").count() == 0
-        await server.stop()  # the browser keeps retrying: the page says so
+        await server.stop()  # the page keeps retrying: it says so
         await page.wait_for_selector("#status[data-state='reconnecting']")
+        assert "attempt 1: " in await page.text_content("#status")
     finally:
         await page.close()
         await asyncio.wait_for(server.stop(), T)
+
+
+# Every sequence number the page shows, in order (#seq changes once per update; the log
+# keeps only the last 20).
+_WATCH_SEQ_JS = """() => {
+  window.seen = [];
+  new MutationObserver((records) => { for (const r of records) for (const n of r.addedNodes)
+    window.seen.push(Number(n.textContent)); }).observe(document.getElementById('seq'), {childList: true});
+}"""
+
+
+def _sse_requests(server) -> list:
+    """The requests for /sse the tap saw, in order (a browser may send several on one connection)."""
+    return [e.request for c in server.tap.connections for e in c.events
+            if isinstance(e, wire.HttpRequest) and e.request.target.split("?")[0] == "/sse"]
+
+
+def _query(request) -> dict:
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(request.target).query)
+
+
+async def test_sse_page_comes_back_after_a_restart_with_backoff_and_no_duplicate(browser):
+    port = free_port()
+    srv = await asyncio.wait_for(wsdemo.serve(port=port, ticker_interval_ms=100), T)
+    page = await browser.new_page()
+    page.set_default_timeout(T * 1000)
+    try:
+        await page.goto(srv.http_url("/sse.html"))
+        await page.wait_for_selector("#status[data-state='open']")
+        await page.evaluate("window.wsdemoLoaded = true")  # gone if the page reloads
+        await page.evaluate(_WATCH_SEQ_JS)
+        await page.wait_for_function("() => window.seen.length >= 3")
+        old_feed = srv.app_state.feed
+        await asyncio.wait_for(srv.stop(), T)  # ends the stream cleanly: the page must come back
+        await page.wait_for_selector("#status[data-state='reconnecting']")
+        assert "trying again in" in await page.text_content("#status")
+        # At least one try fails while the server is down (the status names the next attempt).
+        await page.wait_for_function("() => Number(document.getElementById('attempts').textContent) >= 2",
+                                     timeout=45_000)
+        srv = await asyncio.wait_for(wsdemo.serve(port=port, ticker_interval_ms=100), T)
+        # The restarted server goes on with the old numbering, as one taking over a feed does
+        # (Feed.accept): so ?since= can resume exactly where the page was.
+        for update in old_feed.history:
+            srv.app_state.feed.accept(update)
+        await page.wait_for_selector("#status[data-state='open']", timeout=45_000)
+        assert await page.evaluate("window.wsdemoLoaded") is True
+        assert await page.text_content("#reconnects") == "1"
+        before = await page.evaluate("() => window.seen.length")
+        await page.wait_for_function(f"() => window.seen.length >= {before + 3}")
+        shown = await page.evaluate("() => window.seen")
+        assert shown == list(range(shown[0], shown[0] + len(shown)))  # no gap, no duplicate
+        asked = _sse_requests(srv)  # the new server's tap: the request that came back
+        assert len(asked) == 1 and int(_query(asked[0])["since"][0]) in shown
+    finally:
+        await page.close()
+        await asyncio.wait_for(srv.stop(), T)
+
+
+@pytest.mark.parametrize("how", ["bad-query", "token-changed"])
+async def test_sse_page_never_retries_a_refused_stream(browser, how):
+    port = free_port()
+    srv = await asyncio.wait_for(wsdemo.serve(port=port, classroom=True, token="fixed-token-for-the-class",
+                                              show_join=False, ticker_interval_ms=100), T)
+    page = await browser.new_page()
+    page.set_default_timeout(T * 1000)
+    try:
+        if how == "bad-query":  # /sse answers 400 (interval out of range) before ever opening
+            await page.goto(srv.join_url("/sse.html?interval=1"))
+            expected = "the server refused the stream"
+        else:  # open, then the server restarts with another token: the link is refused (403)
+            await page.goto(srv.join_url("/sse.html"))
+            await page.wait_for_selector("#status[data-state='open']")
+            await asyncio.wait_for(srv.stop(), T)
+            srv = await asyncio.wait_for(wsdemo.serve(port=port, classroom=True, show_join=False), T)
+            expected = "the join link was refused"
+        await page.wait_for_selector("#status[data-state='refused']", timeout=45_000)
+        assert expected in await page.text_content("#status")
+        tries = await page.text_content("#attempts")
+        asked = len(_sse_requests(srv))
+        assert asked == 1 or how == "token-changed"  # tries while the server was down reach no tap
+        await page.wait_for_timeout(2500)  # past the wait before a first retry (at most 1.2 s)
+        assert len(_sse_requests(srv)) == asked
+        assert await page.text_content("#attempts") == tries
+        assert await page.get_attribute("#status", "data-state") == "refused"
+        if how == "bad-query":
+            assert tries == "0" and await page.text_content("#reconnects") == "0"
+    finally:
+        await page.close()
+        await asyncio.wait_for(srv.stop(), T)
 
 
 # Contrast ratio per WCAG 2.x, computed in the page from the rendered colours.
