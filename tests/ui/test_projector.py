@@ -18,26 +18,11 @@ from wsdemo.ui import ConnectionsPanel, FrameInspector
 from wsdemo.ui import render as R
 from wsdemo.ui.widgets import EVERYONE, MAX_FOLLOW
 
+from tests.live.conftest import wait_until
+
 from .conversation import HOSTILE, decode
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def server():
-    srv = await wsdemo.serve(ring_size=2000)
-    try:
-        yield srv
-    finally:
-        await asyncio.wait_for(srv.stop(), 10)
-
-
-async def _until(pred, timeout=10.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not pred():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 async def _echo(client, n: int, prefix: str = "m") -> None:
@@ -52,7 +37,7 @@ async def test_pause_freezes_the_view_while_recording_and_resume_catches_up(serv
     insp = FrameInspector(server.tap)
     client = await server.connect("/echo")
     await _echo(client, 2)
-    await _until(lambda: insp.book.frames["server"] >= 2)
+    await wait_until(lambda: insp.book.frames["server"] >= 2)
     insp.flush()
     before, counts = insp.shown_lines, insp.counts_line
     assert len(before) == 6 and before[-1].endswith("'m1'")  # request, response, 4 frames
@@ -61,7 +46,7 @@ async def test_pause_freezes_the_view_while_recording_and_resume_catches_up(serv
     insp.pause()
     assert insp.paused and insp.new_while_paused == 0
     await _echo(client, 5, "late")
-    await _until(lambda: insp.new_while_paused == 10)   # recorded while paused...
+    await wait_until(lambda: insp.new_while_paused == 10)   # recorded while paused...
     insp.flush()                                         # ...and a sync happens: nothing moves
     assert insp.shown_lines == before and insp.counts_line == counts
     assert repr(insp) == ("FrameInspector: 14 frames (7 →, 7 ←), showing all, "
@@ -77,7 +62,7 @@ async def test_pause_freezes_the_view_while_recording_and_resume_catches_up(serv
     insp.resume()
     assert not insp.paused
     assert insp.shown_lines == before  # the catch-up is a batched sync on the loop, not inline
-    await _until(lambda: insp.syncs > syncs)
+    await wait_until(lambda: insp.syncs > syncs)
     after = insp.shown_lines
     assert after[:6] == before and len(after) == 16
     assert insp.counts_line == "Frames: 14 frames (7 →, 7 ←)"
@@ -91,11 +76,11 @@ async def test_pause_freezes_the_view_while_recording_and_resume_catches_up(serv
 async def test_resume_after_more_than_the_ring_shows_the_latest_max_rows(server):
     insp = FrameInspector(server.tap, max_rows=20)
     client = await server.connect("/echo")
-    await _until(lambda: len(insp.rows) == 2)
+    await wait_until(lambda: len(insp.rows) == 2)
     insp.pause()
     frozen = insp.shown_lines
     await _echo(client, 30)
-    await _until(lambda: insp.new_while_paused == 60)
+    await wait_until(lambda: insp.new_while_paused == 60)
     insp.flush()
     assert insp.shown_lines == frozen and len(insp.rows) == 20  # the ring stays bounded
     # the frozen rows have left the ring, yet they are on screen: they can still be picked
@@ -128,7 +113,7 @@ async def test_filter_by_student_or_connection(server):
     await ann.send("hi from ann")
     await bob.send("hi from bob")
     await ann2.send('{"x": 0.5, "y": 0.5}')
-    await _until(lambda: sum(r.kind == "text" and r.sender == "client" for r in insp.rows) == 3)
+    await wait_until(lambda: sum(r.kind == "text" and r.sender == "client" for r in insp.rows) == 3)
     insp.flush()
 
     assert insp.students() == {"ann": sorted([ids[ann], ids[ann2]]), "bob": [ids[bob]],
@@ -177,7 +162,7 @@ async def test_hostile_names_are_labels_not_markup(server):
     odd = "a\nb\x07" + "x" * 100
     c1 = await server.connect("/chat?name=" + quote(HOSTILE))
     c2 = await server.connect("/chat?name=" + quote(odd))
-    await _until(lambda: len(insp.students()) == 2)
+    await wait_until(lambda: len(insp.students()) == 2)
     insp.flush()
     labels = [label for label, _v in insp.who_choices()]
     # the Dropdown sets option text, never HTML: the name shows as typed, one line, bounded
@@ -220,7 +205,7 @@ async def test_follow_shows_the_latest_n_and_off_shows_all(server):
     insp = FrameInspector(server.tap)
     client = await server.connect("/echo")
     await _echo(client, 10)
-    await _until(lambda: insp.book.frames["server"] >= 10)
+    await wait_until(lambda: insp.book.frames["server"] >= 10)
     insp.flush()
     everything = insp.shown_lines
     assert len(everything) == 22
@@ -229,7 +214,7 @@ async def test_follow_shows_the_latest_n_and_off_shows_all(server):
     assert insp.following == 5 and insp.shown_lines == everything[-5:]
     assert repr(insp).endswith("showing all, following the latest 5")
     await _echo(client, 3, "new")
-    await _until(lambda: insp.book.frames["server"] >= 13)
+    await wait_until(lambda: insp.book.frames["server"] >= 13)
     insp.flush()
     assert len(insp.shown_lines) == 5 and insp.shown_lines[-1].endswith("'new2'")
     # following keeps to the filters: the latest 5 the server sent
@@ -254,7 +239,7 @@ async def test_large_panel_puts_the_latest_sender_on_top_and_ignores_broadcasts(
     await a.recv_json()
     b = await server.connect("/chat?name=b")
     c = await server.connect("/chat?name=c")
-    await _until(lambda: all(x.connection.response is not None for x in (a, b, c)))
+    await wait_until(lambda: all(x.connection.response is not None for x in (a, b, c)))
     panel = ConnectionsPanel(server.tap, large=True)
     normal = ConnectionsPanel(server.tap)
     conn = {x: x.connection for x in (a, b, c)}
@@ -268,7 +253,7 @@ async def test_large_panel_puts_the_latest_sender_on_top_and_ignores_broadcasts(
         for x in (a, b, c):  # the broadcast reaches everyone: it must not reorder them
             while (await x.recv_json(timeout=10)).get("text") != text:
                 pass
-        await _until(lambda: panel.last_activity(conn[who]) > before)
+        await wait_until(lambda: panel.last_activity(conn[who]) > before)
         panel.flush()
 
     await say(a, "first")
@@ -277,7 +262,7 @@ async def test_large_panel_puts_the_latest_sender_on_top_and_ignores_broadcasts(
     assert panel.displayed() == [conn[b], conn[a], conn[c]]
     # control frames (a ping, a heartbeat's pong) are not something the student said
     await c.ping(b"hb")
-    await _until(lambda: any(isinstance(e, wire.FrameEvent) and e.frame.opcode == wire.Opcode.PONG
+    await wait_until(lambda: any(isinstance(e, wire.FrameEvent) and e.frame.opcode == wire.Opcode.PONG
                              for e in conn[c].events))
     panel.flush()
     assert panel.displayed() == [conn[b], conn[a], conn[c]]

@@ -156,15 +156,6 @@ async def test_batcher_limits_syncs_per_interval_however_fast_events_come():
 
 # --------------------------------------------------------------------------- live
 
-@pytest.fixture
-async def server():
-    srv = await wsdemo.serve(ring_size=2000)
-    try:
-        yield srv
-    finally:
-        await asyncio.wait_for(srv.stop(), 10)
-
-
 async def _until(pred, timeout=5.0):
     deadline = asyncio.get_running_loop().time() + timeout
     while not pred():
