@@ -688,26 +688,33 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
         await http.close()
 
 
+async def _follow(run: _Run, n: int, fresh_after: int, next_update, client, what: str) -> None:
+    """A pushed stream of updates (WebSocket or event stream): the stream first sends the latest
+    update it has, so wait for one produced at the rate measured; the window starts there."""
+    first = await next_update()
+    while first["seq"] <= fresh_after:
+        first = await next_update()
+    conn = client.connection
+    if conn is None:
+        raise RuntimeError(f"the tap recorded no connection for the {what}")
+    run.connections.append(conn)
+    run.start_seq = last = first["seq"]
+    while len(run.seqs) < n:
+        update = await next_update()
+        now = time.time()
+        if update["seq"] > last:
+            run.got(update, now)
+            last = update["seq"]
+    run.summary = _window(conn, run.start_seq, last)
+
+
 async def _listen(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after: int) -> None:
     client = await asyncio.wait_for(server.connect("/ticker", timeout=clock.left(run, n)), clock.left(run, n))
     try:
-        # The ticker first pushes the latest update it has: wait for one produced at the
-        # rate measured; the window starts there.
-        first = json.loads(await client.recv(timeout=clock.left(run, n)))
-        while first["seq"] <= fresh_after:
-            first = json.loads(await client.recv(timeout=clock.left(run, n)))
-        conn = client.connection
-        if conn is None:
-            raise RuntimeError("the tap recorded no connection for the WebSocket client")
-        run.connections.append(conn)
-        run.start_seq = last = first["seq"]
-        while len(run.seqs) < n:
-            update = json.loads(await client.recv(timeout=clock.left(run, n)))
-            now = time.time()
-            if update["seq"] > last:
-                run.got(update, now)
-                last = update["seq"]
-        run.summary = _window(conn, run.start_seq, last)
+        async def update() -> dict:
+            return json.loads(await client.recv(timeout=clock.left(run, n)))
+
+        await _follow(run, n, fresh_after, update, client, "WebSocket client")
     finally:
         await client.close(timeout=2)
 
@@ -724,23 +731,7 @@ async def _stream(server: "Server", run: _Run, n: int, clock: _Clock, fresh_afte
                 if event.type == "message" and "seq" in data:
                     return data
 
-        # The stream first sends the latest update it has: wait for one produced at the
-        # rate measured; the window starts there.
-        first = await update()
-        while first["seq"] <= fresh_after:
-            first = await update()
-        conn = client.connection
-        if conn is None:
-            raise RuntimeError("the tap recorded no connection for the event stream")
-        run.connections.append(conn)
-        run.start_seq = last = first["seq"]
-        while len(run.seqs) < n:
-            got = await update()
-            now = time.time()
-            if got["seq"] > last:
-                run.got(got, now)
-                last = got["seq"]
-        run.summary = _window(conn, run.start_seq, last)
+        await _follow(run, n, fresh_after, update, client, "event stream")
     finally:
         await client.close()
 
