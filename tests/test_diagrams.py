@@ -17,8 +17,11 @@ import graphviz
 import pytest
 
 from wsdemo import diagrams
+from wsdemo.ui import markup
+from wsdemo.ui.palette import FIELD_COLOURS
 from wsdemo.wire import ConnectionDecoder, Frame, Opcode, compute_accept, encode_frame
 from wsdemo.wire.lifecycle import TRANSITIONS, State
+from wsdemo.wire.recording import RecordedConnection
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -28,14 +31,11 @@ EXPLAINERS = [diagrams.letters_vs_phone_call, diagrams.polling, diagrams.long_po
               diagrams.lifecycle]
 
 
-class Recording:
-    """What the diagrams read from a tap Connection: events, path, opened_at."""
+class Recording(RecordedConnection):
+    """A recorded connection (a ConnectionRecord, as the diagrams read), fed here byte by byte."""
 
     def __init__(self, path: str = "/echo", opened_at: float = 1000.0):
-        self.path = path
-        self.opened_at = opened_at
-        self.events: list = []
-        self.decoder = ConnectionDecoder()
+        super().__init__(path=path, opened_at=opened_at, decoder=ConnectionDecoder())
         self.t = opened_at
 
     def feed(self, sender: str, data: bytes, dt: float = 0.001) -> None:
@@ -172,6 +172,17 @@ def test_frame_layout_shows_the_real_bits(need_dot, payload, mask):
     if len(payload) > 8:
         assert f"… {len(payload) - 8:,} more payload bytes …" in svg
     assert f"{len(frame.raw)} bytes" in repr(d)
+
+
+def test_frame_layout_and_the_frame_inspector_colour_each_field_alike():
+    """One palette: a field has the same colour in the diagram and in the inspector's field table."""
+    frame = Frame.build(Opcode.BINARY, bytes(300), mask_key=MASK)  # every field, 16-bit length too
+    layout = diagrams.frame_layout(frame).source
+    table = markup.field_table_html(frame)
+    for f in frame.fields:
+        colour = FIELD_COLOURS[f.name]
+        assert f'bgcolor="{colour}"' in layout, f.name
+        assert f"background:{colour}'>{f.name}</td>" in table, f.name
 
 
 def test_from_connection_draws_a_recorded_connection(need_dot):

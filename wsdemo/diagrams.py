@@ -24,7 +24,9 @@ from typing import Iterable, Sequence
 import graphviz
 
 from . import wire
+from .ui.palette import CLIENT_COLOR, FIELD_COLOURS, LIFELINE_COLOR, OPEN_COLOR, SERVER_COLOR, WAIT_COLOR
 from .wire import lifecycle as _lifecycle
+from .wire.recording import ConnectionRecord
 
 __all__ = [
     "Diagram",
@@ -44,14 +46,6 @@ __all__ = [
     "SERVER_COLOR",
 ]
 
-# Okabe-Ito palette: distinguishable with every common colour-vision deficiency
-# and dark enough for a projector on white. One colour per direction, everywhere.
-CLIENT_COLOR = "#0072B2"  # blue: client -> server
-SERVER_COLOR = "#D55E00"  # vermillion: server -> client
-OPEN_COLOR = "#009E73"  # bluish green: a connection held open
-WAIT_COLOR = "#7F7F7F"  # grey: a request (or news) waiting
-ERROR_COLOR = "#000000"
-LIFELINE_COLOR = "#555555"
 FONT = "Helvetica"
 TITLE_SIZE = "28"
 LABEL_SIZE = "20"
@@ -502,16 +496,16 @@ def _collapsed_note(hidden: list) -> str:
     return (f"… {', '.join(parts)} …  ({by['client']} → server, {by['server']} → client, {size:,} B)")
 
 
-def _connection_story(conn, max_arrows: int, title: str | None) -> tuple[_Story, int]:
+def _connection_story(conn: ConnectionRecord, max_arrows: int, title: str | None) -> tuple[_Story, int]:
     arrows = []
     for ev in list(conn.events):
         a = _event_arrow(ev)
         if a is not None:
             arrows.append((ev, a))
-    t0 = getattr(conn, "opened_at", None)
+    t0 = conn.opened_at
     if t0 is None:
         t0 = arrows[0][0].at if arrows else 0.0
-    peer = getattr(conn, "peer", None)
+    peer = conn.peer
     story = _Story(title, [_Lane(f"client\n{peer}" if peer else "client"), _Lane("server")], show_time=True)
     if len(arrows) > max_arrows:
         # Keep the start (handshake) and the end (closing handshake); fold the middle.
@@ -531,9 +525,8 @@ def _connection_story(conn, max_arrows: int, title: str | None) -> tuple[_Story,
     return story, len(arrows)
 
 
-def _conn_title(conn) -> str:
-    cid = getattr(conn, "id", None)
-    path = getattr(conn, "path", None)
+def _conn_title(conn: ConnectionRecord) -> str:
+    cid, path = conn.id, conn.path
     head = f"connection {cid}" if cid is not None else "connection"
     return f"{head}: {path}" if path else head
 
@@ -545,11 +538,11 @@ def _legend_recorded(conns) -> list:
     return entries + [(LIFELINE_COLOR, "lifeline", "lifeline: events in order, not to scale")]
 
 
-def from_connection(conn, *, max_arrows: int = 40, title: str | None = None) -> Diagram:
+def from_connection(conn: ConnectionRecord, *, max_arrows: int = 40, title: str | None = None) -> Diagram:
     """Draw a recorded connection: each HTTP head and each frame an arrow, in time order.
 
-    ``conn`` is a tap ``Connection`` or anything with ``.events`` (wire events),
-    ``.path`` and optionally ``.opened_at``, ``.id`` and ``.peer``. Labels give
+    ``conn`` is a ``ConnectionRecord`` (``wsdemo.wire.recording``): a tap ``Connection``
+    or a ``RecordedConnection``. Labels give
     the kind, the bytes on the wire and, on the left, the time since the
     connection opened. More than ``max_arrows`` arrows fold their middle into
     one line that counts what it hides.
@@ -558,13 +551,13 @@ def from_connection(conn, *, max_arrows: int = 40, title: str | None = None) -> 
         raise ValueError(f"max_arrows must be at least 2 (got {max_arrows})")
     story, total = _connection_story(conn, max_arrows, None)
     drawn = story.arrows
-    path = getattr(conn, "path", None) or "?"
+    path = conn.path or "?"
     summary = f"{path}, {drawn} arrows" + (f" of {total}" if total > drawn else "")
     return _draw_stories("from_connection", title or _conn_title(conn), [story], _legend_recorded([conn]),
                          summary=summary)
 
 
-def from_connections(conns: Sequence, *, max_arrows: int = 24, title: str | None = None) -> Diagram:
+def from_connections(conns: Sequence[ConnectionRecord], *, max_arrows: int = 24, title: str | None = None) -> Diagram:
     """Several recorded connections side by side (e.g. a polling client next to a WebSocket
     client). Rows follow each connection's own order; they are not on one time scale."""
     conns = list(conns)
@@ -576,7 +569,7 @@ def from_connections(conns: Sequence, *, max_arrows: int = 24, title: str | None
     for conn in conns:
         story, total = _connection_story(conn, max_arrows, _conn_title(conn))
         stories.append(story)
-        parts.append(f"{getattr(conn, 'path', None) or '?'} {story.arrows}" +
+        parts.append(f"{conn.path or '?'} {story.arrows}" +
                      (f"/{total}" if total > story.arrows else ""))
     return _draw_stories("from_connections", title or "Side by side", stories, _legend_recorded(conns),
                          summary=f"{len(conns)} connections, arrows {', '.join(parts)}")
@@ -584,15 +577,6 @@ def from_connections(conns: Sequence, *, max_arrows: int = 24, title: str | None
 
 # ---------------------------------------------------------------- frame layout
 
-_FIELD_COLORS = {
-    "FIN": "#E8E8E8", "RSV1": "#E8E8E8", "RSV2": "#E8E8E8", "RSV3": "#E8E8E8",
-    "opcode": "#CCE3F2",  # light blue
-    "MASK": "#F9DCC8",  # light vermillion
-    "payload length": "#CCEBE0",  # light green
-    "extended payload length": "#CCEBE0",
-    "masking key": "#FFF3B8",  # light yellow
-    "payload": "#F0DDE8",  # light purple
-}
 _PAYLOAD_BYTES_SHOWN = 8
 
 
@@ -612,7 +596,7 @@ def frame_layout(frame) -> Diagram:
     # Split each field into pieces that fit in 32-bit rows; the payload gets a piece per byte.
     pieces: list[tuple[int, int, str, str, str]] = []  # (start, length, colour, label, field name)
     for f in fields:
-        color = _FIELD_COLORS.get(f.name, "#FFFFFF")
+        color = FIELD_COLOURS.get(f.name, "#FFFFFF")  # as the FrameInspector colours it
         if f.name == "payload":
             n = min(len(frame.payload), _PAYLOAD_BYTES_SHOWN)
             for i in range(n):
@@ -663,7 +647,7 @@ def frame_layout(frame) -> Diagram:
         out.append("<tr>" + "".join(bits) + "</tr>")
     hidden = len(frame.payload) - _PAYLOAD_BYTES_SHOWN
     if hidden > 0:
-        out.append(f'<tr><td border="0"></td><td colspan="32" bgcolor="{_FIELD_COLORS["payload"]}">'
+        out.append(f'<tr><td border="0"></td><td colspan="32" bgcolor="{FIELD_COLOURS["payload"]}">'
                    f"… {hidden:,} more payload bytes …</td></tr>")
     payload_field = next((f for f in fields if f.name == "payload"), None)
     if payload_field is not None:

@@ -30,7 +30,7 @@ import os
 import wsdemo
 from wsdemo import backpressure, exercises, hijack, wire
 from wsdemo.client import ConnectionClosed, Reconnect
-from wsdemo.ui.render import subprotocol_lines
+from wsdemo.ui.handshake import subprotocol_lines
 
 T = 5  # seconds: every await below gives up after this, so a broken server cannot hang the notebook
 logging.getLogger("tornado.access").setLevel(logging.ERROR)  # the refused handshakes below are on purpose

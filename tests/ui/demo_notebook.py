@@ -73,7 +73,7 @@ CELLS = [
     "assert hv.accept_ok() is True\n"
     "row = insp.selected\n"
     "assert row is not None and HOSTILE in row.message.text\n"
-    "assert '<img' not in insp._detail.value and '&lt;img' in insp._as_text.value\n"
+    "assert '<img' not in insp.detail_html and '&lt;img' in insp.payload_html['text']\n"
     "assert 'x' * 160 not in hv.text and '*' * 167 in hv.text  # the cookie, redacted\n"
     "assert frag.selected.kind == 'continuation' and frag.selected.fragment == (2, 2)\n"
     "assert deflated.selected.frame.rsv1 and closing.selected.kind == 'close'\n"

@@ -11,7 +11,7 @@ import pytest
 import wsdemo
 from wsdemo import wire
 from wsdemo.ui import HandshakeView
-from wsdemo.ui import render as R
+from wsdemo.ui import handshake
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,7 +32,7 @@ def test_selected_offer_is_shown_with_the_offers_in_order():
     hv = HandshakeView(_pair("x.v2, wsdemo.chat.v1", "wsdemo.chat.v1"))
     assert "Subprotocols offered (client's order of preference): x.v2, wsdemo.chat.v1" in hv.text
     assert "Subprotocol selected: wsdemo.chat.v1 ✓" in hv.text
-    assert "wsdemo.chat.v1" in hv._subprotocol.value
+    assert "wsdemo.chat.v1" in hv.subprotocols_html
 
 
 def test_none_selected_says_what_a_browser_does_next():
@@ -48,7 +48,7 @@ def test_a_selection_that_was_not_offered_is_flagged():
 
 
 def test_nothing_offered_nothing_selected():
-    assert R.subprotocol_lines(_pair(None, None).request, _pair(None, None).response) == [
+    assert handshake.subprotocol_lines(_pair(None, None).request, _pair(None, None).response) == [
         "Subprotocols offered (client's order of preference): none", "Subprotocol selected: none selected"]
 
 
@@ -71,4 +71,4 @@ async def test_handshake_view_of_a_live_chat_connection():
 
 def test_a_hostile_offer_is_shown_as_text():
     hv = HandshakeView(_pair("<img src=x onerror=alert(1)>", None))
-    assert "<img" not in hv._subprotocol.value and "&lt;img src=x onerror=alert(1)&gt;" in hv._subprotocol.value
+    assert "<img" not in hv.subprotocols_html and "&lt;img src=x onerror=alert(1)&gt;" in hv.subprotocols_html

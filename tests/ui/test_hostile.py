@@ -11,7 +11,8 @@ import pytest
 import wsdemo
 from wsdemo import wire
 from wsdemo.ui import FrameInspector
-from wsdemo.ui import render as R
+from wsdemo.ui import markup
+from wsdemo.wire import recording
 
 from .conversation import decode, request_bytes, response_bytes
 
@@ -32,19 +33,19 @@ def test_a_message_nested_too_deep_for_json_is_shown_as_text_with_a_note():
     insp = FrameInspector(_events_with("[" * 100_000))
     row = insp.select("text")  # raised RecursionError from the JSON view
     assert row is not None and row.message.text == "[" * 100_000
-    view = insp._as_json.value
+    view = insp.payload_html["json"]
     assert "nested too deeply to show as JSON" in view and "shown as text" in view
     assert "[[[[[[[[" in view  # the text itself, escaped and cut like the text view
     assert len(view) < 10_000
     # a deep but parseable document still gets its tree, cut at the tree's own depth
     insp = FrameInspector(_events_with("[" * 500 + "]" * 500))
     insp.select("text")
-    assert "nested too deep" in insp._as_json.value and "<details open>" in insp._as_json.value
+    assert "nested too deep" in insp.payload_html["json"] and "<details open>" in insp.payload_html["json"]
 
 
 # --------------------------------------------------------------------------- recordings
 
-GOOD = json.loads(R.export_recording(decode()[0]))
+GOOD = json.loads(recording.export_recording(decode()[0]))
 
 
 def _recording(change) -> bytes:
@@ -120,7 +121,7 @@ BAD = {
 
 def _upload(insp: FrameInspector, name: str, content: bytes) -> None:
     """What the browser sends when a file is picked on the Load recording button."""
-    insp._upload.set_state({"value": [{"name": name, "type": "application/json", "size": len(content),
+    insp.upload.set_state({"value": [{"name": name, "type": "application/json", "size": len(content),
                                        "last_modified": 0, "content": memoryview(content)}]})
 
 
@@ -128,15 +129,15 @@ def _upload(insp: FrameInspector, name: str, content: bytes) -> None:
 def test_a_bad_recording_is_refused_saying_what_is_wrong_and_nothing_changes(kind):
     content, said = BAD[kind]
     with pytest.raises(ValueError) as err:
-        R.import_recording(content)
+        recording.import_recording(content)
     assert said in str(err.value)
     events, _ = decode()
     insp = FrameInspector(events)
     insp.select(9)
     before = repr(insp)
     _upload(insp, f"{kind}.json", content)
-    link = insp._export_link.value
-    assert "✗ not a valid recording: " in link and R.esc(said) in link, link
+    link = insp.recording_note_html
+    assert "✗ not a valid recording: " in link and markup.esc(said) in link, link
     assert repr(insp) == before and insp.source is events
     assert insp.select(9) is not None  # still the same rows, still usable
 
@@ -145,7 +146,7 @@ def test_a_good_recording_still_loads_after_a_bad_one():
     insp = FrameInspector(decode(start=5000.0)[0])
     _upload(insp, "bad.json", BAD["at NaN"][0])
     _upload(insp, "good.json", json.dumps(GOOD).encode())  # recorded from 1000.0 on
-    assert "Loaded good.json: 1 connection(s)" in insp._export_link.value
+    assert "Loaded good.json: 1 connection(s)" in insp.recording_note_html
     assert insp.select("text") is not None
     # times count from the loaded recording's first event, not the previous source's
     assert insp.rows[0].t == 0.0 and insp.rows[-1].t == pytest.approx(3.0)
@@ -157,7 +158,7 @@ async def test_a_bad_recording_leaves_the_live_inspector_watching_the_tap():
         insp = FrameInspector(server.tap)
         for kind in ("opened_at text", "at huge int", "id an object", "offset a list", "nested"):
             _upload(insp, f"{kind}.json", BAD[kind][0])
-            assert "✗ not a valid recording" in insp._export_link.value
+            assert "✗ not a valid recording" in insp.recording_note_html
         assert insp.source is server.tap
         client = await server.connect("/echo")
         await client.send("still live")

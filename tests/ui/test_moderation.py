@@ -29,40 +29,39 @@ async def _next(client, kind: str):
     return event
 
 
-async def test_the_panels_buttons_kick_mute_lock_and_rotate():
+async def test_the_panels_actions_kick_mute_lock_and_rotate():
     srv = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False), T)
     panel = ModerationPanel(srv)
     try:
         # Students on the join link (the join token, not the teacher's).
         eve = await srv.connect(f"/chat?name=Eve&token={srv.token}")
         bob = await srv.connect(f"/chat?name=Bob&token={srv.token}")
-        await _until(lambda: (panel.flush(), len(panel._who.options) == 2)[1], "two rows")
+        await _until(lambda: (panel.flush(), len(panel.choices) == 2)[1], "two rows")
         assert repr(panel) == 'ModerationPanel: 2 open connections, 0 muted, "Teacher" locked'
-        ids = {label.split()[2]: value for label, value in panel._who.options}
+        ids = {label.split()[2]: value for label, value in panel.choices}
 
-        panel._who.value = ids["Bob"]
-        panel._mute.click()
+        panel.pick(ids["Bob"])
+        panel.mute()
         assert (await _next(bob, "error"))["code"] == "muted"
-        assert "muted &#x27;Bob&#x27;" in panel._said.value  # escaped: names are as sent
+        assert "muted &#x27;Bob&#x27;" in panel.said_html  # escaped: names are as sent
 
-        panel._who.value = ids["Eve"]
-        panel._reason.value = "off topic"
-        panel._kick.click()
+        panel.pick(ids["Eve"])
+        panel.kick("off topic")
         with pytest.raises(wsdemo.client.ConnectionClosed):
             while True:
                 await eve.recv(timeout=T)
         assert (eve.close_code, eve.close_reason) == (1008, "removed by the teacher: off topic")
-        await _until(lambda: (panel.flush(), len(panel._who.options) == 1)[1], "Eve gone")
+        await _until(lambda: (panel.flush(), len(panel.choices) == 1)[1], "Eve gone")
         assert repr(panel) == 'ModerationPanel: 1 open connection, 1 muted, "Teacher" locked'
 
-        panel._lock.value = False
+        panel.keep_teacher(False)
         assert not srv.is_locked("Teacher")
-        panel._lock.value = True
+        panel.keep_teacher(True)
         assert srv.is_locked("Teacher")
 
         old = srv.token
-        panel._rotate.click()
-        assert srv.token != old and srv.token in panel._card.value and "<svg" in panel._card.value
+        panel.rotate()
+        assert srv.token != old and srv.token in panel.card_html and "<svg" in panel.card_html
         with pytest.raises(wsdemo.client.ConnectionClosed):
             while True:
                 await bob.recv(timeout=T)

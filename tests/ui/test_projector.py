@@ -15,8 +15,9 @@ import pytest
 import wsdemo
 from wsdemo import wire
 from wsdemo.ui import ConnectionsPanel, FrameInspector
-from wsdemo.ui import render as R
-from wsdemo.ui.widgets import EVERYONE, MAX_FOLLOW
+from wsdemo.ui import markup, rows as ui_rows
+from wsdemo.wire import recording
+from wsdemo.ui.inspector import EVERYONE, MAX_FOLLOW
 
 from tests.live.conftest import wait_until
 
@@ -182,21 +183,21 @@ async def test_hostile_names_are_labels_not_markup(server):
 
 
 def test_student_names_from_urls_and_greetings():
-    assert R.name_in_target("/chat?name=Ada&token=abc") == "Ada"
-    assert R.name_in_target("/chat?name=%3Cb%3E") == "<b>"
-    assert R.name_in_target("/chat") is None and R.name_in_target("/chat?name=") is None
-    assert R.name_in_target("//[?name=x") is None  # not a URL (urlsplit refuses it): no name
-    assert R.path_of("/chat?name=Ada&token=abc") == "/chat" and R.path_of("//[?a") == "//["
+    assert ui_rows.name_in_target("/chat?name=Ada&token=abc") == "Ada"
+    assert ui_rows.name_in_target("/chat?name=%3Cb%3E") == "<b>"
+    assert ui_rows.name_in_target("/chat") is None and ui_rows.name_in_target("/chat?name=") is None
+    assert ui_rows.name_in_target("//[?name=x") is None  # not a URL (urlsplit refuses it): no name
+    assert ui_rows.path_of("/chat?name=Ada&token=abc") == "/chat" and ui_rows.path_of("//[?a") == "//["
 
     def message(text: str):
         frame, = wire.FrameDecoder().feed(wire.encode_frame(wire.Opcode.TEXT, text.encode()))
         return wire.MessageAssembler().add(frame)
 
-    assert R.name_in_greeting(message('{"type": "join", "name": "guest4", "users": []}')) == "guest4"
-    assert R.name_in_greeting(message('{"type": "hello", "id": 3, "name": "Ada"}')) == "Ada"
-    assert R.name_in_greeting(message('{"type": "message", "name": "x"}')) is None
-    assert R.name_in_greeting(message('{"type": "join", "name": 7}')) is None
-    assert R.name_in_greeting(message("{oops")) is None
+    assert ui_rows.name_in_greeting(message('{"type": "join", "name": "guest4", "users": []}')) == "guest4"
+    assert ui_rows.name_in_greeting(message('{"type": "hello", "id": 3, "name": "Ada"}')) == "Ada"
+    assert ui_rows.name_in_greeting(message('{"type": "message", "name": "x"}')) is None
+    assert ui_rows.name_in_greeting(message('{"type": "join", "name": 7}')) is None
+    assert ui_rows.name_in_greeting(message("{oops")) is None
 
 
 # --------------------------------------------------------------------------- follow
@@ -282,20 +283,20 @@ async def test_large_panel_puts_the_latest_sender_on_top_and_ignores_broadcasts(
 
 def test_rows_of_some_connections_and_the_empty_message_names_who():
     events, _ = decode()
-    book = R.RowBook()
+    book = ui_rows.RowBook()
     for i, e in enumerate(events):
         book.add(e, conn_id=1 if i < 6 else 2)
     rows = book.live()
-    assert {r.conn_id for r in R.filter_rows(rows, conn_ids={2})} == {2}
-    assert R.filter_rows(rows, conn_ids=set()) == []
-    assert len(R.filter_rows(rows, conn_ids=None)) == len(rows)
-    msg = R.empty_rows_html(13, kind="close", who="student '<b>'")
+    assert {r.conn_id for r in ui_rows.filter_rows(rows, conn_ids={2})} == {2}
+    assert ui_rows.filter_rows(rows, conn_ids=set()) == []
+    assert len(ui_rows.filter_rows(rows, conn_ids=None)) == len(rows)
+    msg = markup.empty_rows_html(13, kind="close", who="student '<b>'")
     assert "kind &#x27;close&#x27;, student &#x27;&lt;b&gt;&#x27;" in msg and "Who to everyone" in msg
 
 
 def test_what_counts_as_a_student_acting():
     events, _ = decode()
-    acting = [R.is_student_activity(e) for e in events]
+    acting = [ui_rows.is_student_activity(e) for e in events]
     kinds = [(e.sender, type(e).__name__, getattr(getattr(e, "frame", None), "opcode", None))
              for e, yes in zip(events, acting) if yes]
     # the request and the client's data frames (text, fragments, binary); never a ping,
@@ -309,13 +310,13 @@ def test_what_counts_as_a_student_acting():
 
 def _recording(*people: tuple[int, str]) -> str:
     """One recorded conversation per (connection id, student name)."""
-    one = json.loads(R.export_recording(decode()[0]))["connections"][0]
+    one = json.loads(recording.export_recording(decode()[0]))["connections"][0]
     conns = []
     for cid, name in people:
         request = bytes.fromhex(one["chunks"][0]["hex"]).replace(b"GET /chat ", f"GET /chat?name={name} ".encode())
         chunks = [dict(one["chunks"][0], hex=request.hex())] + one["chunks"][1:]
         conns.append(dict(one, id=cid, path=f"/chat?name={name}", peer="127.0.0.1:5000", chunks=chunks))
-    return json.dumps({"format": R.RECORDING_FORMAT, "version": 1, "connections": conns})
+    return json.dumps({"format": recording.RECORDING_FORMAT, "version": 1, "connections": conns})
 
 
 def test_filter_who_right_after_new_rows_arrive_shows_only_them():
@@ -323,7 +324,7 @@ def test_filter_who_right_after_new_rows_arrive_shows_only_them():
     # rendered yet when filter_who() is called (the Who options must catch up first).
     insp = FrameInspector.from_json(_recording((1, "ann"), (2, "bob")))
     assert insp.students() == {"ann": [1], "bob": [2]}
-    cy, = R.import_recording(_recording((3, "cy")))
+    cy, = recording.import_recording(_recording((3, "cy")))
     insp.feed(cy.events)
     insp.filter_who(student="cy")
     assert insp.shown_lines and all(" #3   " in line for line in insp.shown_lines)

@@ -14,7 +14,7 @@ import ipywidgets as W
 import pytest
 
 from wsdemo import wire
-from wsdemo.ui import ConnectionsPanel, FrameInspector, HandshakeView
+from wsdemo.ui import ConnectionsPanel, FrameInspector, HandshakeView, RecordedConnection, Recording
 from wsdemo.ui import snapshot as S
 
 from .conversation import HOSTILE, KEY, decode
@@ -117,18 +117,9 @@ def test_hostile_values_are_escaped_in_every_snapshot():
 
 
 def test_connections_panel_snapshot_is_its_table():
-    class Conn:
-        def __init__(self, cid, path):
-            self.id, self.peer, self.path, self.is_open = cid, "127.0.0.1:5", path, cid == 1
-            self.events = []
-
-    class Tap:
-        connections = [Conn(1, "/chat?name=" + HOSTILE_NAME), Conn(2, "/echo")]
-
-        def subscribe(self, _cb):
-            return lambda: None
-
-    html = ConnectionsPanel(Tap()).snapshot_html()
+    tap = Recording([RecordedConnection(1, "127.0.0.1:5", "/chat?name=" + HOSTILE_NAME),
+                     RecordedConnection(2, "127.0.0.1:6", "/echo")])
+    html = ConnectionsPanel(tap).snapshot_html()
     assert "<table class='wsdemo-connections'" in html and html.count("<tr>") == 3
     assert "&lt;script&gt;" in html and "<script" not in html
 

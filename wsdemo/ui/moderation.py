@@ -11,10 +11,10 @@ import html
 
 import ipywidgets as W
 
-from .widgets import _Live
+from .base import Live
 
 
-class ModerationPanel(_Live):
+class ModerationPanel(Live):
     """Moderation for ``server`` (a running classroom server), refreshed as people come
     and go. Pick a connection, then Kick (1008 with the reason typed), Mute or Unmute its
     name; the checkbox keeps "Teacher" for your own connections; "New join link" rotates
@@ -50,14 +50,29 @@ class ModerationPanel(_Live):
 
     # -- actions (the buttons call these; a cell may too) --------------------------------
 
+    @property
+    def choices(self) -> list[tuple[str, int]]:
+        """The connections to pick from, as (label, connection id)."""
+        return list(self._who.options)
+
+    def pick(self, connection_id: int) -> None:
+        """Pick a connection (what clicking its line does); ValueError if it is not listed."""
+        if connection_id not in {v for _l, v in self._who.options}:
+            raise ValueError(f"no connection #{connection_id} to pick; listed: "
+                             f"{', '.join(f'#{v}' for _l, v in self._who.options) or 'none'}")
+        self._who.value = connection_id
+
     def _picked(self):
         wanted = self._who.value
         return next((p for p in self.server.participants() if p.id == wanted), None)
 
-    def kick(self) -> int:
+    def kick(self, reason: str | None = None) -> int:
+        """Close the picked connection with 1008 and ``reason`` (default: the one typed)."""
         who = self._picked()
         if who is None:
             return self._say("pick a connection first")
+        if reason is not None:
+            self._reason.value = reason
         n = self.server.kick(who.id, self._reason.value.strip())
         self._say(f"kicked #{who.id} {who.name or who.endpoint}: {n} connection closed with 1008")
         return n
@@ -77,6 +92,10 @@ class ModerationPanel(_Live):
         self._say("new join link: everyone on the old one was closed with 4001 and must rejoin")
         return card
 
+    def keep_teacher(self, on: bool = True) -> None:
+        """Keep the name "Teacher" for your own connections (what the checkbox does)."""
+        self._lock.value = on
+
     def _on_lock(self, change) -> None:
         if change["new"]:
             n = self.server.lock_name("Teacher")
@@ -90,6 +109,16 @@ class ModerationPanel(_Live):
         return 0
 
     # -- view ----------------------------------------------------------------------------
+
+    @property
+    def said_html(self) -> str:
+        """What the last action did, in words."""
+        return self._said.value
+
+    @property
+    def card_html(self) -> str:
+        """The join card of the latest new join link ('' before any)."""
+        return self._card.value
 
     def _render(self) -> None:
         if not self.server.running:

@@ -4,7 +4,7 @@ A saved notebook read where no widget can run (GitHub, an untrusted JupyterLab, 
 static HTML export) shows a widget output's ``text/html`` instead of the widget.
 :func:`snapshot_html` draws a widget tree as plain HTML: tables, text, headings
 instead of the interactive controls. Values from HTML widgets are kept as they are
-(render.py built them with every wire value escaped); every other value (option
+(markup.py built them with every wire value escaped); every other value (option
 labels, text fields, descriptions, titles) is escaped here.
 
 :func:`collect` is what scripts/build_notebooks.py runs in the kernel after the
@@ -14,13 +14,23 @@ last cell: the final snapshot and the saved state of every widget a notebook sho
 from __future__ import annotations
 
 import logging
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Protocol, runtime_checkable
 
 import ipywidgets as W
+from ipywidgets.widgets.widget_description import DescriptionWidget
 
-from . import render as R
+from .markup import esc
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class OwnSnapshot(Protocol):
+    """A widget that draws its own snapshot (every wsdemo widget: ``ui.base.Live``)."""
+
+    def snapshot_html(self) -> str: ...
+
+    def flush(self) -> None: ...
 
 SNAPSHOT_CLASS = "wsdemo-snapshot"
 MAX_ROWS = 100  # newest rows of a frame table in a snapshot (the live table keeps up to 500)
@@ -34,7 +44,7 @@ NOTE = ("<div style='font-size:85%;color:#555'><i>A saved view: run the notebook
 def snapshot_html(widget: W.Widget, parts: Mapping[int, str] | None = None) -> str:
     """The widget's view as static HTML. ``parts`` maps ``id(child)`` to the HTML to show
     for that child instead of the generic drawing (e.g. a real table for a Select)."""
-    name = R.esc(type(widget).__name__)
+    name = esc(type(widget).__name__)
     return (f'{SNAPSHOT_START} data-widget="{name}">' + _draw(widget, parts or {}) + NOTE
             + "</div>")
 
@@ -45,23 +55,21 @@ def snapshot_of(widget: W.Widget) -> str:
     A drawing bug must not put a traceback into a learner's cell: the snapshot is then the
     widget's repr, so the output keeps the same kinds of data (what nbval compares)."""
     try:
-        own = getattr(widget, "snapshot_html", None)
-        return own() if callable(own) else snapshot_html(widget)
+        return widget.snapshot_html() if isinstance(widget, OwnSnapshot) else snapshot_html(widget)
     except Exception:
         log.exception("wsdemo: could not draw a snapshot of %s", type(widget).__name__)
-        return (f'{SNAPSHOT_START} data-widget="{R.esc(type(widget).__name__)}">'
-                f"<pre>{R.esc(repr(widget))}</pre>{NOTE}</div>")
+        return (f'{SNAPSHOT_START} data-widget="{esc(type(widget).__name__)}">'
+                f"<pre>{esc(repr(widget))}</pre>{NOTE}</div>")
 
 
 def _hidden(w: W.Widget) -> bool:
-    layout = getattr(w, "layout", None)
-    return layout is not None and (layout.display == "none" or layout.visibility == "hidden")
+    return isinstance(w, W.DOMWidget) and (w.layout.display == "none" or w.layout.visibility == "hidden")
 
 
 def _labelled(w: W.Widget, value: str) -> str:
-    desc = getattr(w, "description", "") or ""
-    label = f"<b>{R.esc(desc)}</b> " if desc else ""
-    return f"<span>{label}<code>{R.esc(value) if value else '—'}</code></span>"
+    desc = (w.description or "") if isinstance(w, DescriptionWidget) else ""
+    label = f"<b>{esc(desc)}</b> " if desc else ""
+    return f"<span>{label}<code>{esc(value) if value else '—'}</code></span>"
 
 
 def _draw(w: W.Widget, parts: Mapping[int, str]) -> str:
@@ -73,16 +81,16 @@ def _draw(w: W.Widget, parts: Mapping[int, str]) -> str:
         value = w.value or ""
         return "" if value.lstrip().startswith("<style") else value
     if isinstance(w, W.Label):
-        return f"<div>{R.esc(w.value)}</div>"
+        return f"<div>{esc(w.value)}</div>"
     if isinstance(w, W.Tab):
         out = []
         for i, child in enumerate(w.children):
             inner = _draw(child, parts)
             if not inner:
                 continue
-            title = w.get_title(i) if hasattr(w, "get_title") else ""
+            title = w.titles[i] if i < len(w.titles) else ""
             opened = " open" if i == (w.selected_index or 0) else ""
-            out.append(f"<details{opened}><summary>{R.esc(title or f'tab {i + 1}')}</summary>"
+            out.append(f"<details{opened}><summary>{esc(title or f'tab {i + 1}')}</summary>"
                        f"{inner}</details>")
         return "".join(out)
     if isinstance(w, W.HBox):
@@ -99,16 +107,16 @@ def _draw(w: W.Widget, parts: Mapping[int, str]) -> str:
         return f"<div>{inner}</div>" if inner else ""
     if isinstance(w, (W.Select, W.SelectMultiple)):
         chosen = set(w.index if isinstance(w.index, tuple) else (w.index,))
-        rows = "".join(f"<tr><td>{'▶' if i in chosen else ''}</td><td><code>{R.esc(label)}</code></td></tr>"
+        rows = "".join(f"<tr><td>{'▶' if i in chosen else ''}</td><td><code>{esc(label)}</code></td></tr>"
                        for i, label in enumerate(w._options_labels))
         return f"<table>{rows}</table>" if rows else ""
     if isinstance(w, (W.ToggleButtons, W.Dropdown, W.RadioButtons)):
         return _labelled(w, w.label or "")
     if isinstance(w, (W.Checkbox, W.ToggleButton)):
-        return f"<span>{'☑' if w.value else '☐'} {R.esc(w.description)}</span>"
+        return f"<span>{'☑' if w.value else '☐'} {esc(w.description)}</span>"
     if isinstance(w, W.ValueWidget):  # text, numbers, sliders
         return _labelled(w, str(w.value))
-    return f"<div><i>{R.esc(type(w).__name__)}</i></div>"
+    return f"<div><i>{esc(type(w).__name__)}</i></div>"
 
 
 # --------------------------------------------------------------------------- for the builder
@@ -131,9 +139,8 @@ def collect(model_ids: Iterable[str]) -> dict:
     alive = _instances()
     widgets = [alive[m] for m in dict.fromkeys(model_ids) if m in alive]
     for w in widgets:
-        flush = getattr(w, "flush", None)
-        if callable(flush):
-            flush()
+        if isinstance(w, OwnSnapshot):
+            w.flush()
     snapshots = {w.model_id: snapshot_of(w) for w in widgets}
     state = dependency_state(widgets, drop_defaults=True) if widgets else {}
     return {"snapshots": snapshots, "state": state}
