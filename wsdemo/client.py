@@ -37,11 +37,11 @@ import tornado.iostream
 import tornado.websocket
 
 from .heartbeat import Heartbeat, check_heartbeat
+from .tap import listening
 from .wire import subprotocol_problem
 
 if TYPE_CHECKING:
-    from .server import Server
-    from .tap import Connection
+    from .tap import Connection, Tap
 
 log = logging.getLogger("wsdemo.client")
 
@@ -161,9 +161,10 @@ def _dial_failure(exc: BaseException) -> tuple[str, bool]:
 
 
 class Client:
-    """Made by ``await server.connect(path)``."""
+    """Made by ``await server.connect(path)``; ``tap`` is the one ``url`` goes through (its
+    recording of this client is ``client.connection``), or None for a URL past any tap."""
 
-    def __init__(self, server: "Server", url: str, *, compression: bool = False,
+    def __init__(self, tap: "Tap | None", url: str, *, compression: bool = False,
                  headers: dict[str, str] | None = None, timeout: float = 10.0,
                  max_message_size: int = 64 << 20, subprotocols: list[str] | tuple[str, ...] = (),
                  ping_interval: float | None = None, ping_timeout: float | None = None,
@@ -181,7 +182,7 @@ class Client:
             reconnect = Reconnect()
         elif reconnect is not False and not isinstance(reconnect, Reconnect):
             raise ValueError(f"reconnect is True, False or a wsdemo.client.Reconnect, not {reconnect!r}")
-        self.server = server
+        self.tap = tap
         self.url = url
         self.subprotocols = offered
         self.reconnect: Reconnect | None = reconnect or None
@@ -212,9 +213,9 @@ class Client:
         return f"<Client {self.url} {state}>"
 
     @classmethod
-    async def open(cls, server: "Server", url: str, **options: Any) -> "Client":
+    async def open(cls, tap: "Tap | None", url: str, **options: Any) -> "Client":
         """Connect (errors of this first dial are raised as they are: nothing to reconnect yet)."""
-        client = cls(server, url, **options)
+        client = cls(tap, url, **options)
         client._attach(await client._dial())
         return client
 
@@ -399,18 +400,15 @@ class Client:
 
     @property
     def connection(self) -> "Connection | None":
-        """This client's connection as the tap recorded it (matched by local port); after a
-        reconnect, the new one, also when the server it reached is a restarted one (the
-        server this process runs now)."""
+        """This client's connection as the tap recorded it (matched by local address); after a
+        reconnect, the new one, also when the server it reached is a restarted one (whose
+        tap this process runs now)."""
         if self._connection is None:
-            from . import server as _server  # at call time: server.py imports this module
-
-            servers = [self.server, *_server.running()]
-            for srv in dict.fromkeys(s for s in servers if s is not None and s.tap is not None):
-                for conn in reversed(srv.tap.connections):
-                    if conn.peer == self.local_address:
-                        self._connection = conn
-                        return conn
+            for tap in dict.fromkeys(t for t in (self.tap, *listening()) if t is not None):
+                conn = tap.connection_from(self._local)
+                if conn is not None:
+                    self._connection = conn
+                    break
         return self._connection
 
     def _current(self) -> tornado.websocket.WebSocketClientConnection:

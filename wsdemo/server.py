@@ -40,7 +40,7 @@ from .client import Client, Reconnect
 from .heartbeat import check_heartbeat
 from .network import Network
 from .tap import CLASS_LINKS, DEFAULT_BUDGET, IDLE_TIMEOUT_RANGE, Tap, raise_fd_limit
-from .wire import mask_tokens_text
+from .wire import mask_tokens_text, with_token
 
 log = logging.getLogger("wsdemo.server")
 conn_log = logging.getLogger("wsdemo.connections")
@@ -294,11 +294,11 @@ class Server:
 
     def join_url(self, path: str = "/chat.html", host: str | None = None) -> str:
         """The link classmates open: the page with the join token in the query."""
-        base = (self.http_url(path) if host is None
+        return with_token(self._page_url(path, host), self.token)
+
+    def _page_url(self, path: str, host: str | None) -> str:
+        return (self.http_url(path) if host is None
                 else f"{self._http_scheme}://{_url_host(host)}:{self.port}{path}")
-        if not self.token:
-            return base
-        return f"{base}{'&' if '?' in path else '?'}token={self.token}"
 
     def browser_url(self, path: str = "/chat.html") -> str:
         """The link a browser on the learner's side opens: through jupyter-server-proxy
@@ -318,10 +318,7 @@ class Server:
     def teacher_url(self, path: str = "/chat.html", host: str | None = None) -> str:
         """The join link with the teacher's token: for the teacher's own browser tab (it may
         call itself "Teacher"). Not for the projector."""
-        url = self.join_url(path, host=host)
-        if self.teacher_token is None:
-            return url
-        return url.replace(f"token={self.token}", f"token={self.teacher_token}")
+        return with_token(self._page_url(path, host), self.teacher_token or self.token)
 
     # -- classroom: reachability and moderation ------------------------------
     # Every action shows on the wire: kicks and rotations are Close frames (1008, 4001), a
@@ -481,8 +478,8 @@ class Server:
         own = None if network is None else Network.of(network)  # a bad value fails before connecting
         if self.token and "token=" not in path:
             # The kernel is the teacher's: its clients use the teacher's token.
-            path = f"{path}{'&' if '?' in path else '?'}token={self.teacher_token or self.token}"
-        client = await Client.open(self, self.url(path), compression=compression,
+            path = with_token(path, self.teacher_token or self.token)
+        client = await Client.open(self.tap, self.url(path), compression=compression,
                                    headers=headers, timeout=timeout, subprotocols=subprotocols,
                                    ping_interval=ping_interval, ping_timeout=ping_timeout,
                                    reconnect=reconnect, ssl=self.ssl_context() if self.tls else None)

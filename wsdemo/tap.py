@@ -60,9 +60,7 @@ from .network import Network, Schedule
 
 log = logging.getLogger("wsdemo.tap")
 
-SENDERS = ("client", "server")
 _FrameEvent, _MessageEvent = wire.FrameEvent, wire.MessageEvent
-_OTHER = {"client": "server", "server": "client"}
 DEFAULT_BUDGET = 256 << 20  # bytes the rings of all connections may keep, together
 _LOW_WATER = 0.9  # trimming goes down to this share of the budget, so it runs seldom
 # Decoding is deferred so that it runs while the tap is quiet, not inside a round
@@ -181,7 +179,7 @@ def _frames_bytes(frames) -> int:
     return sum(_FRAME + f.payload_len * (2 if f.masked else 1) for f in frames)
 
 
-def _event_bytes(event) -> int:
+def event_bytes(event) -> int:
     """About how many bytes an event keeps alive: payloads, and the objects around them. A
     message counts its frames too (it keeps them, even once their frame events are gone)."""
     kind = type(event)
@@ -208,6 +206,15 @@ def _event_bytes(event) -> int:
 def _http_bytes(msg) -> int:
     # raw, plus the parsed copies of its fields
     return _EVENT + 2 * len(msg.raw) + _HEADER * len(msg.headers) + len(getattr(msg, "body", b"") or b"")
+
+
+class EventTimeout(asyncio.TimeoutError):
+    """``Connection.wait_for`` gave up: no matching event was recorded within ``timeout``."""
+
+    def __init__(self, connection: "Connection", timeout: float):
+        super().__init__(f"no matching event on connection #{connection.id} within {timeout:g} s")
+        self.connection = connection
+        self.timeout = timeout
 
 
 class Connection:
@@ -250,6 +257,8 @@ class Connection:
         # (what was inside the records, relayed and decoded as without TLS). None without TLS.
         self.tls: TlsInfo | None = None
         self.cut_reason: str | None = None  # set when the tap itself cut the line (a TapEvent says so)
+        # (predicate, future) of each wait_for under way; None while nobody waits (most of the time)
+        self._waiters: list[tuple[Callable, asyncio.Future]] | None = None
 
     @property
     def deliveries(self) -> deque:
@@ -315,6 +324,16 @@ class Connection:
         return self._chunks.dropped
 
     @property
+    def pending_chunks(self) -> int:
+        """Chunks relayed but not decoded yet (at most about MAX_PENDING: see DECODE_DELAY)."""
+        return len(self._pending)
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes relayed but not decoded yet."""
+        return self._pending_bytes
+
+    @property
     def retained_bytes(self) -> int:
         """About how many bytes this connection's recording keeps (its share of the tap's budget)."""
         return self._events.nbytes + self._chunks.nbytes + self._held
@@ -323,6 +342,45 @@ class Connection:
         """``wire.summarize`` over every event this connection has produced."""
         self.flush()
         return copy.deepcopy(self._summary)  # a snapshot: later traffic does not change it
+
+    async def wait_for(self, predicate: Callable[[object], bool], timeout: float = 10.0, *,
+                       after: object = None):
+        """The first event for which ``predicate(event)`` is true: one already recorded (after
+        the event ``after``, when given and still in ``events``), else the next one recorded.
+        Raises EventTimeout (an asyncio.TimeoutError) when none comes within ``timeout`` s."""
+        events = list(self.events)  # decodes what is pending first
+        if after is not None:
+            for i in range(len(events) - 1, -1, -1):
+                if events[i] is after:
+                    events = events[i + 1:]
+                    break
+        for event in events:
+            if predicate(event):
+                return event
+        future = asyncio.get_running_loop().create_future()
+        waiter = (predicate, future)
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise EventTimeout(self, timeout) from None
+        finally:
+            self._waiters.remove(waiter)
+            if not self._waiters:
+                self._waiters = None
+
+    def _wake(self, event) -> None:
+        """Hand a new event to every wait_for whose predicate it satisfies."""
+        for predicate, future in list(self._waiters or ()):
+            if future.done():
+                continue
+            try:
+                if predicate(event):
+                    future.set_result(event)
+            except Exception as exc:  # the waiter's own error, raised in the waiter, not here
+                future.set_exception(exc)
 
     # -- recording (called by the relay) -------------------------------------
 
@@ -446,9 +504,11 @@ class Connection:
                 stats.messages += 1
                 stats.data_bytes += len(event.message.data)
             event.connection = self
-            self._events.add(event, _event_bytes(event))
+            self._events.add(event, event_bytes(event))
             if self.tap._subscribers:
                 self.tap._publish(event)
+            if self._waiters is not None:
+                self._wake(event)
             return
         # Heads carry cookies and tokens; errors quote request lines.
         try:
@@ -465,10 +525,12 @@ class Connection:
             self._response = event.response
             self._hold(_http_bytes(event.response))
         event.connection = self
-        self._events.add(event, _event_bytes(event))
+        self._events.add(event, event_bytes(event))
         self._summary.add(event)
         if self.tap._subscribers:
             self.tap._publish(event)
+        if self._waiters is not None:
+            self._wake(event)
 
     def _redact_chunk(self, sender: str, data: bytes, start: int) -> bytes:
         """The chunk as stored, before decoding it: header values that carry secrets and join
@@ -1172,7 +1234,7 @@ class _Link:
         network = self.network
         if self.lanes is None:
             if network.active and not self.done:
-                self.lanes = {sender: _Lane(self, sender, network) for sender in SENDERS}
+                self.lanes = {sender: _Lane(self, sender, network) for sender in ("client", "server")}
             return
         for lane in self.lanes.values():
             lane.schedule.network = network
@@ -1359,6 +1421,15 @@ class _Link:
             self.tap._closed(self)
 
 
+_listening: "list[Tap]" = []  # started and not stopped, oldest first
+
+
+def listening() -> "list[Tap]":
+    """The taps this process runs now, oldest first (a client that reconnected to a restarted
+    server finds its new connection in the new server's tap)."""
+    return list(_listening)
+
+
 def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
@@ -1399,7 +1470,7 @@ class Tap:
         self.max_links_per_address = (max(1, min(MAX_LINKS_PER_ADDRESS, self.max_links // 2))
                                       if max_links_per_address is None else max_links_per_address)
         self.max_closed = max_closed
-        self.retained_bytes = 0  # kept by every recorded connection's rings, about (see _event_bytes)
+        self.retained_bytes = 0  # kept by every recorded connection's rings, about (see event_bytes)
         self.budget_bytes = budget_bytes  # (sets _trim_at)
         self.max_message_size = max_message_size
         self.connections: list[Connection] = []
@@ -1462,8 +1533,36 @@ class Tap:
     def held(self) -> int:
         """Bytes network conditions hold back right now, over every connection (each direction
         of one holds about MAX_HELD at most: past it the tap stops reading from its sender)."""
-        return sum(lane.held for link in self._links if link.lanes is not None
-                   for lane in link.lanes.values())
+        return sum(self.held_by_lane())
+
+    def held_by_lane(self) -> list[int]:
+        """Bytes each lane (one direction of one connection under conditions) holds now."""
+        return [lane.held for link in self._links if link.lanes is not None
+                for lane in link.lanes.values()]
+
+    @property
+    def open_links(self) -> int:
+        """Connections relayed right now (``max_links`` caps them)."""
+        return len(self._links)
+
+    def links_by_address(self) -> dict[str, int]:
+        """Connections relayed right now per client address (``max_links_per_address`` caps each)."""
+        return dict(self._per_address)
+
+    @property
+    def subscriber_count(self) -> int:
+        """Callbacks subscribed to events (see subscribe)."""
+        return len(self._subscribers)
+
+    def connection_from(self, peer: "tuple[str, int] | str") -> Connection | None:
+        """The connection from ``peer``, a client's local (host, port) or its "host:port": the
+        newest one recorded, open or closed; None when the tap recorded none from there."""
+        if not isinstance(peer, str):
+            peer = f"{peer[0]}:{peer[1]}"
+        for conn in reversed(self.connections):
+            if conn.peer == peer:
+                return conn
+        return None
 
     def set_network(self, connection: "Connection | str", network: Network | str | None) -> None:
         """Give one open connection (a Connection, or its client's "host:port") its own
@@ -1480,6 +1579,7 @@ class Tap:
     async def start(self, sockets: Iterable[socket.socket]) -> None:
         """Listen on already bound sockets (tornado.netutil.bind_sockets)."""
         self._loop = asyncio.get_running_loop()
+        _listening.append(self)
         for sock in sockets:
             server = await self._loop.create_server(lambda: _Link(self).client, sock=sock)
             self._servers.append(server)
@@ -1488,6 +1588,8 @@ class Tap:
 
     async def stop(self) -> None:
         """Stop listening, drop every relayed connection, decode what is left. Idempotent."""
+        if self in _listening:
+            _listening.remove(self)
         servers, self._servers = self._servers, []
         for server in servers:
             server.close()

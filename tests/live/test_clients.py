@@ -255,7 +255,7 @@ async def test_decoding_keeps_up_with_a_continuous_stream(server):
     for i in range(3 * tap.MAX_PENDING):
         await client.send(f"s{i}")
         assert await client.recv(timeout=T) == f"s{i}"
-        most_pending = max(most_pending, len(conn._pending))
+        most_pending = max(most_pending, conn.pending_chunks)
     published = sum(isinstance(e, wire.MessageEvent) for e in seen)  # before any read flushes
     unsubscribe()
     assert most_pending <= tap.MAX_PENDING

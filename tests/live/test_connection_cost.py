@@ -54,7 +54,7 @@ async def test_an_idle_websockets_tap_state_stays_under_its_measured_bound():
     try:
         for w in [await open_idle(server.port) for _ in range(5)]:  # warm up: imports, caches
             w.transport.abort()
-        while server.tap._links or server.app_state.open_connections:
+        while server.tap.open_links or server.app_state.open_connections:
             await asyncio.sleep(0.05)
         for conn in server.tap.connections:
             conn.flush()
@@ -117,15 +117,15 @@ async def test_opening_a_connection_does_not_walk_every_other_one():
         writer.close()
         assert _CountingSet.walks == 0
         writers.pop().transport.abort()
-        while len(server.tap._links) > 2:
+        while server.tap.open_links > 2:
             await asyncio.sleep(0.05)
         writers.append(await open_idle(server.port))  # a slot freed: the address may use it
-        assert server.tap._per_address == {"127.0.0.1": 3}
+        assert server.tap.links_by_address() == {"127.0.0.1": 3}
     finally:
         for w in writers:
             w.transport.abort()
         await server.stop()
-    assert server.tap._per_address == {}
+    assert server.tap.links_by_address() == {}
 
 
 class _CountingList(list):
@@ -153,12 +153,12 @@ async def test_closing_a_connection_does_not_walk_every_record():
         tap.connections = _CountingList(tap.connections)
         for i in (4, 3):  # under max_closed: no walk at all
             writers[i].transport.abort()
-            while len(tap._links) > 6 - (5 - i):
+            while tap.open_links > 6 - (5 - i):
                 await asyncio.sleep(0.05)
         assert _CountingList.walks == 0
         for i in (5, 1):  # past it: the oldest closed records go, oldest opened first
             writers[i].transport.abort()
-        while len(tap._links) > 2:
+        while tap.open_links > 2:
             await asyncio.sleep(0.05)
         kept = [(c.id, c.is_open) for c in tap.connections]
         # Whichever of the two closed first, #3 and #1 (the oldest opened) were let go.

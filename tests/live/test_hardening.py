@@ -103,7 +103,7 @@ async def test_one_address_cannot_take_every_connection_of_the_tap():
         hogs = [await raw_from(server.port, "127.0.0.2") for _ in range(3)]
         for hog in hogs:  # half-sent heads: each holds its connection
             await hog.send(b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        await wait_until(lambda: len(server.tap._links) == 3, what="three links open")
+        await wait_until(lambda: server.tap.open_links == 3, what="three links open")
         extra = await raw_from(server.port, "127.0.0.2")
         reply = await extra.read_all()
         await extra.close()

@@ -228,9 +228,7 @@ async def test_what_the_tap_holds_back_is_bounded_and_flow_control_reaches_the_s
         nonlocal peak
         while True:
             # the most one direction holds (the echoes coming back are held too)
-            lanes = [lane.held for link in server.tap._links if link.lanes is not None
-                     for lane in link.lanes.values()]
-            peak = max([peak, *lanes])
+            peak = max([peak, *server.tap.held_by_lane()])
             await asyncio.sleep(0.002)
 
     watcher = asyncio.ensure_future(watch())
