@@ -26,7 +26,7 @@ if os.environ.get("WSDEMO_TRACEMALLOC"):
 
     tracemalloc.start(int(os.environ["WSDEMO_TRACEMALLOC"]))
 
-import wsdemo.server
+import wsdemo.live.server
 from wsdemo.__main__ import main
 
 _snapshot = None
@@ -35,7 +35,7 @@ _profile = None
 
 def _answer(command: str) -> dict:
     global _snapshot
-    server = wsdemo.server.running()[0]
+    server = wsdemo.live.server.running()[0]
     tap = server.tap
     words = command.split()
     if words[0] == "report":
@@ -82,7 +82,7 @@ def _stdin_commands() -> None:
         line = line.strip()
         if not line:
             continue
-        server = wsdemo.server.running()[0]
+        server = wsdemo.live.server.running()[0]
         done = threading.Event()
         result: dict = {}
 

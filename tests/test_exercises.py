@@ -757,7 +757,7 @@ def test_origin_rule_cases_agree_with_the_labs_own_check():
     """The exercise's expected answers are the lab's rule (apps/base.py origin_allowed)."""
     from types import SimpleNamespace
 
-    from wsdemo.apps.base import BaseSocket
+    from wsdemo.live.apps.base import BaseSocket
 
     for origin, host, right, what in exercises.ORIGIN_CASES:
         fake = SimpleNamespace(state=SimpleNamespace(allowed_origins=()),

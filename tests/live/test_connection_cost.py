@@ -13,14 +13,15 @@ import os
 import tracemalloc
 
 import wsdemo
-from wsdemo import tap as tap_module
+from wsdemo import wire
+from wsdemo.live import tap
 
 from .conftest import T
 
 N = 200
 # Bytes of Python heap per idle WebSocket allocated in the tap and the wire layer (every trace
-# with a frame in wsdemo/tap.py or wsdemo/wire/): the Connection, its rings, decoder and
-# redactors, the recorded handshake (heads, events, chunks), the _Link and its _Sides.
+# with a frame in the tap's modules of wsdemo/live/ or in wsdemo/wire/): the Connection, its rings,
+# decoder and redactors, the recorded handshake (heads, events, chunks), the Link and its Sides.
 # Measured on CPython 3.11 (tracemalloc, 6 frames): 15,632 before deliveries were allocated
 # lazily and the rings got __slots__, 14,253 to 14,329 after. About half is the recorded
 # handshake (heads parsed, redacted, stored); the rest is state. The bound leaves room for
@@ -40,10 +41,9 @@ async def open_idle(port: int) -> asyncio.StreamWriter:
 
 
 def tap_heap(snapshot: tracemalloc.Snapshot) -> int:
-    mine = snapshot.filter_traces([
-        tracemalloc.Filter(True, tap_module.__file__, all_frames=True),
-        tracemalloc.Filter(True, os.path.join(os.path.dirname(tap_module.__file__), "wire", "*"),
-                           all_frames=True)])
+    mine = snapshot.filter_traces(
+        [tracemalloc.Filter(True, module.__file__, all_frames=True) for module in (tap,)]
+        + [tracemalloc.Filter(True, os.path.join(os.path.dirname(wire.__file__), "*"), all_frames=True)])
     return sum(stat.size for stat in mine.statistics("filename"))
 
 

@@ -113,7 +113,7 @@ async def test_classroom_rate_limit_closes_with_1008():
         try:
             while True:
                 echoed.append(await flood.recv(timeout=T))
-        except wsdemo.client.ConnectionClosed as exc:
+        except wsdemo.live.client.ConnectionClosed as exc:
             assert exc.code == 1008 and "rate limit" in exc.reason
         assert 0 < len(echoed) < 30
         await calm.send("calm")
@@ -340,9 +340,9 @@ async def test_the_tap_refuses_connections_past_its_limit_and_keeps_serving(serv
 
 
 async def test_a_head_that_never_ends_is_dropped_after_the_head_timeout(monkeypatch):
-    import wsdemo.server
+    import wsdemo.live.server
 
-    monkeypatch.setattr(wsdemo.server, "HEAD_TIMEOUT", 0.5)
+    monkeypatch.setattr(wsdemo.live.server, "HEAD_TIMEOUT", 0.5)
     server = await asyncio.wait_for(wsdemo.serve(), T)
     try:
         slow = await Raw.open(server.port)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from wsdemo import wire
-from wsdemo.tap import EventTimeout
+from wsdemo.live.tap import EventTimeout
 
 from .conftest import T
 
@@ -109,5 +109,5 @@ async def test_the_client_holds_the_tap_it_goes_through(server):
 
 
 def test_the_client_module_does_not_import_the_server():
-    code = "import sys, wsdemo.client; assert 'wsdemo.server' not in sys.modules, sorted(sys.modules)"
+    code = "import sys, wsdemo.live.client; assert 'wsdemo.live.server' not in sys.modules, sorted(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

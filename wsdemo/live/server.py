@@ -40,7 +40,7 @@ from .client import Client, Reconnect
 from .heartbeat import check_heartbeat
 from .network import Network
 from .tap import CLASS_LINKS, DEFAULT_BUDGET, IDLE_TIMEOUT_RANGE, Tap, raise_fd_limit
-from .wire import mask_tokens_text, with_token
+from ..wire import mask_tokens_text, with_token
 
 log = logging.getLogger("wsdemo.server")
 conn_log = logging.getLogger("wsdemo.connections")
@@ -763,7 +763,7 @@ def _show_join_card(server: Server) -> None:
 
 def _outcome(conn) -> str:
     """How a finished connection went, in a few words: its status, and its close code."""
-    from . import wire
+    from .. import wire
 
     response = conn.response
     if response is None:

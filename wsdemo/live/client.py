@@ -9,7 +9,7 @@ Options (``server.connect(path, ...)`` passes them on):
   ``client.subprotocol`` is the one the server selected, or None. A server that selects
   one that was not offered fails the connection (:class:`SubprotocolMismatch`), as
   section 4.1 requires; selecting none is allowed and the connection goes on.
-- ``ping_interval``/``ping_timeout``: client heartbeats (wsdemo/heartbeat.py); a server
+- ``ping_interval``/``ping_timeout``: client heartbeats (wsdemo/live/heartbeat.py); a server
   that stops answering is failed with 1011 "no pong within N s".
 - ``reconnect=True`` (or a :class:`Reconnect` policy): after an abnormal close the client
   dials again with exponential backoff and full jitter; ``client.attempts`` records each
@@ -38,7 +38,7 @@ import tornado.websocket
 
 from .heartbeat import Heartbeat, check_heartbeat
 from .tap import listening
-from .wire import subprotocol_problem
+from ..wire import subprotocol_problem
 
 if TYPE_CHECKING:
     from .tap import Connection, Tap
@@ -181,7 +181,7 @@ class Client:
         if reconnect is True:
             reconnect = Reconnect()
         elif reconnect is not False and not isinstance(reconnect, Reconnect):
-            raise ValueError(f"reconnect is True, False or a wsdemo.client.Reconnect, not {reconnect!r}")
+            raise ValueError(f"reconnect is True, False or a wsdemo.live.client.Reconnect, not {reconnect!r}")
         self.tap = tap
         self.url = url
         self.subprotocols = offered

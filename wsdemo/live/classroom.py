@@ -27,7 +27,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from .wire import with_token
+from ..wire import with_token
 
 LOOPBACK = "127.0.0.1"
 WILDCARDS = ("0.0.0.0", "", "::")

@@ -55,7 +55,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple
 
-from . import wire
+from .. import wire
 from .network import Network, Schedule
 
 log = logging.getLogger("wsdemo.tap")

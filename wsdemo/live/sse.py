@@ -1,6 +1,6 @@
 """An EventSource for the kernel: a server-sent events client on asyncio streams.
 
-    client = await wsdemo.sse.connect(server, "/sse")     # through the tap (token added)
+    client = await wsdemo.live.sse.connect(server, "/sse")     # through the tap (token added)
     event = await client.next(timeout=5)                   # a wire.ServerSentEvent
     event.data, event.last_event_id, event.wire_size
     await client.close()
@@ -20,8 +20,8 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from . import wire
-from .wire.http import HttpReader
+from .. import wire
+from ..wire.http import HttpReader
 
 if TYPE_CHECKING:
     from .server import Server

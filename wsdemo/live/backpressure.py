@@ -22,7 +22,7 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import wire
+from .. import wire
 from .apps.base import Backlogged
 
 if TYPE_CHECKING:
