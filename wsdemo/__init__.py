@@ -17,7 +17,7 @@ _LIVE_MODULES = ("backplane", "backpressure", "hijack")
 def __getattr__(name):
     # Imported lazily so that ``import wsdemo.wire`` never pulls in tornado.
     if name == "serve":
-        from .live.server import serve
+        from .live.serving import serve
 
         return serve
     if name in _LIVE_MODULES:

@@ -24,7 +24,7 @@ Input is limited to {MAX_INPUT // (1024 * 1024)} MiB. Exit status: 0 every byte 
 def _option(name: str, kind=int):
     """An argparse type: a number (``kind``) checked against serve()'s range for ``name``."""
     def convert(text: str) -> int:
-        from .live.server import check_option
+        from .live.serving import check_option
 
         try:
             value = kind(text)
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     if args.command == "serve":
         from .live.heartbeat import check_heartbeat
-        from .live.server import run_forever
+        from .live.serving import run_forever
 
         try:
             check_heartbeat(args.ping_interval, args.ping_timeout)

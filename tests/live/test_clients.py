@@ -245,7 +245,7 @@ async def test_reading_a_connection_right_after_a_round_trip_shows_its_frames(se
 async def test_decoding_keeps_up_with_a_continuous_stream(server):
     # Decoding waits for a quiet moment, but a stream that never pauses must not hold it
     # back for ever: subscribers get events while it runs, and what waits stays bounded.
-    from wsdemo.live import tap
+    from wsdemo.live import recording as tap
 
     seen = []
     unsubscribe = server.tap.subscribe(seen.append)

@@ -14,7 +14,7 @@ import tracemalloc
 
 import wsdemo
 from wsdemo import wire
-from wsdemo.live import tap
+from wsdemo.live import link, recording, sides, tap
 
 from .conftest import T
 
@@ -42,7 +42,7 @@ async def open_idle(port: int) -> asyncio.StreamWriter:
 
 def tap_heap(snapshot: tracemalloc.Snapshot) -> int:
     mine = snapshot.filter_traces(
-        [tracemalloc.Filter(True, module.__file__, all_frames=True) for module in (tap,)]
+        [tracemalloc.Filter(True, module.__file__, all_frames=True) for module in (tap, link, sides, recording)]
         + [tracemalloc.Filter(True, os.path.join(os.path.dirname(wire.__file__), "*"), all_frames=True)])
     return sum(stat.size for stat in mine.statistics("filename"))
 

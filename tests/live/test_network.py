@@ -218,7 +218,7 @@ async def test_cli_network_option():
 async def test_what_the_tap_holds_back_is_bounded_and_flow_control_reaches_the_sender(server):
     # 3 MiB sent as fast as the client can, upward at 3 MB/s behind 200 ms: without a bound
     # the tap would read it all at once and hold it; with one it stops reading from the client.
-    from wsdemo.live.tap import MAX_HELD
+    from wsdemo.live.sides import MAX_HELD
 
     server.tap.network = Network(latency_ms=200, up_kbps=24_000)
     messages = [bytes([i]) * 300_000 for i in range(10)]

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from wsdemo import wire
-from wsdemo.live.tap import EventTimeout
+from wsdemo.live.recording import EventTimeout
 
 from .conftest import T
 

@@ -27,7 +27,7 @@ from .apps.base import Backlogged
 
 if TYPE_CHECKING:
     from .server import Server
-    from .tap import Connection
+    from .recording import Connection
 
 # The client's receive buffer: small, so the pressure reaches the server sooner (the kernel
 # rounds it up to its minimum).

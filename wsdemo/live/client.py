@@ -41,7 +41,8 @@ from .tap import listening
 from ..wire import subprotocol_problem
 
 if TYPE_CHECKING:
-    from .tap import Connection, Tap
+    from .recording import Connection
+    from .tap import Tap
 
 log = logging.getLogger("wsdemo.client")
 

@@ -25,7 +25,7 @@ from ..wire.http import HttpReader
 
 if TYPE_CHECKING:
     from .server import Server
-    from .tap import Connection
+    from .recording import Connection
 
 #: EventSource's reconnection time before a stream sets one (HTML 9.2.3 leaves it to the
 #: browser; Chromium and Firefox wait about this long).
