@@ -23,7 +23,7 @@ import websockets
 
 import wsdemo
 from wsdemo import wire
-from wsdemo.client import ConnectionClosed
+from wsdemo.live.client import ConnectionClosed
 
 from .conftest import T, conn_for_port, handshake, wait_until
 

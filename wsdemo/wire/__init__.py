@@ -52,7 +52,7 @@ from .handshake import (
 from .lifecycle import TRANSITIONS, State, Transition, next_state
 from .messages import DEFAULT_MAX_FRAMES, Message, MessageAssembler
 from .preview import looks_text, preview
-from .redact import HeadRedactor, mask_tokens, mask_tokens_text, redact, redact_head
+from .redact import HeadRedactor, mask_tokens, mask_tokens_text, redact, redact_head, with_token
 from .stats import DirectionStats, Summary, summarize
 from .sse import ServerSentEvent, SseDecoder, SseField, decode_sse, encode_sse, is_event_stream
 
@@ -66,7 +66,7 @@ __all__ = [
     "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",
     "offered_subprotocols", "select_subprotocol", "subprotocol_problem",
     "mask_tokens", "mask_tokens_text", "parse_bytes_text", "looks_text", "opcode_name", "preview", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
-    "summarize", "unmask",
+    "summarize", "unmask", "with_token",
     "ServerSentEvent", "SseDecoder", "SseEnd", "SseError", "SseEvent", "SseField", "decode_sse", "encode_sse",
     "is_event_stream",
 ]
