@@ -17,7 +17,7 @@ connection through the tap:
   update or 204.
 - **long polling**: the same kind of client asks ``GET /longpoll?since=SEQ``;
   the server holds the request until there is news.
-- **server-sent events**: ``wsdemo.sse``'s EventSource reads ``GET /sse``; the
+- **server-sent events**: ``wsdemo.live.sse``'s EventSource reads ``GET /sse``; the
   server writes each update as an event of one long response.
 - **websocket**: the in-kernel client (``server.connect("/ticker")``) just
   listens; the server pushes each update.
@@ -53,11 +53,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from . import wire
-from .network import NETWORKS, Network
+from .live.network import NETWORKS, Network
 from .wire.http import HttpReader
 
 if TYPE_CHECKING:
-    from .server import Server
+    from .live.server import Server
 
 METHODS = ("short polling", "long polling", "server-sent events", "websocket")
 PHASES = ("random", "locked")
@@ -720,7 +720,7 @@ async def _listen(server: "Server", run: _Run, n: int, clock: _Clock, fresh_afte
 
 
 async def _stream(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after: int) -> None:
-    from . import sse  # the EventSource client; imported here, as server.connect imports its client
+    from .live import sse  # the EventSource client; imported here, as server.connect imports its client
 
     client = await sse.connect(server, "/sse", timeout=clock.left(run, n), reconnect=False)
     try:
@@ -879,7 +879,7 @@ def _timeline(conn, start: float, network: Network) -> list[TimelineEntry]:
 
     The tap stamps a held chunk's delivery by its last byte; a frame that ends earlier in a
     chunk went out that many bytes sooner at the link's rate (the tap delivers a chunk in
-    slices at that rate: wsdemo/network.py), never before the chunk arrived."""
+    slices at that rate: wsdemo/live/network.py), never before the chunk arrived."""
     delivered = {(d.sender, d.at): d.delivered_at for d in conn.deliveries}
     ends: dict[str, list[tuple[int, float]]] = {"client": [], "server": []}
     totals = {"client": 0, "server": 0}

@@ -47,7 +47,7 @@ async def test_the_panels_actions_kick_mute_lock_and_rotate():
 
         panel.pick(ids["Eve"])
         panel.kick("off topic")
-        with pytest.raises(wsdemo.client.ConnectionClosed):
+        with pytest.raises(wsdemo.live.client.ConnectionClosed):
             while True:
                 await eve.recv(timeout=T)
         assert (eve.close_code, eve.close_reason) == (1008, "removed by the teacher: off topic")
@@ -62,7 +62,7 @@ async def test_the_panels_actions_kick_mute_lock_and_rotate():
         old = srv.token
         panel.rotate()
         assert srv.token != old and srv.token in panel.card_html and "<svg" in panel.card_html
-        with pytest.raises(wsdemo.client.ConnectionClosed):
+        with pytest.raises(wsdemo.live.client.ConnectionClosed):
             while True:
                 await bob.recv(timeout=T)
         assert bob.close_code == 4001
