@@ -19,7 +19,7 @@ import pytest
 from wsdemo import diagrams
 from wsdemo.ui import markup
 from wsdemo.ui.palette import FIELD_COLOURS
-from wsdemo.wire import ConnectionDecoder, Frame, Opcode, compute_accept, encode_frame
+from wsdemo.wire import ConnectionDecoder, Frame, FrameEvent, Opcode, compute_accept, encode_frame
 from wsdemo.wire.lifecycle import TRANSITIONS, State
 from wsdemo.wire.recording import RecordedConnection
 
@@ -303,11 +303,9 @@ async def test_from_connection_draws_a_live_tap_connection(need_dot):
             assert await client.recv(timeout=5) == text
         await asyncio.wait_for(client.close(1000), 5)
         conn = client.connection
-        # the tap relays the closing handshake; wait (bounded) until it has decoded both CLOSE frames
-        for _ in range(100):
-            if sum("CLOSE" in str(getattr(ev, "frame", "")) for ev in list(conn.events)) >= 2:
-                break
-            await asyncio.sleep(0.02)
+        # the tap relays the closing handshake: wait until it has recorded the server's CLOSE too
+        await conn.wait_for(lambda ev: isinstance(ev, FrameEvent) and ev.sender == "server"
+                            and ev.frame.opcode == Opcode.CLOSE, 5)
         d = diagrams.from_connection(conn)
         svg = svg_of(d)
     finally:

@@ -111,6 +111,10 @@ BAD = {
                    "'offset' must be a whole number"),
     "offset huge": (_recording(lambda d: _add_error_chunk(d, offset=10 ** 300)),
                     "'offset' must be a whole number"),
+    "kind unknown": (_recording(lambda d: _add_error_chunk(d, kind="too many cats")),
+                     "'kind' must be the name of a wire error kind"),
+    "fatal a string": (_recording(lambda d: _add_error_chunk(d, fatal="yes")), "'fatal' must be true or false"),
+    "status 1e9": (_recording(lambda d: _add_error_chunk(d, status=10 ** 9)), "'status' must be an HTTP status"),
     # wrong sender names
     "sender Client": (_recording(lambda d: _chunk(d, sender="Client")),
                       "chunk 2: 'sender' must be 'client' or 'server'"),

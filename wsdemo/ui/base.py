@@ -149,10 +149,6 @@ class Live(W.VBox):
                 log.exception("unsubscribe failed")
         self._unsubs.clear()
 
-        self._unsubs.clear()
-        self._batcher.cancel()
-        super().close()
-
     def _render(self) -> None:  # pragma: no cover - overridden
         pass
 

@@ -8,7 +8,7 @@ from .. import wire
 from .handshake import headers_html
 from .markup import CELL, WRAP, esc, field_table_html, hex_dump_html, masking_html, message_info_html
 from .palette import DIRECTION_LABELS, ERROR_TEXT, direction_text
-from .rows import Row, close_info, fmt_time, frame_text
+from .rows import Row, close_text, fmt_time, frame_text
 
 __all__ = ["frame_detail_html", "sse_detail_html", "payload_of"]
 
@@ -27,8 +27,7 @@ def frame_detail_html(row: Row) -> str:
                 field_table_html(frame), hex_dump_html(bytes(frame.raw), frame.fields),
                 masking_html(frame), message_info_html(row)]
         if frame.opcode == wire.Opcode.CLOSE:
-            info = close_info(bytes(frame.payload))
-            body.append(f"<div><b>Close</b>: {esc(info['summary'])}</div>")
+            body.append(f"<div><b>Close</b>: {esc(close_text(bytes(frame.payload)))}</div>")
         return head + "".join(body)
     if isinstance(ev, wire.HttpRequest):
         return head + headers_html(ev.request, "request")

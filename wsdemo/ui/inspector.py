@@ -51,6 +51,7 @@ class FrameInspector(Live):
         self._follow: int | None = None
         self._whos = WhoBook()                    # conn id -> path and student name
         self._first_at: float | None = None      # t0 for events of no known connection
+        self._detail_has_message = False          # the detail shown names the row's message
 
         self._counts = W.HTML()
         self._direction = W.ToggleButtons(
@@ -430,6 +431,7 @@ class FrameInspector(Live):
             self._updating = False
 
     def _show(self, row: Row | None) -> None:
+        self._detail_has_message = row is not None and row.message is not None
         with self.hold_sync():
             if row is None:
                 self._detail.value = "<i>Pick a row to see its bytes.</i>"
@@ -456,7 +458,7 @@ class FrameInspector(Live):
             self._empty.value = "" if rows else M.empty_rows_html(
                 len(self._base_rows()), self._direction.value, self._kind.value, self._text.value, who)
             sel = self.selected
-            if sel is not None and sel.message is not None and self._detail.value.find("Message #") < 0:
+            if sel is not None and sel.message is not None and not self._detail_has_message:
                 self._show(sel)  # its message completed since it was shown
             if isinstance(self.source, ConnectionRecord):
                 self._summary.value = M.summary_html(self.source.summary())

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from .. import wire
 from ..wire.recording import ConnectionRecord
 from .palette import ARROWS, FIELD_COLOURS, MIXED_COLOUR, SELECTED_ROW, WARN_TEXT, direction_text
-from .rows import Row, fmt_size, fmt_time, fragment_note, label_text, preview, student_name
+from .rows import Row, fmt_size, fmt_time, fragment_note, label_text, student_name
 
 __all__ = [
     "esc", "empty_rows_html", "rows_table_html", "bits_text", "field_table_html", "hex_dump_html",
@@ -129,7 +129,7 @@ def _field_value(f) -> str:
         return f.text
     v = f.value
     if isinstance(v, (bytes, bytearray)):
-        return preview(bytes(v), None)
+        return wire.preview(bytes(v))
     return str(v)
 
 

@@ -19,9 +19,9 @@ from ..wire.recording import ConnectionRecord
 from .palette import direction_text
 
 __all__ = [
-    "Row", "RowBook", "make_row", "format_row", "filter_rows", "preview", "close_info", "table_header",
+    "Row", "RowBook", "make_row", "format_row", "filter_rows", "close_line", "close_text", "table_header",
     "fragment_note", "fmt_time", "fmt_size", "KIND_FILTERS", "DIRECTION_FILTERS", "DATA_KINDS",
-    "CONTROL_KINDS", "frame_text", "opcode_name", "Who", "WhoBook", "who_text", "name_in_target", "name_in_greeting", "path_of",
+    "CONTROL_KINDS", "frame_text", "Who", "WhoBook", "who_text", "name_in_target", "name_in_greeting", "path_of",
     "student_name", "label_text", "is_student_activity", "EVERYONE",
 ]
 
@@ -74,42 +74,29 @@ class Row:
         return f"{self.label} {full} {self.preview}".lower()
 
 
-def preview(data: bytes, text: str | None = None, limit: int = 72) -> str:
-    """A single printable line: quoted text (escapes for control characters) or hex."""
-    if text is not None:
-        cut = text[:limit]
-        out = repr(cut)
-        return out + ("…" if len(text) > limit else "")
-    if not data:
-        return ""
-    shown = data[: min(limit // 3, 16)]
-    return shown.hex(" ") + (" …" if len(data) > len(shown) else "")
-
-
-def opcode_name(opcode: int) -> str:
-    try:
-        return wire.Opcode(opcode).name
-    except ValueError:
-        return f"0x{int(opcode):X}"
+# Opcodes whose payload may be text worth showing as text (as wire.Frame shows them).
+_TEXTISH = (wire.Opcode.TEXT, wire.Opcode.CONTINUATION, wire.Opcode.PING, wire.Opcode.PONG)
 
 
 def frame_text(frame: wire.Frame) -> str | None:
-    """Text of a frame's payload when it is plain (uncompressed) text."""
-    if frame.rsv1:
+    """A frame's payload as text when it is uncompressed and reads as text (wire.looks_text)."""
+    if frame.rsv1 or frame.opcode not in _TEXTISH or not wire.looks_text(frame.payload):
         return None
-    if frame.opcode in (wire.Opcode.TEXT, wire.Opcode.CONTINUATION):
-        try:
-            return bytes(frame.payload).decode("utf-8")
-        except UnicodeDecodeError:
-            return None if frame.opcode == wire.Opcode.CONTINUATION else bytes(frame.payload).decode(
-                "utf-8", "replace")
-    if frame.opcode in (wire.Opcode.PING, wire.Opcode.PONG) and frame.payload:
-        try:  # ping data is often a short printable word; show it so when it is
-            text = bytes(frame.payload).decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-        return text if text.isprintable() else None
-    return None
+    return bytes(frame.payload).decode("utf-8", "replace")
+
+
+def close_line(close: wire.Close) -> str:
+    """A close in one line: its code's meaning (which opens with the code), then its reason."""
+    return close.description + (f" — reason {close.reason!r}" if close.reason else "")
+
+
+def close_text(payload: bytes) -> str:
+    """A close frame's payload in one line (:func:`close_line`), whatever the payload holds."""
+    if not payload:
+        return "CLOSE, no status code"
+    if len(payload) == 1:  # no code to read: wire.Close.parse refuses it
+        return "CLOSE, invalid 1-byte payload"
+    return close_line(wire.Close.parse(payload, strict=False))
 
 
 def make_row(seq: int, event: Event, *, t0: float | None = None,
@@ -119,31 +106,30 @@ def make_row(seq: int, event: Event, *, t0: float | None = None,
     t = (at - t0) if (at is not None and t0 is not None) else None
     if isinstance(event, wire.FrameEvent):
         f = event.frame
-        name = opcode_name(f.opcode)
+        name = wire.opcode_name(f.opcode)
         kind = name.lower() if name.lower() in DATA_KINDS + CONTROL_KINDS else "binary"
         label = name + ("" if f.fin else " …")
         if f.opcode == wire.Opcode.CLOSE:
-            info = close_info(bytes(f.payload))
-            pv = info["summary"]
+            pv = close_text(bytes(f.payload))
         elif f.rsv1:
             pv = f"(compressed, {len(f.payload)} B)"
         else:
-            pv = preview(bytes(f.payload), frame_text(f))
+            pv = wire.preview(bytes(f.payload), frame_text(f))
         return Row(seq, event, sender, kind, label, len(f.payload), pv, t, conn_id)
     if isinstance(event, wire.HttpRequest):
         r = event.request
         return Row(seq, event, sender, "http", f"HTTP {r.method}", len(r.raw),
-                   preview(b"", f"{r.method} {r.target}"), t, conn_id)
+                   wire.preview(b"", f"{r.method} {r.target}"), t, conn_id)
     if isinstance(event, wire.HttpResponse):
         r = event.response
         return Row(seq, event, sender, "http", f"HTTP {r.status}", len(r.raw),
-                   preview(b"", f"{r.status} {r.reason}"), t, conn_id)
+                   wire.preview(b"", f"{r.status} {r.reason}"), t, conn_id)
     if isinstance(event, wire.SseEvent):
         e = event.event
         label = f"SSE {e.type}" if e.dispatched else "SSE no data"
         # repr() keeps the line printable whatever the server sent (control characters escaped)
         id_ = f"id {e.id[:20]!r} " if e.id is not None else ""
-        text = preview(b"", e.data) if e.dispatched else "(a browser fires nothing)"
+        text = wire.preview(b"", e.data) if e.dispatched else "(a browser fires nothing)"
         return Row(seq, event, sender, "sse", label, event.wire_size,
                    f"{id_}{text} [{e.size_text()}; chunk framing {event.framing_size} B]", t, conn_id)
     if isinstance(event, wire.SseEnd):
@@ -152,10 +138,10 @@ def make_row(seq: int, event: Event, *, t0: float | None = None,
                    f"end of the event stream{cut}", t, conn_id)
     if isinstance(event, wire.DecodeError):
         return Row(seq, event, sender, "error", "ERROR", 0,
-                   preview(b"", f"at byte {event.offset}: {event.error}", limit=80), t, conn_id)
+                   wire.preview(b"", f"at byte {event.offset}: {event.error}", limit=80), t, conn_id)
     if isinstance(event, wire.TapEvent):
         return Row(seq, event, sender, "tap", "TAP", 0,
-                   preview(b"", f"{event.kind.value}: {event.text}", limit=80), t, conn_id)
+                   wire.preview(b"", f"{event.kind.value}: {event.text}", limit=80), t, conn_id)
     return None
 
 
@@ -457,7 +443,7 @@ class RowBook:
             r.message_no = self.messages
             r.fragment = (i, n)
             if msg.kind in ("text", "binary"):
-                whole = preview(bytes(msg.data), msg.text)
+                whole = wire.preview(bytes(msg.data), msg.text)
                 compressed = msg.compressed
                 if n == 1:
                     r.preview = whole  # inflated text when compressed: the bytes are unreadable
@@ -468,21 +454,4 @@ class RowBook:
                     if i == n:
                         r.whole = whole
             if msg.kind == "close":
-                r.preview = close_info(bytes(msg.data))["summary"]
-
-
-def close_info(payload: bytes) -> dict:
-    """Code, reason, meaning and a one-line summary of a close frame's payload (§5.5.1)."""
-    if not payload:
-        return {"code": None, "reason": "", "meaning": "no status code (received as 1005)",
-                "summary": "CLOSE, no status code"}
-    if len(payload) == 1:
-        return {"code": None, "reason": "", "meaning": "invalid: a 1-byte close payload",
-                "summary": "CLOSE, invalid 1-byte payload"}
-    code = int.from_bytes(payload[:2], "big")
-    reason = payload[2:].decode("utf-8", "replace")
-    meaning = wire.describe_close_code(code)
-    summary = meaning + (f" — reason {reason!r}" if reason else "")  # meaning opens with the code
-    return {"code": code, "reason": reason, "meaning": meaning, "summary": summary}
-
-
+                r.preview = close_text(bytes(msg.data))

@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import time
 from typing import Any
 
 import ipywidgets as W
 
 from .. import wire
 from ..wire.connection import Event
-from ..wire.recording import ConnectionRecord, EventSource, Handshake
+from ..wire.recording import ConnectionRecord, EventSource, Handshake, LiveConnection
 from . import compose as C
 from . import handshake as H
 from . import markup as M
 from .base import STYLE, Live, subscribe
 from .compose import SendResult
 from .palette import ERROR_TEXT, OK_TEXT, direction_text
-from .rows import is_student_activity
+from .rows import close_line, is_student_activity
 
 __all__ = ["HandshakeView", "Composer", "SendResult", "ConnectionSummary", "ConnectionsPanel", "summary_line"]
+
+
+def _is_pong(event: Event) -> bool:
+    return isinstance(event, wire.FrameEvent) and event.frame.opcode == wire.Opcode.PONG
 
 
 # --------------------------------------------------------------------------- HandshakeView
@@ -182,7 +185,7 @@ class Composer(Live):
                                 layout=W.Layout(width="100%"))
         self._code = W.BoundedIntText(value=1000, min=0, max=65535, description="Close code")
         self._reason = W.Text(value="", description="Reason",
-                              placeholder=f"close reason (UTF-8, at most {C.MAX_CLOSE_REASON} bytes)")
+                              placeholder=f"close reason (UTF-8, at most {wire.MAX_CLOSE_REASON} bytes)")
         self._code_help = W.HTML()
         self._code.observe(lambda _c: self._sync_form(), names="value")
         self._wait = W.Checkbox(value=True, description="wait for a reply", indent=False)
@@ -270,12 +273,9 @@ class Composer(Live):
 
     encode = staticmethod(C.encode)
 
-    def _conn_events(self) -> list:
-        conn = self.client.connection
-        if conn is None:
-            return []
-        conn.flush()  # the tap decodes once per loop turn; see everything relayed so far
-        return list(conn.events)
+    def _conn_events(self) -> list[Event]:
+        conn: LiveConnection | None = self.client.connection
+        return [] if conn is None else list(conn.events)  # reading events decodes what is pending
 
     async def send(self, kind: str, value: Any = "", *, code: int = 1000, reason: str = "",
                    reply: bool = True, timeout: float | None = None) -> SendResult:
@@ -284,26 +284,25 @@ class Composer(Live):
         before = self._conn_events()
         marker = before[-1] if before else None
         result = SendResult(kind, f"{kind.upper()} (not sent)")
-        went_out = False  # set once the client has written the frame
         try:
             if kind == "close":
-                C.check_close(code, reason)
-                result.sent = f"CLOSE {wire.describe_close_code(code)}" + (
-                    f" — reason {reason!r}" if reason else "")
-                went_out = True
+                close = wire.Close(code, reason)
+                close.check()
+                result.sent = f"CLOSE {close_line(close)}"
+                result.went_out = True
                 await asyncio.wait_for(self.client.close(code, reason), timeout + 1)
                 got = self.client.close_code
                 if got is not None:  # the server's close frame: its code (explained) and reason
-                    why = self.client.close_reason or ""
-                    result.reply = wire.describe_close_code(got) + (f" — reason {why!r}" if why else "")
+                    result.reply = close_line(wire.Close(got, self.client.close_reason or ""))
             else:
                 payload, result.sent = self.encode(kind, value)
-                went_out = True  # client.ping/send write before they wait
+                result.went_out = True  # client.ping/send write before they wait
                 if kind == "ping":
                     # the client's ping waits for the pong and returns its data
                     result.reply = await asyncio.wait_for(self.client.ping(payload), timeout + 1)
-                    await self._wait_for(marker, lambda e: isinstance(e, wire.FrameEvent)
-                                         and e.frame.opcode == wire.Opcode.PONG, timeout)
+                    conn: LiveConnection | None = self.client.connection
+                    if conn is not None:  # the pong's frame in the recording too, for result.frames
+                        await conn.wait_for(_is_pong, timeout, after=marker)
                 else:
                     await asyncio.wait_for(self.client.send(payload), timeout)
                     if reply:
@@ -316,7 +315,7 @@ class Composer(Live):
             result.error = f"{type(e).__name__}: {e}"
         await asyncio.sleep(0)
         result.frames = [e for e in self._new_events(marker) if isinstance(e, wire.FrameEvent)]
-        if went_out:
+        if result.went_out:
             self.sent_count[kind] += 1
         else:
             self.refused += 1
@@ -335,14 +334,6 @@ class Composer(Live):
             if events[i] is marker:
                 return events[i + 1:]
         return events  # the marker left the ring: everything is new
-
-    async def _wait_for(self, marker, pred, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(pred(e) for e in self._new_events(marker)):
-                return
-            await asyncio.sleep(0.02)
-        raise asyncio.TimeoutError
 
     def _entry_html(self, r: SendResult) -> str:
         parts = [f"<div><b>→ sent</b> <code>{M.esc(r.sent)}</code></div>"]
@@ -364,7 +355,7 @@ class Composer(Live):
             self._log.value = "".join(self._entry_html(r) for r in reversed(self.results))
             if last is None:
                 self._status.value = ""
-            elif last.error and last.sent.endswith("(not sent)"):
+            elif last.error and not last.went_out:
                 self._status.value = f"<span style='color:{ERROR_TEXT}'>✗ not sent: see why below</span>"
             elif last.error:
                 self._status.value = f"<span style='color:{ERROR_TEXT}'>✗ failed</span>"

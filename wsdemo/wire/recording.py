@@ -23,6 +23,7 @@ import reprlib
 from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
 
 from .connection import ConnectionDecoder, DecodeError, Event, FrameEvent, HttpRequest, HttpResponse, SseEnd, SseEvent
+from .errors import ErrorKind
 from .handshake import Request, Response
 from .redact import redact, redact_head
 from .stats import Summary, summarize
@@ -92,10 +93,17 @@ class EventSource(Protocol):
 
 @runtime_checkable
 class LiveConnection(ConnectionRecord, Protocol):
-    """A record still being written: it belongs to a source that announces its events."""
+    """A record still being written (the tap's ``Connection``): it belongs to a source that
+    announces its events, and can wait for one."""
 
     @property
     def tap(self) -> EventSource: ...
+
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 10.0, *,
+                       after: Event | None = None) -> Event:
+        """The first event (after ``after``) for which ``predicate`` is true, recorded already
+        or next; an asyncio.TimeoutError when none comes within ``timeout`` seconds."""
+        ...
 
 
 # --------------------------------------------------------------------------- recorded
@@ -165,8 +173,10 @@ def _event_chunk(event: Event) -> dict[str, Any] | None:
     elif isinstance(event, (SseEvent, SseEnd)):
         data = bytes(event.raw)  # the body bytes as sent, chunk framing included: they decode again
     elif isinstance(event, DecodeError):
+        # the typed fields too: code acts on them, never on the words
         return {"sender": event.sender, "at": event.at, "error": str(event.error),
-                "offset": int(event.offset)}
+                "offset": int(event.offset), "kind": event.kind.value, "fatal": bool(event.fatal),
+                "status": event.status}
     else:
         return None  # messages are rebuilt from their frames; what the tap did is not on the wire
     return {"sender": event.sender, "at": event.at, "hex": data.hex()}
@@ -226,6 +236,23 @@ def _text_field(value: Any, where: str, name: str, *, numbers: bool = False) -> 
     raise ValueError(f"{where}: {name!r} must be {kind}, not {_shown(value)}")
 
 
+_KINDS = {k.value: k for k in ErrorKind}
+
+
+def _error_fields(chunk: dict[str, Any], where: str) -> tuple[ErrorKind, bool, int | None]:
+    """A recorded decode error's kind, fatal and status (older recordings have none: defaults)."""
+    kind = chunk.get("kind", ErrorKind.UNSPECIFIED.value)
+    if not isinstance(kind, str) or kind not in _KINDS:
+        raise ValueError(f"{where}: 'kind' must be the name of a wire error kind, not {_shown(kind)}")
+    fatal = chunk.get("fatal", True)
+    if not isinstance(fatal, bool):
+        raise ValueError(f"{where}: 'fatal' must be true or false, not {_shown(fatal)}")
+    status = chunk.get("status")
+    if status is not None and (type(status) is not int or not 100 <= status <= 599):
+        raise ValueError(f"{where}: 'status' must be an HTTP status (100 to 599), not {_shown(status)}")
+    return _KINDS[kind], fatal, status
+
+
 def import_recording(text: str | bytes) -> list[RecordedConnection]:
     """Decode a recording made by :func:`export_recording` again, from its bytes.
 
@@ -280,7 +307,8 @@ def import_recording(text: str | bytes) -> list[RecordedConnection]:
                 if type(offset) is not int or not 0 <= offset <= MAX_RECORDED_OFFSET:
                     raise ValueError(f"{where}: 'offset' must be a whole number of bytes "
                                      f"(0 to 2**53), not {_shown(offset)}")
-                events.append(DecodeError(sender, at, str(error), offset))
+                kind, fatal, status = _error_fields(ch, where)
+                events.append(DecodeError(sender, at, str(error), offset, fatal=fatal, status=status, kind=kind))
             else:
                 raise ValueError(f"{where}: needs 'hex' or 'error'")
         out.append(RecordedConnection(ident, peer, path, opened, closed, events, dec))
