@@ -12,9 +12,6 @@ from typing import Iterable
 
 from .tables import Table, mbps_text
 
-__all__ = ["HPBN_REQUEST_HEADER_BYTES", "HPBN_TCP_IP_TLS_BYTES", "MEGABIT", "PUBLISHED_FRAME_BYTES",
-           "PUBLISHED_POLL_BYTES", "Projection", "PublishedRow", "RFC_FRAMING", "bits_per_second",
-           "project_bandwidth", "projection_table", "published_table", "round_like"]
 
 # ---------------------------------------------------------------- published figures
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from .results import STREAMS, Comparison, PollingResult, handshake_bytes
 from .tables import Table
 
-__all__ = ["TCP_HANDSHAKE_BYTES", "BreakEven", "BreakEvens", "break_even", "payback"]
 
 #: A TCP connection's set-up on the wire, in bytes, at the least: three segments (SYN, SYN-ACK,
 #: ACK), each with a 20-byte IPv4 header (RFC 791, section 3.1) and a 20-byte TCP header
@@ -33,7 +32,6 @@ def payback(handshake: float, ws: float, poll: float) -> int | None:
     while handshake + n * ws > n * poll + 1e-9:
         n += 1
     return n
-
 
 
 @dataclass(frozen=True)

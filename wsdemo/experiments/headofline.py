@@ -20,8 +20,6 @@ from .tables import Table, network_label
 if TYPE_CHECKING:
     from ..server import Server
 
-__all__ = ["HeadOfLine", "TimelineEntry", "head_of_line"]
-
 
 @dataclass(frozen=True)
 class TimelineEntry:

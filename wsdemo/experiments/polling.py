@@ -21,8 +21,6 @@ from .tables import network_label
 if TYPE_CHECKING:
     from ..server import Server
 
-__all__ = ["compare_polling"]
-
 
 def _connection_of(server: "Server", local_address: str | None):
     for conn in reversed(server.tap.connections):

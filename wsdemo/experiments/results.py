@@ -9,8 +9,6 @@ from typing import Iterable
 from .. import wire
 from .tables import Table
 
-__all__ = ["METHODS", "PHASES", "STREAMS", "Comparison", "PollingResult", "handshake_bytes", "opening_heads",
-           "table"]
 
 METHODS = ("short polling", "long polling", "server-sent events", "websocket")
 PHASES = ("random", "locked")
@@ -110,7 +108,6 @@ def table(rows: Iterable[PollingResult]) -> Table:
     return Table(header, body, title=f"{under}bytes (overhead + payload), up, down, requests: per update seen; "
                                      "latencies: of the updates seen; skipped: updates never seen; "
                                      "TCP connections: over the whole run")
-
 
 
 def opening_heads(connections: Iterable) -> int:

@@ -9,8 +9,6 @@ from typing import Sequence
 
 from ..network import NETWORKS, Network
 
-__all__ = ["Table", "mbps_text", "network_label", "ratio_band"]
-
 
 class Table:
     """Rows of text shown as a fixed-width table (repr) or an HTML table (in a notebook)."""

@@ -1,0 +1,59 @@
+"""What every check shares: the ✓/✗ line, numbers read without raising, the bytes a learner
+typed, and the time a live check may take."""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any
+
+from .. import wire
+
+OK, NO = "✓", "✗"
+T = 5.0  # seconds: a live check gives up after this rather than hang a cell
+
+
+def say(ok: bool, text: str) -> bool:
+    print(f"{OK if ok else NO} {text}")
+    return ok
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def as_bytes(value: Any) -> bytes | None:
+    """Bytes from bytes, text that spells bytes (hex as "37 fa 21 3d" or "0x37fa213d", or a
+    bytes literal: ``wire.parse_bytes_text``), or a list of ints; None for anything else."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return wire.parse_bytes_text(value)
+        except wire.BytesTextError:
+            return None
+    if isinstance(value, (list, tuple)) and all(isinstance(b, int) and 0 <= b < 256 for b in value):
+        return bytes(value)
+    return None
+
+
+def as_number(value: Any, what: str) -> tuple[float | None, str | None]:
+    """``value`` as a finite number, or None and a hint that says what it was instead."""
+    if value is None:
+        return None, f"{what}: no answer yet."
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, f"{what}: give a number, not {type(value).__name__} ({value!r})."
+    if not math.isfinite(value):
+        return None, f"{what}: {value!r} is not a number of anything; give a finite number."
+    return value, None
+
+
+def header_size(length: int, masked: bool) -> int:
+    """Bytes of header for one frame with ``length`` payload bytes (the wire layer builds it)."""
+    return len(wire.encode_frame(wire.Opcode.TEXT, bytes(length), mask_key=b"\0\0\0\0" if masked else None)) - length
+
+
+def plural(n: float, word: str) -> str:
+    return f"{n:g} {word}{'' if n == 1 else 's'}"
+
+
