@@ -57,3 +57,21 @@ def plural(n: float, word: str) -> str:
     return f"{n:g} {word}{'' if n == 1 else 's'}"
 
 
+
+
+def function_problem(fn: Any, name: str, define: str) -> str | None:
+    """A hint when ``fn`` is not yet a function to check (None: not written; not callable: the
+    result of a call passed instead), else None. ``define`` says what to write."""
+    if fn is None:
+        return f"No function yet. {define}"
+    if not callable(fn):
+        return f"Pass the function itself ({name}), not the result of calling it."
+    return None
+
+
+def call_learner(fn: Any, args: tuple, call: str) -> tuple[Any, str | None]:
+    """``fn(*args)`` and None, or None and a hint naming ``call`` when it raised."""
+    try:
+        return fn(*args), None
+    except Exception as exc:  # a learner's bug must end in a hint, not a traceback
+        return None, f"{call} raised {type(exc).__name__}: {exc}"

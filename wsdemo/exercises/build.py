@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import wire
-from ._hints import say
+from ._hints import call_learner, function_problem, say
 
 
 CHAT_LINE = '<li data-name="NAME"><b>NAME</b>: TEXT</li>'
@@ -49,17 +49,15 @@ def check_escape(render: Any) -> bool:
     (in an attribute and as text) and the message exactly as sent, whatever they contain."""
     import html as _html
 
-    if render is None:
-        return say(False, f"No function yet. Define render(name, text) returning {CHAT_LINE}, with NAME and "
-                          "TEXT as sent, safely.")
-    if not callable(render):
-        return say(False, "Pass the function itself (render), not the result of calling it.")
+    problem = function_problem(render, "render", f"Define render(name, text) returning {CHAT_LINE}, with NAME "
+                                                 "and TEXT as sent, safely.")
+    if problem:
+        return say(False, problem)
     for name, text in _HOSTILE:
         call = f"render({name!r}, {text!r})"
-        try:
-            out = render(name, text)
-        except Exception as exc:  # a learner's bug must end in a hint, not a traceback
-            return say(False, f"{call} raised {type(exc).__name__}: {exc}")
+        out, problem = call_learner(render, (name, text), call)
+        if problem:
+            return say(False, problem)
         if not isinstance(out, str):
             return say(False, f"Return a str of HTML, not {type(out).__name__}.")
         tags, shown = _parse_html(out)
@@ -115,18 +113,17 @@ _FRAGMENT_CASES = [("Hello, fragments!", 5), ("héllo wörld ✓", 4), ("exactly
 def check_fragmenter(fragment: Any) -> bool:
     """Check ``fragment(text, size) -> bytes``: the frames a client sends for ``text`` cut into
     pieces of at most ``size`` payload bytes (RFC 6455 section 5.4), each masked with its own key."""
-    if fragment is None:
-        return say(False, "No function yet. Define fragment(text, size) returning the bytes of the frames "
-                          "a client sends for text, each carrying at most size payload bytes.")
-    if not callable(fragment):
-        return say(False, "Pass the function itself (fragment), not the result of calling it.")
+    problem = function_problem(fragment, "fragment", "Define fragment(text, size) returning the bytes of the "
+                                                     "frames a client sends for text, each carrying at most size "
+                                                     "payload bytes.")
+    if problem:
+        return say(False, problem)
     for text, size in _FRAGMENT_CASES:
         call = f"fragment({text!r}, {size})"
         data = text.encode("utf-8")
-        try:
-            out = fragment(text, size)
-        except Exception as exc:  # a learner's bug must end in a hint, not a traceback
-            return say(False, f"{call} raised {type(exc).__name__}: {exc}")
+        out, problem = call_learner(fragment, (text, size), call)
+        if problem:
+            return say(False, problem)
         if isinstance(out, (list, tuple)) and all(isinstance(b, (bytes, bytearray)) for b in out):
             return say(False, f"{call} returned a {type(out).__name__} of frames; join them into the bytes "
                               "that go on the wire: b''.join(...).")

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 
 from .. import wire
 from ..live.keepalive import UpgradeRefused, open_websocket
-from ._hints import OK, T, as_bytes, as_number, say
+from ._hints import OK, T, as_bytes, as_number, function_problem, say
 
 if TYPE_CHECKING:
     from ..server import Server
@@ -119,11 +119,10 @@ def check_frame_fields(answer: Any, frame_hex: str) -> bool:
 
 def check_unmask(unmask: Any) -> bool:
     """Check a function ``unmask(data: bytes, key: bytes) -> bytes`` (RFC 6455 section 5.3)."""
-    if unmask is None:
-        return say(False, "No function yet. Define unmask(data, key) returning bytes where byte i "
-                          "is data[i] XOR key[i % 4].")
-    if not callable(unmask):
-        return say(False, "Pass the function itself (unmask), not the result of calling it.")
+    problem = function_problem(unmask, "unmask", "Define unmask(data, key) returning bytes where byte i is "
+                                                 "data[i] XOR key[i % 4].")
+    if problem:
+        return say(False, problem)
     # The RFC's "Hello", then lengths that are not a multiple of 4, then nothing at all.
     key = bytes.fromhex("37fa213d")
     cases = [(b"Hello", key), ("WebSockets mask every client byte".encode(), bytes.fromhex("a1b2c3d4")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ._hints import as_number, say
+from ._hints import as_number, call_learner, function_problem, say
 
 
 #: (Origin header, Host header, whether a WebSocket server should let that page in, what it is).
@@ -23,18 +23,17 @@ ORIGIN_CASES = (
 def check_origin_rule(allowed: Any) -> bool:
     """Check ``allowed(origin, host) -> bool``: True only when the page's origin names the very
     host and port the handshake's ``Host`` header does (ORIGIN_CASES)."""
-    if allowed is None:
-        return say(False, "No function yet. Define allowed(origin, host) returning True when a page whose "
-                          "Origin header is origin may open a WebSocket to the server at host (the Host header).")
-    if not callable(allowed):
-        return say(False, "Pass the function itself (allowed), not the result of calling it.")
+    problem = function_problem(allowed, "allowed", "Define allowed(origin, host) returning True when a page "
+                                                   "whose Origin header is origin may open a WebSocket to the "
+                                                   "server at host (the Host header).")
+    if problem:
+        return say(False, problem)
     answers = []
     for origin, host, _right, _what in ORIGIN_CASES:
         call = f"allowed({origin!r}, {host!r})"
-        try:
-            out = allowed(origin, host)
-        except Exception as exc:  # a learner's bug must end in a hint, not a traceback
-            return say(False, f"{call} raised {type(exc).__name__}: {exc}")
+        out, problem = call_learner(allowed, (origin, host), call)
+        if problem:
+            return say(False, problem)
         if asyncio.iscoroutine(out):
             out.close()  # never awaited: closed here so Python does not warn about it
             return say(False, f"{call} returned a coroutine: allowed is an async function. The check is a "

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from .results import STREAMS, Comparison, PollingResult, handshake_bytes
-from .tables import Table
+from .tables import ShownAsTable, Table
 
 
 #: A TCP connection's set-up on the wire, in bytes, at the least: three segments (SYN, SYN-ACK,
@@ -53,7 +53,7 @@ class BreakEven:
                 f"{self.other_per_update:.1f} B of overhead per update)>")
 
 
-class BreakEvens(dict):
+class BreakEvens(ShownAsTable, dict):
     """``{method: BreakEven}``; shows itself as a table."""
 
     def table(self) -> Table:
@@ -64,12 +64,6 @@ class BreakEvens(dict):
                       "its per update"], body,
                      title="overhead bytes only (HTTP heads, frame headers, SSE field names): the updates "
                            "themselves cost every method the same; per update: per update seen")
-
-    def __repr__(self) -> str:
-        return repr(self.table())
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
 
 
 def break_even(rows: Comparison, *, tcp_bytes: float = TCP_HANDSHAKE_BYTES) -> BreakEvens:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .. import wire
-from .tables import Table
+from .tables import ShownAsTable, Table
 
 
 METHODS = ("short polling", "long polling", "server-sent events", "websocket")
@@ -61,7 +61,7 @@ class PollingResult:
                 f"{extra}>")
 
 
-class Comparison(list):
+class Comparison(ShownAsTable, list):
     """The rows of ``compare_polling``; shows itself as a table. ``network``: the conditions."""
 
     network = "loopback"
@@ -79,12 +79,6 @@ class Comparison(list):
 
     def table(self) -> Table:
         return table(self)
-
-    def __repr__(self) -> str:
-        return repr(self.table())
-
-    def _repr_html_(self) -> str:
-        return self.table()._repr_html_()
 
 
 def table(rows: Iterable[PollingResult]) -> Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+from abc import ABC, abstractmethod
 from typing import Sequence
 
 from ..network import NETWORKS, Network
@@ -34,6 +35,19 @@ class Table:
         body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in self.rows)
         cap = f"<caption>{esc(self.title)}</caption>" if self.title else ""
         return f"<table class='wsdemo-table'>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class ShownAsTable(ABC):
+    """A result that shows itself as its ``table()``, as text and in a notebook."""
+
+    @abstractmethod
+    def table(self) -> Table: ...
+
+    def __repr__(self) -> str:
+        return repr(self.table())
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
 
 
 def ratio_band(ratio: float) -> str:
