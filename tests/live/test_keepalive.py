@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -16,13 +15,8 @@ from wsdemo.live.keepalive import KeepAliveClient, UpgradeRefused, close_writer,
 from .conftest import T, wait_for_event
 
 
-def _address(server, path="/"):
-    parts = urlsplit(server.http_url(path))
-    return parts.hostname, parts.port
-
-
 async def test_keep_alive_client_asks_twice_on_one_tcp_connection(server):
-    http = KeepAliveClient(*_address(server))
+    http = KeepAliveClient(server.http_url("/"))
     with pytest.raises(RuntimeError, match="not connected"):
         await http.get("/poll", T)
     await http.connect(T)
@@ -48,7 +42,7 @@ async def test_keep_alive_client_asks_twice_on_one_tcp_connection(server):
 
 
 async def test_open_websocket_gets_101_and_the_frames_are_the_callers(server):
-    ws = await open_websocket(*_address(server), "/echo", timeout=T)
+    ws = await open_websocket(server.url("/echo"), timeout=T)
     try:
         assert ws.response.status == 101
         ws.writer.write(wire.encode_frame(wire.Opcode.TEXT, b"hi", mask_key=b"\x01\x02\x03\x04"))
@@ -62,11 +56,18 @@ async def test_open_websocket_gets_101_and_the_frames_are_the_callers(server):
         await ws.close()
 
 
+async def test_a_url_without_a_port_is_refused_before_connecting():
+    with pytest.raises(ValueError, match="host and a port"):
+        KeepAliveClient("http://127.0.0.1/")
+    with pytest.raises(ValueError, match="host and a port"):
+        await open_websocket("/echo", timeout=T)
+
+
 async def test_a_refused_upgrade_raises_with_its_status_and_closes():
     server = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False), T)
     try:
         with pytest.raises(UpgradeRefused) as refused:
-            await open_websocket(*_address(server), "/echo", timeout=T)  # no join token
+            await open_websocket(server.url("/echo"), timeout=T)  # no join token
         assert refused.value.status == 403 == refused.value.response.status
     finally:
         await asyncio.wait_for(server.stop(), T)

@@ -37,15 +37,19 @@ def as_bytes(value: Any) -> bytes | None:
     return None
 
 
-def as_number(value: Any, what: str) -> tuple[float | None, str | None]:
-    """``value`` as a finite number, or None and a hint that says what it was instead."""
+class NotANumber(str):
+    """The hint ``as_number`` gives instead of a number: what the answer was instead."""
+
+
+def as_number(value: Any, what: str) -> float | NotANumber:
+    """``value`` as a finite number, or a hint that says what it was instead."""
     if value is None:
-        return None, f"{what}: no answer yet."
+        return NotANumber(f"{what}: no answer yet.")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None, f"{what}: give a number, not {type(value).__name__} ({value!r})."
+        return NotANumber(f"{what}: give a number, not {type(value).__name__} ({value!r}).")
     if not math.isfinite(value):
-        return None, f"{what}: {value!r} is not a number of anything; give a finite number."
-    return value, None
+        return NotANumber(f"{what}: {value!r} is not a number of anything; give a finite number.")
+    return value
 
 
 def header_size(length: int, masked: bool) -> int:

@@ -171,7 +171,8 @@ def check_fragmenter(fragment: Any) -> bool:
             return say(False, f"{call} made [{where}]: only the last frame sets FIN; a FIN before it ends the "
                               "message there.")
         if len(frames) > 1 and len({f.mask_key for f in frames}) == 1:
-            return say(False, f"{call} masked all {len(frames)} frames with the same key {frames[0].mask_key.hex()}; "
+            key = (frames[0].mask_key or b"").hex()
+            return say(False, f"{call} masked all {len(frames)} frames with the same key {key}; "
                               "a client picks a new random key for every frame (section 5.3): os.urandom(4).")
         try:
             assembler = wire.MessageAssembler()

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from .. import experiments
-from ._hints import as_number, plural, say
+from ._hints import NotANumber, as_number, plural, say
 
 
 def check_bandwidth(answer: Any, clients: int, bytes_per_message: int, per_second: float = 1.0,
@@ -75,9 +75,9 @@ def check_payback(answer: Any, rows: Any) -> bool:
                           "updates after which the WebSocket's total is not larger.")
     if isinstance(answer, str) and answer.strip().isdigit():
         return say(False, f"Give the number itself, not the text {answer!r}.")
-    number, hint = as_number(answer, "The number of updates")
-    if hint:
-        return say(False, hint)
+    number = as_number(answer, "The number of updates")
+    if isinstance(number, NotANumber):
+        return say(False, number)
     if right is None:
         return say(False, "In this measurement short polling cost no more per update than the WebSocket; "
                           "run the comparison again.")
@@ -127,9 +127,9 @@ def check_machines(answer: Any, *, users: int, room_size: int, seconds_between_m
                            ram_bytes=ram_bytes, busy=busy)
     cpu, memory = need["cpu"], need["memory"]
     right = max(1, math.ceil(max(cpu, memory)))
-    value, problem = as_number(answer, "Machines")
-    if value is None:
-        return say(False, problem + " Count the frames per second (each message goes to every "
+    value = as_number(answer, "Machines")
+    if isinstance(value, NotANumber):
+        return say(False, value + " Count the frames per second (each message goes to every "
                                     "member of its room), then the machines the CPU needs and the "
                                     "machines the memory needs; the larger, rounded up.")
     if value == right:

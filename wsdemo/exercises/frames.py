@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from .. import wire
 from ..live.keepalive import UpgradeRefused, open_websocket
-from ._hints import OK, T, as_bytes, as_number, function_problem, say
+from ._hints import OK, T, NotANumber, as_bytes, as_number, function_problem, say
 
 if TYPE_CHECKING:
     from ..server import Server
@@ -194,10 +194,10 @@ NO_CLOSE = 1006  # ... and for a connection that ended without any Close
 async def _provoke(server: "Server", data: bytes) -> int:
     """Send ``data`` after a handshake through the tap, and read from the tap's recording the
     close code the server answered (1005 for a Close without a code, 1006 for none)."""
-    url = urlsplit(server.url("/echo"))
-    # a classroom server asks for its join token
-    target = "/echo" + (f"?token={quote(server.token)}" if server.token else "")
-    ws = await open_websocket(url.hostname, url.port, target, timeout=T, host_header=url.netloc)
+    url = server.url("/echo")
+    if server.token:  # a classroom server asks for its join token
+        url += f"?token={quote(server.token)}"
+    ws = await open_websocket(url, timeout=T)
     try:
         ws.writer.write(data)
         await asyncio.wait_for(ws.reader.read(), T)  # until the server hangs up
@@ -255,9 +255,9 @@ async def check_close_codes(predicted: Any, server: Any) -> bool:
         if isinstance(guess, str) and guess.strip().isdigit() and int(guess) == code:
             all_ok = say(False, f"{name}: right code, but as text {guess!r}; write the number {code}.")
             continue
-        number, hint = as_number(guess, name)
-        if hint:
-            all_ok = say(False, hint)
+        number = as_number(guess, name)
+        if isinstance(number, NotANumber):
+            all_ok = say(False, number)
             continue
         if number == code:
             say(True, f"{name}: {got}; {why}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ._hints import as_number, call_learner, function_problem, say
+from ._hints import NotANumber, as_number, call_learner, function_problem, say
 
 
 #: (Origin header, Host header, whether a WebSocket server should let that page in, what it is).
@@ -75,9 +75,9 @@ def check_origin_rule(allowed: Any) -> bool:
 def check_ping_interval(interval: Any, proxy_timeout: float = 60, late: float = 5) -> bool:
     """Check a ping interval (seconds) for a proxy that cuts a line silent for ``proxy_timeout``
     seconds, when a ping may leave and travel up to ``late`` seconds after it is due."""
-    value, problem = as_number(interval, "ping_interval")
-    if problem:
-        return say(False, problem + " How many seconds between two pings?")
+    value = as_number(interval, "ping_interval")
+    if isinstance(value, NotANumber):
+        return say(False, value + " How many seconds between two pings?")
     if value <= 0:
         return say(False, f"ping_interval = {value:g}: the time between two pings is more than 0 seconds.")
     if value >= proxy_timeout:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._hints import as_number, header_size, say
+from ._hints import NotANumber, as_number, header_size, say
 
 
 INSTALL = {
@@ -86,9 +86,9 @@ def check_framing(prediction: Any, length: int = 200, count: int = 10) -> bool:
                           "characters cost? Notebook 03 explains the fields; the count above is a start.")
     given = {}
     for side in ("client", "server"):
-        value, hint = as_number(prediction[side], side)
-        if hint:
-            return say(False, hint)
+        value = as_number(prediction[side], side)
+        if isinstance(value, NotANumber):
+            return say(False, value)
         given[side] = value
     if given == {"client": right["server"], "server": right["client"]} and right["client"] != right["server"]:
         return say(False, f"Swapped: the client's frames are the larger ones ({right['client']} against "

@@ -7,7 +7,6 @@ import asyncio
 import html
 import os
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -126,7 +125,8 @@ async def head_of_line(server: "Server", size: int = 100_000, *,
                                  or not 1 <= fragment < size):
         raise ValueError(f"fragment must be None or a whole number of bytes from 1 to size - 1, got {fragment!r}")
     net = Network.of(network)
-    if not server.running:
+    tap = server.tap
+    if tap is None or not server.running:
         raise RuntimeError("the server is not running: start one with server = await wsdemo.serve()")
     rate = net.bytes_per_second("server")
     serialization = 0.0 if rate is None else (size + 10) / rate  # the echo: payload and its frame header
@@ -140,13 +140,11 @@ async def head_of_line(server: "Server", size: int = 100_000, *,
             raise asyncio.TimeoutError(f"head_of_line did not finish within {timeout:g} s under {net}")
         return remaining
 
-    parts = urllib.parse.urlsplit(server.http_url("/"))
-    ws = await open_websocket(parts.hostname, parts.port, _with_token(server, "/echo"), timeout=left(),
-                              host_header=parts.netloc)
+    ws = await open_websocket(_with_token(server, server.url("/echo")), timeout=left())
     reader, writer = ws.reader, ws.writer
     try:
         conn = _connection_of(server, ws.local_address)
-        server.tap.set_network(conn, net)
+        tap.set_network(conn, net)
 
         def frame(opcode, payload, fin=True) -> bytes:
             return wire.encode_frame(opcode, payload, fin=fin, mask_key=os.urandom(4))

@@ -96,6 +96,8 @@ class _Run:
     def result(self) -> PollingResult:
         n = len(self.seqs)
         s = self.summary
+        if s is None:  # set when the run has its last update
+            raise RuntimeError(f"{self.method}: the run ended before its window was counted")
         requests = s.client.http_messages
         heads = s.client.http_head_bytes + s.server.http_head_bytes
         overhead = (heads + s.client.framing_bytes + s.server.framing_bytes
@@ -143,8 +145,7 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
                 poll_s: float, hold_s: float, headers: dict[str, str] | None, phase: str = "random",
                 rng: random.Random | None = None) -> None:
     rng = rng or random.Random()
-    parts = urllib.parse.urlsplit(server.http_url("/"))
-    http = KeepAliveClient(parts.hostname, parts.port, headers=headers)
+    http = KeepAliveClient(server.http_url("/"), headers=headers)
     loop = asyncio.get_running_loop()
 
     async def ask(since: int | None) -> dict | None:
@@ -293,9 +294,9 @@ async def compare_polling(server: "Server", updates: int = 10, *, network: "Netw
     if not poll_s > 0:
         raise ValueError(f"poll_ms must be > 0, got {poll_ms!r}")
     conditions = None if network is None else Network.of(network)  # a bad one fails before anything changes
-    if not server.running:
-        raise RuntimeError("the server is not running: start one with server = await wsdemo.serve()")
     tap = server.tap
+    if tap is None or not server.running:
+        raise RuntimeError("the server is not running: start one with server = await wsdemo.serve()")
     old_network = tap.network
     label = network_label(conditions if conditions is not None else old_network)
     effective = conditions if conditions is not None else old_network

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import os
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 from .. import wire
@@ -34,6 +35,15 @@ async def close_writer(writer: asyncio.StreamWriter, timeout: float = 2.0) -> No
         pass
 
 
+def _split(url: str) -> tuple[str, int, str, str]:
+    """Host, port, the Host header's value and the request target (path and query) of ``url``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname is None or parts.port is None:
+        raise ValueError(f"a URL with a host and a port is needed, got {url!r}")
+    target = parts.path or "/"
+    return parts.hostname, parts.port, parts.netloc, target + (f"?{parts.query}" if parts.query else "")
+
+
 def _local_address(writer: asyncio.StreamWriter) -> str:
     host, port = writer.get_extra_info("sockname")[:2]
     return f"{host}:{port}"
@@ -43,9 +53,10 @@ class KeepAliveClient:
     """A small HTTP/1.1 client on asyncio streams that keeps one TCP connection open
     for every request (as a browser does), so each poll costs only its own bytes."""
 
-    def __init__(self, host: str, port: int, *, headers: dict[str, str] | None = None):
-        self.host, self.port = host, port
-        self.headers = {"Host": f"{host}:{port}", "User-Agent": "wsdemo", "Accept": "application/json"}
+    def __init__(self, url: str, *, headers: dict[str, str] | None = None):
+        """``url``: the server to talk to (http://host:port/; its path is not used)."""
+        self.host, self.port, netloc, _ = _split(url)
+        self.headers = {"Host": netloc, "User-Agent": "wsdemo", "Accept": "application/json"}
         self.headers.update(headers or {})
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -58,8 +69,9 @@ class KeepAliveClient:
         return f"<KeepAliveClient http://{self.host}:{self.port} {state}>"
 
     async def connect(self, timeout: float) -> None:
-        self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
-        self.local_address = _local_address(self._writer)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
+        self._reader, self._writer = reader, writer
+        self.local_address = _local_address(writer)
 
     async def get(self, target: str, timeout: float) -> wire.Response:
         """Send ``GET target`` and return the whole response (head and body)."""
@@ -110,11 +122,12 @@ class RawWebSocket:
         await close_writer(self.writer, timeout)
 
 
-async def open_websocket(host: str, port: int, target: str, *, timeout: float,
-                         host_header: str | None = None) -> RawWebSocket:
-    """Connect to ``host:port`` and send a WebSocket Upgrade for ``target`` (a path with its
-    query, the join token included when the server asks for one); return once the server
-    answered 101. ``UpgradeRefused`` for any other status; the connection is closed then."""
+async def open_websocket(url: str, *, timeout: float) -> RawWebSocket:
+    """Connect to ``url``'s host and port and send a WebSocket Upgrade for its path and query
+    (the join token included when the server asks for one); return once the server answered
+    101. ``UpgradeRefused`` for any other status; the connection is closed then. Plain TCP
+    whatever the scheme says: this is for the lab's tap on loopback."""
+    host, port, netloc, target = _split(url)
     deadline = time.monotonic() + timeout
 
     def left() -> float:
@@ -123,7 +136,7 @@ async def open_websocket(host: str, port: int, target: str, *, timeout: float,
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), left())
     try:
         key = base64.b64encode(os.urandom(16)).decode("ascii")
-        writer.write((f"GET {target} HTTP/1.1\r\nHost: {host_header or f'{host}:{port}'}\r\n"
+        writer.write((f"GET {target} HTTP/1.1\r\nHost: {netloc}\r\n"
                       f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                       f"Sec-WebSocket-Version: 13\r\n\r\n").encode("latin-1"))
         # readuntil stops at the empty line: frames the server sends at once stay in the reader
