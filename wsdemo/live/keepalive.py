@@ -105,7 +105,10 @@ class UpgradeRefused(RuntimeError):
     def __init__(self, response: wire.Response):
         super().__init__(f"the server refused the WebSocket: {response.status} {response.reason}")
         self.response = response
-        self.status = response.status
+
+    @property
+    def status(self) -> int:
+        return self.response.status
 
 
 @dataclass
