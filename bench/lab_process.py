@@ -26,7 +26,7 @@ if os.environ.get("WSDEMO_TRACEMALLOC"):
 
     tracemalloc.start(int(os.environ["WSDEMO_TRACEMALLOC"]))
 
-import wsdemo.server
+import wsdemo.live.server
 from wsdemo.__main__ import main
 
 _snapshot = None
@@ -35,12 +35,12 @@ _profile = None
 
 def _answer(command: str) -> dict:
     global _snapshot
-    server = wsdemo.server._running[0]
+    server = wsdemo.live.server.running()[0]
     tap = server.tap
     words = command.split()
     if words[0] == "report":
         return {"retained_bytes": tap.retained_bytes, "budget_bytes": tap.budget_bytes,
-                "links": len(tap._links), "recorded": len(tap.connections),
+                "links": tap.open_links, "recorded": len(tap.connections),
                 "app_open": server.app_state.open_connections,
                 "max_links": tap.max_links, "max_links_per_address": tap.max_links_per_address,
                 "max_connections": server.app_state.max_connections}
@@ -82,7 +82,7 @@ def _stdin_commands() -> None:
         line = line.strip()
         if not line:
             continue
-        server = wsdemo.server._running[0]
+        server = wsdemo.live.server.running()[0]
         done = threading.Event()
         result: dict = {}
 

@@ -64,7 +64,7 @@ async def browser(chromium_path):
 @pytest.fixture
 def redis_program():
     """The redis-server program (skips off CI without one, fails in CI)."""
-    from wsdemo.backplane import INSTALL_REDIS, find_redis_server
+    from wsdemo.live.backplane import INSTALL_REDIS, find_redis_server
 
     program = find_redis_server()
     _need(program is not None, "redis-server", INSTALL_REDIS)
@@ -81,9 +81,9 @@ def redis_package():
 
 @pytest.fixture
 async def redis_server(redis_program, redis_package, tmp_path):
-    """A running redis-server (wsdemo.backplane.LocalRedis; skips off CI without one, fails in
+    """A running redis-server (wsdemo.live.backplane.LocalRedis; skips off CI without one, fails in
     CI), stopped after the test. ``kill()`` and ``start()`` again (same port): an outage."""
-    from wsdemo.backplane import LocalRedis
+    from wsdemo.live.backplane import LocalRedis
 
     server = LocalRedis(tmp_path)
     await server.start()

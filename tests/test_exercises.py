@@ -663,12 +663,12 @@ async def test_fragmenter_output_with_a_ping_inside_through_the_tap(capsys, lab)
             data = await asyncio.wait_for(reader.read(65536), T)
             assert data, came_back
             came_back += decoder.feed(data)
-        local = "%s:%d" % writer.get_extra_info("sockname")[:2]
+        local = writer.get_extra_info("sockname")
     finally:
         writer.close()
     assert [(f.opcode, f.payload) for f in came_back] == [(wire.Opcode.PONG, b"still there?"),
                                                          (wire.Opcode.TEXT, b"Hello, fragments!")]
-    conn = next(c for c in lab.tap.connections if c.peer == local)
+    conn = lab.tap.connection_from(local)
     conn.flush()
     texts = [e.message for e in conn.events
              if isinstance(e, wire.MessageEvent) and e.sender == "client" and e.message.kind == "text"]
@@ -762,7 +762,7 @@ def test_origin_rule_cases_agree_with_the_labs_own_check():
     """The exercise's expected answers are the lab's rule (apps/base.py origin_allowed)."""
     from types import SimpleNamespace
 
-    from wsdemo.apps.base import BaseSocket
+    from wsdemo.live.apps.base import BaseSocket
 
     for origin, host, right, what in exercises.ORIGIN_CASES:
         fake = SimpleNamespace(state=SimpleNamespace(allowed_origins=()),

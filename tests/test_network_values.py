@@ -9,7 +9,7 @@ import random
 import pytest
 
 import wsdemo
-from wsdemo.network import MIN_SLICE, NETWORKS, PRESET_SOURCES, Network, Schedule
+from wsdemo.live.network import MIN_SLICE, NETWORKS, PRESET_SOURCES, Network, Schedule
 
 
 def test_defaults_add_nothing_and_presets_are_exported():

@@ -84,9 +84,9 @@ def test_run_all_twice_in_one_kernel_keeps_the_class_server():
     lesson = list(nb.cells)
     # then: what the server is, and (last) stop it, as the teacher does after class
     probe = nbformat.v4.new_code_cell(
-        "import wsdemo.server as _s\n"
+        "import wsdemo.live.server as _s\n"
         "print(id(server), server.port, server.token, server.running, "
-        "sum(1 for x in _s._running if x.classroom))")
+        "sum(1 for x in _s.running() if x.classroom))")
     stop = nbformat.v4.new_code_cell("await asyncio.wait_for(server.stop(), T)")
     nb.cells += [probe, stop]
     client = NotebookClient(nb, timeout=60, kernel_name="python3",

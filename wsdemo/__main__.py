@@ -24,7 +24,7 @@ Input is limited to {MAX_INPUT // (1024 * 1024)} MiB. Exit status: 0 every byte 
 def _option(name: str, kind=int):
     """An argparse type: a number (``kind``) checked against serve()'s range for ``name``."""
     def convert(text: str) -> int:
-        from .server import check_option
+        from .live.serving import check_option
 
         try:
             value = kind(text)
@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout = None
         return 0 if ok else 1
     if args.command == "serve":
-        from .heartbeat import check_heartbeat
-        from .server import run_forever
+        from .live.heartbeat import check_heartbeat
+        from .live.serving import run_forever
 
         try:
             check_heartbeat(args.ping_interval, args.ping_timeout)
@@ -150,7 +150,7 @@ def classroom_check(address: str | None, port: int | None) -> int:
     """``python -m wsdemo classroom-check``: print the check; 0 when nothing is in the way."""
     import socket
 
-    from .classroom import check_reachability, lan_address
+    from .live.classroom import check_reachability, lan_address
 
     address = address or lan_address()
     if port is not None:
@@ -171,13 +171,13 @@ def classroom_check(address: str | None, port: int | None) -> int:
 
 
 def _presets() -> list[str]:
-    from .network import NETWORKS
+    from .live.network import NETWORKS
 
     return list(NETWORKS)
 
 
 def _backplane(text: str) -> str:
-    from .backplane import check_url
+    from .live.backplane import check_url
 
     try:
         return check_url(text)
@@ -186,7 +186,7 @@ def _backplane(text: str) -> str:
 
 
 def _network(text: str):
-    from .network import Network
+    from .live.network import Network
 
     try:
         return Network.of(text)

@@ -50,7 +50,6 @@ CLIENT_COLOR = "#0072B2"  # blue: client -> server
 SERVER_COLOR = "#D55E00"  # vermillion: server -> client
 OPEN_COLOR = "#009E73"  # bluish green: a connection held open
 WAIT_COLOR = "#7F7F7F"  # grey: a request (or news) waiting
-ERROR_COLOR = "#000000"
 LIFELINE_COLOR = "#555555"
 FONT = "Helvetica"
 TITLE_SIZE = "28"
@@ -311,10 +310,15 @@ def _frame_size(opcode: "wire.Opcode", payload: bytes, *, client: bool) -> int:
     return len(wire.encode_frame(opcode, payload, mask_key=b"\x00\x00\x00\x00" if client else None))
 
 
+def _close_label(payload: bytes) -> str:
+    """CLOSE and the code a close frame carries, whatever it is (none for an empty payload)."""
+    if len(payload) < 2:
+        return "CLOSE"
+    return f"CLOSE {wire.Close.parse(payload, strict=False).code}"
+
+
 def _ws_label(opcode, payload: bytes, *, client: bool, text: str | None = None) -> str:
-    name = opcode.name
-    if name == "CLOSE" and len(payload) >= 2:
-        name = f"CLOSE {int.from_bytes(payload[:2], 'big')}"
+    name = _close_label(payload) if opcode == wire.Opcode.CLOSE else wire.opcode_name(opcode)
     shown = f" {text}" if text else ""
     return f"{name}{shown}  ({_frame_size(opcode, payload, client=client)} B)"
 
@@ -368,8 +372,8 @@ def letters_vs_phone_call() -> Diagram:
     call.send(1, 0, _ws_label(O.TEXT, b"news: 3 new", client=False, text="'news: 3 new'"))
     call.send(1, 0, _ws_label(O.TEXT, b"news: 4 new", client=False, text="'news: 4 new'"))
     call.send(0, 1, _ws_label(O.TEXT, b"thanks", client=True, text="'thanks'"))
-    call.send(0, 1, _ws_label(O.CLOSE, (1000).to_bytes(2, "big"), client=True))
-    closed = call.send(1, 0, _ws_label(O.CLOSE, (1000).to_bytes(2, "big"), client=False))
+    call.send(0, 1, _ws_label(O.CLOSE, wire.Close(wire.CloseCode.NORMAL_CLOSURE).serialize(), client=True))
+    closed = call.send(1, 0, _ws_label(O.CLOSE, wire.Close(wire.CloseCode.NORMAL_CLOSURE).serialize(), client=False))
     call.span(0, opened, closed)
     call.span(1, opened, closed)
     return _draw_stories("letters_vs_phone_call", "Letters or a phone call?", [letters, call],
@@ -425,8 +429,8 @@ def websocket() -> Diagram:
     s.send(1, 0, _ws_label(O.TEXT, b'{"bought": 10}', client=False, text="bought 10"), time="1.2 s")
     s.send(1, 0, _ws_label(O.PING, b"", client=False), time="30 s")
     s.send(0, 1, _ws_label(O.PONG, b"", client=True), time="30 s")
-    s.send(0, 1, _ws_label(O.CLOSE, (1000).to_bytes(2, "big"), client=True), time="42 s")
-    closed = s.send(1, 0, _ws_label(O.CLOSE, (1000).to_bytes(2, "big"), client=False), time="42 s")
+    s.send(0, 1, _ws_label(O.CLOSE, wire.Close(wire.CloseCode.NORMAL_CLOSURE).serialize(), client=True), time="42 s")
+    closed = s.send(1, 0, _ws_label(O.CLOSE, wire.Close(wire.CloseCode.NORMAL_CLOSURE).serialize(), client=False), time="42 s")
     s.span(0, opened, closed)
     s.span(1, opened, closed)
     return _draw_stories("websocket", "WebSocket: one handshake, then frames both ways", [s],
@@ -450,10 +454,7 @@ def _preview(frame) -> str:
         return " (compressed)"
     if frame.opcode != wire.Opcode.TEXT:
         return ""
-    text = frame.payload[:24].decode("utf-8", errors="replace")
-    if len(frame.payload) > 24:
-        text += "…"
-    return " " + repr(text)
+    return " " + wire.preview(frame.payload, True, limit=24)
 
 
 def _event_arrow(ev) -> tuple[str, int | None, bool] | None:
@@ -469,10 +470,10 @@ def _event_arrow(ev) -> tuple[str, int | None, bool] | None:
         return f"{r.status} {r.reason}", len(r.raw) + len(r.body or b""), False
     if isinstance(ev, wire.FrameEvent):
         f = ev.frame
-        op = int(f.opcode)
-        name = wire.Opcode(op).label if op in wire.Opcode._value2member_map_ else f"opcode 0x{op:x}"
-        if f.opcode == wire.Opcode.CLOSE and len(f.payload) >= 2:
-            name = f"CLOSE {int.from_bytes(f.payload[:2], 'big')}"
+        if f.opcode == wire.Opcode.CLOSE and not f.rsv1:
+            name = _close_label(f.payload)
+        else:
+            name = wire.opcode_name(f.opcode, short=True)
         if not f.fin or f.opcode == wire.Opcode.CONTINUATION:
             name += " (fragment)" if f.opcode != wire.Opcode.CONTINUATION else (" (last)" if f.fin else "")
         return name + _preview(f), len(f.raw), False

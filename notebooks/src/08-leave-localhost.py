@@ -29,7 +29,7 @@ import os
 
 import wsdemo
 from wsdemo import backpressure, exercises, hijack, wire
-from wsdemo.client import ConnectionClosed, Reconnect
+from wsdemo.live.client import ConnectionClosed, Reconnect
 from wsdemo.ui.render import subprotocol_lines
 
 T = 5  # seconds: every await below gives up after this, so a broken server cannot hang the notebook

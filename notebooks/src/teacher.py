@@ -62,7 +62,7 @@ from IPython.display import HTML, display
 
 import wsdemo
 from wsdemo import wire
-from wsdemo.server import ServerBusy
+from wsdemo.live.server import ServerBusy
 from wsdemo.ui import ConnectionsPanel, FrameInspector, HandshakeView, ModerationPanel
 
 HOST = os.environ.get("WSDEMO_CLASSROOM_HOST", "0.0.0.0")  # every interface: the room can reach it

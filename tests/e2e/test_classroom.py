@@ -20,7 +20,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import wsdemo
-from wsdemo import classroom, proxy, wire
+from wsdemo import wire
+from wsdemo.live import classroom, proxy
 
 T = 15.0
 ROOM = 32

@@ -1,5 +1,5 @@
 """Cross-site WebSocket hijacking in a real Chromium: a victim who joined the class (the join
-link set the wsdemo_token cookie) visits a page of another origin (wsdemo.hijack's attacker
+link set the wsdemo_token cookie) visits a page of another origin (wsdemo.live.hijack's attacker
 page, another loopback port). The browser sends the lab's cookie with that page's handshake;
 the lab's Origin check is what refuses it. With the check off (a throwaway loopback server)
 the page reads the room's chat and speaks in it."""
@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 import wsdemo
-from wsdemo import hijack
+from wsdemo.live import hijack
 
 from .conftest import T
 

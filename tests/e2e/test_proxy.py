@@ -15,7 +15,8 @@ import json
 import pytest
 
 import wsdemo
-from wsdemo import proxy, wire
+from wsdemo import wire
+from wsdemo.live import proxy
 
 from .conftest import T, screenshot
 

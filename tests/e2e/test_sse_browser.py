@@ -105,7 +105,8 @@ async def test_sse_page_streams_through_jupyter_server_proxy(jupyter_server, bro
     # is exactly text/event-stream (EventSource's); anything else it buffers to the end, which
     # an event stream never reaches.
     import wsdemo
-    from wsdemo import proxy, wire
+    from wsdemo import wire
+    from wsdemo.live import proxy
 
     jp = jupyter_server
     server = await asyncio.wait_for(wsdemo.serve(ticker_interval_ms=100), T)

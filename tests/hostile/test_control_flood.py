@@ -61,9 +61,9 @@ async def test_a_control_frame_flood_is_closed_with_1008_naming_the_limit(opcode
         frames = wire.FrameDecoder().feed(received)
         closes = [f for f in frames if f.opcode == wire.Opcode.CLOSE]
         assert closes, f"no Close after {BATCH * BATCHES} {opcode.name} frames"
-        code, reason = wire.parse_close_payload(closes[0].payload)
-        assert code == 1008
-        assert reason == "rate limit: at most 20 messages per second (pings and pongs count)"
+        close = wire.Close.parse(closes[0].payload)
+        assert close.code == 1008
+        assert close.reason == "rate limit: at most 20 messages per second (pings and pongs count)"
         pongs = [f for f in frames if f.opcode == wire.Opcode.PONG]
         assert len(pongs) <= 2 * 20  # the burst allowance, at most, was answered
         conn = conn_for_port(server, raw.local_port)

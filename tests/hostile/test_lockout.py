@@ -32,7 +32,7 @@ async def test_a_stranger_holding_many_connections_does_not_lock_the_class_out()
             raw = await open_from(server.port, STRANGER)
             await raw.send(b"GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             held.append(raw)
-        await wait_until(lambda: len(server.tap._links) == 10, what="the stranger's ten connections")
+        await wait_until(lambda: server.tap.open_links == 10, what="the stranger's ten connections")
         # Past it, every further connection from that address is refused at once, whatever it sends.
         refused = []
         for i in range(30):
@@ -45,7 +45,7 @@ async def test_a_stranger_holding_many_connections_does_not_lock_the_class_out()
             line = await asyncio.wait_for(raw.reader.readline(), T)
             assert line == b"HTTP/1.1 429 Too Many Requests\r\n"
             await raw.close()
-        assert len(server.tap._links) == 10
+        assert server.tap.open_links == 10
 
         # From another address a huge body is refused before it is read, token or not.
         other = await open_from(server.port, "127.0.0.3")

@@ -130,8 +130,8 @@ async def main():
     loop = asyncio.get_running_loop()
     # The app answers a body with 413 and drops what follows for DRAIN_SECONDS: here for long
     # enough that every slow body arrives whole, however loaded the machine.
-    import wsdemo.apps.bodies
-    wsdemo.apps.bodies.DRAIN_SECONDS = 60.0
+    import wsdemo.live.apps.bodies
+    wsdemo.live.apps.bodies.DRAIN_SECONDS = 60.0
     server = await wsdemo.serve(show_join=False)
     print(json.dumps({"port": server.port}), flush=True)
     done = loop.create_future()

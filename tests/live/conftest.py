@@ -23,16 +23,12 @@ async def server():
 
 
 async def wait_for_event(conn, predicate, timeout: float = T):
-    """The first event of ``conn`` matching ``predicate``, waiting for decoding to catch up."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        conn.flush()
-        for event in list(conn.events):
-            if predicate(event):
-                return event
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"no matching event on {conn!r}: {[str(e) for e in conn.events][-10:]}")
-        await asyncio.sleep(0.01)
+    """The first event of ``conn`` matching ``predicate`` (Connection.wait_for), or a failure
+    that shows the last events recorded."""
+    try:
+        return await conn.wait_for(predicate, timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"no matching event on {conn!r}: {[str(e) for e in conn.events][-10:]}") from None
 
 
 async def wait_until(condition, timeout: float = T, what: str = "condition"):
@@ -51,10 +47,11 @@ def messages(conn, sender=None, kind=None):
 
 
 def conn_for_port(server, local_port: int):
-    for conn in reversed(server.tap.connections):
-        if conn.peer.endswith(f":{local_port}"):
-            return conn
-    raise AssertionError(f"the tap has no connection from port {local_port}")
+    """The tap's connection of a loopback client whose local port is ``local_port``."""
+    conn = server.tap.connection_from(("127.0.0.1", local_port))
+    if conn is None:
+        raise AssertionError(f"the tap has no connection from port {local_port}")
+    return conn
 
 
 # -- raw sockets: hand-built bytes for malformed input ----------------------

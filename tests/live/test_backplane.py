@@ -1,4 +1,4 @@
-"""Several servers as one through a Redis pub/sub backplane (wsdemo/backplane.py): a real
+"""Several servers as one through a Redis pub/sub backplane (wsdemo/live/backplane.py): a real
 redis-server of the test's own, real servers, real clients. The outage test kills
 redis-server mid-chat and starts it again."""
 
@@ -16,7 +16,7 @@ import sys
 import pytest
 
 import wsdemo
-from wsdemo.backplane import (LOCK_KEY, LOCK_TTL_MS, NOT_RELAYED, PREFIX, check_url,
+from wsdemo.live.backplane import (LOCK_KEY, LOCK_TTL_MS, NOT_RELAYED, PREFIX, check_url,
                               measure_cross_server)
 
 from .conftest import T, wait_until
@@ -351,7 +351,7 @@ async def test_a_server_in_another_process_shares_the_room(redis_server):
             if m := re.search(r"tap on [\d.]+:(\d+)", line):
                 port = int(m.group(1))
         here = await wsdemo.serve(name="bp-here", backplane=redis_server.url)
-        there = await wsdemo.client.Client.open(here, f"ws://127.0.0.1:{port}/chat?name=There")
+        there = await wsdemo.live.client.Client.open(None, f"ws://127.0.0.1:{port}/chat?name=There")
         mine = await here.connect("/chat?name=Here")
         await wait_until(lambda: here.backplane.status.received >= 1, what="There's join")
         await mine.send("to the other process")

@@ -9,7 +9,7 @@ import re
 import pytest
 
 import wsdemo
-from wsdemo import backpressure
+from wsdemo.live import backpressure
 
 from .conftest import T
 

@@ -15,8 +15,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import wsdemo
-from wsdemo import classroom, wire
-from wsdemo.server import ServerBusy
+from wsdemo import wire
+from wsdemo.live import classroom
+from wsdemo.live.server import ServerBusy
 
 from .conftest import T, messages, wait_until
 
@@ -233,7 +234,7 @@ async def test_a_classroom_server_is_never_stopped_by_another_serve():
         new_room = await asyncio.wait_for(wsdemo.serve(classroom=True, show_join=False,
                                                        replace=True), T)
         assert not room.running and port_is_free(room.port)
-        with pytest.raises(wsdemo.client.ConnectionClosed):
+        with pytest.raises(wsdemo.live.client.ConnectionClosed):
             await student.recv(timeout=T)
         assert student.close_code == 1001
     finally:

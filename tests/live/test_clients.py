@@ -100,7 +100,7 @@ async def test_tornado_client_send_ping_close(server):
     assert conn.summary().client.messages >= 4
     try:
         await client.recv(timeout=1)
-    except wsdemo.client.ConnectionClosed as exc:
+    except wsdemo.live.client.ConnectionClosed as exc:
         assert exc.code == 4000
     else:
         raise AssertionError("recv after close should raise ConnectionClosed")
@@ -245,7 +245,7 @@ async def test_reading_a_connection_right_after_a_round_trip_shows_its_frames(se
 async def test_decoding_keeps_up_with_a_continuous_stream(server):
     # Decoding waits for a quiet moment, but a stream that never pauses must not hold it
     # back for ever: subscribers get events while it runs, and what waits stays bounded.
-    from wsdemo import tap
+    from wsdemo.live import recording as tap
 
     seen = []
     unsubscribe = server.tap.subscribe(seen.append)
@@ -255,7 +255,7 @@ async def test_decoding_keeps_up_with_a_continuous_stream(server):
     for i in range(3 * tap.MAX_PENDING):
         await client.send(f"s{i}")
         assert await client.recv(timeout=T) == f"s{i}"
-        most_pending = max(most_pending, len(conn._pending))
+        most_pending = max(most_pending, conn.pending_chunks)
     published = sum(isinstance(e, wire.MessageEvent) for e in seen)  # before any read flushes
     unsubscribe()
     assert most_pending <= tap.MAX_PENDING

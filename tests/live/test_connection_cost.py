@@ -13,14 +13,15 @@ import os
 import tracemalloc
 
 import wsdemo
-from wsdemo import tap as tap_module
+from wsdemo import wire
+from wsdemo.live import link, recording, sides, tap
 
 from .conftest import T
 
 N = 200
 # Bytes of Python heap per idle WebSocket allocated in the tap and the wire layer (every trace
-# with a frame in wsdemo/tap.py or wsdemo/wire/): the Connection, its rings, decoder and
-# redactors, the recorded handshake (heads, events, chunks), the _Link and its _Sides.
+# with a frame in the tap's modules of wsdemo/live/ or in wsdemo/wire/): the Connection, its rings,
+# decoder and redactors, the recorded handshake (heads, events, chunks), the Link and its Sides.
 # Measured on CPython 3.11 (tracemalloc, 6 frames): 15,632 before deliveries were allocated
 # lazily and the rings got __slots__, 14,253 to 14,329 after. About half is the recorded
 # handshake (heads parsed, redacted, stored); the rest is state. The bound leaves room for
@@ -40,10 +41,9 @@ async def open_idle(port: int) -> asyncio.StreamWriter:
 
 
 def tap_heap(snapshot: tracemalloc.Snapshot) -> int:
-    mine = snapshot.filter_traces([
-        tracemalloc.Filter(True, tap_module.__file__, all_frames=True),
-        tracemalloc.Filter(True, os.path.join(os.path.dirname(tap_module.__file__), "wire", "*"),
-                           all_frames=True)])
+    mine = snapshot.filter_traces(
+        [tracemalloc.Filter(True, module.__file__, all_frames=True) for module in (tap, link, sides, recording)]
+        + [tracemalloc.Filter(True, os.path.join(os.path.dirname(wire.__file__), "*"), all_frames=True)])
     return sum(stat.size for stat in mine.statistics("filename"))
 
 
@@ -54,7 +54,7 @@ async def test_an_idle_websockets_tap_state_stays_under_its_measured_bound():
     try:
         for w in [await open_idle(server.port) for _ in range(5)]:  # warm up: imports, caches
             w.transport.abort()
-        while server.tap._links or server.app_state.open_connections:
+        while server.tap.open_links or server.app_state.open_connections:
             await asyncio.sleep(0.05)
         for conn in server.tap.connections:
             conn.flush()
@@ -117,15 +117,15 @@ async def test_opening_a_connection_does_not_walk_every_other_one():
         writer.close()
         assert _CountingSet.walks == 0
         writers.pop().transport.abort()
-        while len(server.tap._links) > 2:
+        while server.tap.open_links > 2:
             await asyncio.sleep(0.05)
         writers.append(await open_idle(server.port))  # a slot freed: the address may use it
-        assert server.tap._per_address == {"127.0.0.1": 3}
+        assert server.tap.links_by_address() == {"127.0.0.1": 3}
     finally:
         for w in writers:
             w.transport.abort()
         await server.stop()
-    assert server.tap._per_address == {}
+    assert server.tap.links_by_address() == {}
 
 
 class _CountingList(list):
@@ -153,12 +153,12 @@ async def test_closing_a_connection_does_not_walk_every_record():
         tap.connections = _CountingList(tap.connections)
         for i in (4, 3):  # under max_closed: no walk at all
             writers[i].transport.abort()
-            while len(tap._links) > 6 - (5 - i):
+            while tap.open_links > 6 - (5 - i):
                 await asyncio.sleep(0.05)
         assert _CountingList.walks == 0
         for i in (5, 1):  # past it: the oldest closed records go, oldest opened first
             writers[i].transport.abort()
-        while len(tap._links) > 2:
+        while tap.open_links > 2:
             await asyncio.sleep(0.05)
         kept = [(c.id, c.is_open) for c in tap.connections]
         # Whichever of the two closed first, #3 and #1 (the oldest opened) were let go.

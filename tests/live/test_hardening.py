@@ -20,7 +20,7 @@ import pytest
 import websockets
 
 import wsdemo
-from wsdemo import proxy
+from wsdemo.live import proxy
 
 from .conftest import T, Raw, handshake, wait_until
 from .test_limits import expect_status
@@ -103,7 +103,7 @@ async def test_one_address_cannot_take_every_connection_of_the_tap():
         hogs = [await raw_from(server.port, "127.0.0.2") for _ in range(3)]
         for hog in hogs:  # half-sent heads: each holds its connection
             await hog.send(b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-        await wait_until(lambda: len(server.tap._links) == 3, what="three links open")
+        await wait_until(lambda: server.tap.open_links == 3, what="three links open")
         extra = await raw_from(server.port, "127.0.0.2")
         reply = await extra.read_all()
         await extra.close()
@@ -122,7 +122,7 @@ async def test_one_address_cannot_take_every_connection_of_the_tap():
 
 
 def test_the_per_address_limit_leaves_room_for_others_by_default():
-    from wsdemo.tap import MAX_LINKS_PER_ADDRESS, Tap
+    from wsdemo.live.tap import MAX_LINKS_PER_ADDRESS, Tap
 
     assert Tap("127.0.0.1", 1, max_links=5000).max_links_per_address == MAX_LINKS_PER_ADDRESS == 256
     # A small cap: one address gets at most half of it.
@@ -176,7 +176,7 @@ async def test_a_cap_smaller_than_a_class_is_said_in_the_log_and_on_the_server()
             "(about 90): open-file limit 256 (hard limit 256)")
     assert lines["warning"].startswith(said)
     assert f"WARNING: {said}" in lines["repr"]
-    assert said in log  # the wsdemo.server warning, on stderr outside a notebook
+    assert said in log  # the wsdemo.server logger's warning, on stderr outside a notebook
 
 
 async def test_serve_command_says_its_connection_caps():

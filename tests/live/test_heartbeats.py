@@ -16,7 +16,7 @@ import websockets
 
 import wsdemo
 from wsdemo import wire
-from wsdemo.client import Client, ConnectionClosed
+from wsdemo.live.client import Client, ConnectionClosed
 
 from .conftest import T, Raw, handshake, messages, wait_until
 

@@ -8,7 +8,8 @@ import asyncio
 import pytest
 
 import wsdemo
-from wsdemo import hijack, wire
+from wsdemo import wire
+from wsdemo.live import hijack
 
 from .conftest import T, Raw, handshake
 

@@ -12,7 +12,7 @@ import websockets
 
 import wsdemo
 from wsdemo import wire
-from wsdemo.tap import Tap
+from wsdemo.live.tap import Tap
 
 from .conftest import T, Raw, conn_for_port, handshake, messages, wait_for_event, wait_until
 

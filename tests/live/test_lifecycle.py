@@ -35,7 +35,7 @@ async def test_stop_closes_websockets_with_1001_and_frees_both_ports():
     await asyncio.wait_for(server.stop(), T)
     assert not server.running
     for client in clients:
-        with pytest.raises(wsdemo.client.ConnectionClosed):
+        with pytest.raises(wsdemo.live.client.ConnectionClosed):
             while True:
                 await client.recv(timeout=T)
         assert client.close_code == 1001
@@ -53,7 +53,7 @@ async def test_serving_again_stops_the_previous_server():
     client = await first.connect("/echo")
     second = await asyncio.wait_for(wsdemo.serve(), T)
     try:
-        with pytest.raises(wsdemo.client.ConnectionClosed):
+        with pytest.raises(wsdemo.live.client.ConnectionClosed):
             await client.recv(timeout=T)
         assert client.close_code == 1001
         assert port_is_free(first.port)
@@ -89,7 +89,7 @@ async def test_fifty_cycles_leak_nothing():
 async def test_stop_right_after_a_rate_change_ends_the_feed():
     # A rate change wakes the feed; a stop in the same loop turn used to be swallowed by
     # Python 3.11's wait_for, and stop() then waited for ever.
-    from wsdemo.apps.feed import Feed
+    from wsdemo.live.apps.feed import Feed
 
     for _ in range(20):
         feed = Feed(interval_ms=100)

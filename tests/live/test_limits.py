@@ -113,7 +113,7 @@ async def test_classroom_rate_limit_closes_with_1008():
         try:
             while True:
                 echoed.append(await flood.recv(timeout=T))
-        except wsdemo.client.ConnectionClosed as exc:
+        except wsdemo.live.client.ConnectionClosed as exc:
             assert exc.code == 1008 and "rate limit" in exc.reason
         assert 0 < len(echoed) < 30
         await calm.send("calm")
@@ -321,7 +321,7 @@ async def test_the_tap_refuses_connections_past_its_limit_and_keeps_serving(serv
     hogs = [await Raw.open(server.port) for _ in range(4)]
     for hog in hogs:  # half-sent heads (slowloris): they hold their connection
         await hog.send(b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-    await wait_until(lambda: len(server.tap._links) == 5, what="five links open")
+    await wait_until(lambda: server.tap.open_links == 5, what="five links open")
     extra = await Raw.open(server.port)
     reply = await extra.read_all()
     assert reply.startswith(b"HTTP/1.1 503 ")
@@ -331,7 +331,7 @@ async def test_the_tap_refuses_connections_past_its_limit_and_keeps_serving(serv
     assert await keep.recv(timeout=T) == "still served"
     for hog in hogs:
         await hog.close()
-    await wait_until(lambda: len(server.tap._links) == 1, what="the hogs gone")
+    await wait_until(lambda: server.tap.open_links == 1, what="the hogs gone")
     again = await server.connect("/echo")
     await again.send("room again")
     assert await again.recv(timeout=T) == "room again"
@@ -340,9 +340,9 @@ async def test_the_tap_refuses_connections_past_its_limit_and_keeps_serving(serv
 
 
 async def test_a_head_that_never_ends_is_dropped_after_the_head_timeout(monkeypatch):
-    import wsdemo.server
+    import wsdemo.live.server
 
-    monkeypatch.setattr(wsdemo.server, "HEAD_TIMEOUT", 0.5)
+    monkeypatch.setattr(wsdemo.live.server, "HEAD_TIMEOUT", 0.5)
     server = await asyncio.wait_for(wsdemo.serve(), T)
     try:
         slow = await Raw.open(server.port)

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from wsdemo import backplane
+from wsdemo.live import backplane
 
 
 async def test_local_redis_answers_then_stops_and_leaves_nothing(redis_program):

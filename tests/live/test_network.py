@@ -218,7 +218,7 @@ async def test_cli_network_option():
 async def test_what_the_tap_holds_back_is_bounded_and_flow_control_reaches_the_sender(server):
     # 3 MiB sent as fast as the client can, upward at 3 MB/s behind 200 ms: without a bound
     # the tap would read it all at once and hold it; with one it stops reading from the client.
-    from wsdemo.tap import MAX_HELD
+    from wsdemo.live.sides import MAX_HELD
 
     server.tap.network = Network(latency_ms=200, up_kbps=24_000)
     messages = [bytes([i]) * 300_000 for i in range(10)]
@@ -228,9 +228,7 @@ async def test_what_the_tap_holds_back_is_bounded_and_flow_control_reaches_the_s
         nonlocal peak
         while True:
             # the most one direction holds (the echoes coming back are held too)
-            lanes = [lane.held for link in server.tap._links if link.lanes is not None
-                     for lane in link.lanes.values()]
-            peak = max([peak, *lanes])
+            peak = max([peak, *server.tap.held_by_lane()])
             await asyncio.sleep(0.002)
 
     watcher = asyncio.ensure_future(watch())

@@ -11,7 +11,7 @@ import pytest
 import tornado.httpclient
 
 import wsdemo
-from wsdemo.client import RETRY_CODES, Client, ConnectionClosed, Disconnected, Reconnect
+from wsdemo.live.client import RETRY_CODES, Client, ConnectionClosed, Disconnected, Reconnect
 
 from .conftest import T, wait_until
 

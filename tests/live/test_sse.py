@@ -12,7 +12,8 @@ import aiohttp  # installed with jupyter-server-proxy (the lab extra)
 import pytest
 
 import wsdemo
-from wsdemo import sse, wire
+from wsdemo import wire
+from wsdemo.live import sse
 
 from .conftest import T, Raw, conn_for_port, wait_until
 
@@ -394,7 +395,7 @@ async def test_the_taps_ring_counts_the_bytes_of_sse_events():
 
 
 async def test_a_silent_stream_gets_keep_alive_comments(monkeypatch):
-    from wsdemo.apps import sse as sse_app
+    from wsdemo.live.apps import sse as sse_app
 
     monkeypatch.setattr(sse_app, "KEEPALIVE_S", 0.05)
     server = await asyncio.wait_for(wsdemo.serve(ticker_interval_ms=60_000), T)  # a silent feed

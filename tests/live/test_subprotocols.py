@@ -11,8 +11,8 @@ import pytest
 import websockets
 
 from wsdemo import wire
-from wsdemo.apps.base import BaseSocket
-from wsdemo.client import Client, SubprotocolMismatch
+from wsdemo.live.apps.base import BaseSocket
+from wsdemo.live.client import Client, SubprotocolMismatch
 
 from .conftest import T, Raw, handshake
 

@@ -9,6 +9,7 @@ import websockets
 
 import wsdemo
 from wsdemo import wire
+from wsdemo.live.recording import event_bytes
 
 from .conftest import T, Raw, client_frame, conn_for_port, handshake, wait_for_event, wait_until
 
@@ -106,7 +107,7 @@ async def test_a_message_counts_its_frames_in_what_the_ring_keeps(server):
     conn = conn_for_port(server, raw.local_port)
     event = await wait_for_event(conn, lambda e: isinstance(e, wire.MessageEvent) and e.sender == "client")
     assert event.message.text == "az" and len(event.message.frames) == n + 2
-    assert conn._events._sizes[list(conn._events).index(event)] > 150 * n  # not "66 bytes"
+    assert event_bytes(event) > 150 * n  # not "66 bytes"
     await raw.close()
 
 
@@ -140,7 +141,7 @@ async def test_a_slow_body_is_not_redacted_and_the_next_head_is(server):
 async def test_a_flood_of_tiny_frames_is_decoded_in_turns_that_let_the_loop_run(server):
     # 64 KiB of empty frames is ~11,000 events: decoded in one go, the loop (the relay, Tornado,
     # every other client) would wait for all of them. A scheduled turn stops near MAX_TURN_EVENTS.
-    from wsdemo.tap import MAX_TURN_EVENTS, TURN_SLICE
+    from wsdemo.live.recording import MAX_TURN_EVENTS, TURN_SLICE
 
     ticks = 0
     per_tick: dict[int, int] = {}

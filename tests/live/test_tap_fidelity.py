@@ -23,7 +23,7 @@ import websockets
 
 import wsdemo
 from wsdemo import wire
-from wsdemo.client import ConnectionClosed
+from wsdemo.live.client import ConnectionClosed
 
 from .conftest import T, conn_for_port, handshake, wait_until
 
@@ -109,9 +109,9 @@ class Outcome:
         return "reset" if self.end == "reset" or self.send_failed else "eof"
 
     @property
-    def close(self) -> tuple[int | None, str] | None:
+    def close(self) -> wire.Close | None:
         closes = [payload for _, opcode, payload in self.frames if opcode == wire.Opcode.CLOSE]
-        return wire.parse_close_payload(closes[0]) if closes else None
+        return wire.Close.parse(closes[0]) if closes else None
 
     def summary(self) -> str:
         frames = [(op, len(p)) for _, op, p in self.frames]
@@ -176,8 +176,8 @@ async def converse(port: int, scenario: Scenario, on_echo=None) -> Outcome:
                 await asyncio.sleep(0)
             if scenario.answer_close:
                 await close_seen.wait()
-                code = out.close[0]
-                await send(cf(8, b"" if code is None else struct.pack(">H", code)))
+                code = out.close.code  # echoed; an empty payload (1005) is echoed empty
+                await send(cf(8, b"" if code == wire.CloseCode.NO_STATUS_RCVD else struct.pack(">H", code)))
             if scenario.shut_wr:
                 sock.shutdown(socket.SHUT_WR)
         except (ConnectionResetError, BrokenPipeError):

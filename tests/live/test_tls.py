@@ -17,7 +17,7 @@ import websockets
 import wsdemo
 from wsdemo import wire
 
-from .conftest import T, Raw, handshake, messages, wait_for_event, wait_until
+from .conftest import T, Raw, conn_for_port, handshake, messages, wait_for_event, wait_until
 
 
 @pytest.fixture
@@ -25,11 +25,6 @@ async def tls_server():
     srv = await asyncio.wait_for(wsdemo.serve(tls=True, name="tls"), T)
     yield srv
     await asyncio.wait_for(srv.stop(), T)
-
-
-def _tap_events(conn, kind):
-    conn.flush()
-    return [e for e in conn.events if isinstance(e, wire.TapEvent) and e.kind is kind]
 
 
 async def test_urls_name_tls_and_the_direct_port_stays_plain(tls_server):
@@ -46,7 +41,7 @@ async def test_wss_echo_is_recorded_decoded_and_the_wire_bytes_are_counted(tls_s
         await ws.send("hello over TLS")
         assert await asyncio.wait_for(ws.recv(), T) == "hello over TLS"
         port = ws.transport.get_extra_info("sockname")[1]
-    conn = next(c for c in tls_server.tap.connections if c.peer.endswith(f":{port}"))
+    conn = conn_for_port(tls_server, port)
     await wait_until(lambda: not conn.is_open, what="the connection to close")
     # Decoded exactly as without TLS: the handshake and the frames, in plain bytes.
     assert conn.request.target == "/echo" and conn.response.status == 101
@@ -80,8 +75,8 @@ async def test_a_client_trusting_another_ca_fails_clearly_and_the_server_keeps_s
             async with websockets.connect(tls_server.url("/echo"), ssl=other, open_timeout=T):
                 pass
         failed = tls_server.tap.connections[-1]
-        await wait_until(lambda: _tap_events(failed, wire.TapAction.TLS_FAILED),
-                         what="the failed handshake to be recorded")
+        await wait_for_event(failed, lambda e: isinstance(e, wire.TapEvent)
+                             and e.kind is wire.TapAction.TLS_FAILED)  # the failed handshake recorded
     assert failed.tls.error and failed.tls.version is None
     lines = [r for r in caplog.records if "TLS handshake failed" in r.getMessage()]
     assert lines and all(r.levelno == logging.INFO and not r.exc_info for r in lines)
@@ -107,8 +102,8 @@ async def test_plain_http_on_the_tls_port_gets_a_plain_400_recorded_and_logged(t
         answer = await raw.read_all()
         await raw.close()
         conn = tls_server.tap.connections[-1]
-        await wait_until(lambda: _tap_events(conn, wire.TapAction.PLAIN_ON_TLS),
-                         what="the plain request to be recorded")
+        await wait_for_event(conn, lambda e: isinstance(e, wire.TapEvent)
+                             and e.kind is wire.TapAction.PLAIN_ON_TLS)  # the plain request recorded
     assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert b"this port speaks TLS" in answer
     # The request is in the recording as it came (plain bytes, decoded).
@@ -271,7 +266,7 @@ async def test_large_messages_and_network_lanes_cross_tls_intact(tls_server):
         tls_server.tap.set_network(f"127.0.0.1:{port}", wsdemo.Network(latency_ms=20))
         await ws.send("under a lane")
         assert await asyncio.wait_for(ws.recv(), T) == "under a lane"
-    conn = next(c for c in tls_server.tap.connections if c.peer.endswith(f":{port}"))
+    conn = conn_for_port(tls_server, port)
     await wait_until(lambda: not conn.is_open, what="the connection to close")
     assert conn.tls.wire_bytes["server"] > 512 * 1024 + 32 * 22  # at least 32 records' framing
 

@@ -1,4 +1,4 @@
-"""wsdemo/apps/tornado_protocol.py leans on Tornado's private side. These tests fail near the
+"""wsdemo/live/apps/tornado_protocol.py leans on Tornado's private side. These tests fail near the
 cause when a Tornado upgrade moves it: the version bound, every private name the adaptation
 overrides, calls or reads, and the places in Tornado that call our overrides."""
 
@@ -14,8 +14,8 @@ import tornado.websocket
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from wsdemo.apps import tornado_protocol
-from wsdemo.apps.tornado_protocol import TORNADO_PRIVATE, TORNADO_SUPPORTED, Protocol13
+from wsdemo.live.apps import tornado_protocol
+from wsdemo.live.apps.tornado_protocol import TORNADO_PRIVATE, TORNADO_SUPPORTED, Protocol13
 
 from .conftest import T, wait_until
 

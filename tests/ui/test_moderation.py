@@ -48,7 +48,7 @@ async def test_the_panels_buttons_kick_mute_lock_and_rotate():
         panel._who.value = ids["Eve"]
         panel._reason.value = "off topic"
         panel._kick.click()
-        with pytest.raises(wsdemo.client.ConnectionClosed):
+        with pytest.raises(wsdemo.live.client.ConnectionClosed):
             while True:
                 await eve.recv(timeout=T)
         assert (eve.close_code, eve.close_reason) == (1008, "removed by the teacher: off topic")
@@ -63,7 +63,7 @@ async def test_the_panels_buttons_kick_mute_lock_and_rotate():
         old = srv.token
         panel._rotate.click()
         assert srv.token != old and srv.token in panel._card.value and "<svg" in panel._card.value
-        with pytest.raises(wsdemo.client.ConnectionClosed):
+        with pytest.raises(wsdemo.live.client.ConnectionClosed):
             while True:
                 await bob.recv(timeout=T)
         assert bob.close_code == 4001

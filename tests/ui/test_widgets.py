@@ -238,7 +238,7 @@ async def test_live_widgets_on_a_real_server(server):
     assert "4000" in close_row.preview and "private use" in tap_insp._detail.value
     for w in (tap_insp, panel, hv, insp, comp, summary):
         w.close()
-    assert server.tap._subscribers == []
+    assert server.tap.subscriber_count == 0
 
 
 async def test_live_burst_keeps_loop_responsive(server):

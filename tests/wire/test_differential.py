@@ -15,7 +15,7 @@ from websockets.streams import StreamReader
 from wsproto.extensions import PerMessageDeflate as WsprotoDeflate
 from wsproto.frame_protocol import FrameProtocol
 
-from wsdemo.wire import FrameDecoder, MessageAssembler, Opcode, compress_message, encode_frame, parse_close_payload
+from wsdemo.wire import Close, FrameDecoder, MessageAssembler, Opcode, compress_message, encode_frame
 
 SCALE = int(os.environ.get("WSDEMO_HYPOTHESIS_SCALE", "1"))
 SETTINGS = settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -197,8 +197,10 @@ def test_we_encode_websockets_decodes(messages, close, deflate, masked, key):
 @pytest.mark.parametrize("code, reason", [(1000, ""), (1001, "bye"), (4000, "café"), (3001, "x" * 100)])
 def test_close_payloads_agree_with_websockets(code, reason):
     payload = WsClose(code, reason).serialize()
-    assert parse_close_payload(payload) == (code, reason)
-    ours = encode_frame(Opcode.CLOSE, code.to_bytes(2, "big") + reason.encode())
+    assert Close.parse(payload) == Close(code, reason)
+    assert Close(code, reason).serialize() == payload
+    assert str(Close(code, reason)).split(" (")[0] == str(WsClose(code, reason)).split(" (")[0]
+    ours = encode_frame(Opcode.CLOSE, Close(code, reason).serialize())
     assert WsClose.parse(ours[2:]) == WsClose(code, reason)
 
 

@@ -4,7 +4,7 @@ import zlib
 
 import pytest
 
-from wsdemo.wire import Frame, MessageAssembler, MessageError, Opcode, compress_message, parse_close_payload
+from wsdemo.wire import Close, ErrorKind, Frame, MessageAssembler, MessageError, Opcode, compress_message
 
 
 def frame(op, payload=b"", **kw) -> Frame:
@@ -82,9 +82,9 @@ def test_text_ending_mid_character():
     (b"\x0b\xb8", 3000, ""), (b"\x0f\xa0caf\xc3\xa9", 4000, "café"),
 ])
 def test_close_payloads(payload, code, reason):
-    assert parse_close_payload(payload) == (code, reason)
     msg = MessageAssembler().add(frame(Opcode.CLOSE, payload))
     assert (msg.kind, msg.close_code, msg.close_reason) == ("close", code, reason)
+    assert msg.close == Close.parse(payload) == Close(1005 if code is None else code, reason)
 
 
 @pytest.mark.parametrize("code, words", [
@@ -99,6 +99,7 @@ def test_close_codes_refused_on_the_wire(code, words):
         MessageAssembler().add(frame(Opcode.CLOSE, code.to_bytes(2, "big") + b"why"))
     assert info.value.message.startswith(f"close code {code} ") and words in info.value.message
     assert "RFC 6455 section 7.4" in info.value.message and info.value.frame_offset == 0
+    assert info.value.kind is ErrorKind.CLOSE_CODE_INVALID and info.value.frame is not None
 
 
 @pytest.mark.parametrize("code", [1000, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999])
@@ -108,11 +109,12 @@ def test_close_codes_allowed_on_the_wire(code):
 
 
 def test_close_payload_of_one_byte_and_bad_reason():
-    with pytest.raises(MessageError, match="1 byte"):
-        parse_close_payload(b"\x03")
+    with pytest.raises(MessageError, match="1 byte") as info:
+        MessageAssembler().add(frame(Opcode.CLOSE, b"\x03"))
+    assert info.value.kind is ErrorKind.CLOSE_TOO_SHORT
     with pytest.raises(MessageError) as info:
-        parse_close_payload(b"\x03\xe8ok\xff")
-    assert info.value.offset == 4
+        MessageAssembler().add(frame(Opcode.CLOSE, b"\x03\xe8ok\xff"))
+    assert info.value.offset == 4 and info.value.kind is ErrorKind.CLOSE_REASON_INVALID and info.value.code == 1007
 
 
 def test_message_size_limit():

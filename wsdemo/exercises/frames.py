@@ -12,7 +12,7 @@ from ..live.keepalive import UpgradeRefused, open_websocket
 from ._hints import OK, T, NotANumber, as_bytes, as_number, function_problem, say
 
 if TYPE_CHECKING:
-    from ..server import Server
+    from ..live.server import Server
 
 
 def _decode_one(frame_hex: str) -> tuple[bytes, wire.Frame]:
@@ -232,7 +232,7 @@ async def check_close_codes(predicted: Any, server: Any) -> bool:
     if all(predicted.get(n) is None for n in names):
         return say(False, "No predictions yet. For each frame, write the code you expect in the server's Close: "
                           "the list of codes above says what each means (section 7.4.1).")
-    from ..server import Server  # here, not above: check_environment must import in a kernel without tornado
+    from ..live.server import Server  # here, not above: check_environment must import in a kernel without tornado
 
     if not isinstance(server, Server):
         return say(False, "Pass the running lab server (server), so the frames can be sent to it.")

@@ -17,7 +17,7 @@ connection through the tap:
   update or 204.
 - **long polling**: the same kind of client asks ``GET /longpoll?since=SEQ``;
   the server holds the request until there is news.
-- **server-sent events**: ``wsdemo.sse``'s EventSource reads ``GET /sse``; the
+- **server-sent events**: ``wsdemo.live.sse``'s EventSource reads ``GET /sse``; the
   server writes each update as an event of one long response.
 - **websocket**: the in-kernel client (``server.connect("/ticker")``) just
   listens; the server pushes each update.

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from .. import wire
 from ..live.keepalive import open_websocket
-from ..network import Network
+from ..live.network import Network
 from .polling import _connection_of, _with_token
 from .tables import Table, network_label
 
 if TYPE_CHECKING:
-    from ..server import Server
+    from ..live.server import Server
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _timeline(conn, start: float, network: Network) -> list[TimelineEntry]:
 
     The tap stamps a held chunk's delivery by its last byte; a frame that ends earlier in a
     chunk went out that many bytes sooner at the link's rate (the tap delivers a chunk in
-    slices at that rate: wsdemo/network.py), never before the chunk arrived."""
+    slices at that rate: wsdemo/live/network.py), never before the chunk arrived."""
     delivered = {(d.sender, d.at): d.delivered_at for d in conn.deliveries}
     ends: dict[str, list[tuple[int, float]]] = {"client": [], "server": []}
     totals = {"client": 0, "server": 0}

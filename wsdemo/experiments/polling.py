@@ -12,14 +12,15 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
-from .. import sse, wire
+from .. import wire
+from ..live import sse
 from ..live.keepalive import KeepAliveClient
-from ..network import Network
+from ..live.network import Network
 from .results import METHODS, PHASES, STREAMS, Comparison, PollingResult, opening_heads
 from .tables import network_label
 
 if TYPE_CHECKING:
-    from ..server import Server
+    from ..live.server import Server
 
 
 def _connection_of(server: "Server", local_address: str | None):

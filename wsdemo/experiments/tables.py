@@ -8,7 +8,7 @@ import math
 from abc import ABC, abstractmethod
 from typing import Sequence
 
-from ..network import NETWORKS, Network
+from ..live.network import NETWORKS, Network
 
 
 class Table:

@@ -20,17 +20,17 @@ from .connection import (
     TapEvent,
 )
 from .bytestext import BytesTextError, parse_bytes_text
+from .close import MAX_CLOSE_REASON, Close, CloseCode, describe_close_code
 from .deflate import DeflateParams, compress_message, negotiate_deflate, parse_extensions
-from .errors import FrameError, HandshakeError, HttpError, MessageError, ProtocolError, SseError
+from .errors import ErrorKind, FrameError, HandshakeError, HttpError, MessageError, ProtocolError, SseError
 from .frames import (
     DEFAULT_MAX_PAYLOAD,
-    CloseCode,
     Field,
     Frame,
     FrameDecoder,
     Opcode,
-    describe_close_code,
     encode_frame,
+    opcode_name,
     unmask,
 )
 from .handshake import (
@@ -50,13 +50,14 @@ from .handshake import (
     subprotocol_problem,
 )
 from .lifecycle import TRANSITIONS, State, Transition, next_state
-from .messages import DEFAULT_MAX_FRAMES, Message, MessageAssembler, parse_close_payload
-from .redact import HeadRedactor, mask_tokens, mask_tokens_text, redact, redact_head
+from .messages import DEFAULT_MAX_FRAMES, Message, MessageAssembler
+from .preview import looks_text, preview
+from .redact import HeadRedactor, mask_tokens, mask_tokens_text, redact, redact_head, with_token
 from .stats import DirectionStats, Summary, summarize
 from .sse import ServerSentEvent, SseDecoder, SseField, decode_sse, encode_sse, is_event_stream
 
 __all__ = [
-    "AcceptStep", "BytesTextError", "CloseCode", "ConnectionDecoder", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PAYLOAD",
+    "AcceptStep", "BytesTextError", "Close", "CloseCode", "ErrorKind", "MAX_CLOSE_REASON", "ConnectionDecoder", "DEFAULT_MAX_FRAMES", "DEFAULT_MAX_PAYLOAD",
     "DecodeError", "DeflateParams",
     "DirectionStats", "Field", "Frame", "FrameDecoder", "FrameError", "FrameEvent", "GUID", "HandshakeError",
     "HeadRedactor", "Headers", "HttpError", "HttpRequest", "HttpResponse", "Message", "MessageAssembler", "MessageError",
@@ -64,8 +65,8 @@ __all__ = [
     "TRANSITIONS", "Transition", "check_handshake", "compress_message", "compute_accept",
     "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",
     "offered_subprotocols", "select_subprotocol", "subprotocol_problem",
-    "mask_tokens", "mask_tokens_text", "parse_bytes_text", "parse_close_payload", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
-    "summarize", "unmask",
+    "mask_tokens", "mask_tokens_text", "parse_bytes_text", "looks_text", "opcode_name", "preview", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",
+    "summarize", "unmask", "with_token",
     "ServerSentEvent", "SseDecoder", "SseEnd", "SseError", "SseEvent", "SseField", "decode_sse", "encode_sse",
     "is_event_stream",
 ]

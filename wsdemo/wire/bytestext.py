@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import ProtocolError
+from .errors import ErrorKind, ProtocolError
 
 __all__ = ["BytesTextError", "parse_bytes_text"]
 
@@ -34,7 +34,11 @@ _KNOWN = "\\xHH, \\n, \\r, \\t, \\\\, \\', \\\", \\a, \\b, \\f, \\v and octal \\
 
 
 class BytesTextError(ProtocolError):
-    """Text that should spell bytes and does not; ``offset`` is the character position."""
+    """Text that should spell bytes and does not; ``offset`` is the character position and
+    ``kind`` is always ErrorKind.BYTES_TEXT."""
+
+    def __init__(self, message: str, offset: int | None = None):
+        super().__init__(message, offset, kind=ErrorKind.BYTES_TEXT)
 
 
 def parse_bytes_text(text: str) -> bytes:

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .deflate import DeflateParams, negotiate_deflate
-from .errors import FrameError, MessageError, ProtocolError, SseError
+from .errors import ErrorKind, FrameError, MessageError, ProtocolError, SseError
 from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder
 from .handshake import DEFAULT_MAX_HEAD, Request, Response
 from .http import HttpReader
@@ -102,6 +102,8 @@ class DecodeError(_Readable):
     fatal: bool = True
     #: for a broken HTTP head or body: the status a server would answer with (400, 431, ...)
     status: int | None = None
+    #: what rule was broken, for code that acts on it (never match ``error``'s words)
+    kind: ErrorKind = ErrorKind.UNSPECIFIED
 
     def __str__(self) -> str:
         return f"{self.sender} byte {self.offset}: {self.error}"
@@ -285,11 +287,12 @@ class ConnectionDecoder:
         events: list = []
         d = self._dirs.get(sender) if isinstance(sender, str) else None
         if d is None:
-            return [DecodeError(str(sender), at, f"unknown sender {sender!r}: expected 'client' or 'server'", 0)]
+            return [DecodeError(str(sender), at, f"unknown sender {sender!r}: expected 'client' or 'server'", 0,
+                                kind=ErrorKind.BAD_ARGUMENT)]
         if not isinstance(data, bytes):
             if not isinstance(data, (bytearray, memoryview)):
                 return [DecodeError(sender, at, f"expected bytes, got {type(data).__name__}", d.received,
-                                    fatal=False)]
+                                    fatal=False, kind=ErrorKind.BAD_ARGUMENT)]
             data = bytes(data)
         try:
             start = d.received
@@ -300,7 +303,7 @@ class ConnectionDecoder:
                 if not d.after_eof_reported:
                     d.after_eof_reported = True
                     events.append(DecodeError(sender, at, f"{len(data)} bytes arrived after the {sender} closed "
-                                              f"its side of the connection", start, fatal=False))
+                                              f"its side of the connection", start, fatal=False, kind=ErrorKind.AFTER_EOF))
                 return events
             mode = d.mode
             if mode == "ws":
@@ -317,9 +320,10 @@ class ConnectionDecoder:
                 if d.held_size > limit:
                     self._fatal(d, at, events, f"the client sent {d.held_size} bytes after its upgrade request "
                                 f"without an answer from the server (limit {limit}): a client must wait for the "
-                                f"101 (RFC 6455 section 4.1)", d.held_offset)
+                                f"101 (RFC 6455 section 4.1)", d.held_offset, ErrorKind.UNANSWERED_UPGRADE)
         except Exception as e:  # never raise into the I/O shell; say what broke and where
-            self._fatal(d, at, events, f"internal decoder error: {type(e).__name__}: {e}", d.received)
+            self._fatal(d, at, events, f"internal decoder error: {type(e).__name__}: {e}", d.received,
+                        ErrorKind.INTERNAL)
         return events
 
     def eof(self, sender: str, at: float | None = None) -> list:
@@ -328,7 +332,8 @@ class ConnectionDecoder:
             at = time.time()
         d = self._dirs.get(sender) if isinstance(sender, str) else None
         if d is None:
-            return [DecodeError(str(sender), at, f"unknown sender {sender!r}: expected 'client' or 'server'", 0)]
+            return [DecodeError(str(sender), at, f"unknown sender {sender!r}: expected 'client' or 'server'", 0,
+                                kind=ErrorKind.BAD_ARGUMENT)]
         events: list = []
         if d.eof:
             return events
@@ -341,7 +346,7 @@ class ConnectionDecoder:
                     if self._sse is not None and sender == "server":
                         self._sse_end(d, at, events, d.received)
                     self._fatal(d, at, events, e.message, d.received if e.offset is None else e.offset,
-                                e.status)
+                                e.kind, e.status)
                 else:
                     if self._sse is not None and sender == "server":
                         self._sse_body(d, at, events, ended=msg is not None)
@@ -351,18 +356,21 @@ class ConnectionDecoder:
                 held = sum(map(len, d.held))
                 if held:
                     events.append(DecodeError(sender, at, f"connection closed with {held} bytes the client sent "
-                                              f"before the server answered its upgrade request", d.held_offset))
+                                              f"before the server answered its upgrade request", d.held_offset,
+                                              kind=ErrorKind.UNANSWERED_UPGRADE))
             elif d.mode == "ws":
                 try:
                     d.frames.eof()
                 except FrameError as e:
-                    self._fatal(d, at, events, e.message, e.offset)
+                    self._fatal(d, at, events, e.message, e.offset, e.kind)
                 else:
                     if d.messages.in_progress:
                         events.append(DecodeError(sender, at, "connection closed in the middle of a fragmented "
-                                                  "message (its final frame never came)", d.received))
+                                                  "message (its final frame never came)", d.received,
+                                                  kind=ErrorKind.TRUNCATED))
         except Exception as e:
-            self._fatal(d, at, events, f"internal decoder error: {type(e).__name__}: {e}", d.received)
+            self._fatal(d, at, events, f"internal decoder error: {type(e).__name__}: {e}", d.received,
+                        ErrorKind.INTERNAL)
         self.state = next_state(self.state, "TCP closed")
         return events
 
@@ -377,7 +385,7 @@ class ConnectionDecoder:
                     msg = d.http.next(self._pending[0][0] if self._pending else "GET")
             except ProtocolError as e:
                 self._fatal(d, at, events, e.message, d.http.offset if e.offset is None else e.offset,
-                            e.status)
+                            e.kind, e.status)
                 return
             if self._sse is not None and d.sender == "server":  # an event stream's body, as it comes
                 if not self._sse_body(d, at, events, ended=msg is not None) or msg is None:
@@ -409,7 +417,7 @@ class ConnectionDecoder:
                 events.append(SseEvent(d.sender, at, block, body.start, size, raw))
                 body.start = end
             if err is not None:
-                self._fatal(d, at, events, err.message, body.start)
+                self._fatal(d, at, events, err.message, body.start, err.kind)
                 return False
         if ended:
             self._sse_end(d, at, events, d.http.offset)
@@ -453,7 +461,7 @@ class ConnectionDecoder:
             events.append(DecodeError("server", at, f"the server's {msg.status} response was fed before any "
                                       f"request it could answer; it is paired with the client's next request",
                                       d.http.offset - len(msg.raw) - msg.body_wire_size if d.http else 0,
-                                      fatal=False))
+                                      fatal=False, kind=ErrorKind.OUT_OF_ORDER))
         if msg.status == 101:
             self._switch(msg, at, events)
         elif asked:
@@ -480,7 +488,8 @@ class ConnectionDecoder:
                 if d.mode != "dead":
                     d.mode = "raw"
             events.append(DecodeError("server", at, f"101 switches to {response.headers.get('Upgrade')!r}, not "
-                                      f"WebSocket: the bytes after it are not decoded", rest_at, fatal=False))
+                                      f"WebSocket: the bytes after it are not decoded", rest_at, fatal=False,
+                                      kind=ErrorKind.NOT_WEBSOCKET))
             return
         self.upgraded = True
         self.state = next_state(self.state, "101 Switching Protocols")
@@ -489,7 +498,7 @@ class ConnectionDecoder:
         except ProtocolError as e:
             self.deflate = None
             events.append(DecodeError("server", at, f"permessage-deflate negotiation: {e}", rest_at - len(response.raw),
-                                      fatal=False))
+                                      fatal=False, kind=e.kind))
         if c.mode == "http":
             if self._early:
                 # the client's request has not been fed yet: it is read first, then frames
@@ -535,7 +544,8 @@ class ConnectionDecoder:
             append(FrameEvent(sender, at, f, f.offset))
             if d.closed_frame:
                 append(DecodeError(sender, at, f"{f.opcode.name} frame after this side's CLOSE frame: nothing may "
-                                   f"follow a close (RFC 6455 section 5.5.1)", f.offset, fatal=False))
+                                   f"follow a close (RFC 6455 section 5.5.1)", f.offset, fatal=False,
+                                   kind=ErrorKind.AFTER_CLOSE))
             try:
                 m = add(f)
             except MessageError as e:
@@ -543,7 +553,7 @@ class ConnectionDecoder:
                 off = fr.offset
                 if e.frame_offset is not None and not (fr.rsv1 and fr.opcode != 0):
                     off += len(fr.header) + e.frame_offset
-                append(DecodeError(sender, at, e.message, off, fatal=False))
+                append(DecodeError(sender, at, e.message, off, fatal=False, kind=e.kind))
                 continue
             if m is not None:
                 append(MessageEvent(sender, at, m))
@@ -551,12 +561,12 @@ class ConnectionDecoder:
                     d.closed_frame = True
                     self.state = next_state(self.state, f"{sender} sends close")
         if err is not None:
-            self._fatal(d, at, events, err.message, err.offset)
+            self._fatal(d, at, events, err.message, err.offset, err.kind)
 
     def _fatal(self, d: _Direction, at: float, events: list, message: str, offset: int | None,
-               status: int | None = None) -> None:
+               kind: ErrorKind, status: int | None = None) -> None:
         events.append(DecodeError(d.sender, at, message, d.received if offset is None else offset, fatal=True,
-                                  status=status))
+                                  status=status, kind=kind))
         d.mode = "dead"
         d.http = None
         if d.sender == "server":

@@ -8,7 +8,7 @@ import re
 import zlib
 from dataclasses import dataclass
 
-from .errors import HandshakeError
+from .errors import ErrorKind, HandshakeError
 
 NAME = "permessage-deflate"
 #: A sender removes these 4 bytes from the end of each compressed message; the receiver
@@ -34,13 +34,13 @@ def parse_extensions(values: list[str] | str | None) -> list[tuple[str, list[tup
             items = _split(ext, ";")
             name = items[0].strip()
             if not re.fullmatch(_TOKEN, name):
-                raise HandshakeError(f"Sec-WebSocket-Extensions: {name!r} is not a valid extension name")
+                raise HandshakeError(f"Sec-WebSocket-Extensions: {name!r} is not a valid extension name", kind=ErrorKind.BAD_EXTENSION)
             params = []
             for item in items[1:]:
                 m = _PARAM.fullmatch(item)
                 if not m:
                     raise HandshakeError(f"Sec-WebSocket-Extensions: cannot parse parameter {item.strip()!r} "
-                                         f"of {name!r}")
+                                         f"of {name!r}", kind=ErrorKind.BAD_EXTENSION)
                 v = m.group(2)
                 if v is not None and v.startswith('"'):
                     v = re.sub(r"\\(.)", r"\1", v[1:-1])
@@ -109,23 +109,23 @@ def deflate_params(params: list[tuple[str, str | None]], *, response: bool = Tru
     kw: dict = {}
     for name, value in params:
         if name in seen:
-            raise HandshakeError(f"permessage-deflate parameter {name!r} appears twice (RFC 7692 section 7)")
+            raise HandshakeError(f"permessage-deflate parameter {name!r} appears twice (RFC 7692 section 7)", kind=ErrorKind.BAD_EXTENSION)
         seen.add(name)
         if name in ("client_no_context_takeover", "server_no_context_takeover"):
             if value is not None:
-                raise HandshakeError(f"permessage-deflate parameter {name} takes no value, got {value!r}")
+                raise HandshakeError(f"permessage-deflate parameter {name} takes no value, got {value!r}", kind=ErrorKind.BAD_EXTENSION)
             kw[name] = True
         elif name in ("client_max_window_bits", "server_max_window_bits"):
             if value is None:
                 if name == "client_max_window_bits" and not response:
                     continue  # an offer may send it bare: "I can use a smaller window if you ask"
-                raise HandshakeError(f"permessage-deflate parameter {name} needs a value from 8 to 15")
+                raise HandshakeError(f"permessage-deflate parameter {name} needs a value from 8 to 15", kind=ErrorKind.BAD_EXTENSION)
             if not (value.isascii() and value.isdigit() and 8 <= int(value) <= 15 and value == str(int(value))):
                 raise HandshakeError(f"permessage-deflate {name}={value!r}: must be an integer from 8 to 15 "
-                                     f"(RFC 7692 section 7.1.2)")
+                                     f"(RFC 7692 section 7.1.2)", kind=ErrorKind.BAD_EXTENSION)
             kw[name] = int(value)
         else:
-            raise HandshakeError(f"unknown permessage-deflate parameter {name!r} (RFC 7692 section 7.1)")
+            raise HandshakeError(f"unknown permessage-deflate parameter {name!r} (RFC 7692 section 7.1)", kind=ErrorKind.BAD_EXTENSION)
     return DeflateParams(**kw)
 
 
@@ -138,17 +138,17 @@ def negotiate_deflate(request_headers, response_headers) -> DeflateParams | None
     if not accepted:
         return None
     if len(accepted) > 1:
-        raise HandshakeError("the response accepts permessage-deflate more than once (RFC 7692 section 5)")
+        raise HandshakeError("the response accepts permessage-deflate more than once (RFC 7692 section 5)", kind=ErrorKind.BAD_EXTENSION)
     params = deflate_params(accepted[0][1], response=True)
     if req is not None:
         offers = [p for n, p in parse_extensions(req.get_all("Sec-WebSocket-Extensions")) if n == NAME]
         if not offers:
             raise HandshakeError("the response accepts permessage-deflate, which the request did not offer "
-                                 "(RFC 6455 section 9.1)")
+                                 "(RFC 6455 section 9.1)", kind=ErrorKind.BAD_EXTENSION)
         if params.client_max_window_bits is not None and not any(
                 k == "client_max_window_bits" for offer in offers for k, _ in offer):
             raise HandshakeError("the response sets client_max_window_bits, which the client did not offer "
-                                 "(RFC 7692 section 7.1.2.2)")
+                                 "(RFC 7692 section 7.1.2.2)", kind=ErrorKind.BAD_EXTENSION)
     return params
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 
 from .bytestext import BytesTextError, parse_bytes_text
-from .errors import FrameError, ProtocolError
-from .frames import _OPCODES, DEFAULT_MAX_PAYLOAD, FrameDecoder
-from .handshake import find_head_end, parse_head
+from .deflate import NAME as DEFLATE, parse_extensions
+from .errors import ErrorKind, FrameError, MessageError, ProtocolError
+from .frames import DEFAULT_MAX_PAYLOAD, FrameDecoder, opcode_name
+from .handshake import Request, Response, find_head_end, parse_head
 from .messages import MessageAssembler
+from .preview import preview
 
 _HTTP_START = re.compile(rb"(?:[A-Z]+ \S+ HTTP/\d\.\d|HTTP/\d\.\d \d{3})")
 
@@ -22,13 +24,12 @@ _HTTP_START = re.compile(rb"(?:[A-Z]+ \S+ HTTP/\d\.\d|HTTP/\d\.\d \d{3})")
 def _partial(data: bytes, at: int) -> list[str]:
     """What the first bytes of a cut-off frame already say."""
     lines = [f"incomplete frame at byte {at}: {len(data)} byte{'s' if len(data) != 1 else ''} "
-             f"({data[:16].hex(' ')}{' …' if len(data) > 16 else ''})"]
+             f"({preview(data, None, 48)})"]
     if len(data) < 2:
         return lines + ["  a frame header needs at least 2 bytes"]
     b0, b1 = data[0], data[1]
-    op = _OPCODES[b0 & 0x0F]
     lines.append(f"  FIN={b0 >> 7} RSV1={(b0 >> 6) & 1} RSV2={(b0 >> 5) & 1} RSV3={(b0 >> 4) & 1} "
-                 f"opcode=0x{b0 & 0x0F:x} ({op.name if op is not None else 'reserved'}) "
+                 f"opcode=0x{b0 & 0x0F:x} ({opcode_name(b0 & 0x0F)}) "
                  f"MASK={b1 >> 7} payload length={b1 & 0x7F}")
     n7 = b1 & 0x7F
     ext = 2 if n7 == 126 else 8 if n7 == 127 else 0
@@ -46,23 +47,33 @@ def _partial(data: bytes, at: int) -> list[str]:
     return lines
 
 
-def _http_head(data: bytes) -> tuple[list[str], int]:
+def _http_head(data: bytes) -> tuple[list[str], int, Request | Response | None]:
     """If ``data`` opens with an HTTP head (a captured conversation), describe it and say where
-    frames start; otherwise ([], 0)."""
+    frames start, with the head; otherwise ([], 0, None); (lines, -1, None) when it is broken."""
     if not _HTTP_START.match(data[:64]):
-        return [], 0
+        return [], 0, None
     end = find_head_end(data)
     if end < 0:
         return [f"these bytes are an HTTP head ({data[:40]!r}…) that does not end (no empty line): "
-                "not a WebSocket frame"], -1
+                "not a WebSocket frame"], -1, None
     try:
         msg = parse_head(data[:end], response=data.startswith(b"HTTP/"))
     except ProtocolError as e:
-        return [f"an HTTP head of {end} bytes that does not parse: {e}"], -1
+        return [f"an HTTP head of {end} bytes that does not parse: {e}"], -1, None
     lines = [f"HTTP head, bytes 0-{end - 1} ({end} bytes): {msg}"]
     lines += [f"  {name}: {value}" for name, value in msg.headers]
     lines.append(f"frames start at byte {end}")
-    return lines, end
+    return lines, end, msg
+
+
+def _accepts_deflate(msg: Request | Response | None) -> bool:
+    """Is ``msg`` a response that accepted permessage-deflate?"""
+    if not isinstance(msg, Response):
+        return False
+    try:
+        return any(name == DEFLATE for name, _ in parse_extensions(msg.headers.get_all("Sec-WebSocket-Extensions")))
+    except ProtocolError:
+        return False
 
 
 def decode_hex(text: str, deflate: bool = False) -> tuple[str, bool]:
@@ -81,11 +92,10 @@ def decode_bytes(data: bytes, deflate: bool = False) -> tuple[str, bool]:
     """Like :func:`decode_hex`, for raw bytes (a capture saved as it was on the wire)."""
     if not data:
         return "error: no bytes given", False
-    out, start = _http_head(data)
+    out, start, head = _http_head(data)
     if start < 0:
         return "\n".join(out), False
-    if start and re.search(r"(?im)^  sec-websocket-extensions:.*permessage-deflate", "\n".join(out)) \
-            and data.startswith(b"HTTP/") and not deflate:
+    if _accepts_deflate(head) and not deflate:
         deflate = True
         out.append("(the response negotiated permessage-deflate: inflating compressed messages)")
     if start == len(data):
@@ -109,10 +119,11 @@ def decode_bytes(data: bytes, deflate: bool = False) -> tuple[str, bool]:
             message = assembler.add(frame)
         except ProtocolError as e:
             ok = False
-            where = frame.offset + len(frame.header) + e.frame_offset if getattr(e, "frame_offset", None) \
-                is not None and not frame.rsv1 else frame.offset
+            frame_offset = e.frame_offset if isinstance(e, MessageError) else None
+            where = frame.offset + len(frame.header) + frame_offset if frame_offset is not None \
+                and not frame.rsv1 else frame.offset
             hint = ""
-            if "does not inflate" in e.message and not compressed_seen and not assembler.no_context_takeover:
+            if e.kind is ErrorKind.INFLATE_FAILED and not compressed_seen and not assembler.no_context_takeover:
                 hint = ("\nhint: with context takeover a compressed message may refer back to earlier messages; "
                         "give the frames before it too, in order")
             out.append(f"error in frame {i}, byte {where}: {e}{hint}")
@@ -139,10 +150,10 @@ def decode_bytes(data: bytes, deflate: bool = False) -> tuple[str, bool]:
         else:
             out += _partial(rest, frame_start)
         hint = ""
-        if "RSV1" in error.message and not deflate and "control" not in error.message:
+        if error.kind is ErrorKind.RSV1_NOT_NEGOTIATED and not deflate:
             hint = ("\nhint: RSV1 marks a permessage-deflate message; if the connection negotiated it, "
                     "add --deflate")
-        if "reserved" in error.message and data[frame_start:frame_start + 4] in (b"GET ", b"HTTP"):
+        if error.kind is ErrorKind.RESERVED_OPCODE and data[frame_start:frame_start + 4] in (b"GET ", b"HTTP"):
             hint = "\nhint: these bytes are HTTP text, not a frame"
         out.append(f"error at byte {error.offset}: {error}{hint}")
         return "\n".join(out), False

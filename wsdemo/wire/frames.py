@@ -22,10 +22,13 @@ Base framing (section 5.2)::
 from __future__ import annotations
 
 import enum
-import re
 from typing import Any, NamedTuple
 
-from .errors import FrameError
+from .close import Close
+# ui/render.check_close imports this from here; it goes when check_close adopts Close.check().
+from .close import close_code_allowed  # noqa: F401
+from .errors import ErrorKind, FrameError
+from .preview import looks_text, preview
 
 #: Default largest payload a decoder accepts (a frame claiming more is refused, RFC 6455 section 10.4).
 DEFAULT_MAX_PAYLOAD = 16 * 1024 * 1024
@@ -58,117 +61,16 @@ _OPCODES: tuple[Opcode | None, ...] = tuple(
     Opcode(i) if i in Opcode._value2member_map_ else None for i in range(16))
 
 
-class CloseCode(enum.IntEnum):
-    """Close status codes, RFC 6455 section 7.4.1, and the IANA registry (section 11.7).
-
-    Each member has a one-line ``meaning``. 1004, 1005, 1006 and 1015 must never appear
-    in a close frame (sections 7.4.1 and 7.4.2).
-    """
-
-    NORMAL_CLOSURE = 1000
-    GOING_AWAY = 1001
-    PROTOCOL_ERROR = 1002
-    UNSUPPORTED_DATA = 1003
-    RESERVED = 1004
-    NO_STATUS_RCVD = 1005
-    ABNORMAL_CLOSURE = 1006
-    INVALID_FRAME_PAYLOAD_DATA = 1007
-    POLICY_VIOLATION = 1008
-    MESSAGE_TOO_BIG = 1009
-    MANDATORY_EXTENSION = 1010
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
-    TRY_AGAIN_LATER = 1013
-    BAD_GATEWAY = 1014
-    TLS_HANDSHAKE = 1015
-
-    @property
-    def meaning(self) -> str:
-        return _CLOSE_MEANINGS[self.value]
-
-    @property
-    def allowed_on_wire(self) -> bool:
-        return self.value not in _NOT_ON_WIRE
-
-
-_CLOSE_MEANINGS = {
-    1000: "normal closure: the purpose of the connection was fulfilled",
-    1001: "going away: the server is shutting down or the browser left the page",
-    1002: "protocol error: the endpoint received something that breaks the protocol",
-    1003: "unsupported data: a type of data the endpoint cannot accept (e.g. binary for a text-only app)",
-    1004: "no meaning defined yet; never sent",
-    1005: "no status received: the close frame carried no code (only reported locally, never sent)",
-    1006: "abnormal closure: the connection dropped without a close frame (only reported locally, never sent)",
-    1007: "invalid frame payload data: e.g. text that is not valid UTF-8",
-    1008: "policy violation: a message broke the endpoint's policy",
-    1009: "message too big: a message was larger than the endpoint will process",
-    1010: "mandatory extension: the client needed an extension the server did not negotiate",
-    1011: "internal error: the server hit an unexpected condition",
-    1012: "service restart: the server is restarting; reconnect later",
-    1013: "try again later: the server is overloaded; reconnect later",
-    1014: "bad gateway: a gateway or proxy got an invalid response upstream",
-    1015: "TLS handshake failed (only reported locally, never sent)",
-}
-_NOT_ON_WIRE = frozenset({1004, 1005, 1006, 1015})
-
-
-def close_code_allowed(code: int) -> bool:
-    """May ``code`` appear in a close frame? (RFC 6455 section 7.4, IANA registry.)"""
-    return (1000 <= code <= 1014 and code not in _NOT_ON_WIRE) or 3000 <= code <= 4999
-
-
-def close_code_problem(code: int) -> str | None:
-    """Why ``code`` may not appear in a close frame, naming the rule; None when it may."""
-    if close_code_allowed(code):
-        return None
-    if code in _NOT_ON_WIRE:
-        name = _IANA_NAMES[code]
-        if code == 1004:
-            return (f"close code 1004 ({name}) has no meaning defined and may not be sent in a close frame "
-                    f"(RFC 6455 section 7.4.1)")
-        why = {1005: "when a close frame carried no code at all",
-               1006: "when the connection dropped without a close frame",
-               1015: "when the TLS handshake failed"}[code]
-        return (f"close code {code} ({name}) may not be sent in a close frame: an endpoint reports it to its "
-                f"application only {why} (RFC 6455 section 7.4.1)")
-    if 0 <= code <= 999:
-        return f"close code {code} is in the range 0–999, which is not used (RFC 6455 section 7.4.2)"
-    if 1016 <= code <= 2999:
-        return (f"close code {code} is in the range 1016–2999, reserved for future revisions of the protocol "
-                f"and for extensions; none is defined there today (RFC 6455 section 7.4.2)")
-    return f"close code {code} is above 4999: close codes run from 1000 to 4999 (RFC 6455 section 7.4.2)"
-
-
-# The names of the IANA WebSocket Close Code Number Registry.
-_IANA_NAMES = {
-    1000: "Normal Closure", 1001: "Going Away", 1002: "Protocol Error", 1003: "Unsupported Data",
-    1004: "Reserved", 1005: "No Status Received", 1006: "Abnormal Closure",
-    1007: "Invalid Frame Payload Data", 1008: "Policy Violation", 1009: "Message Too Big",
-    1010: "Mandatory Extension", 1011: "Internal Error", 1012: "Service Restart",
-    1013: "Try Again Later", 1014: "Bad Gateway", 1015: "TLS Handshake",
-}
-
-
-def describe_close_code(code: int) -> str:
-    """A one-line description of any close code, the ranges of RFC 6455 section 7.4.2 included."""
-    if code in _CLOSE_MEANINGS:
-        name = _IANA_NAMES[code]
-        meaning = _CLOSE_MEANINGS[code]
-        head, sep, rest = meaning.partition(": ")
-        if sep and head.lower() == name.lower():  # the meaning opens with the name: say it once
-            meaning = rest
-        note = "" if code not in _NOT_ON_WIRE else " — not allowed in a close frame"
-        return f"{code} {name}: {meaning}{note}"
-    if 0 <= code <= 999:
-        return f"{code}: invalid — codes 0–999 are not used (RFC 6455 section 7.4.2)"
-    if 1016 <= code <= 2999:
-        return f"{code}: reserved for future revisions of the protocol and extensions — not valid today"
-    if 3000 <= code <= 3999:
-        return (f"{code}: in the range 3000–3999, set aside for libraries, frameworks and applications, "
-                f"which register their codes with IANA; its meaning is theirs (RFC 6455 section 7.4.2)")
-    if 4000 <= code <= 4999:
-        return f"{code}: private use, agreed between the application's endpoints"
-    return f"{code}: invalid — close codes are 16-bit values from 1000 to 4999"
+def opcode_name(opcode: int, *, short: bool = False) -> str:
+    """The name of any 4-bit opcode: TEXT, BINARY, CLOSE, PING, PONG, CONTINUATION (``short``:
+    CONT, as frames print it), and "reserved 0x3" for the reserved ones (0x3–0x7, 0xB–0xF)."""
+    op = int(opcode)
+    if not 0 <= op <= 15:
+        raise FrameError(f"opcode {op} does not fit in 4 bits", kind=ErrorKind.BAD_ARGUMENT)
+    member = _OPCODES[op]
+    if member is None:
+        return f"reserved 0x{op:x}"
+    return member.label if short else member.name
 
 
 class Field(NamedTuple):
@@ -230,12 +132,14 @@ def unmask(data: bytes, key: bytes) -> bytes:
 mask = unmask
 
 
-def _preview(data: bytes, text: bool, limit: int = 40) -> str:
-    if text:
-        s = data[: limit * 4].decode("utf-8", "replace")
-        return repr(s[:limit] + ("…" if len(s) > limit or len(data) > limit * 4 else ""))
-    h = data[:16].hex(" ")
-    return h + (" …" if len(data) > 16 else "")
+# Opcodes whose payload may be text worth showing as text.
+_TEXTISH = (Opcode.TEXT, Opcode.CONTINUATION, Opcode.PING, Opcode.PONG)
+_SHOWN = 48  # characters of text a frame's one-line preview shows (16 bytes in hex)
+
+
+def _shown(data: bytes) -> str:
+    """A payload in one line: quoted when it reads as text, else hex."""
+    return preview(data, looks_text(data), _SHOWN)
 
 
 class Frame:
@@ -303,25 +207,20 @@ class Frame:
     def __repr__(self) -> str:
         return f"<Frame {self}>"
 
-    def _label(self) -> str:
-        op = self.opcode
-        return op.label if isinstance(op, Opcode) else f"opcode 0x{int(op):x}"
-
     def __str__(self) -> str:
         op = self.opcode
-        parts = [self._label()]
+        parts = [opcode_name(op, short=True)]
         data = self.payload
-        if op == Opcode.CLOSE and len(data) >= 2:
-            code = int.from_bytes(data[:2], "big")
-            parts.append(str(code))
-            if len(data) > 2:
-                parts.append(_preview(data[2:], True))
+        if op == Opcode.CLOSE and len(data) >= 2 and not self.rsv1:
+            close = Close.parse(data, strict=False)
+            parts.append(str(close.code))
+            if close.reason:
+                parts.append(preview(b"", close.reason, _SHOWN))
         elif data:
             if self.rsv1:
-                parts.append("(compressed) " + _preview(data, False))
+                parts.append("(compressed) " + preview(data, None, _SHOWN))
             else:
-                parts.append(_preview(data, op in (Opcode.TEXT, Opcode.CONTINUATION, Opcode.PING, Opcode.PONG)
-                                      and _looks_text(data)))
+                parts.append(_shown(data) if op in _TEXTISH else preview(data, None, _SHOWN))
         flags = [f"{self.payload_len} byte" + ("" if self.payload_len == 1 else "s")]
         if not self.fin:
             flags.append("not final")
@@ -341,7 +240,6 @@ class Frame:
         h = self.header
         b0, b1 = h[0], h[1]
         op = b0 & 0x0F
-        opname = _OPCODES[op].name if _OPCODES[op] is not None else "reserved"
         out = [
             Field("FIN", 0, 1, bool(b0 & 0x80),
                   "final fragment of the message" if b0 & 0x80 else "more fragments follow"),
@@ -349,7 +247,7 @@ class Frame:
                   "compressed (permessage-deflate)" if b0 & 0x40 else "0 (permessage-deflate sets it on a compressed message's first frame)"),
             Field("RSV2", 2, 1, bool(b0 & 0x20), "reserved, must be 0" if not b0 & 0x20 else "set: no extension defines it"),
             Field("RSV3", 3, 1, bool(b0 & 0x10), "reserved, must be 0" if not b0 & 0x10 else "set: no extension defines it"),
-            Field("opcode", 4, 4, self.opcode, f"0x{op:x} = {opname}"),
+            Field("opcode", 4, 4, self.opcode, f"0x{op:x} = {opcode_name(op)}"),
             Field("MASK", 8, 1, bool(b1 & 0x80),
                   "payload is masked (client to server)" if b1 & 0x80 else "payload is not masked"),
         ]
@@ -369,9 +267,9 @@ class Frame:
             out.append(Field("masking key", pos * 8, 32, self.mask_key, self.mask_key.hex()))
             pos += 4
         if self.opcode == Opcode.CLOSE and not self.rsv1:
-            shown = _close_text(self.payload)
+            shown = _close_words(self.payload)
         else:
-            shown = _preview(self.payload, _looks_text(self.payload))
+            shown = _shown(self.payload)
         if self.masked:
             text = f"masked on the wire; unmasked: {shown}" if self.payload else "empty"
         else:
@@ -391,13 +289,13 @@ class Frame:
             text = f.text
             if f.name == "payload":
                 n = len(self.wire_payload)
-                value = self.wire_payload[:16].hex(" ") + (" …" if n > 16 else "")
+                value = preview(self.wire_payload, None, 48)
                 where = f"bytes {f.start_byte}-{f.start_byte + n - 1}" if n > 1 else f"byte {f.start_byte}"
                 if not n:
                     value = "(none)"
                 elif self.rsv1 and not self.is_control:
                     text = "compressed (permessage-deflate): inflated when the message is complete"
-                elif not self.masked and self.opcode != Opcode.CLOSE and not _looks_text(self.payload):
+                elif not self.masked and self.opcode != Opcode.CLOSE and not looks_text(self.payload):
                     text = "binary data"
             else:
                 v = (allbits >> (hbits - f.start_bit - f.bit_len)) & ((1 << f.bit_len) - 1)
@@ -413,31 +311,16 @@ class Frame:
         return "\n".join(lines)
 
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _looks_text(data: bytes) -> bool:
-    """Valid UTF-8 without control characters (bytes 00 01 02 are binary, even if valid UTF-8)."""
-    try:
-        text = data[:400].decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start < 396:  # only a character cut by the preview limit is fine
-            return False
-        text = data[:e.start].decode("utf-8")
-    return not _CONTROL_CHARS.search(text)
-
-
-def _close_text(payload: bytes) -> str:
-    """A close payload in words: code, its name, reason."""
+def _close_words(payload: bytes) -> str:
+    """A close payload in words, whatever it holds: code, its name, reason."""
     if not payload:
         return "empty: no close code (the receiver reports 1005)"
     if len(payload) == 1:
         return f"{payload.hex()}: 1 byte, too short for a close code"
-    code = int.from_bytes(payload[:2], "big")
-    name = _IANA_NAMES.get(code)
-    text = f"code {code}" + (f" {name}" if name else "")
-    if len(payload) > 2:
-        text += f", reason {_preview(payload[2:], True)}"
+    close = Close.parse(payload, strict=False)
+    text = f"code {close.code}" + (f" {close.name}" if close.name else "")
+    if close.reason:
+        text += f", reason {preview(b'', close.reason, _SHOWN)}"
     return text
 
 
@@ -451,7 +334,7 @@ def encode_frame(opcode: int, payload: bytes | str = b"", *, fin: bool = True, r
     payload = bytes(payload)
     op = int(opcode)
     if not 0 <= op <= 15:
-        raise FrameError(f"opcode {op} does not fit in 4 bits")
+        raise FrameError(f"opcode {op} does not fit in 4 bits", kind=ErrorKind.BAD_ARGUMENT)
     n = len(payload)
     b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0) | op
     mbit = 0x80 if mask_key is not None else 0
@@ -465,7 +348,7 @@ def encode_frame(opcode: int, payload: bytes | str = b"", *, fin: bool = True, r
         return header + payload
     mask_key = bytes(mask_key)
     if len(mask_key) != 4:
-        raise FrameError(f"a masking key is 4 bytes, got {len(mask_key)}")
+        raise FrameError(f"a masking key is 4 bytes, got {len(mask_key)}", kind=ErrorKind.BAD_ARGUMENT)
     return header + mask_key + unmask(payload, mask_key)
 
 
@@ -515,7 +398,7 @@ class FrameDecoder:
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         if self._error is not None:
             err = FrameError(f"decoder stopped after an earlier error: {self._error}", self._error.offset,
-                             code=self._error.code)
+                             code=self._error.code, kind=ErrorKind.DECODER_STOPPED)
             raise err
         out: list[Frame] = []
         try:
@@ -531,11 +414,11 @@ class FrameDecoder:
         p = self._pending
         if p is not None:
             got = sum(map(len, p.chunks))
-            raise FrameError(f"stream ended inside a {_name(p.opcode)} frame: got {got} of its "
-                             f"{p.n} payload bytes", p.offset)
+            raise FrameError(f"stream ended inside a {opcode_name(p.opcode, short=True)} frame: got {got} of its "
+                             f"{p.n} payload bytes", p.offset, kind=ErrorKind.TRUNCATED)
         if self._tail:
             raise FrameError(f"stream ended inside a frame header ({len(self._tail)} bytes of it)",
-                             self.position - len(self._tail))
+                             self.position - len(self._tail), kind=ErrorKind.TRUNCATED)
         return []
 
     # The hot path: plain locals, bytes indexing, one slice per payload.
@@ -606,7 +489,7 @@ class FrameDecoder:
                     h = 4
                     if n < 126 and validate:
                         raise FrameError(f"payload length {n} is sent in the 16-bit extended field: the "
-                                         f"minimal encoding is required (RFC 6455 section 5.2)", base + i + 2)
+                                         f"minimal encoding is required (RFC 6455 section 5.2)", base + i + 2, kind=ErrorKind.NON_MINIMAL_LENGTH)
                 else:
                     if end - i < 10:
                         break
@@ -615,13 +498,13 @@ class FrameDecoder:
                     if validate:
                         if n >> 63:
                             raise FrameError("the most significant bit of a 64-bit payload length must be 0 "
-                                             "(RFC 6455 section 5.2)", base + i + 2)
+                                             "(RFC 6455 section 5.2)", base + i + 2, kind=ErrorKind.LENGTH_TOP_BIT)
                         if n < 65536:
                             raise FrameError(f"payload length {n} is sent in the 64-bit extended field: the "
-                                             f"minimal encoding is required (RFC 6455 section 5.2)", base + i + 2)
+                                             f"minimal encoding is required (RFC 6455 section 5.2)", base + i + 2, kind=ErrorKind.NON_MINIMAL_LENGTH)
             if n > max_payload:
-                raise FrameError(f"{_name(opcode)} frame payload of {n} bytes exceeds the limit of "
-                                 f"{max_payload} bytes", base + i + 1, code=1009)
+                raise FrameError(f"{opcode_name(opcode, short=True)} frame payload of {n} bytes exceeds the limit of "
+                                 f"{max_payload} bytes", base + i + 1, code=1009, kind=ErrorKind.FRAME_TOO_LARGE)
             if masked:
                 if end - i < h + 4:
                     break
@@ -657,33 +540,29 @@ class FrameDecoder:
         op = b0 & 0x0F
         if opcode is None:
             kind = "control" if op >= 8 else "non-control"
-            raise FrameError(f"opcode 0x{op:x} is reserved for further {kind} frames (RFC 6455 section 5.2)", at)
+            raise FrameError(f"opcode 0x{op:x} is reserved for further {kind} frames (RFC 6455 section 5.2)", at, kind=ErrorKind.RESERVED_OPCODE)
         if b0 & 0x40 and not self.allow_rsv1:
             raise FrameError(f"RSV1 is set on a {opcode.label} frame but no extension that defines it "
-                             f"(permessage-deflate) was negotiated (RFC 6455 section 5.2)", at)
+                             f"(permessage-deflate) was negotiated (RFC 6455 section 5.2)", at, kind=ErrorKind.RSV1_NOT_NEGOTIATED)
         for bit, name in ((0x20, "RSV2"), (0x10, "RSV3")):
             if b0 & bit:
                 raise FrameError(f"{name} is set on a {opcode.label} frame but no extension that defines "
-                                 f"it was negotiated (RFC 6455 section 5.2)", at)
+                                 f"it was negotiated (RFC 6455 section 5.2)", at, kind=ErrorKind.RSV_NOT_NEGOTIATED)
         if op >= 8:
             if not b0 & 0x80:
                 raise FrameError(f"{opcode.name} frame has FIN=0: control frames must not be fragmented "
-                                 f"(RFC 6455 section 5.5)", at)
+                                 f"(RFC 6455 section 5.5)", at, kind=ErrorKind.FRAGMENTED_CONTROL)
             n = b1 & 0x7F
             if n > 125:
                 raise FrameError(f"{opcode.name} frame announces an extended payload length (more than 125 bytes): "
-                                 f"control frames carry at most 125 (RFC 6455 section 5.5)", at + 1)
+                                 f"control frames carry at most 125 (RFC 6455 section 5.5)", at + 1, kind=ErrorKind.CONTROL_TOO_LONG)
             if b0 & 0x40:
                 raise FrameError(f"RSV1 is set on a {opcode.name} frame: control frames are never "
-                                 f"compressed (RFC 7692 section 6.1)", at)
+                                 f"compressed (RFC 7692 section 6.1)", at, kind=ErrorKind.COMPRESSED_CONTROL)
         em = self.expect_masked
         if em is not None and bool(b1 & 0x80) != em:
             if em:
                 raise FrameError(f"client {opcode.label} frame is not masked: a client must mask every "
-                                 f"frame it sends (RFC 6455 section 5.3)", at + 1)
+                                 f"frame it sends (RFC 6455 section 5.3)", at + 1, kind=ErrorKind.MASKING)
             raise FrameError(f"server {opcode.label} frame is masked: a server must not mask frames "
-                             f"(RFC 6455 section 5.1)", at + 1)
-
-
-def _name(opcode) -> str:
-    return opcode.label if isinstance(opcode, Opcode) else f"opcode 0x{int(opcode):x}"
+                             f"(RFC 6455 section 5.1)", at + 1, kind=ErrorKind.MASKING)

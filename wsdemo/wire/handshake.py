@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, NamedTuple
 
-from .errors import HandshakeError
+from .errors import ErrorKind, HandshakeError
 
 #: The GUID every server appends to the client's key (RFC 6455 section 1.3).
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -195,13 +195,13 @@ def check_start(data: bytes | bytearray, *, response: bool, offset: int = 0) -> 
     if data[0] == 0x16 and data[1] == 0x03:
         raise HandshakeError(
             "this looks like a TLS handshake (byte 0x16, then version 0x03): the peer speaks https/wss "
-            "to a plain HTTP port", offset)
+            "to a plain HTTP port", offset, kind=ErrorKind.TLS_ON_PLAIN)
     if response:
         prefix = bytes(data[:5])
         if not b"HTTP/".startswith(prefix):
             # show up to the first wrong byte, so the message does not depend on how bytes were cut
             bad = next(i for i, (x, y) in enumerate(zip(prefix, b"HTTP/")) if x != y)
-            raise HandshakeError(f"a response must start with 'HTTP/', got {prefix[:bad + 1]!r}", offset)
+            raise HandshakeError(f"a response must start with 'HTTP/', got {prefix[:bad + 1]!r}", offset, kind=ErrorKind.NOT_HTTP)
         return
     for i, byte in enumerate(data[:32]):
         if byte == 0x20 and i:
@@ -209,9 +209,9 @@ def check_start(data: bytes | bytearray, *, response: bool, offset: int = 0) -> 
         if byte not in _TOKEN_BYTES:
             raise HandshakeError(
                 f"byte {offset + i}: {bytes([byte])!r} cannot be part of an HTTP method; "
-                "a request must start with a method such as GET", offset + i)
+                "a request must start with a method such as GET", offset + i, kind=ErrorKind.NOT_HTTP)
     if len(data) > 32:
-        raise HandshakeError("the request line has no space within 32 bytes: not an HTTP method", offset)
+        raise HandshakeError("the request line has no space within 32 bytes: not an HTTP method", offset, kind=ErrorKind.NOT_HTTP)
 
 
 def parse_head(head: bytes, *, response: bool, offset: int = 0):
@@ -223,13 +223,13 @@ def parse_head(head: bytes, *, response: bool, offset: int = 0):
     if lead:
         if response:
             raise HandshakeError("the response starts with an empty line: the status line 'HTTP/1.1 ...' "
-                                 "must come first (RFC 9112 section 4)", offset)
+                                 "must come first (RFC 9112 section 4)", offset, kind=ErrorKind.BAD_START_LINE)
         # skipped, yet kept in ``raw`` so byte counts stay true
         text = text[lead:]
         offset += lead
     lines = _split_lines(text)
     if not lines:
-        raise HandshakeError(f"empty HTTP {what}: the head has no start line", offset)
+        raise HandshakeError(f"empty HTTP {what}: the head has no start line", offset, kind=ErrorKind.BAD_START_LINE)
     start_at, start = lines[0]
     items: list[tuple[str, str]] = []
     for number, (at, line) in enumerate(lines[1:], start=2):
@@ -237,18 +237,18 @@ def parse_head(head: bytes, *, response: bool, offset: int = 0):
         if line[0] in " \t":
             raise HandshakeError(
                 f"{where}: obsolete line folding (a header line starting with whitespace) is not allowed "
-                f"(RFC 9112 section 5.2): {line!r}", offset + at)
+                f"(RFC 9112 section 5.2): {line!r}", offset + at, kind=ErrorKind.BAD_HEADER)
         name, sep, value = line.partition(":")
         if not sep:
-            raise HandshakeError(f"{where}: header line has no ':' between name and value: {line!r}", offset + at)
+            raise HandshakeError(f"{where}: header line has no ':' between name and value: {line!r}", offset + at, kind=ErrorKind.BAD_HEADER)
         if not _TOKEN.match(name):
             hint = " (no whitespace is allowed before the ':', RFC 9112 section 5.1)" if name != name.rstrip() else ""
-            raise HandshakeError(f"{where}: {name!r} is not a valid header name{hint}", offset + at)
+            raise HandshakeError(f"{where}: {name!r} is not a valid header name{hint}", offset + at, kind=ErrorKind.BAD_HEADER)
         bad = _BAD_VALUE_CHARS.search(line, len(name) + 1)
         if bad:
             raise HandshakeError(
                 f"{where}: header {name!r} has a control character {bad.group()!r} in its value",
-                offset + at + bad.start())
+                offset + at + bad.start(), kind=ErrorKind.BAD_HEADER)
         value = value.strip(" \t")
         items.append((name, value))
     headers = Headers(items)
@@ -257,24 +257,24 @@ def parse_head(head: bytes, *, response: bool, offset: int = 0):
         parts = start.split(" ", 2)
         if len(parts) < 2 or not _VERSION.match(parts[0]):
             raise HandshakeError(
-                f"{where}: status line must be 'HTTP/1.1 STATUS REASON', got {start[:80]!r}", offset + start_at)
+                f"{where}: status line must be 'HTTP/1.1 STATUS REASON', got {start[:80]!r}", offset + start_at, kind=ErrorKind.BAD_START_LINE)
         if len(parts[1]) != 3 or not (parts[1].isascii() and parts[1].isdigit()):
             raise HandshakeError(f"{where}: status code must be 3 digits, got {parts[1][:20]!r}",
-                                 offset + start_at + len(parts[0]) + 1)
+                                 offset + start_at + len(parts[0]) + 1, kind=ErrorKind.BAD_START_LINE)
         return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", parts[0], headers, bytes(head))
     parts = start.split(" ")
     if len(parts) != 3:
         raise HandshakeError(
             f"{where}: request line must be 'METHOD TARGET HTTP/1.1' (3 parts separated by single spaces), "
-            f"got {start[:80]!r}", offset + start_at)
+            f"got {start[:80]!r}", offset + start_at, kind=ErrorKind.BAD_START_LINE)
     method, target, version = parts
     if not _TOKEN.match(method):
-        raise HandshakeError(f"{where}: {method[:20]!r} is not a valid method", offset + start_at)
+        raise HandshakeError(f"{where}: {method[:20]!r} is not a valid method", offset + start_at, kind=ErrorKind.BAD_START_LINE)
     if not _VERSION.match(version):
         raise HandshakeError(f"{where}: {version[:20]!r} is not an HTTP version like 'HTTP/1.1'",
-                             offset + start_at + len(method) + len(target) + 2)
+                             offset + start_at + len(method) + len(target) + 2, kind=ErrorKind.BAD_START_LINE)
     if not target:
-        raise HandshakeError(f"{where}: empty request target", offset + start_at + len(method) + 1)
+        raise HandshakeError(f"{where}: empty request target", offset + start_at + len(method) + 1, kind=ErrorKind.BAD_START_LINE)
     return Request(method, target, version, headers, bytes(head))
 
 
@@ -288,9 +288,9 @@ def _parse(data: bytes | bytearray | str, max_size: int, response: bool):
     if end < 0 or end > max_size:
         if len(data) > max_size:
             raise HandshakeError(f"HTTP {what} head is larger than the limit of {max_size} bytes", max_size,
-                                 status=431)
+                                 status=431, kind=ErrorKind.HEAD_TOO_LARGE)
         raise HandshakeError(
-            f"incomplete HTTP {what} head: no empty line (CRLF CRLF) ends it within {len(data)} bytes", len(data))
+            f"incomplete HTTP {what} head: no empty line (CRLF CRLF) ends it within {len(data)} bytes", len(data), kind=ErrorKind.TRUNCATED)
     msg = parse_head(data[:end], response=response)
     # Bytes after the head are kept as the body: the caller gave them, nothing is dropped.
     msg.body = data[end:]

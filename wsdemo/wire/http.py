@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from .errors import HandshakeError, HttpError
+from .errors import ErrorKind, HandshakeError, HttpError
 from .handshake import (DEFAULT_MAX_HEAD, Request, Response, check_start, find_head_end, leading_empty_lines,
                         parse_head)
 
@@ -125,7 +125,7 @@ class HttpReader:
         if end < 0 or end - pos > self.max_head:
             if len(buf) - pos > self.max_head:
                 raise HandshakeError(f"HTTP {what} head is larger than the limit of {self.max_head} bytes",
-                                     self.offset + self.max_head, status=431)
+                                     self.offset + self.max_head, status=431, kind=ErrorKind.HEAD_TOO_LARGE)
             self._scan = len(buf)
             return None
         msg = parse_head(bytes(buf[pos:end]), response=self.response, offset=self.offset)
@@ -151,7 +151,7 @@ class HttpReader:
                     self.mode = "eof"
                     return self.mode
                 raise HttpError(f"request Transfer-Encoding {h.get('Transfer-Encoding')!r} does not end with "
-                                f"'chunked': the body length cannot be known (RFC 9112 section 6.3)", self.offset)
+                                f"'chunked': the body length cannot be known (RFC 9112 section 6.3)", self.offset, kind=ErrorKind.BAD_BODY_FRAMING)
             self.mode = "chunked"
             self._chunk_state = "size"
             return self.mode
@@ -160,11 +160,11 @@ class HttpReader:
             values = {part.strip() for v in lengths for part in v.split(",")}
             if len(values) != 1 or not _DIGITS.fullmatch(next(iter(values))):
                 raise HttpError(f"invalid Content-Length {', '.join(lengths)!r} (RFC 9112 section 6.3)",
-                                self.offset)
+                                self.offset, kind=ErrorKind.BAD_BODY_FRAMING)
             n = int(values.pop())
             if n > self.max_body:
                 raise HttpError(f"Content-Length {n} exceeds the decoder's body limit of {self.max_body} bytes",
-                                self.offset, code=1009)
+                                self.offset, code=1009, kind=ErrorKind.BODY_TOO_LARGE)
             if n == 0:
                 return None
             self.mode = "length"
@@ -192,7 +192,7 @@ class HttpReader:
         self._body += data
         if len(self._body) > self.max_body:
             raise HttpError(f"HTTP body exceeds the decoder's limit of {self.max_body} bytes", self.offset,
-                            code=1009)
+                            code=1009, kind=ErrorKind.BODY_TOO_LARGE)
 
     def _done(self):
         msg = self.message
@@ -230,7 +230,7 @@ class HttpReader:
                     size = int(size_text, 16)
                 except ValueError:
                     raise HttpError(f"invalid chunk size {bytes(size_text[:20])!r} (RFC 9112 section 7.1)",
-                                    self.offset - len(line) - 2) from None
+                                    self.offset - len(line) - 2, kind=ErrorKind.BAD_BODY_FRAMING) from None
                 if size == 0:
                     self._chunk_state = "trailer"
                 else:
@@ -252,7 +252,7 @@ class HttpReader:
                     return None
                 if line:
                     raise HttpError("chunk data is longer than its size said: expected CRLF after it "
-                                    "(RFC 9112 section 7.1)", self.offset - len(line) - 2)
+                                    "(RFC 9112 section 7.1)", self.offset - len(line) - 2, kind=ErrorKind.BAD_BODY_FRAMING)
                 self._chunk_state = "size"
             else:  # trailer section: lines until an empty one
                 line = self._line()
@@ -264,13 +264,13 @@ class HttpReader:
                 if self._trailer > self.max_head:
                     raise HttpError(f"the trailer section after the last chunk is longer than the head limit of "
                                     f"{self.max_head} bytes and has not ended (RFC 9112 section 7.1.2)",
-                                    self.offset)
+                                    self.offset, kind=ErrorKind.BAD_BODY_FRAMING)
 
     def _line(self) -> bytes | None:
         nl = self.buf.find(b"\n", self.pos, self.pos + _MAX_LINE)
         if nl < 0:
             if len(self.buf) - self.pos >= _MAX_LINE:
-                raise HttpError(f"chunked body line longer than {_MAX_LINE} bytes", self.offset)
+                raise HttpError(f"chunked body line longer than {_MAX_LINE} bytes", self.offset, kind=ErrorKind.BAD_BODY_FRAMING)
             return None
         line = bytes(self.buf[self.pos:nl])
         self.pos = nl + 1
@@ -286,13 +286,13 @@ class HttpReader:
             if self.mode == "length":
                 got = self._body_size
                 raise HttpError(f"connection closed {got} bytes into a {got + self._remaining}-byte {what} body "
-                                f"(Content-Length)", self.offset)
+                                f"(Content-Length)", self.offset, kind=ErrorKind.TRUNCATED)
             raise HttpError(f"connection closed inside a chunked {what} body ({self._body_size} bytes of data "
-                            f"so far, no last chunk)", self.offset)
+                            f"so far, no last chunk)", self.offset, kind=ErrorKind.TRUNCATED)
         left = len(self.buf) - self.pos
         if left and not self.response and leading_empty_lines(self.buf, self.pos) == left:
             return None  # empty lines after the last request: allowed (RFC 9112 section 2.2)
         if len(self.buf) > self.pos:
             raise HandshakeError(f"connection closed inside an HTTP {what} head "
-                                 f"({len(self.buf) - self.pos} bytes, no empty line)", self.offset)
+                                 f"({len(self.buf) - self.pos} bytes, no empty line)", self.offset, kind=ErrorKind.TRUNCATED)
         return None

@@ -8,8 +8,10 @@ import codecs
 import zlib
 
 from .deflate import TAIL
-from .errors import MessageError
-from .frames import DEFAULT_MAX_PAYLOAD, Frame, Opcode, close_code_problem
+from .close import Close, CloseCode
+from .errors import ErrorKind, MessageError
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, Opcode
+from .preview import preview
 
 #: Default most frames one message may take. RFC 6455 sets no limit, but every frame kept costs
 #: memory (a Frame object, ~250 bytes, even when empty): without a bound, millions of empty
@@ -23,22 +25,34 @@ _KINDS = {Opcode.TEXT: "text", Opcode.BINARY: "binary", Opcode.CLOSE: "close",
 class Message:
     """One complete message: ``kind`` ('text'|'binary'|'ping'|'pong'|'close'), ``data`` (bytes,
     inflated), ``text`` (str for text messages), ``frames``, ``wire_size`` (bytes its frames
-    took on the wire, headers included), ``close_code``/``close_reason`` for close messages,
+    took on the wire, headers included), ``close`` (a :class:`Close`) for close messages,
     and ``compressed`` when permessage-deflate was used."""
 
-    __slots__ = ("kind", "data", "text", "frames", "wire_size", "close_code", "close_reason", "compressed")
+    __slots__ = ("kind", "data", "text", "frames", "wire_size", "close", "compressed")
 
     def __init__(self, kind: str, data: bytes, text: str | None = None, frames: list[Frame] | None = None,
-                 wire_size: int = 0, close_code: int | None = None, close_reason: str | None = None,
-                 compressed: bool = False):
+                 wire_size: int = 0, close: Close | None = None, compressed: bool = False):
         self.kind = kind
         self.data = data
         self.text = text
         self.frames = frames if frames is not None else []
         self.wire_size = wire_size
-        self.close_code = close_code
-        self.close_reason = close_reason
+        self.close = close
         self.compressed = compressed
+
+    @property
+    def close_code(self) -> int | None:
+        """The code a close message carried; None for an empty close payload (reported as 1005,
+        which is never on the wire) and for other messages."""
+        close = self.close
+        if close is None or close.code == CloseCode.NO_STATUS_RCVD:
+            return None
+        return close.code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The reason a close message carried ("" when none); None for other messages."""
+        return None if self.close is None else self.close.reason
 
     @property
     def size(self) -> int:
@@ -55,8 +69,7 @@ class Message:
         return self.kind in ("ping", "pong", "close")
 
     def _key(self):
-        return (self.kind, self.data, self.text, self.frames, self.wire_size, self.close_code,
-                self.close_reason, self.compressed)
+        return (self.kind, self.data, self.text, self.frames, self.wire_size, self.close, self.compressed)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Message):
@@ -67,13 +80,13 @@ class Message:
 
     def __str__(self) -> str:
         if self.kind == "text":
-            body = repr(self.text if len(self.text) <= 60 else self.text[:60] + "…")
+            body = preview(self.data, self.text, 60)
         elif self.kind == "close":
             body = "(no code)" if self.close_code is None else f"{self.close_code}"
-            if self.close_reason:
-                body += f" {self.close_reason!r}"
+            if self.close is not None and self.close.reason:
+                body += f" {self.close.reason!r}"
         else:
-            body = self.data[:16].hex(" ") + (" …" if len(self.data) > 16 else "")
+            body = preview(self.data, None, 48)
         nf = len(self.frames)
         extra = f", {self.wire_payload_size} compressed" if self.compressed else ""
         return (f"{self.kind} {body} ({self.size} byte{'s' if self.size != 1 else ''}{extra}, "
@@ -81,27 +94,6 @@ class Message:
 
     def __repr__(self) -> str:
         return f"<Message {self}>"
-
-
-def parse_close_payload(payload: bytes) -> tuple[int | None, str]:
-    """(code, reason) of a close frame's payload (RFC 6455 section 5.5.1); (None, "") when empty.
-    Refuses a 1-byte payload, codes that may not be sent (1005, 1006, 1015, ...) and bad UTF-8."""
-    if not payload:
-        return None, ""
-    if len(payload) == 1:
-        raise MessageError("close payload is 1 byte: a close frame's body is empty or starts with a 2-byte "
-                           "code (RFC 6455 section 5.5.1)", 0, frame_offset=0)
-    code = int.from_bytes(payload[:2], "big")
-    problem = close_code_problem(code)
-    if problem:
-        raise MessageError(problem, 0, frame_offset=0)
-    try:
-        reason = payload[2:].decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise MessageError(f"close reason is not valid UTF-8 at byte {2 + e.start} of the payload "
-                           f"({e.reason}) (RFC 6455 section 5.5.1)", 2 + e.start, code=1007,
-                           frame_offset=2 + e.start) from None
-    return code, reason
 
 
 class MessageAssembler:
@@ -156,33 +148,33 @@ class MessageAssembler:
                     self._skipping = not frame.fin
                     return None
                 raise MessageError("continuation frame with no fragmented message in progress "
-                                   "(RFC 6455 section 5.4)", frame=frame)
+                                   "(RFC 6455 section 5.4)", frame=frame, kind=ErrorKind.UNEXPECTED_CONTINUATION)
             if frame.rsv1:
                 self._give_up(frame)
                 raise MessageError("RSV1 is set on a continuation frame: permessage-deflate marks only the "
-                                   "first frame of a message (RFC 7692 section 6.1)", frame=frame)
+                                   "first frame of a message (RFC 7692 section 6.1)", frame=frame, kind=ErrorKind.COMPRESSED_CONTINUATION)
         else:
             if self._frames or self._skipping:
                 self.reset()
                 self._skipping = False
                 raise MessageError(f"new {op.name} frame while a fragmented message is in progress: a "
-                                   f"continuation frame was expected (RFC 6455 section 5.4)", frame=frame)
+                                   f"continuation frame was expected (RFC 6455 section 5.4)", frame=frame, kind=ErrorKind.EXPECTED_CONTINUATION)
             compressed = frame.rsv1 and self.deflate
             if frame.rsv1 and not self.deflate:
                 raise MessageError("RSV1 is set but permessage-deflate was not negotiated "
-                                   "(RFC 6455 section 5.2)", frame=frame)
+                                   "(RFC 6455 section 5.2)", frame=frame, kind=ErrorKind.RSV1_NOT_NEGOTIATED)
             if frame.fin and not compressed:  # the common case: one frame, one message
                 payload = frame.payload
                 if frame.payload_len > self.max_size:
                     raise MessageError(f"message of {frame.payload_len} bytes exceeds the limit of "
-                                       f"{self.max_size} bytes", code=1009, frame=frame)
+                                       f"{self.max_size} bytes", code=1009, frame=frame, kind=ErrorKind.MESSAGE_TOO_LARGE)
                 if op == 1:
                     try:
                         text = payload.decode("utf-8")
                     except UnicodeDecodeError as e:
                         raise MessageError(f"text message is not valid UTF-8 at byte {e.start} "
                                            f"({e.reason}) (RFC 6455 section 8.1)", e.start, code=1007,
-                                           frame=frame, frame_offset=e.start) from None
+                                           frame=frame, frame_offset=e.start, kind=ErrorKind.INVALID_UTF8) from None
                     return Message("text", payload, text, [frame], len(frame.header) + frame.payload_len)
                 return Message("binary", payload, None, [frame], len(frame.header) + frame.payload_len)
             self._kind = "text" if op == 1 else "binary"
@@ -195,12 +187,12 @@ class MessageAssembler:
         self._size += len(payload)
         if self._size > self.max_size:
             self._give_up(frame)
-            raise MessageError(f"message exceeds the limit of {self.max_size} bytes", code=1009, frame=frame)
+            raise MessageError(f"message exceeds the limit of {self.max_size} bytes", code=1009, frame=frame, kind=ErrorKind.MESSAGE_TOO_LARGE)
         if len(frames) > self.max_frames:
             self._give_up(frame)
             raise MessageError(f"message takes more than {self.max_frames} frames, the decoder's limit per "
                                f"message (each frame kept costs memory, even an empty one); the rest of "
-                               f"this message is skipped", code=1009, frame=frame)
+                               f"this message is skipped", code=1009, frame=frame, kind=ErrorKind.TOO_MANY_FRAMES)
         self._parts.append(payload)
         if self._utf8 is not None:
             # bytes of a code point cut by the previous fragment are decoded together with this one
@@ -213,7 +205,7 @@ class MessageAssembler:
                 where = before + e.start
                 raise MessageError(f"text message is not valid UTF-8 at byte {where} ({e.reason}) "
                                    f"(RFC 6455 section 8.1)", where, code=1007, frame=frame,
-                                   frame_offset=max(e.start - carried, 0)) from None
+                                   frame_offset=max(e.start - carried, 0), kind=ErrorKind.INVALID_UTF8) from None
         if not frame.fin:
             return None
         return self._complete(frame)
@@ -239,7 +231,7 @@ class MessageAssembler:
                 except UnicodeDecodeError as e:
                     raise MessageError(f"inflated text message is not valid UTF-8 at byte {e.start} "
                                        f"({e.reason}) (RFC 6455 section 8.1)", e.start, code=1007,
-                                       frame=frames[0]) from None
+                                       frame=frames[0], kind=ErrorKind.INVALID_UTF8) from None
         else:
             text = "".join(text_parts) if kind == "text" else None
         wire = sum(len(f.header) + f.payload_len for f in frames)
@@ -254,14 +246,15 @@ class MessageAssembler:
             out = d.decompress(data + TAIL, self.max_size + 1)
         except zlib.error as e:
             self._inflater = None
+            # zlib.error has no code, only words: a hint may read them (it changes nothing else)
             hint = (f" (a reference beyond the negotiated {1 << self.window_bits}-byte window?)"
                     if "distance" in str(e) else "")
             raise MessageError(f"permessage-deflate data does not inflate: {e}{hint} (RFC 7692 section 7.2.2)",
-                               code=1007, frame=frame) from None
+                               code=1007, frame=frame, kind=ErrorKind.INFLATE_FAILED) from None
         if len(out) > self.max_size or d.unconsumed_tail:
             self._inflater = None
             raise MessageError(f"inflated message exceeds the limit of {self.max_size} bytes "
-                               f"({len(data)} compressed bytes; inflating stopped there)", code=1009, frame=frame)
+                               f"({len(data)} compressed bytes; inflating stopped there)", code=1009, frame=frame, kind=ErrorKind.MESSAGE_TOO_LARGE)
         if d.eof:
             # The sender ended its deflate stream (BFINAL): the next message starts a new one.
             self._inflater = None
@@ -273,12 +266,12 @@ class MessageAssembler:
         wire = len(frame.header) + frame.payload_len
         if frame.rsv1:
             raise MessageError(f"RSV1 is set on a {op.name} frame: control frames are never compressed "
-                               f"(RFC 7692 section 6.1)", frame=frame)
+                               f"(RFC 7692 section 6.1)", frame=frame, kind=ErrorKind.COMPRESSED_CONTROL)
         if op == Opcode.CLOSE:
             try:
-                code, reason = parse_close_payload(payload)
+                close = Close.parse(payload)
             except MessageError as e:
                 e.frame = frame
                 raise
-            return Message("close", payload, None, [frame], wire, close_code=code, close_reason=reason)
+            return Message("close", payload, None, [frame], wire, close=close)
         return Message(_KINDS.get(op, f"opcode 0x{int(op):x}"), payload, None, [frame], wire)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import urllib.parse
 
 from .connection import DecodeError, HttpRequest, HttpResponse
 from .handshake import Headers
@@ -203,3 +204,13 @@ def redact(event):
         new = dataclasses.replace(msg, headers=_redact_headers(msg.headers), raw=redact_head(msg.raw))
         return dataclasses.replace(event, response=new)
     return event
+
+
+def with_token(url: str, token: str | None) -> str:
+    """``url`` with ``token=TOKEN`` added to its query (URL-quoted); ``url`` itself when
+    ``token`` is empty. A fragment stays last."""
+    if not token:
+        return url
+    base, hash_, fragment = url.partition("#")
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}token={urllib.parse.quote(token, safe='')}{hash_}{fragment}"

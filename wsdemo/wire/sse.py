@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .errors import SseError
+from .errors import ErrorKind, SseError
 
 #: A block (all its lines) may hold at most this many bytes while the decoder waits for its
 #: empty line; the largest update a lesson sends is far below it.
@@ -163,7 +163,7 @@ class SseDecoder:
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise SseError(f"expected bytes, got {type(data).__name__}", self.offset)
+            raise SseError(f"expected bytes, got {type(data).__name__}", self.offset, kind=ErrorKind.BAD_ARGUMENT)
         data = bytes(data)
         events: list[ServerSentEvent] = []
         try:
@@ -217,7 +217,7 @@ class SseDecoder:
         if self._block_size + len(self._line) > self.max_event:
             raise SseError(f"an event of more than {self.max_event} bytes without its empty line "
                            f"(the decoder's limit max_event={self.max_event})", self._block_start,
-                           limit=self.max_event)
+                           limit=self.max_event, kind=ErrorKind.EVENT_TOO_LARGE)
 
     def _add_lf(self) -> None:
         if self._block_size:  # the CR ended a line of the block in progress
@@ -316,9 +316,9 @@ def is_event_stream(response) -> bool:
 
 def _one_line(what: str, value: str) -> str:
     if not isinstance(value, str):
-        raise SseError(f"{what} must be a str, got {type(value).__name__}")
+        raise SseError(f"{what} must be a str, got {type(value).__name__}", kind=ErrorKind.BAD_ARGUMENT)
     if "\r" in value or "\n" in value:
-        raise SseError(f"{what} {value[:40]!r} contains a line break: it would end the field early")
+        raise SseError(f"{what} {value[:40]!r} contains a line break: it would end the field early", kind=ErrorKind.BAD_ARGUMENT)
     return value
 
 
@@ -333,22 +333,22 @@ def encode_sse(data: str | None = None, *, event: str | None = None, id: str | i
     lines: list[str] = []
     if comment is not None:
         if not isinstance(comment, str):
-            raise SseError(f"comment must be a str, got {type(comment).__name__}")
+            raise SseError(f"comment must be a str, got {type(comment).__name__}", kind=ErrorKind.BAD_ARGUMENT)
         lines += [":" + (" " + c if c else "") for c in re.split(r"\r\n|\r|\n", comment)]
     if retry is not None:
         if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
-            raise SseError(f"retry must be an int of milliseconds >= 0, got {retry!r}")
+            raise SseError(f"retry must be an int of milliseconds >= 0, got {retry!r}", kind=ErrorKind.BAD_ARGUMENT)
         lines.append(f"retry: {retry}")
     if event is not None:
         lines.append("event: " + _one_line("event", event))
     if id is not None:
         id = _one_line("id", str(id))
         if "\x00" in id:
-            raise SseError("id contains NUL: a reader ignores such an id (HTML 9.2.6)")
+            raise SseError("id contains NUL: a reader ignores such an id (HTML 9.2.6)", kind=ErrorKind.BAD_ARGUMENT)
         lines.append("id: " + id)
     if data is not None:
         if not isinstance(data, str):
-            raise SseError(f"data must be a str, got {type(data).__name__}")
+            raise SseError(f"data must be a str, got {type(data).__name__}", kind=ErrorKind.BAD_ARGUMENT)
         lines += ["data: " + part if part else "data:" for part in re.split(r"\r\n|\r|\n", data)]
     return ("\n".join(lines) + "\n\n").encode("utf-8") if lines else b"\n"
 

@@ -8,7 +8,7 @@ import tornado.web
 
 from .base import Guarded
 
-ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parents[3] / "assets"
 
 
 class StaticHandler(Guarded, tornado.web.StaticFileHandler):

@@ -20,7 +20,7 @@ import logging
 import tornado.web
 
 from ..heartbeat import check_heartbeat
-from ..wire import mask_tokens_text
+from ...wire import mask_tokens_text
 from .base import AppState, BaseSocket
 from .bodies import MAX_BODY, NoBodies
 from .chat import ChatSocket
@@ -53,7 +53,7 @@ def make_app(state: AppState, *, compression: bool = False, ping_interval: float
     """The lab's Tornado application. ``ping_interval``/``ping_timeout`` (validated by
     ``heartbeat.check_heartbeat``): server heartbeats on every WebSocket (apps/base.py); they
     are wsdemo's own settings, not Tornado's ``websocket_ping_*``, whose timeout closes with
-    1000 and waits 5 s more (see wsdemo/heartbeat.py)."""
+    1000 and waits 5 s more (see wsdemo/live/heartbeat.py)."""
     ping_interval, ping_timeout = check_heartbeat(ping_interval, ping_timeout)
     routes = [
         ("/echo", EchoSocket),

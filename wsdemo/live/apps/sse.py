@@ -36,7 +36,7 @@ import time
 
 import tornado.web
 
-from ..wire import encode_sse
+from ...wire import encode_sse
 from .base import Backlogged
 from .feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .params import number_argument

@@ -9,7 +9,7 @@ Options (``server.connect(path, ...)`` passes them on):
   ``client.subprotocol`` is the one the server selected, or None. A server that selects
   one that was not offered fails the connection (:class:`SubprotocolMismatch`), as
   section 4.1 requires; selecting none is allowed and the connection goes on.
-- ``ping_interval``/``ping_timeout``: client heartbeats (wsdemo/heartbeat.py); a server
+- ``ping_interval``/``ping_timeout``: client heartbeats (wsdemo/live/heartbeat.py); a server
   that stops answering is failed with 1011 "no pong within N s".
 - ``reconnect=True`` (or a :class:`Reconnect` policy): after an abnormal close the client
   dials again with exponential backoff and full jitter; ``client.attempts`` records each
@@ -37,11 +37,12 @@ import tornado.iostream
 import tornado.websocket
 
 from .heartbeat import Heartbeat, check_heartbeat
-from .wire import subprotocol_problem
+from .tap import listening
+from ..wire import subprotocol_problem
 
 if TYPE_CHECKING:
-    from .server import Server
-    from .tap import Connection
+    from .recording import Connection
+    from .tap import Tap
 
 log = logging.getLogger("wsdemo.client")
 
@@ -161,9 +162,10 @@ def _dial_failure(exc: BaseException) -> tuple[str, bool]:
 
 
 class Client:
-    """Made by ``await server.connect(path)``."""
+    """Made by ``await server.connect(path)``; ``tap`` is the one ``url`` goes through (its
+    recording of this client is ``client.connection``), or None for a URL past any tap."""
 
-    def __init__(self, server: "Server", url: str, *, compression: bool = False,
+    def __init__(self, tap: "Tap | None", url: str, *, compression: bool = False,
                  headers: dict[str, str] | None = None, timeout: float = 10.0,
                  max_message_size: int = 64 << 20, subprotocols: list[str] | tuple[str, ...] = (),
                  ping_interval: float | None = None, ping_timeout: float | None = None,
@@ -180,8 +182,8 @@ class Client:
         if reconnect is True:
             reconnect = Reconnect()
         elif reconnect is not False and not isinstance(reconnect, Reconnect):
-            raise ValueError(f"reconnect is True, False or a wsdemo.client.Reconnect, not {reconnect!r}")
-        self.server = server
+            raise ValueError(f"reconnect is True, False or a wsdemo.live.client.Reconnect, not {reconnect!r}")
+        self.tap = tap
         self.url = url
         self.subprotocols = offered
         self.reconnect: Reconnect | None = reconnect or None
@@ -212,9 +214,9 @@ class Client:
         return f"<Client {self.url} {state}>"
 
     @classmethod
-    async def open(cls, server: "Server", url: str, **options: Any) -> "Client":
+    async def open(cls, tap: "Tap | None", url: str, **options: Any) -> "Client":
         """Connect (errors of this first dial are raised as they are: nothing to reconnect yet)."""
-        client = cls(server, url, **options)
+        client = cls(tap, url, **options)
         client._attach(await client._dial())
         return client
 
@@ -399,18 +401,15 @@ class Client:
 
     @property
     def connection(self) -> "Connection | None":
-        """This client's connection as the tap recorded it (matched by local port); after a
-        reconnect, the new one, also when the server it reached is a restarted one (the
-        server this process runs now)."""
+        """This client's connection as the tap recorded it (matched by local address); after a
+        reconnect, the new one, also when the server it reached is a restarted one (whose
+        tap this process runs now)."""
         if self._connection is None:
-            from . import server as _server  # at call time: server.py imports this module
-
-            servers = [self.server, *_server.running()]
-            for srv in dict.fromkeys(s for s in servers if s is not None and s.tap is not None):
-                for conn in reversed(srv.tap.connections):
-                    if conn.peer == self.local_address:
-                        self._connection = conn
-                        return conn
+            for tap in dict.fromkeys(t for t in (self.tap, *listening()) if t is not None):
+                conn = tap.connection_from(self._local)
+                if conn is not None:
+                    self._connection = conn
+                    break
         return self._connection
 
     def _current(self) -> tornado.websocket.WebSocketClientConnection:

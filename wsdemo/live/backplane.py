@@ -563,7 +563,7 @@ async def measure_cross_server(a: "Server", b: "Server | str", n: int = 20,
     tag = secrets.token_hex(3)
     sender = await a.connect(f"/chat?name=probe-{tag}")
     near = await a.connect(f"/chat?name=near-{tag}")
-    far = (await Client.open(a, f"{b.rstrip('/')}/chat?name=far-{tag}") if isinstance(b, str)
+    far = (await Client.open(None, f"{b.rstrip('/')}/chat?name=far-{tag}") if isinstance(b, str)
            else await b.connect(f"/chat?name=far-{tag}"))
     loop = asyncio.get_running_loop()
 

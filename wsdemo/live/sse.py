@@ -1,6 +1,6 @@
 """An EventSource for the kernel: a server-sent events client on asyncio streams.
 
-    client = await wsdemo.sse.connect(server, "/sse")     # through the tap (token added)
+    client = await wsdemo.live.sse.connect(server, "/sse")     # through the tap (token added)
     event = await client.next(timeout=5)                   # a wire.ServerSentEvent
     event.data, event.last_event_id, event.wire_size
     await client.close()
@@ -20,12 +20,12 @@ import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from . import wire
-from .wire.http import HttpReader
+from .. import wire
+from ..wire.http import HttpReader
 
 if TYPE_CHECKING:
     from .server import Server
-    from .tap import Connection
+    from .recording import Connection
 
 #: EventSource's reconnection time before a stream sets one (HTML 9.2.3 leaves it to the
 #: browser; Chromium and Firefox wait about this long).
@@ -101,12 +101,9 @@ class SseClient:
     @property
     def connection(self) -> "Connection | None":
         """The current connection as the tap recorded it (matched by local address)."""
-        if self.server is None or self.server.tap is None:
+        if self.server is None or self.server.tap is None or self.local_address is None:
             return None
-        for conn in reversed(self.server.tap.connections):
-            if conn.peer == self.local_address:
-                return conn
-        return None
+        return self.server.tap.connection_from(self.local_address)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -238,5 +235,5 @@ async def connect(server: "Server", path: str = "/sse", *, timeout: float = 10.0
         raise RuntimeError("the server is not running: start one with server = await wsdemo.serve()")
     token = getattr(server, "token", None)
     if token and "token=" not in path:
-        path = f"{path}{'&' if '?' in path else '?'}token={urllib.parse.quote(token)}"
+        path = wire.with_token(path, token)
     return await SseClient.open(server.http_url(path), timeout=timeout, server=server, **kwargs)

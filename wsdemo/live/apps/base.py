@@ -21,7 +21,8 @@ from typing import Any
 import tornado.web
 import tornado.websocket
 
-from .. import proxy, wire
+from ... import wire
+from .. import proxy
 from ..heartbeat import Heartbeat
 from .feed import Feed
 from .tornado_protocol import adapt, handshake_problems, pending_write_bytes
@@ -227,7 +228,7 @@ class Guarded:
     def _proxied(self) -> bool:
         """Came through jupyter-server-proxy: it forwards the browser's own Host, which names
         the Jupyter server's port, never ours (a browser puts the port it connects to in
-        Host, so it cannot fake this). Only when wsdemo.proxy says we are behind one."""
+        Host, so it cannot fake this). Only when wsdemo.live.proxy says we are behind one."""
         if proxy.prefix() is None:
             return False
         _, port = split_host(self.request.host)

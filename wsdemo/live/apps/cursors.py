@@ -57,7 +57,7 @@ class CursorsSocket(BaseSocket):
     @staticmethod
     def deliver(state: AppState, data: str | bytes) -> None:
         """To every member of this server, encoded once; the backplane brings other servers'
-        ticks and leaves here as they are (wsdemo/backplane.py)."""
+        ticks and leaves here as they are (wsdemo/live/backplane.py)."""
         if isinstance(data, str):
             data = data.encode()
         for member in list(state.cursors):

@@ -14,7 +14,7 @@ import tornado.httputil
 import tornado.iostream
 import tornado.web
 
-from ..wire import mask_tokens_text
+from ...wire import mask_tokens_text
 
 access_log = logging.getLogger("wsdemo.access")
 

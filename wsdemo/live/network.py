@@ -3,7 +3,7 @@
 ``Network`` is a value (latency and jitter in milliseconds, throughput caps in kilobits per
 second, 1 kbps = 1000 bit/s); ``NETWORKS`` names a few real ones. ``Schedule`` is the
 arithmetic, without sockets or a loop: for the chunks that arrive in one direction, when each
-is due at the other end. The tap (wsdemo/tap.py) keeps the bytes and the timers.
+is due at the other end. The tap (wsdemo/live/tap.py) keeps the bytes and the timers.
 
 The model is a link, then a wire: a chunk first waits for the bytes before it to be sent at
 ``*_kbps`` (serialization: 100,000 bytes at 800 kbps take 1.0 s), then travels ``latency_ms``,

@@ -27,6 +27,8 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+from ..wire import with_token
+
 LOOPBACK = "127.0.0.1"
 WILDCARDS = ("0.0.0.0", "", "::")
 _INET = re.compile(r"\binet (\d{1,3}(?:\.\d{1,3}){3})/\d+")
@@ -255,8 +257,7 @@ def join_card(server, page: str = "/chat.html",
         # Behind JupyterHub/Binder the proxy only lets *this* user in: the link is for
         # the teacher's own browser tabs, not for the room.
         url = server.browser_url(page)
-        if server.token:
-            url += f"{'&' if '?' in url else '?'}token={server.token}"
+        url = with_token(url, server.token)
         return JoinCard(url, reachable_from_room=False, proxied=True,
                         note="behind the notebook proxy: only your own browser can open this link")
     chosen = getattr(server, "join_host", None)

@@ -42,7 +42,7 @@ from .apps.base import TOKEN_COOKIE
 
 if TYPE_CHECKING:
     from .server import Server
-    from .tap import Connection
+    from .recording import Connection
 
 
 @dataclass(frozen=True)

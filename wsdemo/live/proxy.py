@@ -12,7 +12,7 @@ notebook), the ``WSDEMO_PROXY_PREFIX`` environment variable, or
 server). An empty setting ("" or "off") means: no proxy, link straight to
 the port.
 
-    wsdemo.proxy.settings.prefix = "/user/ann/"     # or: export WSDEMO_PROXY_PREFIX=/user/ann/
+    wsdemo.live.proxy.settings.prefix = "/user/ann/"     # or: export WSDEMO_PROXY_PREFIX=/user/ann/
     server.browser_url("/chat.html")                # "/user/ann/proxy/PORT/chat.html"
 """
 

@@ -34,7 +34,7 @@ class Feed:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
-        # With a backplane (wsdemo/backplane.py): ``relay`` gets each update this feed makes,
+        # With a backplane (wsdemo/live/backplane.py): ``relay`` gets each update this feed makes,
         # and while ``following`` its timer rests and accept() brings the publisher's updates.
         self.relay: Callable[[dict], None] | None = None
         self.following = False

@@ -22,12 +22,12 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import wire
+from .. import wire
 from .apps.base import Backlogged
 
 if TYPE_CHECKING:
     from .server import Server
-    from .tap import Connection
+    from .recording import Connection
 
 # The client's receive buffer: small, so the pressure reaches the server sooner (the kernel
 # rounds it up to its minimum).
@@ -100,8 +100,7 @@ async def _provoke(server: "Server", message_size: int, max_bytes: int) -> Provo
 async def _talk(server, reader, writer, message_size: int, max_bytes: int) -> Provoked:
     path = "/echo"
     token = server.teacher_token or server.token
-    if token:
-        path += f"?token={token}"
+    path = wire.with_token(path, token)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -109,8 +108,7 @@ async def _talk(server, reader, writer, message_size: int, max_bytes: int) -> Pr
     head = wire.parse_response(await reader.readuntil(b"\r\n\r\n"))
     if head.status != 101:
         raise RuntimeError(f"/echo refused the client: HTTP {head.status}")
-    local_port = writer.get_extra_info("sockname")[1]
-    conn = next((c for c in reversed(server.tap.connections) if c.peer.endswith(f":{local_port}")), None)
+    conn = server.tap.connection_from(writer.get_extra_info("sockname"))
     state = server.app_state
     log = state.backpressure_log
     seen = set(map(id, log))

@@ -25,8 +25,8 @@ import tornado.httputil
 import tornado.websocket
 from tornado.iostream import StreamClosedError
 
-from .. import wire
-from ..wire.deflate import NAME as DEFLATE, deflate_params
+from ... import wire
+from ...wire.deflate import NAME as DEFLATE, deflate_params
 
 #: Tornado versions this adaptation was written for; pyproject.toml pins the same range.
 TORNADO_SUPPORTED = ">=6.4,<6.7"

@@ -1,0 +1,540 @@
+"""A connection's recording: what the tap noted, decoded in order into bounded rings.
+
+The relay notes each chunk (``Connection._note``) and goes on; decoding runs a moment later,
+while the tap is quiet (see DECODE_DELAY), or at once when someone reads ``events``. Every
+event and stored chunk is redacted first. What a connection keeps counts towards its tap's
+byte budget (``Tap.budget_bytes``); ``event_bytes`` estimates an event's share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import sys
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Callable, NamedTuple
+
+from .. import wire
+
+if TYPE_CHECKING:
+    from .sides import TlsInfo
+    from .tap import Tap
+
+log = logging.getLogger("wsdemo.tap")
+
+_FrameEvent, _MessageEvent = wire.FrameEvent, wire.MessageEvent
+LOW_WATER = 0.9  # trimming goes down to this share of the budget, so it runs seldom
+# Decoding is deferred so that it runs while the tap is quiet, not inside a round
+# trip (bench/tap.py measures this): DECODE_DELAY after the first undecoded chunk,
+# pushed back while chunks keep arriving on any connection, but never longer than
+# MAX_DEFER or past MAX_PENDING chunks / MAX_PENDING_BYTES, so widgets stay live and
+# memory bounded. Events keep each chunk's own arrival time in ``.at``; reading a
+# connection's recording decodes what is pending first.
+DECODE_DELAY = 0.002
+MAX_DEFER = 0.05
+MAX_PENDING = 256
+MAX_PENDING_BYTES = 1 << 20
+# A scheduled decoding turn stops after MAX_TURN_EVENTS events and lets the loop run (a 64 KiB
+# chunk of empty frames is 10,000 events); chunks of frames are decoded TURN_SLICE bytes at a
+# time so a turn can stop inside one. Past MAX_BACKLOG undecoded bytes the tap catches up at
+# once instead: memory stays bounded even if decoding falls behind.
+MAX_TURN_EVENTS = 1000
+TURN_SLICE = 4096
+MAX_BACKLOG = 8 * MAX_PENDING_BYTES
+
+
+class Delivery(NamedTuple):
+    """When a chunk held back by network conditions was handed on: ``at`` is its arrival (the
+    same float as in ``Connection.chunks``), ``delivered_at`` when its last byte was written
+    to the other side (both ``time.time()``), ``size`` its length."""
+
+    sender: str
+    at: float
+    delivered_at: float
+    size: int
+
+
+class _Rest(bytes):
+    """The undecoded end of a chunk a decoding turn stopped in (already counted and stored)."""
+
+
+class _Ring(deque):
+    """A ring buffer bounded by count (``maxlen``) and by bytes (``max_bytes``, an estimate
+    per item): the oldest items go first, the newest one always stays. Big messages would
+    otherwise let a count-bounded ring hold gigabytes. Its bytes count towards ``tap``'s
+    budget, which may take even the newest; ``dropped`` counts the items that went."""
+
+    __slots__ = ("max_bytes", "nbytes", "dropped", "tap", "_sizes")  # two per connection: no dict
+
+    def __init__(self, maxlen: int, max_bytes: int, tap: "Tap | None" = None):
+        super().__init__(maxlen=maxlen)
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self.dropped = 0
+        self.tap = tap
+        self._sizes: deque[int] = deque()
+
+    def add(self, item, size: int) -> None:
+        sizes = self._sizes
+        before = self.nbytes
+        if len(self) == self.maxlen:
+            self.nbytes -= sizes.popleft()  # append below drops the oldest
+            self.dropped += 1
+        self.append(item)
+        sizes.append(size)
+        self.nbytes += size
+        while self.nbytes > self.max_bytes and len(self) > 1:
+            self.popleft()
+            self.nbytes -= sizes.popleft()
+            self.dropped += 1
+        tap = self.tap
+        if tap is not None:
+            tap.retained_bytes += self.nbytes - before
+            if tap.retained_bytes > tap._trim_at:
+                tap._trim()
+
+    def drop_oldest(self) -> None:
+        """Drop the oldest item, for the tap's budget."""
+        self.popleft()
+        size = self._sizes.popleft()
+        self.nbytes -= size
+        self.dropped += 1
+        if self.tap is not None:
+            self.tap.retained_bytes -= size
+
+
+# What Python objects cost besides their payloads (measured with tracemalloc on CPython 3.11):
+# an event with its attribute dict, a Frame with its header and mask key, a Message, a
+# stored chunk's tuple, one parsed header field.
+_EVENT = 160
+_FRAME = 200
+_MESSAGE = 130
+_CHUNK = 130
+_HEADER = 180
+_COPY_BELOW = 16 << 10  # stored chunks shorter than this are copied (see Connection.flush)
+_getsizeof = sys.getsizeof
+
+
+def _frames_bytes(frames) -> int:
+    return sum(_FRAME + f.payload_len * (2 if f.masked else 1) for f in frames)
+
+
+def event_bytes(event) -> int:
+    """About how many bytes an event keeps alive: payloads, and the objects around them. A
+    message counts its frames too (it keeps them, even once their frame events are gone)."""
+    kind = type(event)
+    if kind is wire.SseEvent:  # its wire bytes, the block's bytes and the data text
+        return 64 + 3 * len(event.raw)
+    if kind is _FrameEvent:
+        frame = event.frame
+        return _EVENT + _FRAME + frame.payload_len * (2 if frame.masked else 1)  # unmasked and as sent
+    if kind is _MessageEvent:
+        m = event.message
+        frames = m.frames
+        size = _EVENT + _MESSAGE + 8 * len(frames) + _frames_bytes(frames)
+        if len(frames) != 1 or m.data is not frames[0].payload:  # joined or inflated: a copy
+            size += len(m.data)
+        if m.text is not None:
+            size += _getsizeof(m.text)
+        return size
+    msg = getattr(event, "request", None) or getattr(event, "response", None)
+    if msg is not None:
+        return _http_bytes(msg)
+    return _EVENT + len(getattr(event, "error", "") or "")
+
+
+def _http_bytes(msg) -> int:
+    # raw, plus the parsed copies of its fields
+    return _EVENT + 2 * len(msg.raw) + _HEADER * len(msg.headers) + len(getattr(msg, "body", b"") or b"")
+
+
+class EventTimeout(asyncio.TimeoutError):
+    """``Connection.wait_for`` gave up: no matching event was recorded within ``timeout``."""
+
+    def __init__(self, connection: "Connection", timeout: float):
+        super().__init__(f"no matching event on connection #{connection.id} within {timeout:g} s")
+        self.connection = connection
+        self.timeout = timeout
+
+
+class Connection:
+    """One TCP connection through the tap, both directions.
+
+    ``events`` and ``chunks`` are ring buffers (oldest first); ``summary()``
+    counts every event ever seen, not only those still in the ring, and
+    ``dropped_events``/``dropped_chunks`` how many the rings let go (by count, by
+    bytes, or for the tap's budget).
+    """
+
+    def __init__(self, tap: "Tap", id: int, peer: str, ring_size: int,
+                 ring_bytes: int = 8 << 20):
+        self.tap = tap
+        self.id = id
+        self.peer = peer
+        self._path: str | None = None
+        self.opened_at = time.time()
+        self.closed_at: float | None = None
+        self._events = _Ring(ring_size, ring_bytes, tap)
+        self._chunks = _Ring(ring_size, ring_bytes, tap)  # of (sender, at, bytes)
+        # Chunks held back by network conditions (see ``deliveries``): made when first used,
+        # as most connections never see conditions (an empty deque is ~600 bytes).
+        self._deliveries: deque[Delivery] | None = None
+        # The server's limits: what a client sends past them, the server refuses anyway.
+        self.decoder = wire.ConnectionDecoder(client_max_payload=tap.max_message_size)
+        self._request = None  # the handshake, redacted
+        self._response = None
+        self._held = 0  # bytes the handshake kept outside the rings (counted in the budget)
+        self.bytes = {"client": 0, "server": 0}  # relayed so far, per sender
+        self._summary = wire.Summary()  # running totals over every event, not only the ring
+        self._pending: list[tuple[str, float, bytes | None]] = []
+        self._pending_bytes = 0
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._redactors = {"client": wire.HeadRedactor(), "server": wire.HeadRedactor()}
+        # The tap's own port towards Tornado: the handler sees it as its peer, which is how
+        # server.participants() pairs handlers with these records.
+        self.upstream_port: int | None = None
+        # Under TLS (Tap(ssl_context=...)): the protocol, and the bytes on the wire vs ``bytes``
+        # (what was inside the records, relayed and decoded as without TLS). None without TLS.
+        self.tls: TlsInfo | None = None
+        self.cut_reason: str | None = None  # set when the tap itself cut the line (a TapEvent says so)
+        # (predicate, future) of each wait_for under way; None while nobody waits (most of the time)
+        self._waiters: list[tuple[Callable, asyncio.Future]] | None = None
+
+    @property
+    def deliveries(self) -> deque:
+        """Chunks held back by network conditions, when each was handed on (see Delivery), in
+        that order; join them to ``chunks`` on (sender, at). A chunk relayed without
+        conditions was handed on as it arrived and has no entry."""
+        if self._deliveries is None:
+            self._deliveries = deque(maxlen=self._events.maxlen)
+        return self._deliveries
+
+    def __repr__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        dropped = f" ({self._events.dropped} dropped)" if self._events.dropped else ""
+        tls = f", {self.tls}" if self.tls is not None else ""
+        cut = f", {self.cut_reason}" if self.cut_reason else ""
+        return (f"<Connection #{self.id} {self.peer} {self._path or '-'} {state}, "
+                f"{len(self._events)} events{dropped}, {self.bytes['client']}+{self.bytes['server']} bytes"
+                f"{tls}{cut}>")
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    # Reading what was recorded first decodes what the relay has noted so far, so a
+    # notebook cell that runs right after a send sees its frames (decoding is deferred
+    # by DECODE_DELAY to keep it off the round trip).
+    @property
+    def events(self) -> deque:
+        self.flush()
+        return self._events
+
+    @property
+    def chunks(self) -> deque:
+        self.flush()
+        return self._chunks
+
+    @property
+    def path(self) -> str | None:
+        self.flush()
+        return self._path
+
+    @property
+    def request(self):
+        """The opening handshake's request (redacted), or None."""
+        self.flush()
+        return self._request
+
+    @property
+    def response(self):
+        """The opening handshake's response (redacted), or None."""
+        self.flush()
+        return self._response
+
+    @property
+    def dropped_events(self) -> int:
+        """Events no longer in ``events`` (the ring's count or byte bound, or the tap's budget)."""
+        self.flush()
+        return self._events.dropped
+
+    @property
+    def dropped_chunks(self) -> int:
+        self.flush()
+        return self._chunks.dropped
+
+    @property
+    def pending_chunks(self) -> int:
+        """Chunks relayed but not decoded yet (at most about MAX_PENDING: see DECODE_DELAY)."""
+        return len(self._pending)
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes relayed but not decoded yet."""
+        return self._pending_bytes
+
+    @property
+    def retained_bytes(self) -> int:
+        """About how many bytes this connection's recording keeps (its share of the tap's budget)."""
+        return self._events.nbytes + self._chunks.nbytes + self._held
+
+    def summary(self):
+        """``wire.summarize`` over every event this connection has produced."""
+        self.flush()
+        return copy.deepcopy(self._summary)  # a snapshot: later traffic does not change it
+
+    async def wait_for(self, predicate: Callable[[object], bool], timeout: float = 10.0, *,
+                       after: object = None):
+        """The first event for which ``predicate(event)`` is true: one already recorded (after
+        the event ``after``, when given and still in ``events``), else the next one recorded.
+        Raises EventTimeout (an asyncio.TimeoutError) when none comes within ``timeout`` s."""
+        events = list(self.events)  # decodes what is pending first
+        if after is not None:
+            for i in range(len(events) - 1, -1, -1):
+                if events[i] is after:
+                    events = events[i + 1:]
+                    break
+        for event in events:
+            if predicate(event):
+                return event
+        future = asyncio.get_running_loop().create_future()
+        waiter = (predicate, future)
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise EventTimeout(self, timeout) from None
+        finally:
+            self._waiters.remove(waiter)
+            if not self._waiters:
+                self._waiters = None
+
+    def _wake(self, event) -> None:
+        """Hand a new event to every wait_for whose predicate it satisfies."""
+        for predicate, future in list(self._waiters or ()):
+            if future.done():
+                continue
+            try:
+                if predicate(event):
+                    future.set_result(event)
+            except Exception as exc:  # the waiter's own error, raised in the waiter, not here
+                future.set_exception(exc)
+
+    # -- recording (called by the relay) -------------------------------------
+
+    def _tap_event(self, kind: "wire.TapAction", text: str) -> None:
+        """Record what the tap itself did, after every event decoded so far."""
+        self.flush()
+        self._emit(wire.TapEvent("tap", time.time(), kind, text))
+
+    def _note(self, sender: str, data: bytes | None) -> float:
+        # Hot path: one append, and a timer for the first chunk of a batch.
+        tap = self.tap
+        at = tap._last_chunk_at = time.time()
+        pending = self._pending
+        pending.append((sender, at, data))
+        if data is not None:
+            self._pending_bytes += len(data)
+        if self._flush_handle is None:
+            self._flush_handle = tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
+        elif len(pending) >= MAX_PENDING or self._pending_bytes >= MAX_PENDING_BYTES:
+            self._flush_handle.cancel()
+            if self._pending_bytes >= MAX_BACKLOG:
+                self._flush_handle = None
+                self.flush()
+            else:
+                self._flush_handle = tap._loop.call_soon(self._flush_turn)
+        return at
+
+    def _flush_when_quiet(self) -> None:
+        self._flush_handle = None
+        if not self._pending:
+            return
+        now = time.time()
+        busy = now - self.tap._last_chunk_at < DECODE_DELAY / 2
+        if busy and now - self._pending[0][1] < MAX_DEFER:
+            self._flush_handle = self.tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
+            return
+        self._flush_turn()
+
+    def _flush_turn(self) -> None:
+        self._flush_handle = None
+        if self._decode_pending(MAX_TURN_EVENTS):  # more left: after what else the loop has to do
+            self._flush_handle = self.tap._loop.call_soon(self._flush_turn)
+
+    def flush(self) -> None:
+        """Decode what the relay has noted so far, in order (also called on demand)."""
+        self._decode_pending(None)
+
+    def _decode_pending(self, limit: int | None) -> bool:
+        """Decode the noted chunks in order. With a ``limit``, stop once that many events came
+        (inside a chunk of frames, if need be) and say whether some are left."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        pending, self._pending = self._pending, []
+        self._pending_bytes = 0
+        made = 0
+        for n, (sender, at, data) in enumerate(pending):
+            rest = None
+            if data is None:
+                events = self._decode(self.decoder.eof, sender, at)
+            elif type(data) is _Rest:  # a chunk an earlier turn stopped in: counted and stored
+                events, rest = self._decode_frames(sender, data, at, limit, made)
+            else:
+                start = self.bytes[sender]
+                self.bytes[sender] += len(data)
+                if self.decoder.upgraded:  # frames from here on: no heads to redact
+                    events, rest = self._decode_frames(sender, data, at, limit, made)
+                    stored = data
+                else:
+                    stored = self._redact_chunk(sender, data, start)
+                    events = self._decode(self.decoder.feed, sender, data, at)
+                    stored = self._redact_rest(sender, data, start, stored, events)
+                if len(stored) < _COPY_BELOW:
+                    # A chunk as read sits alone in what was a 256 KiB receive buffer: kept, a
+                    # 100-byte chunk would hold a whole 4 KiB page. A copy packs it with others.
+                    stored = bytes(memoryview(stored))
+                self._chunks.add((sender, at, stored), _CHUNK + len(stored))
+            for event in events:
+                self._emit(event)
+            made += len(events)
+            if limit is not None and (rest or made >= limit) and (rest or n + 1 < len(pending)):
+                left = pending[n + 1:]
+                if rest:
+                    left.insert(0, (sender, at, _Rest(rest)))
+                self._pending = left + self._pending
+                self._pending_bytes = sum(len(d) for _, _, d in self._pending if d is not None)
+                return True
+        return False
+
+    def _decode_frames(self, sender: str, data: bytes, at: float, limit: int | None, made: int):
+        """Frames of one chunk: (events, the bytes left undecoded when ``limit`` was reached)."""
+        if limit is None or len(data) <= TURN_SLICE:
+            return self._decode(self.decoder.feed, sender, data, at), None
+        events: list = []
+        for i in range(0, len(data), TURN_SLICE):
+            events += self._decode(self.decoder.feed, sender, data[i:i + TURN_SLICE], at)
+            if made + len(events) >= limit and i + TURN_SLICE < len(data):
+                return events, data[i + TURN_SLICE:]
+        return events, None
+
+    def _decode(self, method, sender: str, *args) -> list:
+        try:
+            return method(sender, *args)
+        except Exception as exc:  # the contract says it never raises; if it does, say so
+            log.exception("wire decoder failed on connection #%d", self.id)
+            return [wire.DecodeError(sender, args[-1], f"decoder failed: {exc!r}",
+                                     self.bytes[sender])]
+
+    def _emit(self, event) -> None:
+        kind = type(event)
+        if kind is _FrameEvent or kind is _MessageEvent:
+            # The common case, kept short: frames and messages carry no HTTP secrets, and
+            # their counts are added here rather than through Summary.add's generic path.
+            stats = self._summary.client if event.sender == "client" else self._summary.server
+            if kind is _FrameEvent:
+                frame = event.frame
+                stats.frames += 1
+                stats.framing_bytes += len(frame.header)
+                stats.payload_bytes += frame.payload_len
+            else:
+                stats.messages += 1
+                stats.data_bytes += len(event.message.data)
+            event.connection = self
+            self._events.add(event, event_bytes(event))
+            if self.tap._subscribers:
+                self.tap._publish(event)
+            if self._waiters is not None:
+                self._wake(event)
+            return
+        # Heads carry cookies and tokens; errors quote request lines.
+        try:
+            event = wire.redact(event)
+        except Exception:
+            log.exception("redaction failed; event withheld")
+            return
+        if kind is wire.HttpRequest:
+            if self._request is None:
+                self._request = event.request
+                self._path = event.request.target
+                self._hold(_http_bytes(event.request))
+        elif kind is wire.HttpResponse and self._response is None:
+            self._response = event.response
+            self._hold(_http_bytes(event.response))
+        event.connection = self
+        self._events.add(event, event_bytes(event))
+        self._summary.add(event)
+        if self.tap._subscribers:
+            self.tap._publish(event)
+        if self._waiters is not None:
+            self._wake(event)
+
+    def _redact_chunk(self, sender: str, data: bytes, start: int) -> bytes:
+        """The chunk as stored, before decoding it: header values that carry secrets and join
+        tokens masked, same length. Only heads are read, each byte once (wire.HeadRedactor):
+        a body or frames pass untouched, however slowly they come."""
+        redactor = self._redactors[sender]
+        if redactor.done and self.decoder.head_offset(sender) == start:
+            redactor.restart()  # the next request (or response) on a keep-alive connection
+        return redactor.feed(data)
+
+    def _redact_rest(self, sender: str, data: bytes, start: int, stored: bytes, events: list) -> bytes:
+        """After decoding: a head that began inside this chunk, after a body the redactor
+        skipped, is redacted too (the decoder knows where bodies end; this code does not)."""
+        redactor = self._redactors[sender]
+        if not redactor.done:
+            return stored
+        # One message may end in a chunk (the head being read, or the body); a second one is a
+        # whole message after it (pipelined): then every line of the chunk is read, once.
+        ended = 0
+        for e in events:
+            if (type(e) is wire.HttpRequest or type(e) is wire.HttpResponse) and e.sender == sender:
+                ended += 1
+        if ended > 1:
+            stored = wire.HeadRedactor(until_blank=False).feed(stored)
+        head = self.decoder.head_offset(sender)
+        if head is not None and start <= head < start + len(data):
+            i = head - start
+            redactor.restart()
+            stored = stored[:i] + redactor.feed(data[i:])
+        return stored
+
+    # -- the tap's budget -----------------------------------------------------
+
+    def _hold(self, size: int) -> None:
+        self._held += size
+        self.tap.retained_bytes += size
+
+    def _drop_oldest(self) -> bool:
+        """Let the oldest event or chunk go (whichever came first); False when none is left."""
+        events, chunks = self._events, self._chunks
+        if events and (not chunks or events[0].at <= chunks[0][1]):
+            events.drop_oldest()
+        elif chunks:
+            chunks.drop_oldest()
+        else:
+            return False
+        return True
+
+    def _trim(self, target: int) -> None:
+        """Drop the oldest items until this connection keeps at most ``target`` bytes, or the
+        tap is back under its low-water mark. A closed one emptied also lets its handshake go."""
+        tap = self.tap
+        low = int(tap.budget_bytes * LOW_WATER)
+        while self.retained_bytes > target and tap.retained_bytes > low and self._drop_oldest():
+            pass
+        if not self.is_open and not self._events and not self._chunks and self._held:
+            tap.retained_bytes -= self._held
+            self._held = 0
+            self._request = self._response = None
+
+    def _forget(self) -> None:
+        """No longer recorded by the tap: its bytes leave the budget."""
+        self.tap.retained_bytes -= self.retained_bytes
+        self._events.tap = self._chunks.tap = None
+        self._held = 0
