@@ -140,8 +140,8 @@ def check_fragmenter(fragment: Any) -> bool:
             return say(False, f"{call}: those bytes are not valid frames: {exc}")
         if not frames or sum(len(f.raw) for f in frames) != len(out):
             return say(False, f"{call}: the bytes end in the middle of a frame ({len(out)} bytes).")
-        where = ", ".join(f"{wire.Opcode(f.opcode).name if f.opcode in wire.Opcode._value2member_map_ else f.opcode}"
-                          f"{'' if f.fin else '(no FIN)'} {len(f.payload)} B" for f in frames[:6])
+        where = ", ".join(f"{wire.opcode_name(f.opcode)}{'' if f.fin else '(no FIN)'} {len(f.payload)} B"
+                          for f in frames[:6])
         if len(frames) > 6:
             where += ", ..."
         unmasked = "" if all(f.masked for f in frames) else (

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from .. import wire
 from ..live.keepalive import UpgradeRefused, open_websocket
@@ -58,7 +57,7 @@ def check_frame_fields(answer: Any, frame_hex: str) -> bool:
     op = answer["opcode"]
     op_ok = False
     if isinstance(op, str):
-        op_ok = op.strip().upper() == wire.Opcode(frame.opcode).name
+        op_ok = op.strip().upper() == wire.opcode_name(frame.opcode)
     elif isinstance(op, int) and not isinstance(op, bool):
         op_ok = op == frame.opcode
     if op == data[0]:
@@ -165,10 +164,10 @@ _E, _O = wire.encode_frame, wire.Opcode
 #: name -> (the bytes a client sends after its handshake, why the server answers as it does)
 BROKEN_FRAMES: dict[str, tuple[bytes, str]] = {
     "a Close with code 1000 and a reason": (
-        _E(_O.CLOSE, (1000).to_bytes(2, "big") + b"bye", mask_key=_K),
+        _E(_O.CLOSE, wire.Close(1000, "bye").serialize(), mask_key=_K),
         "a peer answers a Close with a Close and, usually, the same code (section 5.5.1); the reason is optional."),
     "a Close with code 4000": (
-        _E(_O.CLOSE, (4000).to_bytes(2, "big"), mask_key=_K),
+        _E(_O.CLOSE, wire.Close(4000).serialize(), mask_key=_K),
         "4000-4999 are for applications; the server echoes the code it was sent, like any other valid one."),
     "an empty Close": (
         _E(_O.CLOSE, b"", mask_key=_K),
@@ -187,35 +186,28 @@ BROKEN_FRAMES: dict[str, tuple[bytes, str]] = {
         bytes((0x82, 0xFF)) + (2 * 2 ** 20).to_bytes(8, "big") + _K,
         "the header alone says 2 MiB, above the lab's 1 MiB limit: 1009, message too big, before any payload."),
 }
-NO_CODE = 1005  # what an API reports for a Close without a code (never sent on the wire)
-NO_CLOSE = 1006  # ... and for a connection that ended without any Close
+NO_CODE = wire.CloseCode.NO_STATUS_RCVD.value  # what an API reports for a Close without a code (never sent)
+NO_CLOSE = wire.CloseCode.ABNORMAL_CLOSURE.value  # ... and for a connection that ended without any Close
 
 
 async def _provoke(server: "Server", data: bytes) -> int:
     """Send ``data`` after a handshake through the tap, and read from the tap's recording the
     close code the server answered (1005 for a Close without a code, 1006 for none)."""
-    url = server.url("/echo")
-    if server.token:  # a classroom server asks for its join token
-        url += f"?token={quote(server.token)}"
-    ws = await open_websocket(url, timeout=T)
+    # a classroom server asks for its join token
+    ws = await open_websocket(wire.with_token(server.url("/echo"), server.token), timeout=T)
     try:
         ws.writer.write(data)
         await asyncio.wait_for(ws.reader.read(), T)  # until the server hangs up
     finally:
         await ws.close()
-    conn = _recorded(server, ws.local_address)
+    conn = server.tap.connection_from(ws.local_address) if server.tap is not None else None
+    if conn is None:
+        raise RuntimeError(f"the tap recorded no connection from {ws.local_address}")
     conn.flush()
     for e in list(conn.events):
-        if isinstance(e, wire.MessageEvent) and e.sender == "server" and e.message.kind == "close":
-            return e.message.close_code if e.message.close_code is not None else NO_CODE
+        if isinstance(e, wire.MessageEvent) and e.sender == "server" and e.message.close is not None:
+            return e.message.close.code  # 1005 (NO_CODE) for a Close without a code
     return NO_CLOSE
-
-
-def _recorded(server: "Server", peer: str):
-    for conn in reversed(server.tap.connections):
-        if conn.peer == peer:
-            return conn
-    raise RuntimeError(f"the tap recorded no connection from {peer}")
 
 
 async def check_close_codes(predicted: Any, server: Any) -> bool:
@@ -267,7 +259,7 @@ async def check_close_codes(predicted: Any, server: Any) -> bool:
             extra = " 1006 never travels on the wire: it means the connection dropped without a Close, and here one came."
         elif number == NO_CODE:
             extra = " 1005 is never sent on the wire: an API reports it for a Close without a code; this answer had one."
-        elif number == 1015:
+        elif number == wire.CloseCode.TLS_HANDSHAKE:
             extra = " 1015 is never sent on the wire: an API reports it for a failed TLS handshake."
         elif not 1000 <= number <= 4999 or number != int(number):
             extra = f" {number:g} is not a close code; codes are whole numbers from 1000 to 4999."

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from .. import wire
 from ..live.keepalive import open_websocket
 from ..live.network import Network
-from .polling import _connection_of, _with_token
 from .tables import Table, network_label
 
 if TYPE_CHECKING:
+    from ..live.recording import Connection
     from ..live.server import Server
 
 
@@ -64,7 +64,7 @@ class HeadOfLine:
         return f"<p>{html.escape(repr(self))}</p>" + self.table()._repr_html_()
 
 
-def _timeline(conn, start: float, network: Network) -> list[TimelineEntry]:
+def _timeline(conn: "Connection", start: float, network: Network) -> list[TimelineEntry]:
     """Frames of ``conn`` with the tap's arrival and delivery times of each one's last byte.
 
     The tap stamps a held chunk's delivery by its last byte; a frame that ends earlier in a
@@ -88,9 +88,9 @@ def _timeline(conn, start: float, network: Network) -> list[TimelineEntry]:
         rate = network.bytes_per_second(e.sender)
         if rate is not None and out_at > at:
             out_at = max(at, out_at - (stop - end) / rate)
-        what = f.opcode.name.lower() + ("" if f.fin else " (not final)")
+        what = wire.opcode_name(f.opcode).lower() + ("" if f.fin else " (not final)")
         if f.opcode in (wire.Opcode.PING, wire.Opcode.PONG):
-            what += f" {f.payload.decode('ascii', 'replace')!r}"
+            what += f" {wire.preview(f.payload, text=True)}"
         out.append(TimelineEntry(e.sender, what, f.size, at - start, out_at - start))
     return out
 
@@ -140,10 +140,12 @@ async def head_of_line(server: "Server", size: int = 100_000, *,
             raise asyncio.TimeoutError(f"head_of_line did not finish within {timeout:g} s under {net}")
         return remaining
 
-    ws = await open_websocket(_with_token(server, server.url("/echo")), timeout=left())
+    ws = await open_websocket(wire.with_token(server.url("/echo"), server.token), timeout=left())
     reader, writer = ws.reader, ws.writer
     try:
-        conn = _connection_of(server, ws.local_address)
+        conn = tap.connection_from(ws.local_address)
+        if conn is None:
+            raise RuntimeError(f"the tap recorded no connection from {ws.local_address}")
         tap.set_network(conn, net)
 
         def frame(opcode, payload, fin=True) -> bytes:
@@ -183,7 +185,7 @@ async def head_of_line(server: "Server", size: int = 100_000, *,
                     echoed += f.payload_len
                     if f.fin and echoed >= size:
                         echo_done = now - start
-        writer.write(frame(wire.Opcode.CLOSE, (1000).to_bytes(2, "big")))
+        writer.write(frame(wire.Opcode.CLOSE, wire.Close(wire.CloseCode.NORMAL_CLOSURE).serialize()))
         try:
             await asyncio.wait_for(writer.drain(), left())
         except (ConnectionError, asyncio.TimeoutError):

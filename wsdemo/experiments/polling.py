@@ -8,9 +8,8 @@ import json
 import random
 import statistics
 import time
-import urllib.parse
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 
 from .. import wire
 from ..live import sse
@@ -20,14 +19,11 @@ from .results import METHODS, PHASES, STREAMS, Comparison, PollingResult, openin
 from .tables import network_label
 
 if TYPE_CHECKING:
+    from ..live.client import Client
+    from ..live.recording import Connection
     from ..live.server import Server
-
-
-def _connection_of(server: "Server", local_address: str | None):
-    for conn in reversed(server.tap.connections):
-        if conn.peer == local_address:
-            return conn
-    raise RuntimeError(f"the tap recorded no connection from {local_address}")
+    from ..live.sse import SseClient
+    from ..live.tap import Tap
 
 
 def _carried_seq(event) -> int | None:
@@ -50,7 +46,7 @@ def _carried_seq(event) -> int | None:
     return seq if isinstance(seq, int) else None
 
 
-def _window(conn, start_seq: int, last_seq: int) -> "wire.Summary":
+def _window(conn: "Connection", start_seq: int, last_seq: int) -> wire.Summary:
     """The tap's counts of one connection's window: every event after the one that carried
     ``start_seq`` (the warm-up update), up to and including the one that carried ``last_seq``.
 
@@ -86,7 +82,7 @@ class _Run:
     seqs: list[int] = field(default_factory=list)
     start_seq: int = 0
     empty: int = 0
-    connections: list = field(default_factory=list)
+    connections: "list[Connection]" = field(default_factory=list)
     summary: wire.Summary | None = None
     phase_ms: float | None = None
 
@@ -136,13 +132,7 @@ class _Clock:
         return left
 
 
-def _with_token(server: "Server", target: str) -> str:
-    if not server.token:
-        return target
-    return f"{target}{'&' if '?' in target else '?'}token={urllib.parse.quote(server.token)}"
-
-
-async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after: int, *, long: bool,
+async def _poll(server: "Server", tap: "Tap", run: _Run, n: int, clock: _Clock, fresh_after: int, *, long: bool,
                 poll_s: float, hold_s: float, headers: dict[str, str] | None, phase: str = "random",
                 rng: random.Random | None = None) -> None:
     rng = rng or random.Random()
@@ -154,7 +144,7 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
             target = f"/longpoll?timeout={hold_s:g}" + ("" if since is None else f"&since={since}")
         else:
             target = "/poll" + ("" if since is None else f"?since={since}")
-        response = await http.get(_with_token(server, target), clock.left(run, n))
+        response = await http.get(wire.with_token(target, server.token), clock.left(run, n))
         if response.status == 204:
             return None
         if response.status != 200:
@@ -172,7 +162,9 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
             if (first is None or first["seq"] <= fresh_after) and not long:
                 next_at += poll_s
                 await asyncio.wait_for(asyncio.sleep(max(0.0, next_at - loop.time())), clock.left(run, n))
-        conn = _connection_of(server, http.local_address)
+        conn = tap.connection_from(http.local_address)
+        if conn is None:
+            raise RuntimeError(f"the tap recorded no connection from {http.local_address}")
         run.connections.append(conn)
         run.start_seq = last = first["seq"]
         # A poller does not know when news comes. Real pages start polling whenever they were
@@ -213,7 +205,8 @@ async def _poll(server: "Server", run: _Run, n: int, clock: _Clock, fresh_after:
         await http.close()
 
 
-async def _follow(run: _Run, n: int, fresh_after: int, next_update, client, what: str) -> None:
+async def _follow(run: _Run, n: int, fresh_after: int, next_update: Callable[[], Awaitable[dict]],
+                  client: "Client | SseClient", what: str) -> None:
     """A pushed stream of updates (WebSocket or event stream): the stream first sends the latest
     update it has, so wait for one produced at the rate measured; the window starts there."""
     first = await next_update()
@@ -321,7 +314,7 @@ async def compare_polling(server: "Server", updates: int = 10, *, network: "Netw
         elif m == "server-sent events":
             jobs.append(_stream(server, run, updates, clock, fresh_after))
         else:
-            jobs.append(_poll(server, run, updates, clock, fresh_after, long=m == "long polling", poll_s=poll_s,
+            jobs.append(_poll(server, tap, run, updates, clock, fresh_after, long=m == "long polling", poll_s=poll_s,
                               hold_s=hold_s, headers=headers, phase=phase, rng=rng))
     try:
         tasks = [asyncio.ensure_future(j) for j in jobs]

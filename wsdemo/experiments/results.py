@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from .. import wire
 from .tables import ShownAsTable, Table
+
+if TYPE_CHECKING:
+    from ..live.recording import Connection
 
 
 METHODS = ("short polling", "long polling", "server-sent events", "websocket")
@@ -48,7 +51,7 @@ class PollingResult:
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     seqs: list[int] = field(default_factory=list, repr=False)
     summary: wire.Summary | None = field(default=None, repr=False)  #: the tap's counts of the window
-    connections: list = field(default_factory=list, repr=False)  #: tap Connections used
+    connections: "list[Connection]" = field(default_factory=list, repr=False)  #: tap Connections used
 
     def __repr__(self) -> str:
         extra = ""
@@ -104,7 +107,7 @@ def table(rows: Iterable[PollingResult]) -> Table:
                                      "TCP connections: over the whole run")
 
 
-def opening_heads(connections: Iterable) -> int:
+def opening_heads(connections: "Iterable[Connection]") -> int:
     """The HTTP heads on tap connections, both directions: on a stream's connection, the
     request that opened it and its answer (for the WebSocket, the Upgrade and the 101)."""
     total = 0

@@ -61,8 +61,7 @@ class KeepAliveClient:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._http = HttpReader(response=True)
-        #: "host:port" of this end once connected: the peer address the tap records for it
-        self.local_address: str | None = None
+        self._local: str | None = None
 
     def __repr__(self) -> str:
         state = "open" if self._writer is not None else "closed"
@@ -71,7 +70,14 @@ class KeepAliveClient:
     async def connect(self, timeout: float) -> None:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout)
         self._reader, self._writer = reader, writer
-        self.local_address = _local_address(writer)
+        self._local = _local_address(writer)
+
+    @property
+    def local_address(self) -> str:
+        """"host:port" of this end: the peer the tap records for this client."""
+        if self._local is None:
+            raise RuntimeError("not connected: call connect() first")
+        return self._local
 
     async def get(self, target: str, timeout: float) -> wire.Response:
         """Send ``GET target`` and return the whole response (head and body)."""
