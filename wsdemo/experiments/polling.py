@@ -22,11 +22,10 @@ if TYPE_CHECKING:
     from ..live.client import Client
     from ..live.recording import Connection
     from ..live.server import Server
-    from ..live.sse import SseClient
     from ..live.tap import Tap
 
 
-def _carried_seq(event) -> int | None:
+def _carried_seq(event: object) -> int | None:
     """The feed update's seq an event carries (an HTTP answer, a server frame, an event of
     the stream), or None."""
     if isinstance(event, wire.HttpResponse):
@@ -206,7 +205,7 @@ async def _poll(server: "Server", tap: "Tap", run: _Run, n: int, clock: _Clock, 
 
 
 async def _follow(run: _Run, n: int, fresh_after: int, next_update: Callable[[], Awaitable[dict]],
-                  client: "Client | SseClient", what: str) -> None:
+                  client: "Client | sse.SseClient", what: str) -> None:
     """A pushed stream of updates (WebSocket or event stream): the stream first sends the latest
     update it has, so wait for one produced at the rate measured; the window starts there."""
     first = await next_update()
