@@ -239,6 +239,22 @@ async def test_environment_without_dot_says_how_to_install_it(capsys, monkeypatc
 
 
 
+def test_environment_check_imports_and_reports_in_a_kernel_without_tornado():
+    """Notebook 00 imports exercises to say what is missing: the package must import without
+    tornado (the live server is imported only by the check that needs it)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['tornado'] = None\n"  # import tornado now raises ImportError
+            "from wsdemo import exercises\n"
+            "assert not any(m.startswith('tornado') for m in sys.modules if sys.modules[m] is not None)\n"
+            "print(exercises.check_environment())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    assert "✗ tornado (the server) missing" in done.stdout and done.stdout.rstrip().endswith("False"), done.stdout
+
+
 # ------------------------------------------------------------------ solutions
 
 def test_solution_prints_each_solution_and_names_them_for_an_unknown_one(capsys):
