@@ -10,7 +10,6 @@ import html as _html
 import math
 import os
 import re
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -485,13 +484,18 @@ async def test_close_codes_on_a_classroom_server_sends_its_token(capsys):
 # ------------------------------------------------------------------ 04: when has the handshake paid for itself?
 
 def _rows(handshake_request, handshake_response, ws, poll):
-    """compare_polling's rows, for hint texts that need chosen numbers: a tap Connection's summary
-    from real decoded bytes, and the two rows' measured overhead per update."""
-    summary = wire.Summary()
-    summary.client.http_head_bytes, summary.server.http_head_bytes = handshake_request, handshake_response
-    conn = SimpleNamespace(summary=lambda: summary)
-    return {"websocket": SimpleNamespace(connections=[conn], overhead_bytes_per_update=ws),
-            "short polling": SimpleNamespace(overhead_bytes_per_update=poll)}
+    """compare_polling's rows, for hint texts that need chosen numbers: the WebSocket's handshake
+    and the two rows' overhead per update (every other figure as a short run might have it)."""
+    def row(method, overhead, setup=0):
+        return experiments.PollingResult(
+            method=method, updates=3, bytes_per_update=overhead + 60, median_latency_ms=5.0,
+            up_bytes_per_update=overhead / 2, down_bytes_per_update=overhead / 2 + 60,
+            overhead_bytes_per_update=overhead, payload_bytes_per_update=60.0,
+            requests_per_update=0.0 if setup else 1.0, header_bytes_per_request=None if setup else overhead,
+            empty_polls=0, skipped=0, max_latency_ms=9.0, tcp_connections=1, setup_bytes=setup)
+
+    return experiments.Comparison([row("short polling", poll),
+                                   row("websocket", ws, handshake_request + handshake_response)])
 
 
 async def test_payback_on_rows_measured_on_a_real_server(capsys, lab):
@@ -542,7 +546,8 @@ def test_payback_hints_say_what_the_answer_means(capsys, answer, hint):
 
 
 def test_payback_without_rows(capsys):
-    for rows in (None, [], {"websocket": None}, _rows(600, 350, ws=float("nan"), poll=100)):
+    only_websocket = experiments.Comparison([_rows(600, 350, ws=40, poll=100)["websocket"]])
+    for rows in (None, [], {"websocket": None}, only_websocket, _rows(600, 350, ws=float("nan"), poll=100)):
         ok, out = run(capsys, exercises.check_payback, 3, rows)
         assert not ok and "Pass the rows" in out, out
 

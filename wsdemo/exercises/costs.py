@@ -44,16 +44,18 @@ def check_bandwidth(answer: Any, clients: int, bytes_per_message: int, per_secon
 
 def _payback_inputs(rows: Any) -> tuple[float, float, float] | str:
     """Handshake bytes, WebSocket and short-polling overhead per update, or a hint."""
+    hint = ("Pass the rows that experiments.compare_polling measured above (rows), with a "
+            "'websocket' and a 'short polling' row.")
+    if not isinstance(rows, experiments.Comparison):
+        return hint
     try:
         ws, poll = rows["websocket"], rows["short polling"]
-        handshake = experiments.handshake_bytes(ws)
-        numbers = float(handshake), float(ws.overhead_bytes_per_update), float(poll.overhead_bytes_per_update)
-        if all(math.isfinite(x) and x >= 0 for x in numbers):
-            return numbers
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-        pass
-    return ("Pass the rows that experiments.compare_polling measured above (rows), with a "
-            "'websocket' and a 'short polling' row.")
+    except KeyError:
+        return hint
+    numbers = float(ws.setup_bytes), ws.overhead_bytes_per_update, poll.overhead_bytes_per_update
+    if not all(math.isfinite(x) and x >= 0 for x in numbers):
+        return hint
+    return numbers
 
 
 def _cost(n: float, handshake: float, ws: float, poll: float) -> str:

@@ -48,7 +48,7 @@ from .bandwidth import (HPBN_REQUEST_HEADER_BYTES, HPBN_TCP_IP_TLS_BYTES, MEGABI
 from .breakeven import TCP_HANDSHAKE_BYTES, BreakEven, BreakEvens, break_even, payback
 from .headofline import HeadOfLine, TimelineEntry, head_of_line
 from .polling import compare_polling
-from .results import METHODS, PHASES, STREAMS, Comparison, PollingResult, handshake_bytes, table
+from .results import METHODS, PHASES, STREAMS, Comparison, PollingResult, table
 from .tables import Table, network_label, ratio_band
 
 __all__ = [
@@ -56,6 +56,6 @@ __all__ = [
     "projection_table", "published_table", "PublishedRow", "round_like", "ratio_band", "bits_per_second",
     "MEGABIT", "METHODS", "PUBLISHED_POLL_BYTES", "PUBLISHED_FRAME_BYTES", "RFC_FRAMING",
     "HPBN_REQUEST_HEADER_BYTES", "HPBN_TCP_IP_TLS_BYTES", "PHASES", "STREAMS", "network_label", "break_even",
-    "BreakEven", "BreakEvens", "payback", "handshake_bytes", "TCP_HANDSHAKE_BYTES", "head_of_line", "HeadOfLine",
+    "BreakEven", "BreakEvens", "payback", "TCP_HANDSHAKE_BYTES", "head_of_line", "HeadOfLine",
     "TimelineEntry",
 ]

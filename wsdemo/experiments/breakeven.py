@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .results import STREAMS, Comparison, PollingResult, handshake_bytes
+from .results import Comparison, PollingResult
 from .tables import ShownAsTable, Table
 
 
@@ -85,8 +85,7 @@ def break_even(rows: Comparison, *, tcp_bytes: float = TCP_HANDSHAKE_BYTES) -> B
     ws = rows["websocket"]
 
     def setup(row: PollingResult) -> float:
-        heads = handshake_bytes(row) if row.method in STREAMS else 0
-        return row.tcp_connections * tcp_bytes + heads
+        return row.tcp_connections * tcp_bytes + row.setup_bytes
 
     ws_setup = setup(ws)
     out = BreakEvens()

@@ -15,7 +15,7 @@ from .. import wire
 from ..live import sse
 from ..live.keepalive import KeepAliveClient
 from ..live.network import Network
-from .results import METHODS, PHASES, STREAMS, Comparison, PollingResult, opening_heads
+from .results import METHODS, PHASES, STREAMS, Comparison, PollingResult
 from .tables import network_label
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class _Run:
                    + s.client.payload_bytes + s.server.payload_bytes
                    + s.client.sse_payload_bytes + s.server.sse_payload_bytes)
         # the request that opened each stream, and its answer
-        setup = opening_heads(self.connections) if self.method in STREAMS else 0
+        setup = _opening_heads(self.connections) if self.method in STREAMS else 0
         return PollingResult(
             method=self.method, updates=n, bytes_per_update=s.wire_bytes / n,
             median_latency_ms=statistics.median(self.latencies),
@@ -115,6 +115,16 @@ class _Run:
             tcp_connections=len(self.connections), setup_bytes=setup, phase_ms=self.phase_ms,
             latencies_ms=list(self.latencies), seqs=list(self.seqs),
             summary=s, connections=list(self.connections))
+
+
+def _opening_heads(connections: "list[Connection]") -> int:
+    """The HTTP heads on whole tap connections, both directions: on a stream's connection, the
+    request that opened it and its answer (for the WebSocket, the Upgrade and the 101)."""
+    total = 0
+    for conn in connections:
+        s = conn.summary()
+        total += s.client.http_head_bytes + s.server.http_head_bytes
+    return total
 
 
 class _Clock:

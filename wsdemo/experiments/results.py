@@ -46,7 +46,7 @@ class PollingResult:
     p90_latency_ms: float = math.nan  #: 90th percentile of the updates seen
     network: str = "loopback"  #: the conditions measured under: a preset's name or the Network's str
     tcp_connections: int = 0  #: TCP connections this client opened for the whole run (the tap's records)
-    setup_bytes: int = 0  #: HTTP heads that opened a stream (WebSocket handshake, SSE request); 0 for polls
+    setup_bytes: int = 0  #: HTTP heads that opened a stream (WebSocket handshake, SSE request and answer); 0 for polls
     phase_ms: float | None = None  #: short polling: its polls' offset after the feed's beat
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     seqs: list[int] = field(default_factory=list, repr=False)
@@ -106,18 +106,3 @@ def table(rows: Iterable[PollingResult]) -> Table:
                                      "latencies: of the updates seen; skipped: updates never seen; "
                                      "TCP connections: over the whole run")
 
-
-def opening_heads(connections: "Iterable[Connection]") -> int:
-    """The HTTP heads on tap connections, both directions: on a stream's connection, the
-    request that opened it and its answer (for the WebSocket, the Upgrade and the 101)."""
-    total = 0
-    for conn in connections:
-        s = conn.summary()
-        total += s.client.http_head_bytes + s.server.http_head_bytes
-    return total
-
-
-def handshake_bytes(row: PollingResult) -> int:
-    """The HTTP heads on a row's connections: for the WebSocket, its opening handshake (the
-    Upgrade request and the 101 answer); for server-sent events, the request and its answer."""
-    return opening_heads(row.connections)
