@@ -31,6 +31,7 @@ import tornado.netutil
 
 from .apps import MAX_BODY, AppState, NoBodies, make_app
 from .apps.base import KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason, name_key
+from .apps.tornado_protocol import abort
 from .client import Client, Reconnect
 from .network import Network
 from .tap import CLASS_LINKS, DEFAULT_BUDGET, Tap, raise_fd_limit
@@ -489,7 +490,7 @@ class Server:
             await asyncio.sleep(0.01)
         for handler in list(state.sockets):
             if handler.ws_connection is not None:
-                handler.ws_connection._abort()  # the client never answered
+                abort(handler.ws_connection)  # the client never answered
             state.sockets.discard(handler)
         if self._http is not None:
             try:
