@@ -13,7 +13,8 @@ fixed ``port=``. A classroom server is never stopped that way: serving again in
 its slot raises ``ServerBusy`` (stop it with ``await server.stop()``, or pass
 ``replace=True``), and any other server simply starts next to it.
 
-``python -m wsdemo serve`` runs the same thing outside a notebook (``run_forever``).
+``python -m wsdemo serve`` runs the same thing outside a notebook (``serving.run_forever``);
+``serve()`` itself and the checks on its options are in serving.py.
 """
 
 from __future__ import annotations
