@@ -10,7 +10,6 @@ import html as _html
 import math
 import os
 import re
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
@@ -239,6 +238,22 @@ async def test_environment_without_dot_says_how_to_install_it(capsys, monkeypatc
 
 
 
+def test_environment_check_imports_and_reports_in_a_kernel_without_tornado():
+    """Notebook 00 imports exercises to say what is missing: the package must import without
+    tornado (the live server is imported only by the check that needs it)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['tornado'] = None\n"  # import tornado now raises ImportError
+            "from wsdemo import exercises\n"
+            "assert not any(m.startswith('tornado') for m in sys.modules if sys.modules[m] is not None)\n"
+            "print(exercises.check_environment())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    assert "✗ tornado (the server) missing" in done.stdout and done.stdout.rstrip().endswith("False"), done.stdout
+
+
 # ------------------------------------------------------------------ solutions
 
 def test_solution_prints_each_solution_and_names_them_for_an_unknown_one(capsys):
@@ -285,11 +300,16 @@ def test_the_offline_solutions_solve_their_exercise(capsys):
     assert run(capsys, exercises.check_bandwidth, ns["mbps"], 10_000, 71.4, 10, "10^6")[0]
 
 
-def test_the_module_has_one_export_list_and_one_solution_table():
-    import inspect
-    source = inspect.getsource(exercises)
-    assert source.count("\n__all__") == 1 and "__all__ +=" not in source
-    assert source.count("\nSOLUTIONS") == 1 and "SOLUTIONS.update" not in source
+def test_the_package_has_one_export_list_and_one_solution_table():
+    from pathlib import Path
+    sources = {p.name: p.read_text() for p in Path(exercises.__file__).parent.glob("*.py")}
+    lists = {name for name, text in sources.items() if "\n__all__" in text or "__all__ +=" in text}
+    assert lists == {"__init__.py"} and sources["__init__.py"].count("\n__all__") == 1, lists
+    tables = {name: text.count("\nSOLUTIONS") for name, text in sources.items() if "\nSOLUTIONS" in text}
+    assert tables == {"solutions.py": 1}, tables
+    # nothing adds to the table elsewhere
+    assert not any(re.search(r"SOLUTIONS(\.update|\.setdefault|\[[^\]]*\]\s*=[^=])", text)
+                   for text in sources.values())
     checks = {n for n in dir(exercises) if n.startswith("check_")}
     assert checks <= set(exercises.__all__), checks - set(exercises.__all__)
 
@@ -464,13 +484,18 @@ async def test_close_codes_on_a_classroom_server_sends_its_token(capsys):
 # ------------------------------------------------------------------ 04: when has the handshake paid for itself?
 
 def _rows(handshake_request, handshake_response, ws, poll):
-    """compare_polling's rows, for hint texts that need chosen numbers: a tap Connection's summary
-    from real decoded bytes, and the two rows' measured overhead per update."""
-    summary = wire.Summary()
-    summary.client.http_head_bytes, summary.server.http_head_bytes = handshake_request, handshake_response
-    conn = SimpleNamespace(summary=lambda: summary)
-    return {"websocket": SimpleNamespace(connections=[conn], overhead_bytes_per_update=ws),
-            "short polling": SimpleNamespace(overhead_bytes_per_update=poll)}
+    """compare_polling's rows, for hint texts that need chosen numbers: the WebSocket's handshake
+    and the two rows' overhead per update (every other figure as a short run might have it)."""
+    def row(method, overhead, setup=0):
+        return experiments.PollingResult(
+            method=method, updates=3, bytes_per_update=overhead + 60, median_latency_ms=5.0,
+            up_bytes_per_update=overhead / 2, down_bytes_per_update=overhead / 2 + 60,
+            overhead_bytes_per_update=overhead, payload_bytes_per_update=60.0,
+            requests_per_update=0.0 if setup else 1.0, header_bytes_per_request=None if setup else overhead,
+            empty_polls=0, skipped=0, max_latency_ms=9.0, tcp_connections=1, setup_bytes=setup)
+
+    return experiments.Comparison([row("short polling", poll),
+                                   row("websocket", ws, handshake_request + handshake_response)])
 
 
 async def test_payback_on_rows_measured_on_a_real_server(capsys, lab):
@@ -484,7 +509,7 @@ async def test_payback_on_rows_measured_on_a_real_server(capsys, lab):
     ws, poll = push.overhead_bytes_per_update, short.overhead_bytes_per_update
     # the solution's number is the first whole update where the WebSocket is not behind
     assert handshake + right * ws <= right * poll and handshake + (right - 1) * ws > (right - 1) * poll
-    assert right == exercises.payback(handshake, ws, poll)
+    assert right == experiments.payback(handshake, ws, poll)
     ok, out = run(capsys, exercises.check_payback, right, rows)
     assert ok, out
     # what a learner could paste from just above: requests per update (0 for push, 1 for polling)
@@ -521,7 +546,8 @@ def test_payback_hints_say_what_the_answer_means(capsys, answer, hint):
 
 
 def test_payback_without_rows(capsys):
-    for rows in (None, [], {"websocket": None}, _rows(600, 350, ws=float("nan"), poll=100)):
+    only_websocket = experiments.Comparison([_rows(600, 350, ws=40, poll=100)["websocket"]])
+    for rows in (None, [], {"websocket": None}, only_websocket, _rows(600, 350, ws=float("nan"), poll=100)):
         ok, out = run(capsys, exercises.check_payback, 3, rows)
         assert not ok and "Pass the rows" in out, out
 

@@ -245,22 +245,22 @@ async def test_reading_a_connection_right_after_a_round_trip_shows_its_frames(se
 async def test_decoding_keeps_up_with_a_continuous_stream(server):
     # Decoding waits for a quiet moment, but a stream that never pauses must not hold it
     # back for ever: subscribers get events while it runs, and what waits stays bounded.
-    from wsdemo.live import recording as tap
+    from wsdemo.live import recording
 
     seen = []
     unsubscribe = server.tap.subscribe(seen.append)
     client = await server.connect("/echo")
     conn = client.connection
     most_pending = 0
-    for i in range(3 * tap.MAX_PENDING):
+    for i in range(3 * recording.MAX_PENDING):
         await client.send(f"s{i}")
         assert await client.recv(timeout=T) == f"s{i}"
         most_pending = max(most_pending, conn.pending_chunks)
     published = sum(isinstance(e, wire.MessageEvent) for e in seen)  # before any read flushes
     unsubscribe()
-    assert most_pending <= tap.MAX_PENDING
-    assert published >= tap.MAX_PENDING, published  # delivered during the stream
-    n = 3 * tap.MAX_PENDING
+    assert most_pending <= recording.MAX_PENDING
+    assert published >= recording.MAX_PENDING, published  # delivered during the stream
+    n = 3 * recording.MAX_PENDING
     assert conn.summary().client.messages == n  # all of it...
     texts = [m.text for m in messages(conn, "client", "text")]  # ...the ring keeps the latest, in order
     assert texts == [f"s{i}" for i in range(n - len(texts), n)] and len(texts) > 100

@@ -192,7 +192,7 @@ async def test_the_first_dial_still_raises_as_before():
     try:
         url = server.url("/echo")  # no token
         with pytest.raises(tornado.httpclient.HTTPClientError) as info:
-            await Client.open(server, url, reconnect=FAST, timeout=T)
+            await Client.open(server.tap, url, reconnect=FAST, timeout=T)
         assert info.value.code == 403
     finally:
         await server.stop()

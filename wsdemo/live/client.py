@@ -36,6 +36,7 @@ import tornado.httpclient
 import tornado.iostream
 import tornado.websocket
 
+from .apps.tornado_protocol import abort
 from .heartbeat import Heartbeat, check_heartbeat
 from .tap import listening
 from ..wire import subprotocol_problem
@@ -234,7 +235,7 @@ class Client:
         selected = ws.selected_subprotocol
         if selected is not None and selected not in self.subprotocols:
             # Tornado's client takes any answer; RFC 6455 section 4.1 says fail the connection.
-            ws.protocol._abort()
+            abort(ws.protocol)
             raise SubprotocolMismatch(self.subprotocols, selected)
         return ws
 
@@ -263,7 +264,7 @@ class Client:
         protocol = ws.protocol
         if protocol is not None:
             protocol.close(code, reason)
-            protocol._abort()
+            abort(protocol)
 
     async def _run(self, ws) -> None:
         """Move messages into the inbox until the connection ends; then maybe reconnect."""
@@ -469,5 +470,5 @@ class Client:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
         except asyncio.TimeoutError:
-            protocol._abort()  # the server never answered
+            abort(protocol)  # the server never answered
             await asyncio.wait_for(asyncio.shield(task), timeout)

@@ -13,7 +13,8 @@ fixed ``port=``. A classroom server is never stopped that way: serving again in
 its slot raises ``ServerBusy`` (stop it with ``await server.stop()``, or pass
 ``replace=True``), and any other server simply starts next to it.
 
-``python -m wsdemo serve`` runs the same thing outside a notebook (``run_forever``).
+``python -m wsdemo serve`` runs the same thing outside a notebook (``serving.run_forever``);
+``serve()`` itself and the checks on its options are in serving.py.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import tornado.netutil
 
 from .apps import MAX_BODY, AppState, NoBodies, make_app
 from .apps.base import KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason, name_key
+from .apps.tornado_protocol import abort
 from .client import Client, Reconnect
 from .network import Network
 from .tap import CLASS_LINKS, DEFAULT_BUDGET, Tap, raise_fd_limit
@@ -489,7 +491,7 @@ class Server:
             await asyncio.sleep(0.01)
         for handler in list(state.sockets):
             if handler.ws_connection is not None:
-                handler.ws_connection._abort()  # the client never answered
+                abort(handler.ws_connection)  # the client never answered
             state.sockets.discard(handler)
         if self._http is not None:
             try:

@@ -13,13 +13,13 @@ write), then the same end of the line, once its kernel has acknowledged all of
 it: a FIN for a FIN (a half-close: the other direction keeps flowing), a reset
 for a reset.
 
-With network conditions (``Tap.network``, wsdemo/live/network.py) each direction of a connection
+With network conditions (``Tap.network``, network.py) each direction of a connection
 becomes a lane: bytes wait there until the conditions say they arrive, in order, and an end
 (FIN or reset) waits behind the bytes sent before it. Without conditions there is no lane and
 the relay is as above.
 
 With ``ssl_context`` the tap terminates TLS for its clients, as a load balancer does
-(``TlsSide``): ciphertext goes through a MemoryBIO pair, so ``Connection.tls`` counts the bytes
+(``TlsSide``, sides.py): ciphertext goes through a MemoryBIO pair, so ``Connection.tls`` counts the bytes
 on the wire (records, handshake included) while the relay, the lanes and the recording see the
 plain bytes, as without TLS. A client's close_notify (or a bare FIN) is its end of the line; the
 tap's own end to a TLS client is close_notify, then a FIN. ``idle_timeout`` makes the tap cut a
@@ -38,6 +38,11 @@ connection keeping the most; ``Connection.dropped_events`` says how many a
 connection lost. Besides the rings, an open connection holds transient decoder
 state: at most one message in progress per direction (``max_message_size``
 bytes, ``wire.DEFAULT_MAX_FRAMES`` frames) and MAX_PENDING_BYTES undecoded.
+
+Where each part lives: this module, the ``Tap`` (listening, limits, subscribers, the
+budget); link.py, one relayed connection (``Link``: relay, lanes, idle timer, ends);
+sides.py, its socket ends (``Side``, ``TlsSide``); recording.py, what it recorded
+(``Connection``).
 """
 
 from __future__ import annotations

@@ -35,12 +35,20 @@ TORNADO_SUPPORTED = ">=6.4,<6.7"
 #: methods it overrides or calls, and attributes it reads or sets.
 TORNADO_PRIVATE = {
     "overridden": ("_receive_frame", "_parse_extensions_header", "_abort", "_run_callback"),
-    "called": ("_send_pong", "_write_frame", "close"),
+    # _abort is also called through abort(), by the kernel's client and by Server.stop.
+    "called": ("_send_pong", "_write_frame", "close", "_abort"),
     "attributes": ("stream", "handler", "client_terminated", "server_terminated", "close_code",
                    "close_reason", "_received_pong", "_wire_bytes_in", "_message_bytes_in"),
     # IOStream: bytes queued for the socket (pending_write_bytes).
     "stream_attributes": ("_write_buffer",),
 }
+
+def abort(protocol: tornado.websocket.WebSocketProtocol | None) -> None:
+    """Drop a WebSocket connection at once, without waiting for a closing handshake (Tornado's
+    private ``_abort``; a server connection adapted here first sends a Close frame saying why)."""
+    if protocol is not None:
+        protocol._abort()
+
 
 def pending_write_bytes(stream) -> int:
     """Bytes queued in Tornado's IOStream that the kernel has not taken yet (0 once closed).
