@@ -4,8 +4,9 @@ The show layer: ipywidgets fed by events from the tap. It never opens sockets; i
 the objects it is given through the protocols of :mod:`wsdemo.wire.recording` (a source of
 events such as the tap, a connection's record such as one of its connections).
 
-By job: :mod:`.rows` (the frame table's rows, their ring, filters), :mod:`.markup` (frame
-detail and summaries as HTML), :mod:`.handshake` (handshake HTML, the header encyclopedia),
+By job: :mod:`.rows` (the frame table's rows, their ring, filters, who is who), :mod:`.markup`
+(frame fields, bytes, payloads and summaries as HTML), :mod:`.detail` (one row's detail pane),
+:mod:`.handshake` (handshake HTML, the header encyclopedia),
 :mod:`.compose` (what the Composer sends, checked), :mod:`.palette` (colours shared with
 ``wsdemo.diagrams``); the widgets wire them up (:mod:`.widgets`, :mod:`.inspector`).
 """

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import re
-from typing import Iterable
+from typing import Any, Iterable
 
 import ipywidgets as W
 
@@ -314,7 +314,7 @@ class FrameInspector(Live):
             if connection not in self.connection_names():
                 raise ValueError(f"no rows of connection #{connection} here; connections shown: "
                                  f"{', '.join(f'#{c}' for c in self.connection_names()) or 'none'}")
-            value = ("connection", connection)
+            value: tuple[str, Any] = ("connection", connection)
         elif student is not None:
             if student not in self.students():
                 raise ValueError(f"no rows of a student named {student!r} here; students: "

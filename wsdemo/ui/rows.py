@@ -117,13 +117,13 @@ def make_row(seq: int, event: Event, *, t0: float | None = None,
             pv = wire.preview(bytes(f.payload), frame_text(f))
         return Row(seq, event, sender, kind, label, len(f.payload), pv, t, conn_id)
     if isinstance(event, wire.HttpRequest):
-        r = event.request
-        return Row(seq, event, sender, "http", f"HTTP {r.method}", len(r.raw),
-                   wire.preview(b"", f"{r.method} {r.target}"), t, conn_id)
+        req = event.request
+        return Row(seq, event, sender, "http", f"HTTP {req.method}", len(req.raw),
+                   wire.preview(b"", f"{req.method} {req.target}"), t, conn_id)
     if isinstance(event, wire.HttpResponse):
-        r = event.response
-        return Row(seq, event, sender, "http", f"HTTP {r.status}", len(r.raw),
-                   wire.preview(b"", f"{r.status} {r.reason}"), t, conn_id)
+        resp = event.response
+        return Row(seq, event, sender, "http", f"HTTP {resp.status}", len(resp.raw),
+                   wire.preview(b"", f"{resp.status} {resp.reason}"), t, conn_id)
     if isinstance(event, wire.SseEvent):
         e = event.event
         label = f"SSE {e.type}" if e.dispatched else "SSE no data"
@@ -346,9 +346,9 @@ class WhoBook:
         for name, cids in self.students(ids).items():
             opts.append((f"{label_text(name)} ({len(cids)} connection{'s' if len(cids) != 1 else ''})",
                          ("student", name)))
-        for cid, name in self.names(ids).items():
+        for cid, known in self.names(ids).items():
             path = path_of(self.by_id[cid].path)  # no query: names, join tokens
-            opts.append((f"#{cid} " + (f"{label_text(name)} " if name else "")
+            opts.append((f"#{cid} " + (f"{label_text(known)} " if known else "")
                          + label_text(path, 40), ("connection", cid)))
         if all(v != keep for _l, v in opts):
             opts.append((f"({keep[0]} {label_text(str(keep[1]))})", keep))
@@ -428,11 +428,11 @@ class RowBook:
         msg = event.message
         self.messages += 1
         frames = list(msg.frames)
-        rows = [self._by_frame.get(id(f)) for f in frames]
+        rows: list[Row | None] = [self._by_frame.get(id(f)) for f in frames]
         pending = self._open.get((conn_id, event.sender), [])
         if frames and not all(rows) and msg.kind in ("text", "binary"):
             # Frames were copied by the decoder: fall back to the last n data frames.
-            rows = pending[-len(frames):] if len(pending) >= len(frames) else rows
+            rows = list(pending[-len(frames):]) if len(pending) >= len(frames) else rows
         if msg.kind in ("text", "binary"):
             self._open[(conn_id, event.sender)] = []
         n = len(frames) or 1

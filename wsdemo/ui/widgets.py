@@ -175,7 +175,7 @@ class Composer(Live):
         self.client = client
         self.reply_timeout = reply_timeout
         self.results: collections.deque[SendResult] = collections.deque(maxlen=keep)
-        self.sent_count = collections.Counter()
+        self.sent_count: collections.Counter[str] = collections.Counter()
         self.replies = 0
         self.refused = 0  # sends rejected before anything went out (bad hex, JSON, close code)
         self._kind = W.Dropdown(options=[("Text", "text"), ("JSON", "json"), ("Binary (hex)", "binary"),

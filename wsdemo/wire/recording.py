@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import reprlib
+import time
 from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
 
 from .connection import ConnectionDecoder, DecodeError, Event, FrameEvent, HttpRequest, HttpResponse, SseEnd, SseEvent
@@ -308,7 +309,8 @@ def import_recording(text: str | bytes) -> list[RecordedConnection]:
                     raise ValueError(f"{where}: 'offset' must be a whole number of bytes "
                                      f"(0 to 2**53), not {_shown(offset)}")
                 kind, fatal, status = _error_fields(ch, where)
-                events.append(DecodeError(sender, at, str(error), offset, fatal=fatal, status=status, kind=kind))
+                when = time.time() if at is None else at  # as the decoder stamps a chunk without a time
+                events.append(DecodeError(sender, when, str(error), offset, fatal=fatal, status=status, kind=kind))
             else:
                 raise ValueError(f"{where}: needs 'hex' or 'error'")
         out.append(RecordedConnection(ident, peer, path, opened, closed, events, dec))
