@@ -454,7 +454,7 @@ def _preview(frame) -> str:
         return " (compressed)"
     if frame.opcode != wire.Opcode.TEXT:
         return ""
-    return " " + wire.preview(frame.payload, True, limit=24)
+    return " " + wire.preview(frame.payload, True, limit=24, ellipsis_inside=True)
 
 
 def _event_arrow(ev) -> tuple[str, int | None, bool] | None:

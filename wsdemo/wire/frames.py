@@ -132,12 +132,19 @@ def unmask(data: bytes, key: bytes) -> bytes:
 
 # Opcodes whose payload may be text worth showing as text.
 _TEXTISH = (Opcode.TEXT, Opcode.CONTINUATION, Opcode.PING, Opcode.PONG)
-_SHOWN = 48  # characters of text a frame's one-line preview shows (16 bytes in hex)
+_TEXT_SHOWN = 40  # characters of text a frame's one-line preview shows
+_HEX_SHOWN = 48  # preview's limit for 16 bytes in hex
+
+
+def _text(text: str) -> str:
+    return preview(b"", text, _TEXT_SHOWN, ellipsis_inside=True)
 
 
 def _shown(data: bytes) -> str:
     """A payload in one line: quoted when it reads as text, else hex."""
-    return preview(data, looks_text(data), _SHOWN)
+    if looks_text(data):
+        return preview(data, True, _TEXT_SHOWN, ellipsis_inside=True)
+    return preview(data, None, _HEX_SHOWN)
 
 
 class Frame:
@@ -214,12 +221,12 @@ class Frame:
             close = Close.parse(data, strict=False)
             parts.append(str(close.code))
             if close.reason:
-                parts.append(preview(b"", close.reason, _SHOWN))
+                parts.append(_text(close.reason))
         elif data:
             if self.rsv1:
-                parts.append("(compressed) " + preview(data, None, _SHOWN))
+                parts.append("(compressed) " + preview(data, None, _HEX_SHOWN))
             else:
-                parts.append(_shown(data) if op in _TEXTISH else preview(data, None, _SHOWN))
+                parts.append(_shown(data) if op in _TEXTISH else preview(data, None, _HEX_SHOWN))
         flags = [f"{self.payload_len} byte" + ("" if self.payload_len == 1 else "s")]
         if not self.fin:
             flags.append("not final")
@@ -288,7 +295,7 @@ class Frame:
             text = f.text
             if f.name == "payload":
                 n = len(self.wire_payload)
-                value = preview(self.wire_payload, None, 48)
+                value = preview(self.wire_payload, None, _HEX_SHOWN)
                 where = f"bytes {f.start_byte}-{f.start_byte + n - 1}" if n > 1 else f"byte {f.start_byte}"
                 if not n:
                     value = "(none)"
@@ -319,7 +326,7 @@ def _close_words(payload: bytes) -> str:
     close = Close.parse(payload, strict=False)
     text = f"code {close.code}" + (f" {close.name}" if close.name else "")
     if close.reason:
-        text += f", reason {preview(b'', close.reason, _SHOWN)}"
+        text += f", reason {_text(close.reason)}"
     return text
 
 

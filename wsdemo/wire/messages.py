@@ -80,7 +80,7 @@ class Message:
 
     def __str__(self) -> str:
         if self.kind == "text":
-            body = preview(self.data, self.text, 60)
+            body = preview(self.data, self.text, 60, ellipsis_inside=True)
         elif self.kind == "close":
             body = "(no code)" if self.close_code is None else f"{self.close_code}"
             if self.close is not None and self.close.reason:
