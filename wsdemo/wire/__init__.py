@@ -4,7 +4,10 @@ permessage-deflate (RFC 7692), plain HTTP/1.1 keep-alive traffic, and server-sen
 (text/event-stream, HTML section 9.2).
 
 Bytes in, objects out. Nothing here opens a socket or touches an event loop; the wire layer
-raises only ProtocolError subclasses, and ConnectionDecoder never raises at all.
+raises only ProtocolError subclasses, each with a machine-readable ``kind`` (ErrorKind), and
+ConnectionDecoder never raises at all: its DecodeError events carry the same ``kind``.
+One home each: close payloads (Close), opcode names (opcode_name), one-line previews and
+"is it text?" (preview, looks_text), bytes typed by people (parse_bytes_text).
 """
 
 from .connection import (
