@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for learners, teachers and CI:
 #   scripts/dev.sh lab    -> set up (once) and open the course in JupyterLab
-#   scripts/dev.sh test   -> set up (once) and run the whole test suite (pytest + nbval)
+#   scripts/dev.sh test   -> set up (once), type-check wsdemo/wire (mypy), run the whole test suite (pytest + nbval)
 #   scripts/dev.sh setup  -> only set up
 # It creates .venv, installs wsdemo with its test extras, and installs Debian's
 # graphviz (and chromium and redis-server for the tests) when they are missing and it may.
@@ -62,7 +62,7 @@ setup_python() {
     say "installing wsdemo and its test tools into ${VENV#$ROOT/} (first time takes a few minutes) ..."
     "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
     "$VENV/bin/python" -m pip install -q -e ".[test]" 2>&1 | grep -v "is ignored: it is neither" >&2 || true
-    "$VENV/bin/python" -c "import wsdemo, tornado, pytest, nbval" 2>/dev/null || die "pip install failed (see above)."
+    "$VENV/bin/python" -c "import wsdemo, tornado, pytest, nbval, mypy" 2>/dev/null || die "pip install failed (see above)."
     touch "$stamp"
   fi
 }
@@ -100,6 +100,9 @@ case "$cmd" in
   test)
     setup_python; setup_system test
     export PATH="$VENV/bin:$PATH"
+    # what to check and how strictly: [tool.mypy] in pyproject.toml
+    say "type-checking wsdemo/wire (mypy --strict) ..."
+    "$VENV/bin/python" -m mypy || die "mypy found type errors (see above)."
     exec "$VENV/bin/python" -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg \
       -p no:cacheprovider "$@" ;;
   *)

@@ -449,7 +449,7 @@ def _preview(frame) -> str:
         return " (compressed)"
     if frame.opcode != wire.Opcode.TEXT:
         return ""
-    return " " + wire.preview(frame.payload, True, limit=24)
+    return " " + wire.preview(frame.payload, True, limit=24, ellipsis_inside=True)
 
 
 def _event_arrow(ev) -> tuple[str, int | None, bool] | None:
@@ -685,7 +685,7 @@ def lifecycle() -> Diagram:
     # One edge per (source, target); its label lists every trigger in table order.
     grouped: dict[tuple, list[str]] = {}
     for t in table:
-        grouped.setdefault((t.source.name, t.target.name), []).append(t.trigger)
+        grouped.setdefault((t.source.name, t.target.name), []).append(t.trigger.value)
     order = [st.name for st in states]
     for (src, dst), triggers in grouped.items():
         # Steps to the next state in State's order form the straight main line.

@@ -243,3 +243,16 @@ def test_parse_bytes_text_errors_are_wire_errors_with_a_position():
     with pytest.raises(BytesTextError) as err:
         parse_bytes_text("\\x81é")
     assert err.value.offset == 4 and "not ASCII" in str(err.value)
+
+
+def test_hints_follow_the_error_kind():
+    # HTTP text where a frame should start: 'G' (0x47) reads as the reserved opcode 7
+    out, ok = decode_hex((encode_frame(1, b"hi") + b"GET / HTTP/1.1\r\n\r\n").hex())
+    assert not ok and "opcode 0x7 is reserved" in out and "hint: these bytes are HTTP text, not a frame" in out
+    # RSV1 on a control frame is not a deflate problem when deflate was given
+    out, ok = decode_hex(encode_frame(9, b"", rsv1=True).hex(), deflate=True)
+    assert not ok and "control frames are never compressed" in out and "hint" not in out
+    # a request that offers permessage-deflate does not switch inflating on: only a response can
+    head = b"GET / HTTP/1.1\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    out, ok = decode_hex((head + encode_frame(1, b"hi", mask_key=b"abcd")).hex())
+    assert ok and "negotiated permessage-deflate" not in out

@@ -6,7 +6,7 @@ import zlib
 import pytest
 
 from wsdemo.wire import (
-    TRANSITIONS, ConnectionDecoder, DecodeError, FrameEvent, HttpRequest, HttpResponse, MessageEvent, Opcode,
+    TRANSITIONS, ConnectionDecoder, ErrorKind, ProtocolError, Trigger, DecodeError, FrameEvent, HttpRequest, HttpResponse, MessageEvent, Opcode,
     State, compress_message, compute_accept, encode_frame, next_state, parse_request, redact, redact_head,
     summarize,
 )
@@ -247,13 +247,18 @@ def test_bad_bodies(body, words):
 
 def test_transition_table_drives_next_state():
     assert {t.source for t in TRANSITIONS} == {State.CONNECTING, State.OPEN, State.CLOSING}
-    assert next_state(State.CONNECTING, "101 Switching Protocols") is State.OPEN
-    assert next_state(State.OPEN, "client sends close") is State.CLOSING
-    assert next_state(State.OPEN, "server sends close") is State.CLOSING
-    assert next_state(State.CLOSING, "TCP closed") is State.CLOSED
-    assert next_state(State.OPEN, "TCP closed") is State.CLOSED
-    assert next_state(State.CONNECTING, "non-101 response") is State.CLOSED
-    assert next_state(State.CLOSING, "server sends close") is State.CLOSING  # no transition: unchanged
+    T = Trigger
+    assert next_state(State.CONNECTING, T.SWITCHING_PROTOCOLS) is State.OPEN
+    assert next_state(State.OPEN, T.CLIENT_CLOSE) is State.CLOSING
+    assert next_state(State.OPEN, T.SERVER_CLOSE) is State.CLOSING
+    assert next_state(State.CLOSING, T.TCP_CLOSED) is State.CLOSED
+    assert next_state(State.OPEN, T.TCP_CLOSED) is State.CLOSED
+    assert next_state(State.CONNECTING, T.REFUSED) is State.CLOSED
+    assert next_state(State.CLOSING, T.SERVER_CLOSE) is State.CLOSING  # no transition: unchanged
+    for unknown in ("client sends close", "TCP closd", None):  # a misspelt trigger raises
+        with pytest.raises(ProtocolError) as info:
+            next_state(State.OPEN, unknown)
+        assert info.value.kind is ErrorKind.BAD_ARGUMENT
 
 
 def test_summarize_counts_per_direction():
@@ -297,15 +302,32 @@ def test_redaction_masks_join_tokens_in_urls_too():
 
 
 def test_redact_event():
-    dec = ConnectionDecoder()
+    dec = ConnectionDecoder(connection="conn-1")
     (ev,) = dec.feed("client", upgrade_request(cookie="token=SECRET"))
-    ev.connection = "conn-1"
+    assert ev.connection == "conn-1"  # stamped by the decoder when it made the event
     red = redact(ev)
     assert b"SECRET" not in red.request.raw and red.request.headers["Cookie"] == "*" * 12
     assert len(red.request.raw) == len(ev.request.raw) and red.connection == "conn-1"
     assert ev.request.headers["Cookie"] == "token=SECRET"  # the original is untouched
     frame_event = FrameEvent("server", 0.0, None, 0)
     assert redact(frame_event) is frame_event
+
+
+def test_events_are_frozen_and_carry_their_connection():
+    import dataclasses
+    conn = object()
+    dec = ConnectionDecoder(connection=conn)
+    events = dec.feed("client", upgrade_request()) + dec.feed("server", upgrade_response())
+    events += dec.feed("server", encode_frame(Opcode.TEXT, "hi") + encode_frame(Opcode.CLOSE, b"\x03\xed")
+                       + encode_frame(Opcode.PING, b"", rsv1=True))
+    assert kinds(events) == ["HttpRequest", "HttpResponse", "FrameEvent", "MessageEvent", "FrameEvent", "DecodeError",
+                             "DecodeError"]
+    assert [e.fatal for e in events[-2:]] == [False, True]
+    assert all(e.connection is conn for e in events)
+    for e in events:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            e.connection = None
+    assert ConnectionDecoder().feed("client", upgrade_request())[0].connection is None
 
 
 def test_non_http_bytes_are_named_on_the_first_chunk_not_at_close():

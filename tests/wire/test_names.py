@@ -38,3 +38,10 @@ def test_preview(data, text, limit, shown):
 ])
 def test_looks_text(data, text):
     assert looks_text(data) is text
+
+
+def test_frames_and_messages_print_cuts_as_the_course_shows_them():
+    # the saved outputs of the notebooks print str(frame) and str(message) with "…" inside the quotes
+    assert str(Frame.build(Opcode.TEXT, "x" * 41)) == "TEXT '" + "x" * 40 + "…' [41 bytes]"
+    assert str(Frame.build(Opcode.BINARY, bytes(20))) == "BINARY " + "00 " * 15 + "00 … [20 bytes]"
+    assert preview(b"", "abcdef", 3, ellipsis_inside=True) == "'abc…'"

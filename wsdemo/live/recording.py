@@ -182,7 +182,7 @@ class Connection:
         # as most connections never see conditions (an empty deque is ~600 bytes).
         self._deliveries: deque[Delivery] | None = None
         # The server's limits: what a client sends past them, the server refuses anyway.
-        self.decoder = wire.ConnectionDecoder(client_max_payload=tap.max_message_size)
+        self.decoder = wire.ConnectionDecoder(client_max_payload=tap.max_message_size, connection=self)
         self._request = None  # the handshake, redacted
         self._response = None
         self._held = 0  # bytes the handshake kept outside the rings (counted in the budget)
@@ -329,7 +329,7 @@ class Connection:
     def _tap_event(self, kind: "wire.TapAction", text: str) -> None:
         """Record what the tap itself did, after every event decoded so far."""
         self.flush()
-        self._emit(wire.TapEvent("tap", time.time(), kind, text))
+        self._emit(wire.TapEvent("tap", time.time(), kind, text, connection=self))
 
     def _note(self, sender: str, data: bytes | None) -> float:
         # Hot path: one append, and a timer for the first chunk of a batch.
@@ -429,7 +429,7 @@ class Connection:
         except Exception as exc:  # the contract says it never raises; if it does, say so
             log.exception("wire decoder failed on connection #%d", self.id)
             return [wire.DecodeError(sender, args[-1], f"decoder failed: {exc!r}",
-                                     self.bytes[sender])]
+                                     self.bytes[sender], connection=self, kind=wire.ErrorKind.INTERNAL)]
 
     def _emit(self, event) -> None:
         kind = type(event)
@@ -445,7 +445,6 @@ class Connection:
             else:
                 stats.messages += 1
                 stats.data_bytes += len(event.message.data)
-            event.connection = self
             self._events.add(event, event_bytes(event))
             if self.tap._subscribers:
                 self.tap._publish(event)
@@ -466,7 +465,6 @@ class Connection:
         elif kind is wire.HttpResponse and self._response is None:
             self._response = event.response
             self._hold(_http_bytes(event.response))
-        event.connection = self
         self._events.add(event, event_bytes(event))
         self._summary.add(event)
         if self.tap._subscribers:

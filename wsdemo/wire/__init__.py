@@ -4,7 +4,10 @@ permessage-deflate (RFC 7692), plain HTTP/1.1 keep-alive traffic, and server-sen
 (text/event-stream, HTML section 9.2).
 
 Bytes in, objects out. Nothing here opens a socket or touches an event loop; the wire layer
-raises only ProtocolError subclasses, and ConnectionDecoder never raises at all.
+raises only ProtocolError subclasses, each with a machine-readable ``kind`` (ErrorKind), and
+ConnectionDecoder never raises at all: its DecodeError events carry the same ``kind``.
+One home each: close payloads (Close), opcode names (opcode_name), one-line previews and
+"is it text?" (preview, looks_text), bytes typed by people (parse_bytes_text).
 """
 
 from .connection import (
@@ -49,7 +52,7 @@ from .handshake import (
     select_subprotocol,
     subprotocol_problem,
 )
-from .lifecycle import TRANSITIONS, State, Transition, next_state
+from .lifecycle import TRANSITIONS, State, Transition, Trigger, next_state
 from .messages import DEFAULT_MAX_FRAMES, Message, MessageAssembler
 from .preview import looks_text, preview
 from .redact import HeadRedactor, mask_tokens, mask_tokens_text, redact, redact_head, with_token
@@ -62,7 +65,7 @@ __all__ = [
     "DirectionStats", "Field", "Frame", "FrameDecoder", "FrameError", "FrameEvent", "GUID", "HandshakeError",
     "HeadRedactor", "Headers", "HttpError", "HttpRequest", "HttpResponse", "Message", "MessageAssembler", "MessageError",
     "MessageEvent", "Opcode", "Problem", "ProtocolError", "Request", "Response", "State", "Summary", "TapAction", "TapEvent",
-    "TRANSITIONS", "Transition", "check_handshake", "compress_message", "compute_accept",
+    "TRANSITIONS", "Transition", "Trigger", "check_handshake", "compress_message", "compute_accept",
     "describe_close_code", "encode_frame", "explain_accept", "negotiate_deflate", "next_state",
     "offered_subprotocols", "select_subprotocol", "subprotocol_problem",
     "mask_tokens", "mask_tokens_text", "parse_bytes_text", "looks_text", "opcode_name", "preview", "parse_extensions", "parse_request", "parse_response", "redact", "redact_head",

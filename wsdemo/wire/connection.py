@@ -15,20 +15,19 @@ from dataclasses import dataclass, field
 
 from .deflate import DeflateParams, negotiate_deflate
 from .errors import ErrorKind, FrameError, MessageError, ProtocolError, SseError
-from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, FrameDecoder, opcode_name
 from .handshake import DEFAULT_MAX_HEAD, Request, Response
 from .http import HttpReader
 from .sse import ServerSentEvent, SseDecoder, is_event_stream
-from .lifecycle import State, next_state
+from .lifecycle import State, Trigger, next_state
 from .messages import DEFAULT_MAX_FRAMES, Message, MessageAssembler
-
-SENDERS = ("client", "server")
-
 
 class _Readable:
     """One-line ``str`` and a compact ``repr`` for events, so a list of them reads well in a notebook."""
 
     __slots__ = ()
+    sender: str
+    at: float
 
     def _what(self) -> str:
         raise NotImplementedError
@@ -40,12 +39,12 @@ class _Readable:
         return f"<{type(self).__name__} {self.sender} at={self.at:.3f}: {self._what()}>"
 
 
-def _head_size(msg) -> str:
+def _head_size(msg: Request | Response) -> str:
     body = f" + {msg.body_wire_size} B body" if msg.body_wire_size else ""
     return f"{len(msg.raw)} B head{body}"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, frozen=True)
 class HttpRequest(_Readable):
     sender: str
     at: float
@@ -56,7 +55,7 @@ class HttpRequest(_Readable):
         return f"{self.request} [{_head_size(self.request)}]"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, frozen=True)
 class HttpResponse(_Readable):
     sender: str
     at: float
@@ -67,7 +66,11 @@ class HttpResponse(_Readable):
         return f"{self.response} [{_head_size(self.response)}]"
 
 
-@dataclass(repr=False)
+# FrameEvent and MessageEvent are made once per frame and per message: their __init__ writes
+# the instance dict directly, as a frozen dataclass's generated one (object.__setattr__ per
+# field) took 4 times as long. Their fields stay those of the dataclass (eq, repr, replace).
+
+@dataclass(repr=False, frozen=True, init=False)
 class FrameEvent(_Readable):
     sender: str
     at: float
@@ -75,22 +78,37 @@ class FrameEvent(_Readable):
     offset: int  #: where the frame starts in its direction's byte stream
     connection: object = field(default=None, repr=False, compare=False)
 
+    def __init__(self, sender: str, at: float, frame: Frame, offset: int, connection: object = None) -> None:
+        d = self.__dict__
+        d["sender"] = sender
+        d["at"] = at
+        d["frame"] = frame
+        d["offset"] = offset
+        d["connection"] = connection
+
     def _what(self) -> str:
         return f"frame at byte {self.offset}: {self.frame}"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, frozen=True, init=False)
 class MessageEvent(_Readable):
     sender: str
     at: float
     message: Message
     connection: object = field(default=None, repr=False, compare=False)
 
+    def __init__(self, sender: str, at: float, message: Message, connection: object = None) -> None:
+        d = self.__dict__
+        d["sender"] = sender
+        d["at"] = at
+        d["message"] = message
+        d["connection"] = connection
+
     def _what(self) -> str:
         return f"message {self.message}"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, frozen=True)
 class DecodeError(_Readable):
     sender: str
     at: float
@@ -112,7 +130,7 @@ class DecodeError(_Readable):
         return f"{'fatal ' if self.fatal else ''}error at byte {self.offset}: {self.error}"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, frozen=True)
 class SseEvent(_Readable):
     """One block of a ``text/event-stream`` response (HTML section 9.2), as the server sent it.
 
@@ -140,7 +158,7 @@ class SseEvent(_Readable):
         return f"event at byte {self.offset}: {self.event}{extra}"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, frozen=True)
 class SseEnd(_Readable):
     """The end of a ``text/event-stream`` body: the bytes after its last event (the last
     chunk, and an unfinished event, which is discarded: ``discarded`` bytes of it)."""
@@ -167,7 +185,7 @@ class TapAction(enum.Enum):
     TLS_ON_PLAIN = "a TLS handshake on the plain port"  #: answered 400 in plain HTTP
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, frozen=True)
 class TapEvent(_Readable):
     """Something the tap did or saw that is not bytes either end sent (so no decoder made it):
     ``sender`` is "tap", ``kind`` a TapAction, ``text`` the details in plain words."""
@@ -185,6 +203,16 @@ class TapEvent(_Readable):
 Event = HttpRequest | HttpResponse | FrameEvent | MessageEvent | SseEvent | SseEnd | DecodeError | TapEvent
 
 
+class Mode(enum.Enum):
+    """What one direction of a connection is reading."""
+
+    HTTP = "http"  #: HTTP heads and bodies
+    HOLD = "hold"  #: the client's bytes after its upgrade request, held until the server answers
+    WS = "ws"  #: WebSocket frames (after a 101 to websocket)
+    RAW = "raw"  #: bytes after a 101 to another protocol: counted, not decoded
+    DEAD = "dead"  #: decoding stopped (a fatal error, or release()): bytes are only counted
+
+
 class _Direction:
     __slots__ = ("sender", "mode", "received", "http", "frames", "messages", "held", "held_offset", "held_size",
                  "closed_frame", "eof", "after_eof_reported", "max_payload")
@@ -192,8 +220,7 @@ class _Direction:
     def __init__(self, sender: str, max_head: int, max_payload: int):
         self.sender = sender
         self.max_payload = max_payload
-        # "http" | "hold" (upgrade request sent, waiting for the answer) | "ws" | "raw" | "dead"
-        self.mode = "http"
+        self.mode = Mode.HTTP
         self.received = 0
         self.http: HttpReader | None = HttpReader(response=sender == "server", max_head=max_head,
                                                   max_body=max_payload)
@@ -206,13 +233,29 @@ class _Direction:
         self.eof = False
         self.after_eof_reported = False
 
+    # What each mode reads with: ``mode`` says which is there (HTTP, HOLD: ``http``; WS: the other two).
+    @property
+    def reader(self) -> HttpReader:
+        assert self.http is not None, self.mode
+        return self.http
+
+    @property
+    def decoder(self) -> FrameDecoder:
+        assert self.frames is not None, self.mode
+        return self.frames
+
+    @property
+    def assembler(self) -> MessageAssembler:
+        assert self.messages is not None, self.mode
+        return self.messages
+
 
 class _SseBody:
     """A text/event-stream response body being read (server direction only)."""
 
     __slots__ = ("decoder", "start", "raw")
 
-    def __init__(self, decoder: SseDecoder, start: int, raw: bytes):
+    def __init__(self, decoder: SseDecoder, start: int, raw: bytes | bytearray):
         self.decoder = decoder
         self.start = start  # stream offset where the next SseEvent's bytes start
         self.raw = bytearray(raw)  # the stream's bytes from ``start`` on
@@ -227,11 +270,15 @@ class ConnectionDecoder:
     ``received`` (bytes per direction, counted even after a fatal error). ``max_payload`` bounds
     a frame, a message (inflated too) and an HTTP body; ``client_max_payload``, when given, does
     so for what the client sends (a server's limit on incoming messages: its own may be larger);
-    ``max_frames`` bounds the frames of a message.
+    ``max_frames`` bounds the frames of a message. Events are frozen: each carries
+    ``connection``, the object given here, from the moment it is made.
     """
 
     def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD, max_head: int = DEFAULT_MAX_HEAD,
-                 max_frames: int = DEFAULT_MAX_FRAMES, client_max_payload: int | None = None):
+                 max_frames: int = DEFAULT_MAX_FRAMES, client_max_payload: int | None = None, *,
+                 connection: object = None):
+        #: stamped on every event this decoder makes (the tap's Connection, a recorded one)
+        self.connection = connection
         self.max_payload = max_payload
         self.client_max_payload = max_payload if client_max_payload is None else client_max_payload
         self.max_head = max_head
@@ -249,7 +296,7 @@ class ConnectionDecoder:
         self._early = 0
         self._switch_client_after_request = False  # a 101 came before the client's request
         # The server's text/event-stream bodies are read as they come (see _sse_body).
-        self._dirs["server"].http.stream = is_event_stream
+        self._dirs["server"].reader.stream = is_event_stream
         self._sse: _SseBody | None = None
 
     @property
@@ -266,33 +313,33 @@ class ConnectionDecoder:
         direction reads HTTP heads; None while it reads a body, frames, or nothing. Lets a
         caller that stores raw chunks find the heads in them without parsing HTTP again."""
         d = self._dirs[sender]
-        if d.mode != "http" or d.http.message is not None:
+        if d.mode is not Mode.HTTP or d.reader.message is not None:
             return None
-        return d.http.offset
+        return d.reader.offset
 
     def release(self) -> None:
         """The connection is over: free what decoding more would need (buffers, a fragmented
         message, each direction's inflater and its 32 KiB window). What was decoded stays
         (``request``, ``response``, ``deflate``, ``state``); bytes fed later are only counted."""
         for d in self._dirs.values():
-            d.mode = "dead"
+            d.mode = Mode.DEAD
             d.http = d.frames = d.messages = None
             d.held = []
 
     # -- input ------------------------------------------------------------------------------
 
-    def feed(self, sender: str, data: bytes, at: float | None = None) -> list:
+    def feed(self, sender: str, data: bytes | bytearray | memoryview, at: float | None = None) -> list[Event]:
         if at is None:
             at = time.time()
-        events: list = []
+        events: list[Event] = []
         d = self._dirs.get(sender) if isinstance(sender, str) else None
         if d is None:
             return [DecodeError(str(sender), at, f"unknown sender {sender!r}: expected 'client' or 'server'", 0,
-                                kind=ErrorKind.BAD_ARGUMENT)]
+                                connection=self.connection, kind=ErrorKind.BAD_ARGUMENT)]
         if not isinstance(data, bytes):
             if not isinstance(data, (bytearray, memoryview)):
                 return [DecodeError(sender, at, f"expected bytes, got {type(data).__name__}", d.received,
-                                    fatal=False, kind=ErrorKind.BAD_ARGUMENT)]
+                                    fatal=False, connection=self.connection, kind=ErrorKind.BAD_ARGUMENT)]
             data = bytes(data)
         try:
             start = d.received
@@ -303,17 +350,17 @@ class ConnectionDecoder:
                 if not d.after_eof_reported:
                     d.after_eof_reported = True
                     events.append(DecodeError(sender, at, f"{len(data)} bytes arrived after the {sender} closed "
-                                              f"its side of the connection", start, fatal=False, kind=ErrorKind.AFTER_EOF))
+                                              f"its side of the connection", start, fatal=False, connection=self.connection, kind=ErrorKind.AFTER_EOF))
                 return events
             mode = d.mode
-            if mode == "ws":
+            if mode is Mode.WS:
                 self._frames(d, data, at, events)
-            elif mode == "http":
+            elif mode is Mode.HTTP:
                 if self._sse is not None and sender == "server":
                     self._sse.raw += data
-                d.http.feed(data)
+                d.reader.feed(data)
                 self._http(d, at, events)
-            elif mode == "hold":
+            elif mode is Mode.HOLD:
                 d.held.append(data)
                 d.held_size += len(data)
                 limit = d.max_payload + self.max_head
@@ -326,22 +373,22 @@ class ConnectionDecoder:
                         ErrorKind.INTERNAL)
         return events
 
-    def eof(self, sender: str, at: float | None = None) -> list:
+    def eof(self, sender: str, at: float | None = None) -> list[Event]:
         """``sender`` closed its side: report anything cut short, and move the state."""
         if at is None:
             at = time.time()
         d = self._dirs.get(sender) if isinstance(sender, str) else None
         if d is None:
             return [DecodeError(str(sender), at, f"unknown sender {sender!r}: expected 'client' or 'server'", 0,
-                                kind=ErrorKind.BAD_ARGUMENT)]
-        events: list = []
+                                connection=self.connection, kind=ErrorKind.BAD_ARGUMENT)]
+        events: list[Event] = []
         if d.eof:
             return events
         d.eof = True
         try:
-            if d.mode == "http":
+            if d.mode is Mode.HTTP:
                 try:
-                    msg = d.http.eof()
+                    msg = d.reader.eof()
                 except ProtocolError as e:
                     if self._sse is not None and sender == "server":
                         self._sse_end(d, at, events, d.received)
@@ -352,39 +399,39 @@ class ConnectionDecoder:
                         self._sse_body(d, at, events, ended=msg is not None)
                     elif msg is not None:
                         self._got_http(d, msg, at, events)
-            elif d.mode == "hold":
+            elif d.mode is Mode.HOLD:
                 held = sum(map(len, d.held))
                 if held:
                     events.append(DecodeError(sender, at, f"connection closed with {held} bytes the client sent "
                                               f"before the server answered its upgrade request", d.held_offset,
-                                              kind=ErrorKind.UNANSWERED_UPGRADE))
-            elif d.mode == "ws":
+                                              connection=self.connection, kind=ErrorKind.UNANSWERED_UPGRADE))
+            elif d.mode is Mode.WS:
                 try:
-                    d.frames.eof()
+                    d.decoder.eof()
                 except FrameError as e:
                     self._fatal(d, at, events, e.message, e.offset, e.kind)
                 else:
-                    if d.messages.in_progress:
+                    if d.assembler.in_progress:
                         events.append(DecodeError(sender, at, "connection closed in the middle of a fragmented "
                                                   "message (its final frame never came)", d.received,
-                                                  kind=ErrorKind.TRUNCATED))
+                                                  connection=self.connection, kind=ErrorKind.TRUNCATED))
         except Exception as e:
             self._fatal(d, at, events, f"internal decoder error: {type(e).__name__}: {e}", d.received,
                         ErrorKind.INTERNAL)
-        self.state = next_state(self.state, "TCP closed")
+        self.state = next_state(self.state, Trigger.TCP_CLOSED)
         return events
 
     # -- HTTP -------------------------------------------------------------------------------
 
-    def _http(self, d: _Direction, at: float, events: list) -> None:
-        while d.mode == "http":
+    def _http(self, d: _Direction, at: float, events: list[Event]) -> None:
+        while d.mode is Mode.HTTP:
             try:
                 if d.sender == "client":
-                    msg = d.http.next()
+                    msg = d.reader.next()
                 else:
-                    msg = d.http.next(self._pending[0][0] if self._pending else "GET")
+                    msg = d.reader.next(self._pending[0][0] if self._pending else "GET")
             except ProtocolError as e:
-                self._fatal(d, at, events, e.message, d.http.offset if e.offset is None else e.offset,
+                self._fatal(d, at, events, e.message, d.reader.offset if e.offset is None else e.offset,
                             e.kind, e.status)
                 return
             if self._sse is not None and d.sender == "server":  # an event stream's body, as it comes
@@ -394,16 +441,17 @@ class ConnectionDecoder:
             if msg is None:
                 return
             self._got_http(d, msg, at, events)
-            if d.http is not None and d.http.streaming and d.mode == "http":
-                self._sse = _SseBody(SseDecoder(max_event=self.max_payload), d.http.offset, d.http.buf[d.http.pos:])
+            if d.http is not None and d.reader.streaming and d.mode is Mode.HTTP:
+                self._sse = _SseBody(SseDecoder(max_event=self.max_payload), d.reader.offset, d.reader.buf[d.reader.pos:])
 
     # -- server-sent events -----------------------------------------------------------------
 
-    def _sse_body(self, d: _Direction, at: float, events: list, *, ended: bool) -> bool:
+    def _sse_body(self, d: _Direction, at: float, events: list[Event], *, ended: bool) -> bool:
         """Decode the event-stream body read so far; False if decoding this direction stopped."""
         body = self._sse
+        assert body is not None  # called only while an event stream is read
         sse = body.decoder
-        for stream_offset, data in d.http.take_body():
+        for stream_offset, data in d.reader.take_body():
             base = sse.offset
             try:
                 blocks, err = sse.feed(data), None
@@ -414,30 +462,32 @@ class ConnectionDecoder:
                 size = end - body.start
                 raw = bytes(body.raw[:size])
                 del body.raw[:size]
-                events.append(SseEvent(d.sender, at, block, body.start, size, raw))
+                events.append(SseEvent(d.sender, at, block, body.start, size, raw, self.connection))
                 body.start = end
             if err is not None:
                 self._fatal(d, at, events, err.message, body.start, err.kind)
                 return False
         if ended:
-            self._sse_end(d, at, events, d.http.offset)
+            self._sse_end(d, at, events, d.reader.offset)
         return True
 
-    def _sse_end(self, d: _Direction, at: float, events: list, end: int) -> None:
+    def _sse_end(self, d: _Direction, at: float, events: list[Event], end: int) -> None:
         body, self._sse = self._sse, None
+        assert body is not None  # called only while an event stream is read
         size = end - body.start
-        events.append(SseEnd(d.sender, at, body.start, size, body.decoder.eof(), bytes(body.raw[:size])))
+        events.append(SseEnd(d.sender, at, body.start, size, body.decoder.eof(), bytes(body.raw[:size]),
+                             self.connection))
 
-    def _got_http(self, d: _Direction, msg, at: float, events: list) -> None:
-        if d.sender == "client":
+    def _got_http(self, d: _Direction, msg: Request | Response, at: float, events: list[Event]) -> None:
+        if isinstance(msg, Request):  # the client's reader reads requests, the server's responses
             self.request = msg
-            events.append(HttpRequest("client", at, msg))
+            events.append(HttpRequest("client", at, msg, self.connection))
             asks = "upgrade" in msg.headers.tokens("Connection") and "Upgrade" in msg.headers
             if self._early:  # its response was already fed
                 self._early -= 1
                 if not self._early and self._switch_client_after_request:
                     self._switch_client_after_request = False
-                    rest, offset = d.http.take_rest()
+                    rest, offset = d.reader.take_rest()
                     self._start_frames(d, offset)
                     if rest:
                         self._frames(d, rest, at, events)
@@ -445,12 +495,12 @@ class ConnectionDecoder:
             self._pending.append((msg.method, asks))
             if asks:
                 # A client waits for the answer before it sends anything else (RFC 6455 section 4.1).
-                d.mode = "hold"
-                rest, d.held_offset = d.http.take_rest()
+                d.mode = Mode.HOLD
+                rest, d.held_offset = d.reader.take_rest()
                 d.held = [rest] if rest else []
             return
         self.response = msg
-        events.append(HttpResponse("server", at, msg))
+        events.append(HttpResponse("server", at, msg, self.connection))
         if 100 <= msg.status < 200 and msg.status != 101:
             return  # interim response (100 Continue): the final one follows
         if self._pending:
@@ -460,66 +510,66 @@ class ConnectionDecoder:
             self._early += 1
             events.append(DecodeError("server", at, f"the server's {msg.status} response was fed before any "
                                       f"request it could answer; it is paired with the client's next request",
-                                      d.http.offset - len(msg.raw) - msg.body_wire_size if d.http else 0,
-                                      fatal=False, kind=ErrorKind.OUT_OF_ORDER))
+                                      d.reader.offset - len(msg.raw) - msg.body_wire_size if d.http else 0,
+                                      fatal=False, connection=self.connection, kind=ErrorKind.OUT_OF_ORDER))
         if msg.status == 101:
             self._switch(msg, at, events)
         elif asked:
-            self.state = next_state(self.state, "non-101 response")
+            self.state = next_state(self.state, Trigger.REFUSED)
             self._release_client(at, events)
 
-    def _release_client(self, at: float, events: list) -> None:
+    def _release_client(self, at: float, events: list[Event]) -> None:
         c = self._dirs["client"]
-        if c.mode != "hold":
+        if c.mode is not Mode.HOLD:
             return
-        c.mode = "http"
+        c.mode = Mode.HTTP
         held, c.held = c.held, []
         c.held_size = 0
-        c.http.base = c.held_offset  # the held bytes are read again from where they started
+        c.reader.base = c.held_offset  # the held bytes are read again from where they started
         for chunk in held:
-            c.http.feed(chunk)
+            c.reader.feed(chunk)
         self._http(c, at, events)
 
-    def _switch(self, response: Response, at: float, events: list) -> None:
+    def _switch(self, response: Response, at: float, events: list[Event]) -> None:
         s, c = self._dirs["server"], self._dirs["client"]
-        rest, rest_at = s.http.take_rest()
+        rest, rest_at = s.reader.take_rest()
         if "websocket" not in response.headers.tokens("Upgrade"):
             for d in (s, c):
-                if d.mode != "dead":
-                    d.mode = "raw"
+                if d.mode is not Mode.DEAD:
+                    d.mode = Mode.RAW
             events.append(DecodeError("server", at, f"101 switches to {response.headers.get('Upgrade')!r}, not "
                                       f"WebSocket: the bytes after it are not decoded", rest_at, fatal=False,
-                                      kind=ErrorKind.NOT_WEBSOCKET))
+                                      connection=self.connection, kind=ErrorKind.NOT_WEBSOCKET))
             return
         self.upgraded = True
-        self.state = next_state(self.state, "101 Switching Protocols")
+        self.state = next_state(self.state, Trigger.SWITCHING_PROTOCOLS)
         try:
             self.deflate = negotiate_deflate(self.request.headers if self.request else None, response.headers)
         except ProtocolError as e:
             self.deflate = None
             events.append(DecodeError("server", at, f"permessage-deflate negotiation: {e}", rest_at - len(response.raw),
-                                      fatal=False, kind=e.kind))
-        if c.mode == "http":
+                                      fatal=False, connection=self.connection, kind=e.kind))
+        if c.mode is Mode.HTTP:
             if self._early:
                 # the client's request has not been fed yet: it is read first, then frames
                 self._switch_client_after_request = True
             else:  # a 101 to a request that did not ask for it: take what the client sent after it
-                chunk, c.held_offset = c.http.take_rest()
+                chunk, c.held_offset = c.reader.take_rest()
                 c.held = [chunk] if chunk else []
         for d, offset in ((c, c.held_offset), (s, rest_at)):
-            if d.mode == "dead" or (d is c and self._switch_client_after_request):
+            if d.mode is Mode.DEAD or (d is c and self._switch_client_after_request):
                 continue
             self._start_frames(d, offset)
-        if c.mode == "ws" and c.held:
+        if c.mode is Mode.WS and c.held:
             held, c.held = c.held, []
             self._frames(c, b"".join(held), at, events)
-        if s.mode == "ws" and rest:
+        if s.mode is Mode.WS and rest:
             self._frames(s, rest, at, events)
 
     def _start_frames(self, d: _Direction, offset: int) -> None:
         """Switch one direction from HTTP to frames (after the 101), starting at stream ``offset``."""
         p = self.deflate
-        d.mode = "ws"
+        d.mode = Mode.WS
         d.http = None
         d.held_size = 0
         d.frames = FrameDecoder(d.max_payload, allow_rsv1=p is not None,
@@ -531,21 +581,22 @@ class ConnectionDecoder:
 
     # -- frames -----------------------------------------------------------------------------
 
-    def _frames(self, d: _Direction, data: bytes, at: float, events: list) -> None:
+    def _frames(self, d: _Direction, data: bytes, at: float, events: list[Event]) -> None:
         try:
-            frames = d.frames.feed(data)
+            frames = d.decoder.feed(data)
             err = None
         except FrameError as e:
             frames, err = e.frames, e
         sender = d.sender
-        add = d.messages.add
+        add = d.assembler.add
         append = events.append
+        conn = self.connection
         for f in frames:
-            append(FrameEvent(sender, at, f, f.offset))
+            append(FrameEvent(sender, at, f, f.offset, conn))
             if d.closed_frame:
-                append(DecodeError(sender, at, f"{f.opcode.name} frame after this side's CLOSE frame: nothing may "
+                append(DecodeError(sender, at, f"{opcode_name(f.opcode)} frame after this side's CLOSE frame: nothing may "
                                    f"follow a close (RFC 6455 section 5.5.1)", f.offset, fatal=False,
-                                   kind=ErrorKind.AFTER_CLOSE))
+                                   connection=self.connection, kind=ErrorKind.AFTER_CLOSE))
             try:
                 m = add(f)
             except MessageError as e:
@@ -553,21 +604,21 @@ class ConnectionDecoder:
                 off = fr.offset
                 if e.frame_offset is not None and not (fr.rsv1 and fr.opcode != 0):
                     off += len(fr.header) + e.frame_offset
-                append(DecodeError(sender, at, e.message, off, fatal=False, kind=e.kind))
+                append(DecodeError(sender, at, e.message, off, fatal=False, connection=self.connection, kind=e.kind))
                 continue
             if m is not None:
-                append(MessageEvent(sender, at, m))
+                append(MessageEvent(sender, at, m, conn))
                 if m.kind == "close" and not d.closed_frame:
                     d.closed_frame = True
-                    self.state = next_state(self.state, f"{sender} sends close")
+                    self.state = next_state(self.state, Trigger.CLIENT_CLOSE if sender == "client" else Trigger.SERVER_CLOSE)
         if err is not None:
             self._fatal(d, at, events, err.message, err.offset, err.kind)
 
-    def _fatal(self, d: _Direction, at: float, events: list, message: str, offset: int | None,
+    def _fatal(self, d: _Direction, at: float, events: list[Event], message: str, offset: int | None,
                kind: ErrorKind, status: int | None = None) -> None:
         events.append(DecodeError(d.sender, at, message, d.received if offset is None else offset, fatal=True,
-                                  status=status, kind=kind))
-        d.mode = "dead"
+                                  status=status, connection=self.connection, kind=kind))
+        d.mode = Mode.DEAD
         d.http = None
         if d.sender == "server":
             self._sse = None

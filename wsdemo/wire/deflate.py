@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ErrorKind, HandshakeError
+from .handshake import Headers, Request, Response
 
 NAME = "permessage-deflate"
 #: A sender removes these 4 bytes from the end of each compressed message; the receiver
@@ -51,7 +53,9 @@ def parse_extensions(values: list[str] | str | None) -> list[tuple[str, list[tup
 
 def _split(text: str, sep: str) -> list[str]:
     """Split on ``sep`` outside quoted strings."""
-    parts, cur, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    cur: list[str] = []
+    quoted = escaped = False
     for ch in text:
         if escaped:
             escaped = False
@@ -106,7 +110,7 @@ def deflate_params(params: list[tuple[str, str | None]], *, response: bool = Tru
     """Validate the parameters of one permessage-deflate element. In a response every
     ``*_max_window_bits`` needs a value 8–15; in an offer ``client_max_window_bits`` may be bare."""
     seen = set()
-    kw: dict = {}
+    kw: dict[str, Any] = {}  # DeflateParams' fields, checked above
     for name, value in params:
         if name in seen:
             raise HandshakeError(f"permessage-deflate parameter {name!r} appears twice (RFC 7692 section 7)", kind=ErrorKind.BAD_EXTENSION)
@@ -129,11 +133,12 @@ def deflate_params(params: list[tuple[str, str | None]], *, response: bool = Tru
     return DeflateParams(**kw)
 
 
-def negotiate_deflate(request_headers, response_headers) -> DeflateParams | None:
+def negotiate_deflate(request_headers: Headers | Request | Response | None,
+                      response_headers: Headers | Request | Response) -> DeflateParams | None:
     """The permessage-deflate parameters a 101 response accepted, or None when it accepted none.
     Takes Headers (or Request/Response). Raises HandshakeError for a malformed or unoffered one."""
-    req = getattr(request_headers, "headers", request_headers)
-    res = getattr(response_headers, "headers", response_headers)
+    req = request_headers.headers if isinstance(request_headers, (Request, Response)) else request_headers
+    res = response_headers.headers if isinstance(response_headers, (Request, Response)) else response_headers
     accepted = [(n, p) for n, p in parse_extensions(res.get_all("Sec-WebSocket-Extensions")) if n == NAME]
     if not accepted:
         return None
@@ -152,7 +157,7 @@ def negotiate_deflate(request_headers, response_headers) -> DeflateParams | None
     return params
 
 
-def compress_message(data: bytes, compressor=None, *, window_bits: int = 15) -> bytes:
+def compress_message(data: bytes, compressor: zlib._Compress | None = None, *, window_bits: int = 15) -> bytes:
     """Compress one message as a permessage-deflate sender does: deflate, sync flush, drop the
     4-byte tail. Pass the same ``compressor`` (``new_compressor()``) for context takeover."""
     c = compressor if compressor is not None else new_compressor(window_bits)
@@ -160,6 +165,6 @@ def compress_message(data: bytes, compressor=None, *, window_bits: int = 15) -> 
     return out[:-4] if out.endswith(TAIL) else out
 
 
-def new_compressor(window_bits: int = 15):
+def new_compressor(window_bits: int = 15) -> zlib._Compress:
     # zlib cannot make a raw deflate stream with an 8-bit window; it uses 9 (RFC 7692 section 7.1.2.1 notes it).
     return zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -max(window_bits, 9))

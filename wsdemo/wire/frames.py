@@ -129,17 +129,22 @@ def unmask(data: bytes, key: bytes) -> bytes:
     return bytes(out)
 
 
-mask = unmask
-
 
 # Opcodes whose payload may be text worth showing as text.
 _TEXTISH = (Opcode.TEXT, Opcode.CONTINUATION, Opcode.PING, Opcode.PONG)
-_SHOWN = 48  # characters of text a frame's one-line preview shows (16 bytes in hex)
+_TEXT_SHOWN = 40  # characters of text a frame's one-line preview shows
+_HEX_SHOWN = 48  # preview's limit for 16 bytes in hex
+
+
+def _text(text: str) -> str:
+    return preview(b"", text, _TEXT_SHOWN, ellipsis_inside=True)
 
 
 def _shown(data: bytes) -> str:
     """A payload in one line: quoted when it reads as text, else hex."""
-    return preview(data, looks_text(data), _SHOWN)
+    if looks_text(data):
+        return preview(data, True, _TEXT_SHOWN, ellipsis_inside=True)
+    return preview(data, None, _HEX_SHOWN)
 
 
 class Frame:
@@ -147,16 +152,17 @@ class Frame:
 
     ``header`` is the raw header bytes, ``wire_payload`` the payload as sent (masked, for
     client frames) and ``payload`` the unmasked payload (the same object when unmasked).
-    ``offset`` is where the frame started in its stream when a decoder produced it (not
-    part of equality). ``fields`` gives every field with its bit position.
+    ``offset`` is where the frame started in its stream when a decoder produced it, else 0
+    (not part of equality). ``fields`` gives every field with its bit position.
     """
 
     __slots__ = ("fin", "rsv1", "rsv2", "rsv3", "opcode", "masked", "mask_key", "payload_len",
                  "header", "payload", "wire_payload", "offset")
 
-    def __init__(self, fin: bool, rsv1: bool, rsv2: bool, rsv3: bool, opcode: Opcode, masked: bool,
+    # ``opcode`` is an Opcode, or a plain int for a reserved one (a decoder with validate=False)
+    def __init__(self, fin: bool, rsv1: bool, rsv2: bool, rsv3: bool, opcode: Opcode | int, masked: bool,
                  mask_key: bytes | None, payload_len: int, header: bytes, payload: bytes,
-                 wire_payload: bytes | None = None, offset: int | None = None):
+                 wire_payload: bytes | None = None, offset: int = 0):
         self.fin = fin
         self.rsv1 = rsv1
         self.rsv2 = rsv2
@@ -192,7 +198,7 @@ class Frame:
     def is_control(self) -> bool:
         return self.opcode >= 8
 
-    def _key(self):
+    def _key(self) -> tuple[object, ...]:
         return (self.fin, self.rsv1, self.rsv2, self.rsv3, int(self.opcode), self.masked, self.mask_key,
                 self.payload_len, self.header, self.payload, self.wire_payload)
 
@@ -215,12 +221,12 @@ class Frame:
             close = Close.parse(data, strict=False)
             parts.append(str(close.code))
             if close.reason:
-                parts.append(preview(b"", close.reason, _SHOWN))
+                parts.append(_text(close.reason))
         elif data:
             if self.rsv1:
-                parts.append("(compressed) " + preview(data, None, _SHOWN))
+                parts.append("(compressed) " + preview(data, None, _HEX_SHOWN))
             else:
-                parts.append(_shown(data) if op in _TEXTISH else preview(data, None, _SHOWN))
+                parts.append(_shown(data) if op in _TEXTISH else preview(data, None, _HEX_SHOWN))
         flags = [f"{self.payload_len} byte" + ("" if self.payload_len == 1 else "s")]
         if not self.fin:
             flags.append("not final")
@@ -230,7 +236,7 @@ class Frame:
             flags.append("RSV2")
         if self.rsv3:
             flags.append("RSV3")
-        if self.masked:
+        if self.mask_key is not None:
             flags.append(f"masked {self.mask_key.hex()}")
         return " ".join(parts) + " [" + ", ".join(flags) + "]"
 
@@ -263,7 +269,7 @@ class Frame:
             out.append(Field("payload length", 9, 7, n7, "127: a 64-bit length follows"))
             out.append(Field("extended payload length", 16, 64, self.payload_len, f"{self.payload_len} bytes"))
             pos = 10
-        if self.masked:
+        if self.mask_key is not None:
             out.append(Field("masking key", pos * 8, 32, self.mask_key, self.mask_key.hex()))
             pos += 4
         if self.opcode == Opcode.CLOSE and not self.rsv1:
@@ -289,7 +295,7 @@ class Frame:
             text = f.text
             if f.name == "payload":
                 n = len(self.wire_payload)
-                value = preview(self.wire_payload, None, 48)
+                value = preview(self.wire_payload, None, _HEX_SHOWN)
                 where = f"bytes {f.start_byte}-{f.start_byte + n - 1}" if n > 1 else f"byte {f.start_byte}"
                 if not n:
                     value = "(none)"
@@ -302,7 +308,7 @@ class Frame:
                 value = f"{v:0{f.bit_len}b}" if f.bit_len <= 16 else f"0x{v:0{f.bit_len // 4}x}"
                 where = f.bits_label
             lines.append(f"  {where:<12} {f.name:<24} {value:<18} {text}")
-        if self.masked and self.payload:
+        if self.mask_key is not None and self.payload:
             # unmasking, byte by byte: wire byte XOR key byte (i mod 4) = payload byte (section 5.3)
             steps = [f"{w:02x}^{k:02x}={p:02x}" for w, k, p in zip(self.wire_payload[:8], self.mask_key * 2,
                                                                     self.payload[:8])]
@@ -320,7 +326,7 @@ def _close_words(payload: bytes) -> str:
     close = Close.parse(payload, strict=False)
     text = f"code {close.code}" + (f" {close.name}" if close.name else "")
     if close.reason:
-        text += f", reason {preview(b'', close.reason, _SHOWN)}"
+        text += f", reason {_text(close.reason)}"
     return text
 
 
@@ -356,6 +362,17 @@ class _Pending:
     """A frame whose header is complete and whose payload is still arriving."""
 
     __slots__ = ("fin", "rsv1", "rsv2", "rsv3", "opcode", "key", "n", "header", "chunks", "need", "offset")
+    fin: bool
+    rsv1: bool
+    rsv2: bool
+    rsv3: bool
+    opcode: Opcode | int
+    key: bytes | None
+    n: int
+    header: bytes
+    chunks: list[bytes]
+    need: int
+    offset: int
 
 
 class FrameDecoder:
@@ -422,7 +439,7 @@ class FrameDecoder:
         return []
 
     # The hot path: plain locals, bytes indexing, one slice per payload.
-    def _feed(self, data, out: list) -> None:
+    def _feed(self, data: bytes | bytearray | memoryview, out: list[Frame]) -> None:
         if not isinstance(data, bytes):
             data = bytes(data)
         n_in = len(data)
@@ -450,14 +467,14 @@ class FrameDecoder:
             self._tail = b""
         self._parse(data, start, out)
 
-    def _finish(self, p: _Pending, out: list) -> None:
+    def _finish(self, p: _Pending, out: list[Frame]) -> None:
         chunks = p.chunks
         wire = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         key = p.key
         out.append(Frame(p.fin, p.rsv1, p.rsv2, p.rsv3, p.opcode, key is not None, key, p.n, p.header,
                          unmask(wire, key) if key is not None else wire, wire, p.offset))
 
-    def _parse(self, data: bytes, base: int, out: list) -> None:
+    def _parse(self, data: bytes, base: int, out: list[Frame]) -> None:
         i = 0
         end = len(data)
         validate = self.validate
@@ -472,14 +489,13 @@ class FrameDecoder:
             b0 = data[i]
             b1 = data[i + 1]
             op = b0 & 0x0F
-            opcode = opcodes[op]
+            member = opcodes[op]
             n = b1 & 0x7F
             masked = b1 & 0x80
-            if validate and (b0 & 0x70 or opcode is None or op >= 8
+            if validate and (b0 & 0x70 or member is None or op >= 8
                              or (want_mask is not None and masked != want_mask)):
-                self._check(b0, b1, opcode, base + i)
-            if opcode is None:
-                opcode = op
+                self._check(b0, b1, member, base + i)
+            opcode: Opcode | int = op if member is None else member
             h = 2
             if n >= 126:
                 if n == 126:

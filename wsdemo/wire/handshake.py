@@ -12,7 +12,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterable, Iterator, Literal, NamedTuple, overload
 
 from .errors import ErrorKind, HandshakeError
 
@@ -39,7 +39,7 @@ class Headers:
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: Iterable[tuple[str, str]] | dict | "Headers" = ()):
+    def __init__(self, items: Iterable[tuple[str, str]] | dict[str, str] | Headers = ()):
         if isinstance(items, dict):
             items = items.items()
         self._items: list[tuple[str, str]] = [(str(n), str(v)) for n, v in items]
@@ -155,7 +155,8 @@ class Response:
 
 def leading_empty_lines(data: bytes | bytearray, start: int = 0, end: int | None = None) -> int:
     """How many bytes of empty lines (CRLF or LF) start ``data[start:end]``."""
-    return _LEADING_EMPTY.match(data, start, len(data) if end is None else end).end() - start
+    m = _LEADING_EMPTY.match(data, start, len(data) if end is None else end)
+    return (m.end() if m else start) - start  # the pattern matches empty text too: m is never None
 
 
 def find_head_end(data: bytes | bytearray, start: int = 0, end: int | None = None) -> int:
@@ -214,7 +215,15 @@ def check_start(data: bytes | bytearray, *, response: bool, offset: int = 0) -> 
         raise HandshakeError("the request line has no space within 32 bytes: not an HTTP method", offset, kind=ErrorKind.NOT_HTTP)
 
 
-def parse_head(head: bytes, *, response: bool, offset: int = 0):
+@overload
+def parse_head(head: bytes, *, response: Literal[False], offset: int = 0) -> Request: ...
+@overload
+def parse_head(head: bytes, *, response: Literal[True], offset: int = 0) -> Response: ...
+@overload
+def parse_head(head: bytes, *, response: bool, offset: int = 0) -> Request | Response: ...
+
+
+def parse_head(head: bytes, *, response: bool, offset: int = 0) -> Request | Response:
     """Parse one complete head (``head`` ends with the empty line). ``offset`` is where it
     starts in its stream, for error positions. Returns a Request or Response."""
     text = head.decode("latin-1")
@@ -278,7 +287,13 @@ def parse_head(head: bytes, *, response: bool, offset: int = 0):
     return Request(method, target, version, headers, bytes(head))
 
 
-def _parse(data: bytes | bytearray | str, max_size: int, response: bool):
+@overload
+def _parse(data: bytes | bytearray | str, max_size: int, response: Literal[False]) -> Request: ...
+@overload
+def _parse(data: bytes | bytearray | str, max_size: int, response: Literal[True]) -> Response: ...
+
+
+def _parse(data: bytes | bytearray | str, max_size: int, response: bool) -> Request | Response:
     if isinstance(data, str):
         data = data.encode("latin-1", "replace")
     data = bytes(data)
@@ -288,7 +303,7 @@ def _parse(data: bytes | bytearray | str, max_size: int, response: bool):
     if end < 0 or end > max_size:
         if len(data) > max_size:
             raise HandshakeError(f"HTTP {what} head is larger than the limit of {max_size} bytes", max_size,
-                                 status=431, kind=ErrorKind.HEAD_TOO_LARGE)
+                                 kind=ErrorKind.HEAD_TOO_LARGE)
         raise HandshakeError(
             f"incomplete HTTP {what} head: no empty line (CRLF CRLF) ends it within {len(data)} bytes", len(data), kind=ErrorKind.TRUNCATED)
     msg = parse_head(data[:end], response=response)
@@ -397,7 +412,10 @@ def check_handshake(request: Request, response: Response | None = None) -> list[
     from .deflate import parse_extensions  # deflate imports this module
 
     problems: list[Problem] = []
-    add = lambda rule, section, detail: problems.append(Problem(rule, section, detail))  # noqa: E731
+
+    def add(rule: str, section: str, detail: str) -> None:
+        problems.append(Problem(rule, section, detail))
+
     h = request.headers
     if request.method != "GET":
         add("the method must be GET", "4.1", f"the request uses {request.method}")

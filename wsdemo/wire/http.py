@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import Callable
 
 from .errors import ErrorKind, HandshakeError, HttpError
 from .handshake import (DEFAULT_MAX_HEAD, Request, Response, check_start, find_head_end, leading_empty_lines,
@@ -44,7 +45,7 @@ class HttpReader:
         self._body_start = 0
         #: ``stream(head) -> bool``: bodies it picks are handed over as they arrive (``take_body``)
         #: instead of kept whole: an event stream never ends and must not be buffered
-        self.stream = None
+        self.stream: Callable[[Request | Response], bool] | None = None
         self._pieces: list[tuple[int, bytes]] | None = None  # (stream offset, bytes) of a streamed body
 
     @property
@@ -77,7 +78,7 @@ class HttpReader:
         self.pos = self._scan = 0
         return rest, at
 
-    def next(self, request_method: str = "GET"):
+    def next(self, request_method: str = "GET") -> Request | Response | None:
         """The next complete message, or None. For a response, ``request_method`` is the method of
         the request it answers (HEAD responses have no body)."""
         if self.message is None:
@@ -110,7 +111,7 @@ class HttpReader:
             self._pieces = [] if self.message is not None else None
         return pieces
 
-    def _head(self):
+    def _head(self) -> Request | Response | None:
         buf = self.buf
         pos = self.pos
         what = "response" if self.response else "request"
@@ -125,7 +126,7 @@ class HttpReader:
         if end < 0 or end - pos > self.max_head:
             if len(buf) - pos > self.max_head:
                 raise HandshakeError(f"HTTP {what} head is larger than the limit of {self.max_head} bytes",
-                                     self.offset + self.max_head, status=431, kind=ErrorKind.HEAD_TOO_LARGE)
+                                     self.offset + self.max_head, kind=ErrorKind.HEAD_TOO_LARGE)
             self._scan = len(buf)
             return None
         msg = parse_head(bytes(buf[pos:end]), response=self.response, offset=self.offset)
@@ -133,13 +134,13 @@ class HttpReader:
         self._scan = end
         return msg
 
-    def _framing(self, msg, request_method: str) -> str | None:
+    def _framing(self, msg: Request | Response, request_method: str) -> str | None:
         """Decide how the body ends (RFC 9112 section 6.3); None when there is no body."""
         h = msg.headers
         self._body = bytearray()
         self._trailer = 0
         self._body_start = self.offset
-        if self.response:
+        if isinstance(msg, Response):
             if 100 <= msg.status < 200 or msg.status in (204, 304) or request_method == "HEAD":
                 return None
             if request_method == "CONNECT" and 200 <= msg.status < 300:
@@ -194,8 +195,9 @@ class HttpReader:
             raise HttpError(f"HTTP body exceeds the decoder's limit of {self.max_body} bytes", self.offset,
                             code=1009, kind=ErrorKind.BODY_TOO_LARGE)
 
-    def _done(self):
+    def _done(self) -> Request | Response:
         msg = self.message
+        assert msg is not None  # called only while a body is read
         msg.body = bytes(self._body)
         msg.wire_body_size = self.offset - self._body_start
         self.message = None
@@ -203,7 +205,7 @@ class HttpReader:
         self._body = bytearray()
         return msg
 
-    def _body_step(self):
+    def _body_step(self) -> Request | Response | None:
         mode = self.mode
         if mode == "length":
             avail = len(self.buf) - self.pos
@@ -276,7 +278,7 @@ class HttpReader:
         self.pos = nl + 1
         return line[:-1] if line.endswith(b"\r") else line
 
-    def eof(self):
+    def eof(self) -> Request | Response | None:
         """The direction closed. Returns a message that ended with the connection (read-until-EOF
         body), or None; raises if it closed inside a head or a framed body."""
         what = "response" if self.response else "request"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
+from .errors import ErrorKind, ProtocolError
+
 
 class State(enum.Enum):
     """Where a WebSocket connection is; the names match the browser's ``readyState``."""
@@ -22,28 +24,43 @@ class State(enum.Enum):
         return f"State.{self.name}"
 
 
+class Trigger(enum.Enum):
+    """What moves a connection from one state to another; the value is the diagram's label."""
+
+    SWITCHING_PROTOCOLS = "101 Switching Protocols"
+    REFUSED = "non-101 response"
+    TCP_CLOSED = "TCP closed"
+    CLIENT_CLOSE = "client sends close"
+    SERVER_CLOSE = "server sends close"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Transition(NamedTuple):
     source: State
-    trigger: str
+    trigger: Trigger
     target: State
 
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition(State.CONNECTING, "101 Switching Protocols", State.OPEN),
-    Transition(State.CONNECTING, "non-101 response", State.CLOSED),
-    Transition(State.CONNECTING, "TCP closed", State.CLOSED),
-    Transition(State.OPEN, "client sends close", State.CLOSING),
-    Transition(State.OPEN, "server sends close", State.CLOSING),
-    Transition(State.OPEN, "TCP closed", State.CLOSED),
-    Transition(State.CLOSING, "TCP closed", State.CLOSED),
+    Transition(State.CONNECTING, Trigger.SWITCHING_PROTOCOLS, State.OPEN),
+    Transition(State.CONNECTING, Trigger.REFUSED, State.CLOSED),
+    Transition(State.CONNECTING, Trigger.TCP_CLOSED, State.CLOSED),
+    Transition(State.OPEN, Trigger.CLIENT_CLOSE, State.CLOSING),
+    Transition(State.OPEN, Trigger.SERVER_CLOSE, State.CLOSING),
+    Transition(State.OPEN, Trigger.TCP_CLOSED, State.CLOSED),
+    Transition(State.CLOSING, Trigger.TCP_CLOSED, State.CLOSED),
 )
-
-TRIGGERS: tuple[str, ...] = tuple(dict.fromkeys(t.trigger for t in TRANSITIONS))
 
 _TABLE = {(t.source, t.trigger): t.target for t in TRANSITIONS}
 
 
-def next_state(state: State, trigger: str) -> State:
+def next_state(state: State, trigger: Trigger) -> State:
     """The state after ``trigger``; a trigger with no transition from ``state`` changes nothing
-    (a second close frame while CLOSING, say)."""
+    (a second close frame while CLOSING, say). Anything but a :class:`Trigger` raises
+    ProtocolError (kind BAD_ARGUMENT): a misspelt trigger must not pass silently."""
+    if not isinstance(trigger, Trigger):
+        raise ProtocolError(f"unknown lifecycle trigger {trigger!r}: expected one of "
+                            f"{', '.join(t.name for t in Trigger)}", kind=ErrorKind.BAD_ARGUMENT)
     return _TABLE.get((state, trigger), state)

@@ -10,7 +10,7 @@ import zlib
 from .deflate import TAIL
 from .close import Close, CloseCode
 from .errors import ErrorKind, MessageError
-from .frames import DEFAULT_MAX_PAYLOAD, Frame, Opcode
+from .frames import DEFAULT_MAX_PAYLOAD, Frame, Opcode, opcode_name
 from .preview import preview
 
 #: Default most frames one message may take. RFC 6455 sets no limit, but every frame kept costs
@@ -18,7 +18,7 @@ from .preview import preview
 #: continuation frames would turn a few megabytes of traffic into gigabytes in the decoder.
 DEFAULT_MAX_FRAMES = 4096
 
-_KINDS = {Opcode.TEXT: "text", Opcode.BINARY: "binary", Opcode.CLOSE: "close",
+_KINDS: dict[int, str] = {Opcode.TEXT: "text", Opcode.BINARY: "binary", Opcode.CLOSE: "close",
           Opcode.PING: "ping", Opcode.PONG: "pong"}
 
 
@@ -68,7 +68,7 @@ class Message:
     def is_control(self) -> bool:
         return self.kind in ("ping", "pong", "close")
 
-    def _key(self):
+    def _key(self) -> tuple[object, ...]:
         return (self.kind, self.data, self.text, self.frames, self.wire_size, self.close, self.compressed)
 
     def __eq__(self, other: object) -> bool:
@@ -80,7 +80,7 @@ class Message:
 
     def __str__(self) -> str:
         if self.kind == "text":
-            body = preview(self.data, self.text, 60)
+            body = preview(self.data, self.text, 60, ellipsis_inside=True)
         elif self.kind == "close":
             body = "(no code)" if self.close_code is None else f"{self.close_code}"
             if self.close is not None and self.close.reason:
@@ -123,8 +123,8 @@ class MessageAssembler:
         self._size = 0
         self._parts: list[bytes] = []
         self._text: list[str] = []
-        self._utf8 = None
-        self._inflater = None
+        self._utf8: codecs.IncrementalDecoder | None = None
+        self._inflater: zlib._Decompress | None = None
 
     @property
     def in_progress(self) -> bool:
@@ -157,7 +157,7 @@ class MessageAssembler:
             if self._frames or self._skipping:
                 self.reset()
                 self._skipping = False
-                raise MessageError(f"new {op.name} frame while a fragmented message is in progress: a "
+                raise MessageError(f"new {opcode_name(op)} frame while a fragmented message is in progress: a "
                                    f"continuation frame was expected (RFC 6455 section 5.4)", frame=frame, kind=ErrorKind.EXPECTED_CONTINUATION)
             compressed = frame.rsv1 and self.deflate
             if frame.rsv1 and not self.deflate:
@@ -265,7 +265,7 @@ class MessageAssembler:
         payload = frame.payload
         wire = len(frame.header) + frame.payload_len
         if frame.rsv1:
-            raise MessageError(f"RSV1 is set on a {op.name} frame: control frames are never compressed "
+            raise MessageError(f"RSV1 is set on a {opcode_name(op)} frame: control frames are never compressed "
                                f"(RFC 7692 section 6.1)", frame=frame, kind=ErrorKind.COMPRESSED_CONTROL)
         if op == Opcode.CLOSE:
             try:
@@ -274,4 +274,4 @@ class MessageAssembler:
                 e.frame = frame
                 raise
             return Message("close", payload, None, [frame], wire, close=close)
-        return Message(_KINDS.get(op, f"opcode 0x{int(op):x}"), payload, None, [frame], wire)
+        return Message(_KINDS.get(op, opcode_name(op)), payload, None, [frame], wire)

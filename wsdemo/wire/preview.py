@@ -27,16 +27,21 @@ def looks_text(data: bytes) -> bool:
     return not _CONTROL_CHARS.search(text)
 
 
-def preview(data: bytes, text: str | bool | None = None, limit: int = 72) -> str:
+def preview(data: bytes, text: str | bool | None = None, limit: int = 72, *,
+            ellipsis_inside: bool = False) -> str:
     """A single printable line: text quoted (``repr`` escapes control characters), cut at
     ``limit`` characters, or else the first bytes of ``data`` in hex (up to ``limit // 3``, at
     most 16). ``text`` is the text to show, or True to show ``data`` decoded as UTF-8 (invalid
-    bytes replaced; only as much as the line needs is decoded). A cut is marked with "…"."""
+    bytes replaced; only as much as the line needs is decoded). A cut is marked with "…",
+    after the closing quote, or inside it with ``ellipsis_inside`` (how ``str(frame)`` and
+    ``str(message)`` have always printed: the course's saved outputs show it)."""
     if text is True:
         text = bytes(data[: 4 * limit + 4]).decode("utf-8", "replace")
     if isinstance(text, str):
-        cut = text[:limit]
-        return repr(cut) + ("…" if len(text) > limit else "")
+        more = "…" if len(text) > limit else ""
+        if ellipsis_inside:
+            return repr(text[:limit] + more)
+        return repr(text[:limit]) + more
     if not data:
         return ""
     shown = bytes(data[: min(limit // 3, 16)])

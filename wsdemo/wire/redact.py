@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import urllib.parse
+from typing import TypeVar
 
 from .connection import DecodeError, HttpRequest, HttpResponse
 from .handshake import Headers
@@ -37,7 +38,7 @@ _NAME_MAX = 64  # bytes of a line read to find its header name (a secret one is 
 _TOKEN_TAIL = 2 + 3 * max(map(len, TOKEN_NAMES))
 
 
-def _might_have_token(text) -> bool:
+def _might_have_token(text: str | bytes) -> bool:
     return "token=" in text or "%" in text if isinstance(text, str) else b"token=" in text or b"%" in text
 
 
@@ -117,7 +118,7 @@ class HeadRedactor:
         out = self._mask_tokens(data, pos, out)
         return data if out is None else bytes(out)
 
-    def _line_part(self, data: bytes, pos: int, end: int, out):
+    def _line_part(self, data: bytes, pos: int, end: int, out: bytearray | None) -> bytearray | None:
         """Bytes ``pos:end`` of the current line (no newline among them)."""
         self._len += end - pos
         if not self._named:
@@ -147,10 +148,11 @@ class HeadRedactor:
         out[pos:end] = _NOT_CR.sub(lambda m: b"*" * len(m.group()), data[pos:end])
         return out
 
-    def _mask_tokens(self, data: bytes, stop: int, out):
+    def _mask_tokens(self, data: bytes, stop: int, out: bytearray | None) -> bytearray | None:
         """Mask token values in ``data[:stop]``, with the line's earlier bytes (``_tail``) for context."""
         if self._in_token:
-            end = _VALUE_B.match(data, 0, stop).end()
+            m = _VALUE_B.match(data, 0, stop)
+            end = m.end() if m else 0  # the pattern matches empty text too: m is never None
             self._in_token = end == stop
             if end:
                 if out is None:
@@ -187,7 +189,10 @@ def _redact_headers(headers: Headers) -> Headers:
                     for n, v in headers])
 
 
-def redact(event):
+_E = TypeVar("_E")
+
+
+def redact(event: _E) -> _E:
     """An HttpRequest/HttpResponse with credentials hidden in ``raw`` and ``headers``, a
     DecodeError with join tokens hidden in its text (errors quote request lines); other
     events come back unchanged."""
@@ -195,14 +200,14 @@ def redact(event):
         text = mask_tokens_text(event.error)
         return event if text == event.error else dataclasses.replace(event, error=text)
     if isinstance(event, HttpRequest):
-        msg = event.request
-        new = dataclasses.replace(msg, target=mask_tokens_text(msg.target),
-                                  headers=_redact_headers(msg.headers), raw=redact_head(msg.raw))
-        return dataclasses.replace(event, request=new)
+        req = event.request
+        new_req = dataclasses.replace(req, target=mask_tokens_text(req.target),
+                                      headers=_redact_headers(req.headers), raw=redact_head(req.raw))
+        return dataclasses.replace(event, request=new_req)
     if isinstance(event, HttpResponse):
-        msg = event.response
-        new = dataclasses.replace(msg, headers=_redact_headers(msg.headers), raw=redact_head(msg.raw))
-        return dataclasses.replace(event, response=new)
+        res = event.response
+        new_res = dataclasses.replace(res, headers=_redact_headers(res.headers), raw=redact_head(res.raw))
+        return dataclasses.replace(event, response=new_res)
     return event
 
 

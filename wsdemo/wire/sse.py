@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import ErrorKind, SseError
+from .handshake import Request, Response
 
 #: A block (all its lines) may hold at most this many bytes while the decoder waits for its
 #: empty line; the largest update a lesson sends is far below it.
@@ -173,7 +174,7 @@ class SseDecoder:
             raise
         return events
 
-    def _feed(self, data: bytes, events: list) -> None:
+    def _feed(self, data: bytes, events: list[ServerSentEvent]) -> None:
         pos, n = 0, len(data)
         if self._after_cr and n:
             self._after_cr = False
@@ -276,7 +277,8 @@ class SseDecoder:
         self._record(kind, name, value, start, size, len(value_b), ignored, raw)
         return None
 
-    def _record(self, kind, name, value, offset, size, value_size, ignored, raw) -> None:
+    def _record(self, kind: str, name: str, value: str, offset: int, size: int, value_size: int, ignored: bool,
+                raw: bytes) -> None:
         self._last_kind, self._last_field = kind, None
         if len(self._fields) < MAX_FIELDS_KEPT:
             self._last_field = SseField(kind, name, value, offset, size, value_size, ignored)
@@ -306,12 +308,12 @@ class SseDecoder:
         return event
 
 
-def is_event_stream(response) -> bool:
+def is_event_stream(response: Request | Response) -> bool:
     """A 200 response of type ``text/event-stream``: its body is an event stream, read as it
     comes (it does not end). EventSource reads only a 200 (HTML 9.2.3); parameters such as
     charset are ignored (the stream is always UTF-8)."""
     media = (response.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-    return getattr(response, "status", None) == 200 and media == "text/event-stream"
+    return isinstance(response, Response) and response.status == 200 and media == "text/event-stream"
 
 
 def _one_line(what: str, value: str) -> str:

@@ -4,8 +4,9 @@ this instead of recounting, so every view agrees."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
-from .connection import DecodeError, FrameEvent, HttpRequest, HttpResponse, MessageEvent, SseEnd, SseEvent
+from .connection import DecodeError, Event, FrameEvent, HttpRequest, HttpResponse, MessageEvent, SseEnd, SseEvent
 
 
 @dataclass
@@ -62,9 +63,9 @@ class Summary:
     def wire_bytes(self) -> int:
         return self.client.wire_bytes + self.server.wire_bytes
 
-    def add(self, event) -> None:
-        """Count one more event (for running totals)."""
-        sender = getattr(event, "sender", None)
+    def add(self, event: Event) -> None:
+        """Count one more event (for running totals); the tap's own events count nothing."""
+        sender = event.sender
         if sender not in ("client", "server"):
             return
         s = self[sender]
@@ -97,7 +98,7 @@ class Summary:
         return f"client: {self.client}\nserver: {self.server}"
 
 
-def summarize(events) -> Summary:
+def summarize(events: Iterable[Event]) -> Summary:
     """Count frames, messages and bytes per direction ("client", "server")."""
     summary = Summary()
     for event in events:
