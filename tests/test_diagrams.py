@@ -35,7 +35,8 @@ class Recording(RecordedConnection):
     """A recorded connection (a ConnectionRecord, as the diagrams read), fed here byte by byte."""
 
     def __init__(self, path: str = "/echo", opened_at: float = 1000.0):
-        super().__init__(path=path, opened_at=opened_at, decoder=ConnectionDecoder())
+        super().__init__(path=path, opened_at=opened_at)
+        self.decoder = ConnectionDecoder(connection=self)  # its events name this record
         self.t = opened_at
 
     def feed(self, sender: str, data: bytes, dt: float = 0.001) -> None:

@@ -34,3 +34,12 @@ def test_a_list_of_events_is_neither_a_record_nor_a_source():
     assert insp.summary_html == "" and len(insp.rows) > 0
     one = FrameInspector(RecordedConnection(7, "127.0.0.1:1", "/echo", events=events))
     assert "→ client:" in one.summary_html
+
+
+def test_the_events_of_a_recorded_connection_name_it():
+    events, _ = decode()
+    (loaded,) = import_recording(export_recording(events))
+    assert loaded.events and all(e.connection is loaded for e in loaded.events)
+    made = RecordedConnection(3, events=events)  # events are frozen: copies that name it
+    assert all(e.connection is made for e in made.events) and all(e.connection is None for e in events)
+    assert [type(e) for e in made.events] == [type(e) for e in events] and made.request is not None

@@ -18,6 +18,7 @@ came from, so a fresh :class:`ConnectionDecoder` decodes the recording again. Se
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import reprlib
 import time
@@ -110,7 +111,11 @@ class LiveConnection(ConnectionRecord, Protocol):
 # --------------------------------------------------------------------------- recorded
 
 class RecordedConnection:
-    """A connection loaded from a recording: a :class:`ConnectionRecord` that never changes."""
+    """A connection loaded from a recording: a :class:`ConnectionRecord` that never changes.
+
+    Its events name it as their ``connection``: events made for it (by a decoder given
+    ``connection=`` this record, as :func:`import_recording` does) are kept as they are;
+    others are copied with ``connection`` set (events are frozen)."""
 
     is_open = False
 
@@ -119,12 +124,14 @@ class RecordedConnection:
                  events: Iterable[Event] = (), decoder: ConnectionDecoder | None = None):
         self.id, self.peer, self.path = id, peer, path
         self.opened_at, self.closed_at = opened_at, closed_at
-        self.events: list[Event] = list(events)
         self.decoder = decoder
+        self._keep(events)
+
+    def _keep(self, events: Iterable[Event]) -> None:
+        self.events: list[Event] = [e if e.connection is self else dataclasses.replace(e, connection=self)
+                                    for e in events]
         self.request = next((e.request for e in self.events if isinstance(e, HttpRequest)), None)
         self.response = next((e.response for e in self.events if isinstance(e, HttpResponse)), None)
-        for e in self.events:
-            e.connection = self
 
     def summary(self) -> Summary:
         return summarize(self.events)
@@ -286,7 +293,8 @@ def import_recording(text: str | bytes) -> list[RecordedConnection]:
         path = _text_field(rec.get("path"), where, "path")
         opened = _time_field(rec.get("opened_at"), where, "opened_at")
         closed = _time_field(rec.get("closed_at"), where, "closed_at")
-        dec = ConnectionDecoder()
+        record = RecordedConnection(ident, peer, path, opened, closed)
+        record.decoder = dec = ConnectionDecoder(connection=record)  # events name it as they are made
         events: list[Event] = []
         for i, ch in enumerate(rec["chunks"]):
             where = f"connection {n}, chunk {i}"
@@ -310,8 +318,10 @@ def import_recording(text: str | bytes) -> list[RecordedConnection]:
                                      f"(0 to 2**53), not {_shown(offset)}")
                 kind, fatal, status = _error_fields(ch, where)
                 when = time.time() if at is None else at  # as the decoder stamps a chunk without a time
-                events.append(DecodeError(sender, when, str(error), offset, fatal=fatal, status=status, kind=kind))
+                events.append(DecodeError(sender, when, str(error), offset, record, fatal=fatal, status=status,
+                                          kind=kind))
             else:
                 raise ValueError(f"{where}: needs 'hex' or 'error'")
-        out.append(RecordedConnection(ident, peer, path, opened, closed, events, dec))
+        record._keep(events)
+        out.append(record)
     return out
