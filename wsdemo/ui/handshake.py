@@ -128,10 +128,8 @@ def problems_html(problems: Sequence) -> str:
 
 def parse_extensions(values: Iterable[str]) -> list[tuple[str, list[str]]]:
     """[(name, ['param=value', ...]), ...] using the wire layer's RFC 6455 §9.1 parser."""
-    from ..wire.deflate import parse_extensions as _parse
-
     return [(name, [p if v is None else f"{p}={v}" for p, v in params])
-            for name, params in _parse(list(values))]
+            for name, params in wire.parse_extensions(list(values))]
 
 
 def extensions_html(request: wire.Request | None, response: wire.Response | None) -> str:

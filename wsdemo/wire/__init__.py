@@ -24,7 +24,7 @@ from .connection import (
 )
 from .bytestext import BytesTextError, parse_bytes_text
 from .close import MAX_CLOSE_REASON, Close, CloseCode, describe_close_code
-from .deflate import DeflateParams, compress_message, negotiate_deflate, parse_extensions
+from .deflate import DeflateParams, compress_message, negotiate_deflate
 from .errors import ErrorKind, FrameError, HandshakeError, HttpError, MessageError, ProtocolError, SseError
 from .frames import (
     DEFAULT_MAX_PAYLOAD,
@@ -47,6 +47,7 @@ from .handshake import (
     compute_accept,
     explain_accept,
     offered_subprotocols,
+    parse_extensions,
     parse_request,
     parse_response,
     select_subprotocol,

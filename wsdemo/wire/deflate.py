@@ -10,67 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ErrorKind, HandshakeError
-from .handshake import Headers, Request, Response
+from .handshake import Headers, Request, Response, parse_extensions
 
 NAME = "permessage-deflate"
 #: A sender removes these 4 bytes from the end of each compressed message; the receiver
 #: appends them back before inflating (RFC 7692 section 7.2.1).
 TAIL = b"\x00\x00\xff\xff"
-
-_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_PARAM = re.compile(rf"\s*({_TOKEN})\s*(?:=\s*({_TOKEN}|\"(?:[^\"\\]|\\.)*\"))?\s*")
-
-
-def parse_extensions(values: list[str] | str | None) -> list[tuple[str, list[tuple[str, str | None]]]]:
-    """Parse Sec-WebSocket-Extensions values into ``[(name, [(param, value|None), ...]), ...]``
-    (RFC 6455 section 9.1). Raises HandshakeError saying where the syntax breaks."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    out = []
-    for value in values:
-        for ext in _split(value, ","):
-            if not ext.strip():
-                continue
-            items = _split(ext, ";")
-            name = items[0].strip()
-            if not re.fullmatch(_TOKEN, name):
-                raise HandshakeError(f"Sec-WebSocket-Extensions: {name!r} is not a valid extension name", kind=ErrorKind.BAD_EXTENSION)
-            params = []
-            for item in items[1:]:
-                m = _PARAM.fullmatch(item)
-                if not m:
-                    raise HandshakeError(f"Sec-WebSocket-Extensions: cannot parse parameter {item.strip()!r} "
-                                         f"of {name!r}", kind=ErrorKind.BAD_EXTENSION)
-                v = m.group(2)
-                if v is not None and v.startswith('"'):
-                    v = re.sub(r"\\(.)", r"\1", v[1:-1])
-                params.append((m.group(1), v))
-            out.append((name, params))
-    return out
-
-
-def _split(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside quoted strings."""
-    parts: list[str] = []
-    cur: list[str] = []
-    quoted = escaped = False
-    for ch in text:
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quoted:
-            escaped = True
-        elif ch == '"':
-            quoted = not quoted
-        elif ch == sep and not quoted:
-            parts.append("".join(cur))
-            cur = []
-            continue
-        cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
 
 @dataclass(frozen=True)
 class DeflateParams:

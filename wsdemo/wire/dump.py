@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 from .bytestext import BytesTextError, parse_bytes_text
-from .deflate import NAME as DEFLATE, parse_extensions
+from .deflate import NAME as DEFLATE
+from .handshake import parse_extensions
 from .errors import ErrorKind, FrameError, MessageError, ProtocolError
 from .frames import DEFAULT_MAX_PAYLOAD, FrameDecoder, opcode_name
 from .handshake import Request, Response, find_head_end, parse_head

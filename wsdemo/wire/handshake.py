@@ -21,7 +21,8 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: Largest HTTP head accepted by default. Jupyter cookies through a proxy can be a few KiB.
 DEFAULT_MAX_HEAD = 64 * 1024
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_TOKEN_RE = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # an HTTP token (RFC 9110 section 5.6.2)
+_TOKEN = re.compile(_TOKEN_RE + r"\Z")
 _VERSION = re.compile(r"HTTP/[0-9]\.[0-9]\Z")
 # RFC 9112 section 2.2 lets a recipient accept a bare LF as a line end; real clients send CRLF.
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -409,8 +410,6 @@ def _key_problem(key: str | None) -> str | None:
 
 def check_handshake(request: Request, response: Response | None = None) -> list[Problem]:
     """Every RFC 6455 section 4 rule the request (and response, if given) breaks; [] if none."""
-    from .deflate import parse_extensions  # deflate imports this module
-
     problems: list[Problem] = []
 
     def add(rule: str, section: str, detail: str) -> None:
@@ -480,3 +479,58 @@ def check_handshake(request: Request, response: Response | None = None) -> list[
             add("the server may only select a subprotocol the client offered", "4.1",
                 f"the response selects {protocol!r}; the request offered {offered_p or 'none'}")
     return problems
+
+
+# Sec-WebSocket-Extensions syntax (RFC 6455 section 9.1); permessage-deflate reads its offer with it.
+_PARAM = re.compile(rf"\s*({_TOKEN_RE})\s*(?:=\s*({_TOKEN_RE}|\"(?:[^\"\\]|\\.)*\"))?\s*")
+
+
+def parse_extensions(values: list[str] | str | None) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """Parse Sec-WebSocket-Extensions values into ``[(name, [(param, value|None), ...]), ...]``
+    (RFC 6455 section 9.1). Raises HandshakeError saying where the syntax breaks."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    out = []
+    for value in values:
+        for ext in _split(value, ","):
+            if not ext.strip():
+                continue
+            items = _split(ext, ";")
+            name = items[0].strip()
+            if not _TOKEN.match(name):
+                raise HandshakeError(f"Sec-WebSocket-Extensions: {name!r} is not a valid extension name", kind=ErrorKind.BAD_EXTENSION)
+            params = []
+            for item in items[1:]:
+                m = _PARAM.fullmatch(item)
+                if not m:
+                    raise HandshakeError(f"Sec-WebSocket-Extensions: cannot parse parameter {item.strip()!r} "
+                                         f"of {name!r}", kind=ErrorKind.BAD_EXTENSION)
+                v = m.group(2)
+                if v is not None and v.startswith('"'):
+                    v = re.sub(r"\\(.)", r"\1", v[1:-1])
+                params.append((m.group(1), v))
+            out.append((name, params))
+    return out
+
+
+def _split(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` outside quoted strings."""
+    parts: list[str] = []
+    cur: list[str] = []
+    quoted = escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    parts.append("".join(cur))
+    return parts
