@@ -25,8 +25,6 @@ import enum
 from typing import Any, NamedTuple
 
 from .close import Close
-# ui/render.check_close imports this from here; it goes when check_close adopts Close.check().
-from .close import close_code_allowed  # noqa: F401
 from .errors import ErrorKind, FrameError
 from .preview import looks_text, preview
 
