@@ -66,7 +66,7 @@ def frame_layout(frame) -> Diagram:
         row_pieces = [p for p in pieces if lo <= p[0] < hi]
         labels = [f'<td rowspan="2" border="0" align="right"><font point-size="{SMALL_SIZE}" color="#555555">'
                   f"byte {4 * r}</font></td>"]
-        bits = []
+        bits: list[str] = []
         for start, n, color, label, name in row_pieces:
             size = SMALL_SIZE if n < 8 or name == "payload" else LABEL_SIZE
             labels.append(f'<td colspan="{n}" bgcolor="{color}"><font point-size="{size}">{label}</font></td>')

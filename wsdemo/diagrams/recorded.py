@@ -7,6 +7,7 @@ from typing import Sequence
 
 from .. import wire
 from ..ui.palette import LIFELINE_COLOR
+from ..wire.connection import Event
 from ..wire.recording import ConnectionRecord
 from .base import Diagram
 from .sequences import _LEGEND_DIRECTIONS, _Lane, _Story, _close_label, _draw_stories
@@ -35,11 +36,11 @@ def _event_arrow(ev) -> tuple[str, int | None, bool] | None:
     MessageEvents are skipped: a message is made of the frames already drawn.
     """
     if isinstance(ev, wire.HttpRequest):
-        r = ev.request
-        return f"{r.method} {r.target}", len(r.raw) + len(r.body or b""), False
+        req = ev.request
+        return f"{req.method} {req.target}", len(req.raw) + len(req.body or b""), False
     if isinstance(ev, wire.HttpResponse):
-        r = ev.response
-        return f"{r.status} {r.reason}", len(r.raw) + len(r.body or b""), False
+        res = ev.response
+        return f"{res.status} {res.reason}", len(res.raw) + len(res.body or b""), False
     if isinstance(ev, wire.FrameEvent):
         f = ev.frame
         if f.opcode == wire.Opcode.CLOSE and not f.rsv1:
@@ -90,10 +91,11 @@ def _connection_story(conn: ConnectionRecord, max_arrows: int, title: str | None
         # Keep the start (handshake) and the end (closing handshake); fold the middle.
         head = (max_arrows + 1) // 2
         tail = max_arrows - head
-        shown = arrows[:head] + [None] + (arrows[-tail:] if tail else [])
+        shown: list[tuple[Event, tuple[str, int | None, bool]] | None] = [
+            *arrows[:head], None, *(arrows[-tail:] if tail else [])]
         hidden = arrows[head:len(arrows) - tail]
     else:
-        shown, hidden = arrows, []
+        shown, hidden = list(arrows), []
     for item in shown:
         if item is None:
             story.note(_collapsed_note(hidden), time=f"{_elapsed(hidden[0][0].at - t0)} …")

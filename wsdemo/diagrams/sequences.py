@@ -111,9 +111,9 @@ def _draw_stories(kind: str, title: str | None, stories: Sequence[_Story], legen
                                fontcolor="#333333", height="0.3")
                     for i in range(len(story.lanes)):
                         r.node(f"{p}l{i}_{ri}", "", shape="point", width="0.02", height="0.02", color=LIFELINE_COLOR)
-                    if row.src is not None:
-                        a, b = sorted((row.src, row.dst))
-                        r.edge(f"{p}l{a}_{ri}", f"{p}l{b}_{ri}", label=_esc(row.label), color=row.color,
+                    if row.src is not None and row.dst is not None:
+                        left, right = sorted((row.src, row.dst))
+                        r.edge(f"{p}l{left}_{ri}", f"{p}l{right}_{ri}", label=_esc(row.label), color=row.color,
                                fontcolor=row.color, penwidth="3", arrowsize="1.1",
                                style="dashed" if row.dashed else "solid",
                                dir="forward" if row.dst > row.src else "back")
