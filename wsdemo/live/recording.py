@@ -17,6 +17,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from .. import wire
+from .record_store import EventRecord, Events, at_of
 
 if TYPE_CHECKING:
     from .sides import TlsInfo
@@ -162,7 +163,8 @@ class EventTimeout(asyncio.TimeoutError):
 class Connection:
     """One TCP connection through the tap, both directions.
 
-    ``events`` and ``chunks`` are ring buffers (oldest first); ``summary()``
+    ``events`` and ``chunks`` are ring buffers (oldest first; events are kept as rows the
+    garbage collector does not walk and built when read: record_store.py); ``summary()``
     counts every event ever seen, not only those still in the ring, and
     ``dropped_events``/``dropped_chunks`` how many the rings let go (by count, by
     bytes, or for the tap's budget).
@@ -176,7 +178,8 @@ class Connection:
         self._path: str | None = None
         self.opened_at = time.time()
         self.closed_at: float | None = None
-        self._events = _Ring(ring_size, ring_bytes, tap)
+        self._events = _Ring(ring_size, ring_bytes, tap)  # of rows (see record_store)
+        self._record = EventRecord(self._events)
         self._chunks = _Ring(ring_size, ring_bytes, tap)  # of (sender, at, bytes)
         # Chunks held back by network conditions (see ``deliveries``): made when first used,
         # as most connections never see conditions (an empty deque is ~600 bytes).
@@ -228,9 +231,9 @@ class Connection:
     # notebook cell that runs right after a send sees its frames (decoding is deferred
     # by DECODE_DELAY to keep it off the round trip).
     @property
-    def events(self) -> deque:
+    def events(self) -> Events:
         self.flush()
-        return self._events
+        return self._record.view(self)
 
     @property
     def chunks(self) -> deque:
@@ -445,7 +448,8 @@ class Connection:
             else:
                 stats.messages += 1
                 stats.data_bytes += len(event.message.data)
-            self._events.add(event, event_bytes(event))
+            # someone may keep this very object: a later read must return it (wait_for's ``after``)
+            self._record.add(event, event_bytes(event), held=bool(self.tap._subscribers or self._waiters))
             if self.tap._subscribers:
                 self.tap._publish(event)
             if self._waiters is not None:
@@ -465,7 +469,7 @@ class Connection:
         elif kind is wire.HttpResponse and self._response is None:
             self._response = event.response
             self._hold(_http_bytes(event.response))
-        self._events.add(event, event_bytes(event))
+        self._record.add(event, event_bytes(event))
         self._summary.add(event)
         if self.tap._subscribers:
             self.tap._publish(event)
@@ -511,7 +515,7 @@ class Connection:
     def _drop_oldest(self) -> bool:
         """Let the oldest event or chunk go (whichever came first); False when none is left."""
         events, chunks = self._events, self._chunks
-        if events and (not chunks or events[0].at <= chunks[0][1]):
+        if events and (not chunks or at_of(events[0]) <= chunks[0][1]):
             events.drop_oldest()
         elif chunks:
             chunks.drop_oldest()
