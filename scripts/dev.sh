@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for learners, teachers and CI:
 #   scripts/dev.sh lab    -> set up (once) and open the course in JupyterLab
-#   scripts/dev.sh test   -> set up (once), type-check wsdemo/wire (mypy), run the whole test suite (pytest + nbval)
+#   scripts/dev.sh test   -> set up (once), type-check wsdemo (mypy; wire strictly), run the whole test suite (pytest + nbval)
 #   scripts/dev.sh setup  -> only set up
 # It creates .venv, installs wsdemo with its test extras, and installs Debian's
 # graphviz (and chromium and redis-server for the tests) when they are missing and it may.
@@ -101,7 +101,7 @@ case "$cmd" in
     setup_python; setup_system test
     export PATH="$VENV/bin:$PATH"
     # what to check and how strictly: [tool.mypy] in pyproject.toml
-    say "type-checking wsdemo/wire (mypy --strict) ..."
+    say "type-checking wsdemo (mypy; the wire layer strictly) ..."
     "$VENV/bin/python" -m mypy || die "mypy found type errors (see above)."
     exec "$VENV/bin/python" -m pytest tests notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg \
       -p no:cacheprovider "$@" ;;
