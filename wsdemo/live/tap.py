@@ -146,6 +146,9 @@ class Tap:
     ``set_network(connection, ...)`` gives one connection its own.
     """
 
+    # Set by start(): every link and connection, the only users, come after it.
+    _loop: asyncio.AbstractEventLoop
+
     def __init__(self, target_host: str, target_port: int, *, ring_size: int = 1000,
                  ring_bytes: int = 8 << 20, max_closed: int = 100, max_links: int | None = None,
                  budget_bytes: int = DEFAULT_BUDGET, max_message_size: int = wire.DEFAULT_MAX_PAYLOAD,
@@ -172,7 +175,6 @@ class Tap:
         self.connections: list[Connection] = []
         self.host: str | None = None
         self.port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._links: set[Link] = set()
         # Open links per client address, kept as they open and close: counting them over
