@@ -37,6 +37,7 @@ import tornado.iostream
 import tornado.websocket
 
 from .apps.tornado_protocol import abort
+from .callbacks import subscribe
 from .heartbeat import Heartbeat, check_heartbeat
 from .tap import listening
 from ..wire import subprotocol_problem
@@ -376,19 +377,20 @@ class Client:
     def close_code(self) -> int | None:
         """The code of the server's Close frame; the client's own if it failed the
         connection (1011 for a heartbeat); None while open or after a bare drop."""
-        if self._ws is None:
-            return None
-        if self._ws.close_code is None and self._failed is not None:
-            return self._failed[0]
-        return self._ws.close_code
+        return self._ending()[0]
 
     @property
     def close_reason(self) -> str | None:
-        if self._ws is None:
-            return None
-        if self._ws.close_code is None and self._failed is not None:
-            return self._failed[1]
-        return self._ws.close_reason
+        return self._ending()[1]
+
+    def _ending(self) -> tuple[int | None, str | None]:
+        """(code, reason): the server's Close, or the client's own when it failed the connection."""
+        ws = self._ws
+        if ws is None:
+            return None, None
+        if ws.close_code is None and self._failed is not None:
+            return self._failed
+        return ws.close_code, ws.close_reason
 
     @property
     def reconnects(self) -> int:
@@ -397,12 +399,7 @@ class Client:
 
     def on_attempt(self, callback: Callable[[Attempt], Any]) -> Callable[[], None]:
         """Call ``callback(attempt)`` after each reconnect try; returns an unsubscribe function."""
-        self._listeners.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._listeners:
-                self._listeners.remove(callback)
-        return unsubscribe
+        return subscribe(self._listeners, callback)
 
     async def wait_open(self, timeout: float = 10.0) -> None:
         """Wait until the client is connected (again); ConnectionClosed if it gave up."""

@@ -56,6 +56,7 @@ import time
 from typing import Callable, Iterable
 
 from .. import wire
+from .callbacks import subscribe
 from .link import Link
 from .network import Network
 from .recording import LOW_WATER, Connection
@@ -317,20 +318,11 @@ class Tap:
 
     def subscribe(self, callback: Callable) -> Callable[[], None]:
         """Call ``callback(event)`` for each new event (``event.connection`` set)."""
-        return self._add(self._subscribers, callback)
+        return subscribe(self._subscribers, callback)
 
     def subscribe_connections(self, callback: Callable) -> Callable[[], None]:
         """Call ``callback(connection)`` when a connection opens and when it closes."""
-        return self._add(self._conn_subscribers, callback)
-
-    @staticmethod
-    def _add(subscribers: list, callback: Callable) -> Callable[[], None]:
-        subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in subscribers:
-                subscribers.remove(callback)
-        return unsubscribe
+        return subscribe(self._conn_subscribers, callback)
 
     @staticmethod
     def _call(subscribers: list, arg) -> None:
