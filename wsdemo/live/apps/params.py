@@ -42,8 +42,12 @@ def whole_argument(handler: tornado.web.RequestHandler, name: str, default: _Who
     """The query argument ``name`` as a whole number from ``low`` to ``high`` (``default``
     when it is absent); anything else raises a 400 whose reason names the range."""
     raw = handler.get_query_argument(name, None)
-    if raw is None:
-        return default
+    return default if raw is None else whole_number(name, raw, low=low, high=high)
+
+
+def whole_number(name: str, raw: str, *, low: int, high: int) -> int:
+    """``raw`` (the query argument or header ``name``) as a whole number from ``low`` to
+    ``high``; anything else raises a 400 whose reason names the range."""
     if _WHOLE.fullmatch(raw):
         value = int(raw)
         if low <= value <= high:

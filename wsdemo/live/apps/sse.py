@@ -31,25 +31,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from typing import Callable
 
-import tornado.web
 from tornado.http1connection import HTTP1Connection
 
 from ...wire import encode_sse
 from .base import Backlogged, peer_port
 from .feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
-from .params import number_argument, whole_argument
-from .poll import _FeedHandler
+from .params import number_argument, whole_argument, whole_number
+from .poll import MAX_SEQ, _FeedHandler
 
 log = logging.getLogger("wsdemo.apps")
 
 DEFAULT_RETRY_MS = 3000
 MAX_RETRY_MS = 60_000
-MAX_SEQ = 2**53  # sequence numbers stay exact in JSON (and JavaScript) up to here
-_WHOLE = re.compile(r"[0-9]{1,20}")  # ASCII digits only (int() also takes "1_0" and "١")
 #: A stream silent this long gets a comment line (``:``), so that proxies which cut idle
 #: connections (nginx after 60 s by default) keep it open; the feed may tick once a minute.
 KEEPALIVE_S = 15.0
@@ -68,9 +64,7 @@ class SseHandler(_FeedHandler):
         raw = (self.request.headers.get("Last-Event-ID") or "").strip()
         if not raw:  # browsers never send it empty; a client that does has no position
             return None
-        if not _WHOLE.fullmatch(raw) or int(raw) > MAX_SEQ:
-            raise tornado.web.HTTPError(400, reason=f"Last-Event-ID must be a whole number from 0 to {MAX_SEQ}")
-        return int(raw)
+        return whole_number("Last-Event-ID", raw, low=0, high=MAX_SEQ)
 
     async def get(self) -> None:
         state = self.state
