@@ -216,7 +216,7 @@ class Guarded(tornado.web.RequestHandler):
     teacher = False  # joined with the teacher's token (classroom mode)
     joined_token: str | None = None
 
-    def initialize(self, state: AppState) -> None:  # type: ignore[override]
+    def initialize(self, state: AppState) -> None:
         self.state = state
 
     def prepare(self) -> None:
@@ -323,7 +323,7 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         if problems:
             raise ValueError(f"{cls.__name__}.SUBPROTOCOLS: {'; '.join(problems)}")
 
-    def initialize(self, state: AppState) -> None:  # type: ignore[override]
+    def initialize(self, state: AppState) -> None:
         self.state = state
         self._allowance = 0.0
         self._checked_at = 0.0

@@ -52,7 +52,7 @@ KEEPALIVE_S = 15.0
 
 
 class SseHandler(_FeedHandler):
-    def initialize(self, state) -> None:  # type: ignore[override]
+    def initialize(self, state) -> None:
         super().initialize(state)
         self._backlog = 0  # bytes handed to Tornado and not yet written to the socket
         self._writes = 0
