@@ -26,13 +26,15 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import tornado.httpserver
 import tornado.netutil
 
 from .apps import MAX_BODY, AppState, NoBodies, make_app
-from .apps.base import KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason, name_key, peer_port
+from .apps.base import (KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, BaseSocket, close_reason,
+                        name_key, peer_port)
+from .apps.cursors import CursorsSocket
 from .apps.tornado_protocol import abort
 from .client import Client, Reconnect
 from .network import Network
@@ -305,11 +307,12 @@ class Server:
         return check_reachability(join_host(self.host, self.join_host), self.port,
                                   bound_host=self.host, firewall=firewall)
 
-    def _members(self):
+    def _members(self) -> Iterator[tuple[BaseSocket, str]]:
         """(handler, name) of every open WebSocket; the name is "" outside chat and cursors."""
         state = self.app_state
         for handler in list(state.sockets):
-            name = state.chat.get(handler) or (handler.name if handler in state.cursors else "")
+            name = state.chat.get(handler) or (
+                handler.name if isinstance(handler, CursorsSocket) and handler in state.cursors else "")
             yield handler, name
 
     def _tap_ids(self) -> dict[int, int]:
