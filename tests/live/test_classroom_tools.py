@@ -176,6 +176,21 @@ async def test_check_of_a_bad_address_says_why():
     assert proc.returncode == 1 and b"'not-an-address' is not an IPv4 address" in out and not err
 
 
+def test_check_of_a_virtual_interface_address_says_phones_cannot_reach_it(monkeypatch):
+    # One of this machine's own addresses (it must bind), listed as if on a Docker bridge.
+    # Only this machine is contacted: a connection to its own address never leaves it.
+    own = [c.address for c in classroom.candidates()]
+    if not own:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    address = own[0]
+    monkeypatch.setattr(classroom, "interfaces", lambda: [("docker0", address)])
+    result = classroom.check_reachability(address, free_port(address), firewall=False, timeout=0.5)
+    assert result["address"].ok is False
+    assert result["address"].text.startswith(f"{address} belongs to docker0 (virtual: Docker)")
+    # Still this machine's address: the port is checked on it as for any other.
+    assert result["bound"].ok is False and result["answered"].ok is False
+
+
 async def test_check_without_a_port_uses_a_test_listener():
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "wsdemo", "classroom-check", "--address", "127.0.0.10",

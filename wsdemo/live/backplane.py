@@ -64,6 +64,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from .apps.base import AppState, BaseSocket
     from .server import Server
 
@@ -151,7 +153,7 @@ class Backplane:
         self.url = check_url(url)
         self.state = state
         self.server_id = f"{label + '-' if label else ''}{secrets.token_hex(4)}"
-        self._redis = None
+        self._redis: Redis | None = None  # from start() to stop()
         self._connected = False
         self._since = time.time()
         self._feed_role = "local"
@@ -160,7 +162,6 @@ class Backplane:
         self._queue: asyncio.Queue = asyncio.Queue(MAX_PENDING)
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
-        self._first_attempt: asyncio.Event | None = None
         self._reconnect = asyncio.Event()
         self._remote: dict[str, list[str]] = {}  # server id -> its chat members
 
@@ -193,20 +194,21 @@ class Backplane:
         from redis.backoff import NoBackoff
 
         # No retries inside redis-py: an outage must show at once (the loop below reconnects).
-        self._redis = aioredis.Redis.from_url(
+        self._redis = client = aioredis.Redis.from_url(
             self.url, socket_connect_timeout=CONNECT_TIMEOUT, retry=Retry(NoBackoff(), 0))
         # A random base: cursor ids from different servers never meet on one page.
         self.state.next_cursor_id = 1 + secrets.randbelow(1 << 30) * 1000
         self.state.feed.relay = self._relay_feed
-        self._first_attempt = asyncio.Event()
+        first_attempt = asyncio.Event()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._subscribe_loop(), name="wsdemo backplane subscriber"),
-                       loop.create_task(self._publish_loop(), name="wsdemo backplane publisher"),
-                       loop.create_task(self._lock_loop(), name="wsdemo backplane feed lock")]
-        await asyncio.wait_for(self._first_attempt.wait(), CONNECT_TIMEOUT + 3)
+        self._tasks = [loop.create_task(self._subscribe_loop(client, first_attempt),
+                                        name="wsdemo backplane subscriber"),
+                       loop.create_task(self._publish_loop(client), name="wsdemo backplane publisher"),
+                       loop.create_task(self._lock_loop(client), name="wsdemo backplane feed lock")]
+        await asyncio.wait_for(first_attempt.wait(), CONNECT_TIMEOUT + 3)
 
     async def stop(self) -> None:
-        if self._connected:
+        if self._connected and self._redis is not None:
             try:  # the others drop this server's members from their lists
                 envelope = self._envelope("presence", "", users=[], ask=False)
                 await asyncio.wait_for(self._redis.publish(PREFIX + "presence", envelope), 1)
@@ -293,14 +295,14 @@ class Backplane:
                 "text": f"your message reached this server's members only; the other servers "
                         f"did not get it: {why}"}))
 
-    async def _publish_loop(self) -> None:
+    async def _publish_loop(self, client: Redis) -> None:
         while True:
             channel, envelope, author = await self._queue.get()
             if not self._connected:
                 self._fail(author, f"the backplane ({self.url}) went down before it was sent")
                 continue
             try:
-                await self._redis.publish(channel, envelope)
+                await client.publish(channel, envelope)
                 self._counts["published"] += 1
             except Exception as exc:  # ConnectionError, TimeoutError, ...: an outage
                 self._fail(author, f"the backplane ({self.url}) failed: {_describe(exc)}")
@@ -308,19 +310,19 @@ class Backplane:
 
     # -- in ------------------------------------------------------------------
 
-    async def _subscribe_loop(self) -> None:
+    async def _subscribe_loop(self, client: Redis, first_attempt: asyncio.Event) -> None:
         backoff = BACKOFF_FIRST
         while True:
             # Connections pooled before an outage are dead; the first command on one would fail.
-            await self._redis.connection_pool.disconnect()
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            await client.connection_pool.disconnect()
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
             listening = None
             try:
                 await pubsub.subscribe(*(PREFIX + room for room in ROOMS))
                 self._reconnect.clear()
                 self._set_connected(True)
                 self._announce(ask=True)
-                self._first_attempt.set()
+                first_attempt.set()
                 backoff = BACKOFF_FIRST
                 listening = asyncio.ensure_future(self._listen(pubsub))
                 broken = asyncio.ensure_future(self._reconnect.wait())
@@ -334,7 +336,7 @@ class Backplane:
             except Exception as exc:
                 self._set_connected(False, _describe(exc))
             finally:
-                self._first_attempt.set()
+                first_attempt.set()
                 if listening is not None and not listening.done():
                     listening.cancel()
                 try:
@@ -354,6 +356,8 @@ class Backplane:
         raw = message.get("data")
         limit = self.state.max_message_size
         try:
+            if not isinstance(raw, (bytes, str)):
+                raise TypeError(f"data is {type(raw).__name__}, not bytes")
             if len(raw) > limit + ENVELOPE_SLACK:
                 raise ValueError(f"over {limit} bytes")
             envelope = json.loads(raw)
@@ -407,17 +411,17 @@ class Backplane:
 
     # -- the feed's one publisher --------------------------------------------
 
-    async def _lock_loop(self) -> None:
+    async def _lock_loop(self, client: Redis) -> None:
         feed = self.state.feed
         while True:
             if self._connected:
                 try:
-                    top = int(await self._redis.eval(_RAISE, 1, SEQ_KEY, feed.seq))
+                    top = int(await client.eval(_RAISE, 1, SEQ_KEY, feed.seq))
                     if top > feed.seq and self._feed_role != "follower":
                         feed.seq = top  # continue above what any server has served
-                    mine = await self._redis.set(LOCK_KEY, self.server_id, nx=True, px=LOCK_TTL_MS)
+                    mine = await client.set(LOCK_KEY, self.server_id, nx=True, px=LOCK_TTL_MS)
                     if not mine:
-                        mine = await self._redis.eval(_RENEW, 1, LOCK_KEY, self.server_id, LOCK_TTL_MS)
+                        mine = await client.eval(_RENEW, 1, LOCK_KEY, self.server_id, LOCK_TTL_MS)
                     if self._connected:
                         self._set_feed_role("publisher" if mine else "follower")
                 except asyncio.CancelledError:
@@ -456,9 +460,10 @@ class LocalRedis:
     reuses the port), ``await local.stop()`` stops it for good. ``async with`` does both."""
 
     def __init__(self, workdir: str | os.PathLike | None = None):
-        self.program = find_redis_server()
-        if self.program is None:
+        program = find_redis_server()
+        if program is None:
             raise RedisNotInstalled(f"redis-server is not installed: {INSTALL_REDIS}")
+        self.program = program
         self._own_dir = workdir is None  # a directory we made, removed on stop()
         self.workdir = str(workdir) if workdir is not None else tempfile.mkdtemp(prefix="wsdemo-redis-")
         with socket.socket() as s:  # a free port; redis-server binds it again at once

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import wire
-from .apps.base import Backlogged
+from .apps.base import Backlogged, peer_port
+from .keepalive import close_writer
+from .recording import EventTimeout
 
 if TYPE_CHECKING:
-    from .server import Server
     from .recording import Connection
+    from .server import Server
 
 # The client's receive buffer: small, so the pressure reaches the server sooner (the kernel
 # rounds it up to its minimum).
@@ -90,11 +92,7 @@ async def _provoke(server: "Server", message_size: int, max_bytes: int) -> Provo
     try:
         return await _talk(server, reader, writer, message_size, max_bytes)
     finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
+        await close_writer(writer)
 
 
 async def _talk(server, reader, writer, message_size: int, max_bytes: int) -> Provoked:
@@ -113,7 +111,7 @@ async def _talk(server, reader, writer, message_size: int, max_bytes: int) -> Pr
     log = state.backpressure_log
     seen = set(map(id, log))
     handler = next((h for h in list(state.sockets)
-                    if conn is not None and h._peer_port() == conn.upstream_port), None)
+                    if conn is not None and peer_port(h.request) == conn.upstream_port), None)
     frame = wire.encode_frame(wire.Opcode.BINARY, os.urandom(message_size), mask_key=os.urandom(4))
     sent = 0
     record = None
@@ -149,12 +147,15 @@ async def _talk(server, reader, writer, message_size: int, max_bytes: int) -> Pr
             pass
     code = reason = None
     if conn is not None:
-        for _ in range(200):  # the tap decodes in turns: wait for its record of the Close
-            conn.flush()
-            closes = [e.message for e in conn.events if isinstance(e, wire.MessageEvent)
-                      and e.sender == "server" and e.message.kind == "close"]
-            if closes:
-                code, reason = closes[0].close_code, closes[0].close_reason
-                break
-            await asyncio.sleep(0.01)
+        try:  # the tap decodes in turns: wait for its record of the Close
+            event = await conn.wait_for(_server_close, timeout=2.0)
+        except EventTimeout:
+            pass
+        else:
+            code, reason = event.message.close_code, event.message.close_reason
     return Provoked(sent, record, code, reason, conn)
+
+
+def _server_close(event: object) -> bool:
+    return (isinstance(event, wire.MessageEvent) and event.sender == "server"
+            and event.message.kind == "close")

@@ -148,7 +148,7 @@ def interfaces() -> list[tuple[str, str]]:
         # Our own name resolves through /etc/hosts on a normal setup; a failure just means
         # we learn nothing from it.
         for *_, sockaddr in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.append(("", sockaddr[0]))
+            found.append(("", str(sockaddr[0])))  # an AF_INET address: (host, port)
     except OSError:
         pass
     return list(dict.fromkeys(found))
@@ -392,7 +392,7 @@ def _check_address(address: str) -> tuple[Finding, bool]:
     if c is not None and c.kind == "virtual":
         return Finding("address", False, f"{address} belongs to {c.interface} ({c.label}): phones on "
                        "the room's Wi-Fi cannot reach it. Pick the Wi-Fi or Ethernet address "
-                       "(serve(join_host=...)).", True)
+                       "(serve(join_host=...))."), True
     return Finding("address", True, f"{address} is an address of this machine"
                    + (f" ({c.interface})." if c is not None and c.interface else ".")), True
 

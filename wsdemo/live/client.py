@@ -37,6 +37,7 @@ import tornado.iostream
 import tornado.websocket
 
 from .apps.tornado_protocol import abort
+from .callbacks import subscribe
 from .heartbeat import Heartbeat, check_heartbeat
 from .tap import listening
 from ..wire import subprotocol_problem
@@ -145,6 +146,17 @@ class Attempt:
     after: tuple[int | None, str | None]
 
 
+@dataclass(frozen=True)
+class _DialOptions:
+    """What every dial of one Client uses (the first and each reconnect)."""
+
+    compression: bool
+    headers: dict[str, str]
+    timeout: float
+    max_message_size: int
+    ssl: _ssl.SSLContext | None
+
+
 def _dial_failure(exc: BaseException) -> tuple[str, bool]:
     """What a failed dial says, and whether another try may succeed."""
     if isinstance(exc, SubprotocolMismatch):
@@ -189,8 +201,8 @@ class Client:
         self.subprotocols = offered
         self.reconnect: Reconnect | None = reconnect or None
         self.attempts: list[Attempt] = []  # every reconnect try, oldest first
-        self._dial_options = dict(compression=compression, headers=headers or {}, timeout=timeout,
-                                  max_message_size=max_message_size, ssl=ssl)
+        self._dial_options = _DialOptions(compression, dict(headers or {}), timeout,
+                                          max_message_size, ssl)
         self._ws: tornado.websocket.WebSocketClientConnection | None = None
         self._local: tuple[str, int] = ("", 0)
         self._connection: Connection | None = None
@@ -223,14 +235,14 @@ class Client:
 
     async def _dial(self) -> tornado.websocket.WebSocketClientConnection:
         opts = self._dial_options
-        timeout = opts["timeout"]
+        timeout = opts.timeout
         # ``ssl``: the context a wss:// URL is checked with (server.ssl_context() trusts the lab's CA)
-        request = tornado.httpclient.HTTPRequest(self.url, headers=dict(opts["headers"]),
-                                                 ssl_options=opts["ssl"],
+        request = tornado.httpclient.HTTPRequest(self.url, headers=dict(opts.headers),
+                                                 ssl_options=opts.ssl,
                                                  connect_timeout=timeout, request_timeout=timeout)
         ws = await asyncio.wait_for(tornado.websocket.websocket_connect(
-            request, compression_options={} if opts["compression"] else None,
-            max_message_size=opts["max_message_size"],
+            request, compression_options={} if opts.compression else None,
+            max_message_size=opts.max_message_size,
             subprotocols=list(self.subprotocols) or None), timeout)
         selected = ws.selected_subprotocol
         if selected is not None and selected not in self.subprotocols:
@@ -241,13 +253,17 @@ class Client:
 
     def _attach(self, ws: tornado.websocket.WebSocketClientConnection) -> None:
         self._ws = ws
-        self._local = ws.protocol.stream.socket.getsockname()[:2]
+        stream = ws.protocol.stream if ws.protocol is not None else None
+        sock = stream.socket if stream is not None else None
+        # Already gone (Tornado let go of the socket): no address, so no tap record to find.
+        self._local = sock.getsockname()[:2] if sock is not None else ("", 0)
         self._connection = None
         self._failed = None
         # Tornado reports pongs to the connection's on_pong hook, if any.
         ws.on_pong = self._on_pong  # type: ignore[method-assign]
-        if self.ping_interval:
-            self._heartbeat = Heartbeat(self.ping_interval, self.ping_timeout, ping=ws.ping,
+        interval, timeout = self.ping_interval, self.ping_timeout  # both set, or neither
+        if interval and timeout is not None:
+            self._heartbeat = Heartbeat(interval, timeout, ping=ws.ping,
                                         fail=lambda code, reason: self._fail(ws, code, reason))
             self._heartbeat.start()
         self._set_state("open")
@@ -289,10 +305,9 @@ class Client:
             self._finish()
             return
         self._set_state("reconnecting")
-        await self._reconnect()
+        await self._reconnect(self.reconnect)
 
-    async def _reconnect(self) -> None:
-        policy = self.reconnect
+    async def _reconnect(self, policy: Reconnect) -> None:
         for number in range(1, policy.attempts + 1):
             self._attempt = number
             delay = policy.delay(number)
@@ -362,19 +377,20 @@ class Client:
     def close_code(self) -> int | None:
         """The code of the server's Close frame; the client's own if it failed the
         connection (1011 for a heartbeat); None while open or after a bare drop."""
-        if self._ws is None:
-            return None
-        if self._ws.close_code is None and self._failed is not None:
-            return self._failed[0]
-        return self._ws.close_code
+        return self._ending()[0]
 
     @property
     def close_reason(self) -> str | None:
-        if self._ws is None:
-            return None
-        if self._ws.close_code is None and self._failed is not None:
-            return self._failed[1]
-        return self._ws.close_reason
+        return self._ending()[1]
+
+    def _ending(self) -> tuple[int | None, str | None]:
+        """(code, reason): the server's Close, or the client's own when it failed the connection."""
+        ws = self._ws
+        if ws is None:
+            return None, None
+        if ws.close_code is None and self._failed is not None:
+            return self._failed
+        return ws.close_code, ws.close_reason
 
     @property
     def reconnects(self) -> int:
@@ -383,8 +399,7 @@ class Client:
 
     def on_attempt(self, callback: Callable[[Attempt], Any]) -> Callable[[], None]:
         """Call ``callback(attempt)`` after each reconnect try; returns an unsubscribe function."""
-        self._listeners.append(callback)
-        return lambda: callback in self._listeners and self._listeners.remove(callback)
+        return subscribe(self._listeners, callback)
 
     async def wait_open(self, timeout: float = 10.0) -> None:
         """Wait until the client is connected (again); ConnectionClosed if it gave up."""
@@ -462,7 +477,7 @@ class Client:
         if self._state == "reconnecting":
             self._finish()
             return
-        if self._state == "closed" or ws is None or ws.protocol is None:
+        if self._state == "closed" or ws is None or ws.protocol is None or task is None:
             return
         protocol = ws.protocol
         ws.close(code, reason or None)

@@ -146,7 +146,7 @@ ws.onclose = (event) => {
 
 
 class _PageHandler(tornado.web.RequestHandler):
-    def initialize(self, page: "AttackerPage") -> None:  # type: ignore[override]
+    def initialize(self, page: "AttackerPage") -> None:
         self.page = page
 
     def get(self) -> None:

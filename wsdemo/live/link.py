@@ -123,7 +123,7 @@ class Link:
         self.eofs: set[str] = set()  # senders whose FIN has arrived
         self.eofs_passed: set[str] = set()  # ... and has been passed on
         self.done = False
-        self.address: str | None = None  # the client's, for the per-address limit
+        self.address = ""  # the client's host, for the per-address limit (set by made())
         self.own_network: Network | None = None  # this connection's conditions, else the tap's
         self.lanes: dict[str, _Lane] | None = None  # only while conditions apply (or drain)
         self.idle_timer: asyncio.TimerHandle | None = None  # only with Tap.idle_timeout
@@ -132,9 +132,10 @@ class Link:
     def other(self, side: Side) -> Side | None:
         return self.server if side is self.client else self.client
 
-    def made(self, side: Side) -> None:
+    def made(self, side: Side, transport: asyncio.Transport) -> None:
+        """``side``'s socket is connected, through ``transport`` (now also ``side.transport``)."""
         if side is self.client:
-            host, port = side.transport.get_extra_info("peername")[:2]
+            host, port = transport.get_extra_info("peername")[:2]
             tap = self.tap
             self.address = host
             refusal = None
@@ -152,8 +153,8 @@ class Link:
                                    f"address (the limit is {tap.max_links_per_address} at once); "
                                    "close some and try again\n")
             if refusal is not None:
-                side.transport.write(refusal)
-                side.transport.close()
+                transport.write(refusal)
+                transport.close()
                 self.done = True
                 return
             self.conn = self.tap._open(self, f"{host}:{port}")
@@ -162,15 +163,15 @@ class Link:
             if tap.idle_timeout is not None:
                 self.last_read = tap._loop.time()
                 self.idle_timer = tap._loop.call_at(self.last_read + tap.idle_timeout, self._idle_check)
-            side.transport.pause_reading()  # until Tornado's side is connected
+            transport.pause_reading()  # until Tornado's side is connected
             self.connect_task = self.tap._loop.create_task(
                 self._connect(), name=f"wsdemo tap connect #{self.conn.id}")
         else:
             self.server = side
             if self.conn is not None:
-                self.conn.upstream_port = side.transport.get_extra_info("sockname")[1]
+                self.conn.upstream_port = transport.get_extra_info("sockname")[1]
             if self.client.transport is None:  # the client left while we connected
-                side.transport.close()
+                transport.close()
             else:
                 self.client.transport.resume_reading()
 
@@ -220,8 +221,9 @@ class Link:
             self.lanes = None  # back to the plain relay, nothing left to overtake
 
     def resume_from(self, side: Side) -> None:
-        if side.may_read():
-            side.transport.resume_reading()
+        transport = side.transport
+        if transport is not None and side.may_read():
+            transport.resume_reading()
 
     def _drop_lanes(self) -> None:
         if self.lanes is not None:
@@ -229,16 +231,16 @@ class Link:
                 lane.cancel()
             self.lanes = None
 
-    def tls_on_plain(self, side: Side, data: bytes) -> None:
+    def tls_on_plain(self, side: Side, conn: Connection, data: bytes) -> None:
         """A TLS handshake on this plain port. Tornado would wait a minute for a request head
         that never comes; the tap answers at once in plain HTTP (as nginx does), which the
         client's TLS stack reports as not TLS ("wrong version number"), and records it."""
-        conn = self.conn
         conn._note("client", data)  # recorded: the decoder names the ClientHello too
         log.info("tap: #%d %s from %s: answered 400", conn.id, wire.TapAction.TLS_ON_PLAIN.value,
                  conn.peer)
         conn._tap_event(wire.TapAction.TLS_ON_PLAIN, "answered 400 Bad Request in plain HTTP")
-        side.transport.write(http_refusal(b"400 Bad Request", _TLS_ON_PLAIN, retry=False))
+        if side.transport is not None:
+            side.transport.write(http_refusal(b"400 Bad Request", _TLS_ON_PLAIN, retry=False))
         self.end(side, reset=False)
 
     # -- the idle timeout ----------------------------------------------------------
@@ -269,7 +271,8 @@ class Link:
     # -- ends --------------------------------------------------------------------
 
     def eof(self, sender: str) -> None:
-        self.conn._note(sender, None)
+        if self.conn is not None:
+            self.conn._note(sender, None)
         self.eofs.add(sender)
         if self.lanes is not None:
             self.lanes[sender].push_call(self._pass_eof, sender)  # behind the data before it
@@ -279,8 +282,8 @@ class Link:
     def _pass_eof(self, sender: str) -> None:
         self.eofs_passed.add(sender)
         other = self.server if sender == "client" else self.client
-        if sender == "server" and other.transport is not None:
-            self._answer_unread_head(other.transport)
+        if sender == "server" and self.client.transport is not None:
+            self._answer_unread_head(self.client.transport)
         if other is not None and other.transport is not None and not other.transport.is_closing():
             if other.transport.can_write_eof():
                 try:

@@ -193,7 +193,7 @@ class Connection:
         self._summary = wire.Summary()  # running totals over every event, not only the ring
         self._pending: list[tuple[str, float, bytes | None]] = []
         self._pending_bytes = 0
-        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_handle: asyncio.Handle | None = None  # call_later's or call_soon's
         self._redactors = {"client": wire.HeadRedactor(), "server": wire.HeadRedactor()}
         # The tap's own port towards Tornado: the handler sees it as its peer, which is how
         # server.participants() pairs handlers with these records.

@@ -26,17 +26,24 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
 
 import tornado.httpserver
 import tornado.netutil
 
 from .apps import MAX_BODY, AppState, NoBodies, make_app
-from .apps.base import KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, close_reason, name_key
+from .apps.base import (KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, BaseSocket, close_reason,
+                        name_key, peer_port)
+from .apps.cursors import CursorsSocket
 from .apps.tornado_protocol import abort
 from .client import Client, Reconnect
 from .network import Network
 from .tap import CLASS_LINKS, DEFAULT_BUDGET, Tap, raise_fd_limit
 from ..wire import with_token
+
+if TYPE_CHECKING:
+    from .backplane import Backplane
+    from .tls import LabCA
 
 log = logging.getLogger("wsdemo.server")
 
@@ -97,7 +104,7 @@ class Server:
         self.host = host
         self.tls = tls  # wss:// and https://, TLS terminated at the tap (see wsdemo/live/tls.py)
         self.idle_timeout = idle_timeout
-        self._ca = None  # tls.LabCA while running with TLS
+        self._ca: LabCA | None = None  # while running with TLS
         self._network = Network.of(network)
         self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
         self.compression = compression
@@ -124,7 +131,7 @@ class Server:
         self.companions: list = []
         # wsdemo.backplane.Backplane when serve(backplane=...) shares rooms with other servers;
         # its .status says whether Redis is reachable and counts what crossed.
-        self.backplane = None
+        self.backplane: Backplane | None = None
 
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "running"
@@ -167,22 +174,23 @@ class Server:
                 self._gate, xheaders=False, idle_connection_timeout=HEAD_TIMEOUT,
                 max_body_size=MAX_BODY, body_timeout=BODY_TIMEOUT)
             self._http.add_sockets(app_sockets)
-            self.direct_port = app_sockets[0].getsockname()[1]
+            self.direct_port = direct_port = app_sockets[0].getsockname()[1]
             context = None
             if self.tls:
                 from .classroom import join_host
                 from .tls import LabCA
 
                 # The names clients use: loopback, the bound host, and where classmates join.
-                self._ca = LabCA([self.host, join_host(self.host, self.join_host)])
-                context = self._ca.server_context()
-            self.tap = Tap("127.0.0.1", self.direct_port, ring_size=self._ring_size,
-                           ring_bytes=self._ring_bytes, budget_bytes=self._tap_budget,
-                           max_message_size=self.app_state.max_message_size,
-                           max_links_per_address=self._max_links_per_address, network=self._network,
-                           ssl_context=context, idle_timeout=self.idle_timeout)
-            await self.tap.start(tap_sockets)
-            self.port = self.tap.port
+                self._ca = ca = LabCA([self.host, join_host(self.host, self.join_host)])
+                context = ca.server_context()
+            self.tap = tap = Tap("127.0.0.1", direct_port, ring_size=self._ring_size,
+                                 ring_bytes=self._ring_bytes, budget_bytes=self._tap_budget,
+                                 max_message_size=self.app_state.max_message_size,
+                                 max_links_per_address=self._max_links_per_address,
+                                 network=self._network, ssl_context=context,
+                                 idle_timeout=self.idle_timeout)
+            await tap.start(tap_sockets)
+            self.port = tap.port
         except BaseException:
             for sock in app_sockets + tap_sockets:
                 sock.close()
@@ -190,7 +198,7 @@ class Server:
                 self._ca.close()
             raise
         self._allow_hosts()
-        self._check_capacity()
+        self._check_capacity(tap)
         self.app_state.feed.start()
 
     def _allow_hosts(self) -> None:
@@ -198,12 +206,11 @@ class Server:
         bound host and the join link's host, when they are names (see BaseSocket's check)."""
         from .classroom import WILDCARDS, join_host
 
-        self.app_state.ports = {self.port, self.direct_port}
+        self.app_state.ports = {p for p in (self.port, self.direct_port) if p is not None}
         self.app_state.allow_hosts([join_host(self.host, self.join_host) if self.host in WILDCARDS
                                     else self.host, self.join_host])
 
-    def _check_capacity(self) -> None:
-        tap = self.tap
+    def _check_capacity(self, tap: Tap) -> None:
         if tap.max_links >= CLASS_LINKS:
             return
         try:
@@ -270,7 +277,7 @@ class Server:
         (``{base_url}proxy/PORT/...``, see wsdemo.live.proxy) when behind one, else http_url."""
         from . import proxy
 
-        if proxy.prefix() is not None:
+        if proxy.prefix() is not None and self.port is not None:
             return proxy.proxied_path(self.port, path)
         return self.http_url(path)
 
@@ -300,11 +307,12 @@ class Server:
         return check_reachability(join_host(self.host, self.join_host), self.port,
                                   bound_host=self.host, firewall=firewall)
 
-    def _members(self):
+    def _members(self) -> Iterator[tuple[BaseSocket, str]]:
         """(handler, name) of every open WebSocket; the name is "" outside chat and cursors."""
         state = self.app_state
         for handler in list(state.sockets):
-            name = state.chat.get(handler) or (handler.name if handler in state.cursors else "")
+            name = state.chat.get(handler) or (
+                handler.name if isinstance(handler, CursorsSocket) and handler in state.cursors else "")
             yield handler, name
 
     def _tap_ids(self) -> dict[int, int]:
@@ -315,9 +323,8 @@ class Server:
                 if c.is_open and c.upstream_port is not None}
 
     def _peer(self, handler, ids: dict[int, int]) -> tuple[int | None, str]:
-        address = getattr(handler.request.connection, "context", None)
-        port = getattr(address, "address", (None, None))[1] if address is not None else None
-        conn_id = ids.get(port)
+        port = peer_port(handler.request)
+        conn_id = ids.get(port) if port is not None else None
         peer = handler.request.remote_ip
         if conn_id is not None and self.tap is not None:
             peer = next((c.peer for c in self.tap.connections if c.id == conn_id), peer)
@@ -448,7 +455,7 @@ class Server:
                                    headers=headers, timeout=timeout, subprotocols=subprotocols,
                                    ping_interval=ping_interval, ping_timeout=ping_timeout,
                                    reconnect=reconnect, ssl=self.ssl_context() if self.tls else None)
-        if own is not None:
+        if own is not None and self.tap is not None:
             # The tap knows the connection by the client's address (its local port).
             self.tap.set_network(client.local_address, own)
         return client

@@ -192,9 +192,9 @@ async def serve(host: str = "127.0.0.1", port: int = 0, *, compression: bool = F
     if backplane is not None:
         from .backplane import Backplane
 
-        state.backplane = server.backplane = Backplane(backplane, state, label=name)
+        state.backplane = server.backplane = shared = Backplane(backplane, state, label=name)
         try:
-            await server.backplane.start()
+            await shared.start()
         except BaseException:
             await server.stop()
             raise
@@ -322,17 +322,18 @@ def run_forever(host: str = "127.0.0.1", port: int = 0, compression: bool = Fals
                               conn.id, conn.peer, conn.path or "-", took, _outcome(conn),
                               conn.bytes["client"], conn.bytes["server"], extra)
 
-        server.tap.subscribe_connections(on_connection)
-        print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
         tap = server.tap
+        assert tap is not None, "serve() returns a started server"
+        tap.subscribe_connections(on_connection)
+        print(f"wsdemo live lab: tap on {host}:{server.port}, app on 127.0.0.1:{server.direct_port}")
         print(f"  up to {tap.max_links} connections at once, {tap.max_links_per_address} "
               "from one address")
         if server.capacity_warning:
             print(f"  WARNING: {server.capacity_warning}")
         if server.backplane is not None:
             print(f"  {server.backplane.status}")
-        if server.tap.network.active:
-            print(f"  network between clients and the app: {server.tap.network}")
+        if tap.network.active:
+            print(f"  network between clients and the app: {tap.network}")
         if server.ping_interval:
             print(f"heartbeats: a ping every {server.ping_interval:g} s; no pong within "
                   f"{server.ping_timeout:g} s closes the WebSocket with 1011")

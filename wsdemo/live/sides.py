@@ -73,7 +73,7 @@ class Side(asyncio.Protocol):
         if sender == "client" and type(self) is Side:
             # The first chunk is looked at once (a TLS ClientHello on this plain port?), then
             # this instance attribute goes and every later chunk takes the class's method.
-            self.data_received = self._first_chunk
+            self.data_received = self._first_chunk  # type: ignore[method-assign]  # on purpose
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -83,22 +83,26 @@ class Side(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-        self.link.made(self)
+        self.link.made(self, transport)
 
     def data_received(self, data: bytes) -> None:
         link = self.link
+        conn = link.conn
+        if conn is None:  # refused in made(): its transport is closed and reads no more
+            return
         if link.idle_timer is not None:
             link.last_read = link.tap._loop.time()
         if link.lanes is None:  # no network conditions
             link.relay(self, data)  # relay first...
-            link.conn._note(self.sender, data)  # ...then note it for decoding
+            conn._note(self.sender, data)  # ...then note it for decoding
         else:
-            link.lanes[self.sender].push(data, link.conn._note(self.sender, data))
+            link.lanes[self.sender].push(data, conn._note(self.sender, data))
 
     def _first_chunk(self, data: bytes) -> None:
         del self.data_received
-        if data[:2] == b"\x16\x03" and self.link.conn is not None:  # a TLS record's header
-            self.link.tls_on_plain(self, data)
+        conn = self.link.conn
+        if data[:2] == b"\x16\x03" and conn is not None:  # a TLS record's header
+            self.link.tls_on_plain(self, conn, data)
             return
         self.data_received(data)
 
@@ -118,7 +122,8 @@ class Side(asyncio.Protocol):
         """A write to this socket failed where asyncio does not catch it (write_eof): its
         peer is gone, so drop it as asyncio drops a transport whose write failed."""
         self.error = exc
-        self.transport.abort()
+        if self.transport is not None:
+            self.transport.abort()
 
     def drain(self) -> None:
         """Relay what the kernel still holds from this socket's peer.
@@ -195,13 +200,14 @@ class TlsInfo:
                 f"({h['client']}+{h['server']} handshake)")
 
 
-class _TlsTransport:
+class _TlsTransport(asyncio.Transport):
     """The client's socket as the relay sees it under TLS: what the relay writes is encrypted
     into records, ``write_eof`` sends close_notify then a FIN (TLS's end of a direction), and
     everything else (buffer sizes, pausing, the socket for a reset) is the TCP transport's.
     Writes before the handshake is done wait for it."""
 
     def __init__(self, side: "TlsSide", raw: asyncio.Transport):
+        super().__init__()
         self.side = side
         self.raw = raw
         self.pending: list[bytes] = []  # plaintext written before the handshake was done
@@ -307,13 +313,17 @@ class TlsSide(Side):
     MemoryBIO pair, so the tap counts the bytes on the wire (``TlsInfo``) while the relay,
     the lanes and the recording get the plaintext, exactly as without TLS."""
 
+    # Both set by connection_made(), the first thing asyncio calls: the TCP transport, and
+    # the one the relay writes plaintext to (also ``transport``, until the socket is lost).
+    raw: asyncio.Transport
+    tls_transport: _TlsTransport
+
     def __init__(self, link: "Link", context: ssl.SSLContext):
         super().__init__(link, "client")
         self.incoming = ssl.MemoryBIO()
         self.outgoing = ssl.MemoryBIO()
         self.sslobj = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
         self.tls = TlsInfo()
-        self.raw: asyncio.Transport | None = None
         self.handshaken = False
         self.failed = False
         self.eof_seen = False
@@ -325,8 +335,8 @@ class TlsSide(Side):
 
     def connection_made(self, transport) -> None:
         self.raw = transport
-        tls_transport = _TlsTransport(self, transport)
-        super().connection_made(tls_transport)
+        self.tls_transport = _TlsTransport(self, transport)
+        super().connection_made(self.tls_transport)
         if self.link.conn is not None:
             self.link.conn.tls = self.tls
 
@@ -362,10 +372,11 @@ class TlsSide(Side):
                 return
             self.handshaken = True
             self.flush_out()
-            tls.version, tls.cipher = self.sslobj.version(), self.sslobj.cipher()[0]
+            cipher = self.sslobj.cipher()  # (name, protocol, bits) once the handshake is done
+            tls.version, tls.cipher = self.sslobj.version(), cipher[0] if cipher else None
             tls.handshake_bytes["client"] = tls.wire_bytes["client"] - self.incoming.pending
             tls.handshake_bytes["server"] = tls.wire_bytes["server"]
-            self.transport._handshake_done()
+            self.tls_transport._handshake_done()
         relay = super().data_received
         while not self.eof_seen:
             try:

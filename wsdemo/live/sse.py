@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import wire
 from ..wire.http import HttpReader
+from .keepalive import close_writer
 
 if TYPE_CHECKING:
-    from .server import Server
     from .recording import Connection
+    from .server import Server
 
 #: EventSource's reconnection time before a stream sets one (HTML 9.2.3 leaves it to the
 #: browser; Chromium and Firefox wait about this long).
@@ -143,15 +144,16 @@ class SseClient:
         return left
 
     async def _connect(self, deadline: float) -> None:
-        self._reader, self._writer = await asyncio.wait_for(
+        reader, writer = await asyncio.wait_for(
             asyncio.open_connection(self._host, self._port), self._left(deadline, "no connection in time"))
-        host, port = self._writer.get_extra_info("sockname")[:2]
+        self._reader, self._writer = reader, writer
+        host, port = writer.get_extra_info("sockname")[:2]
         self.local_addresses.append(f"{host}:{port}")
         headers = dict(self.headers)
         if self.last_event_id:  # HTML 9.2.4: only a non-empty last event ID is sent
             headers["Last-Event-ID"] = self.last_event_id
         head = f"GET {self._target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-        self._writer.write(head.encode("utf-8"))
+        writer.write(head.encode("utf-8"))
         self._http = HttpReader(response=True)
         self._http.stream = wire.is_event_stream
         self._decoder = None
@@ -163,8 +165,10 @@ class SseClient:
 
     async def _read(self, deadline: float) -> None:
         """Read once and decode; on the end of the stream drop the connection."""
-        data = await asyncio.wait_for(self._reader.read(65536), self._left(deadline, "no event in time"))
-        http = self._http
+        reader, http = self._reader, self._http
+        if reader is None or http is None:  # dropped: nothing to read before a reconnection
+            return
+        data = await asyncio.wait_for(reader.read(65536), self._left(deadline, "no event in time"))
         ended = False
         if data:
             http.feed(data)
@@ -222,18 +226,13 @@ class SseClient:
         writer, self._writer = self._writer, None
         self._reader = None
         if writer is not None:
-            writer.close()
-            try:
-                await asyncio.wait_for(writer.wait_closed(), 2)
-            except (asyncio.TimeoutError, OSError):
-                pass
+            await close_writer(writer)
 
 
 async def connect(server: "Server", path: str = "/sse", *, timeout: float = 10.0, **kwargs: Any) -> SseClient:
     """An SseClient on ``path`` through the server's tap (the join token added in classroom mode)."""
     if not server.running:
         raise RuntimeError("the server is not running: start one with server = await wsdemo.serve()")
-    token = getattr(server, "token", None)
-    if token and "token=" not in path:
-        path = wire.with_token(path, token)
+    if server.token and "token=" not in path:
+        path = wire.with_token(path, server.token)
     return await SseClient.open(server.http_url(path), timeout=timeout, server=server, **kwargs)

@@ -56,6 +56,7 @@ import time
 from typing import Callable, Iterable
 
 from .. import wire
+from .callbacks import subscribe
 from .link import Link
 from .network import Network
 from .recording import LOW_WATER, Connection
@@ -146,6 +147,9 @@ class Tap:
     ``set_network(connection, ...)`` gives one connection its own.
     """
 
+    # Set by start(): every link and connection, the only users, come after it.
+    _loop: asyncio.AbstractEventLoop
+
     def __init__(self, target_host: str, target_port: int, *, ring_size: int = 1000,
                  ring_bytes: int = 8 << 20, max_closed: int = 100, max_links: int | None = None,
                  budget_bytes: int = DEFAULT_BUDGET, max_message_size: int = wire.DEFAULT_MAX_PAYLOAD,
@@ -172,7 +176,6 @@ class Tap:
         self.connections: list[Connection] = []
         self.host: str | None = None
         self.port: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._links: set[Link] = set()
         # Open links per client address, kept as they open and close: counting them over
@@ -315,20 +318,11 @@ class Tap:
 
     def subscribe(self, callback: Callable) -> Callable[[], None]:
         """Call ``callback(event)`` for each new event (``event.connection`` set)."""
-        return self._add(self._subscribers, callback)
+        return subscribe(self._subscribers, callback)
 
     def subscribe_connections(self, callback: Callable) -> Callable[[], None]:
         """Call ``callback(connection)`` when a connection opens and when it closes."""
-        return self._add(self._conn_subscribers, callback)
-
-    @staticmethod
-    def _add(subscribers: list, callback: Callable) -> Callable[[], None]:
-        subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in subscribers:
-                subscribers.remove(callback)
-        return unsubscribe
+        return subscribe(self._conn_subscribers, callback)
 
     @staticmethod
     def _call(subscribers: list, arg) -> None:

@@ -7,6 +7,7 @@ asks for 1002 / 1007 instead).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
@@ -16,8 +17,9 @@ import unicodedata
 import urllib.parse
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import tornado.httputil
 import tornado.web
 import tornado.websocket
 
@@ -25,7 +27,10 @@ from ... import wire
 from .. import proxy
 from ..heartbeat import Heartbeat
 from .feed import Feed
-from .tornado_protocol import adapt, handshake_problems, pending_write_bytes
+from .tornado_protocol import Protocol13, adapt, handshake_problems, pending_write_bytes
+
+if TYPE_CHECKING:
+    from ..backplane import Backplane
 
 log = logging.getLogger("wsdemo.apps")
 
@@ -106,6 +111,13 @@ class Backlogged:
 BACKPRESSURE_LOG = 100  # records kept in state.backpressure_log, newest last
 
 
+def peer_port(request: tornado.httputil.HTTPServerRequest) -> int | None:
+    """The client's port as Tornado sees it (the tap's ``Connection.upstream_port``)."""
+    # The HTTP/1 connection's context holds the address; Tornado's interface types neither.
+    address = getattr(getattr(request.connection, "context", None), "address", None)
+    return address[1] if isinstance(address, tuple) and len(address) >= 2 else None
+
+
 def close_reason(text: str) -> str:
     """``text`` cut to the 123 bytes a close frame can carry, on a character boundary."""
     data = text.encode()
@@ -158,8 +170,8 @@ class AppState:
         self.cursor_tick_hz = cursor_tick_hz
         self.cursor_moves: dict[int, dict] = {}  # mover id -> its latest move since the last tick
         self.cursor_tick = 0  # ticks sent so far
-        self.cursor_timer = None  # the next tick's asyncio handle, while moves wait
-        self.backplane = None  # wsdemo.backplane.Backplane: rooms shared with other servers
+        self.cursor_timer: asyncio.TimerHandle | None = None  # the next tick, while moves wait
+        self.backplane: Backplane | None = None  # rooms shared with other servers
 
     def allow_hosts(self, names) -> None:
         """Answer to these Host names too (a port, brackets or a final dot are ignored)."""
@@ -196,15 +208,15 @@ class AppState:
         self.feed.interval_ms = ms
 
 
-class Guarded:
-    """Mixin for every handler: the Host (and a WebSocket's Origin), the join token in
-    classroom mode, plain-text errors."""
+class Guarded(tornado.web.RequestHandler):
+    """What every handler shares (first in its bases, before Tornado's handler class):
+    the Host (and a WebSocket's Origin), the join token in classroom mode, plain-text errors."""
 
     state: AppState
     teacher = False  # joined with the teacher's token (classroom mode)
     joined_token: str | None = None
 
-    def initialize(self, state: AppState) -> None:  # type: ignore[override]
+    def initialize(self, state: AppState) -> None:
         self.state = state
 
     def prepare(self) -> None:
@@ -214,11 +226,15 @@ class Guarded:
         if not state.classroom:
             return
         sent = self.get_query_argument("token", None) or self.get_cookie(TOKEN_COOKIE)
-        self.teacher = bool(sent and state.teacher_token
+        refusal = "a join token is required (ask for the join link)"
+        if not sent:
+            self.refuse(403, refusal)
+            return
+        self.teacher = bool(state.teacher_token
                             and secrets.compare_digest(sent.encode(), state.teacher_token.encode()))
-        if not self.teacher and (not sent or not state.token
+        if not self.teacher and (not state.token
                                  or not secrets.compare_digest(sent.encode(), state.token.encode())):
-            self.refuse(403, "a join token is required (ask for the join link)")
+            self.refuse(403, refusal)
             return
         self.joined_token = sent  # a token rotation closes the sockets that joined with the old one
         if self.get_query_argument("token", None) and not self.request.headers.get("Upgrade"):
@@ -307,7 +323,7 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         if problems:
             raise ValueError(f"{cls.__name__}.SUBPROTOCOLS: {'; '.join(problems)}")
 
-    def initialize(self, state: AppState) -> None:  # type: ignore[override]
+    def initialize(self, state: AppState) -> None:
         self.state = state
         self._allowance = 0.0
         self._checked_at = 0.0
@@ -361,8 +377,13 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
     def _silent(self, code: int, reason: str) -> None:
         """The client stopped answering pings: a Close saying so, then the line is dropped."""
         log.info("closing %s %s: %s", self.request.remote_ip, self.request.path, reason)
-        if self.ws_connection is not None:
-            self.ws_connection.fail(code, reason)
+        self._fail(code, reason)
+
+    def _fail(self, code: int, reason: str) -> None:
+        # get_websocket_protocol() adapted the protocol, so an open connection is a Protocol13.
+        protocol = self.ws_connection
+        if isinstance(protocol, Protocol13):
+            protocol.fail(code, reason)
 
     def opened(self) -> None:
         """Called when the handshake is done; override."""
@@ -396,8 +417,8 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
             self._heartbeat.pong(data)
 
     def _count_control(self) -> None:
-        if self._over_rate() and self.ws_connection is not None:
-            self.ws_connection.fail(1008, self._rate_reason())
+        if self._over_rate():
+            self._fail(1008, self._rate_reason())
 
     def _over_rate(self) -> bool:
         return self.state.classroom and not self._within_rate()
@@ -452,12 +473,8 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
             log.info("closing %s %s: %d bytes unread", self.request.remote_ip, self.request.path, pending)
             reason = f"not reading: {pending} bytes waiting, over the limit of {limit // 1024} KiB (send_backlog)"
             self.state.backpressure_log.append(Backlogged(
-                time.time(), self.request.path, self._peer_port(), pending, limit, reason))
+                time.time(), self.request.path, peer_port(self.request), pending, limit, reason))
             self.close(1008, reason)
-
-    def _peer_port(self) -> int | None:
-        address = getattr(getattr(self.request.connection, "context", None), "address", None)
-        return address[1] if isinstance(address, tuple) and len(address) >= 2 else None
 
     @staticmethod
     def _written(fut) -> None:

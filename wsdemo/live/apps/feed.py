@@ -14,6 +14,8 @@ import time
 from collections import deque
 from typing import Callable
 
+from ..callbacks import subscribe
+
 MIN_INTERVAL_MS = 20
 MAX_INTERVAL_MS = 60_000
 
@@ -133,12 +135,7 @@ class Feed:
                 logging.getLogger("wsdemo.apps").exception("ticker subscriber failed")
 
     def subscribe(self, callback: Callable[[dict], None]) -> Callable[[], None]:
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._subscribers:
-                self._subscribers.remove(callback)
-        return unsubscribe
+        return subscribe(self._subscribers, callback)
 
     def newer_than(self, seq: int | None) -> dict | None:
         """The latest update if it is newer than ``seq`` (None: any), else None."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import TypeVar
 
 import tornado.web
 
@@ -18,20 +19,45 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _WHOLE = re.compile(r"[0-9]{1,20}")
 
 
-def number_argument(handler: tornado.web.RequestHandler, name: str, default: float | None, *,
-                    low: float, high: float, unit: str = "", whole: bool = False) -> float | int | None:
+_Default = TypeVar("_Default", float, None)
+_Whole = TypeVar("_Whole", int, None)
+
+
+def number_argument(handler: tornado.web.RequestHandler, name: str, default: _Default, *,
+                    low: float, high: float, unit: str = "") -> float | _Default:
     """The query argument ``name`` as a number from ``low`` to ``high`` (``default`` when it is
     absent); anything else raises a 400 whose reason names the range."""
     raw = handler.get_query_argument(name, None)
     if raw is None:
         return default
-    what = "a whole number" if whole else "a number" + (f" of {unit}" if unit else "")
-    if (_WHOLE if whole else _DECIMAL).fullmatch(raw):
-        value: float | int = int(raw) if whole else float(raw)
+    if _DECIMAL.fullmatch(raw):
+        value = float(raw)
         if math.isfinite(value) and low <= value <= high:
             return value
+    raise _out_of_range(name, "a number" + (f" of {unit}" if unit else ""), low, high)
+
+
+def whole_argument(handler: tornado.web.RequestHandler, name: str, default: _Whole, *,
+                   low: int, high: int) -> int | _Whole:
+    """The query argument ``name`` as a whole number from ``low`` to ``high`` (``default``
+    when it is absent); anything else raises a 400 whose reason names the range."""
+    raw = handler.get_query_argument(name, None)
+    return default if raw is None else whole_number(name, raw, low=low, high=high)
+
+
+def whole_number(name: str, raw: str, *, low: int, high: int) -> int:
+    """``raw`` (the query argument or header ``name``) as a whole number from ``low`` to
+    ``high``; anything else raises a 400 whose reason names the range."""
+    if _WHOLE.fullmatch(raw):
+        value = int(raw)
+        if low <= value <= high:
+            return value
+    raise _out_of_range(name, "a whole number", low, high)
+
+
+def _out_of_range(name: str, what: str, low: float, high: float) -> tornado.web.HTTPError:
     # The reason does not repeat what was sent: Tornado turns a reason with "<" into "Unknown".
-    raise tornado.web.HTTPError(400, reason=f"{name} must be {what} from {_show(low)} to {_show(high)}")
+    return tornado.web.HTTPError(400, reason=f"{name} must be {what} from {_show(low)} to {_show(high)}")
 
 
 def _show(x: float) -> str:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 
 import tornado.web
+from tornado.http1connection import HTTP1Connection
 
 from .base import Guarded
-from .params import number_argument
+from .params import number_argument, whole_argument
 
 MAX_HOLD = 60  # seconds a long poll may be held
 MAX_SEQ = 2**53  # sequence numbers stay exact in JSON (and JavaScript) up to here
@@ -29,7 +30,7 @@ class _FeedHandler(Guarded, tornado.web.RequestHandler):
         return None  # no 304s: each poll is a full answer, as the lesson counts bytes
 
     def since(self) -> int | None:
-        return number_argument(self, "since", None, low=0, high=MAX_SEQ, whole=True)
+        return whole_argument(self, "since", None, low=0, high=MAX_SEQ)
 
     def answer(self, update: dict | None) -> None:
         if update is None:
@@ -49,6 +50,7 @@ class LongPollHandler(_FeedHandler):
     async def get(self) -> None:
         timeout = number_argument(self, "timeout", 20.0, low=0, high=MAX_HOLD, unit="seconds")
         update = await self.state.feed.wait(self.since(), timeout)
-        if self.request.connection.stream.closed():  # the client gave up while we held it
-            return
+        connection = self.request.connection
+        if isinstance(connection, HTTP1Connection) and connection.stream.closed():
+            return  # the client gave up while we held it
         self.answer(update)

@@ -31,53 +31,49 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
+from typing import Callable
 
-import tornado.web
+from tornado.http1connection import HTTP1Connection
 
 from ...wire import encode_sse
-from .base import Backlogged
+from .base import Backlogged, peer_port
 from .feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
-from .params import number_argument
-from .poll import _FeedHandler
+from .params import number_argument, whole_argument, whole_number
+from .poll import MAX_SEQ, _FeedHandler
 
 log = logging.getLogger("wsdemo.apps")
 
 DEFAULT_RETRY_MS = 3000
 MAX_RETRY_MS = 60_000
-MAX_SEQ = 2**53  # sequence numbers stay exact in JSON (and JavaScript) up to here
-_WHOLE = re.compile(r"[0-9]{1,20}")  # ASCII digits only (int() also takes "1_0" and "١")
 #: A stream silent this long gets a comment line (``:``), so that proxies which cut idle
 #: connections (nginx after 60 s by default) keep it open; the feed may tick once a minute.
 KEEPALIVE_S = 15.0
 
 
 class SseHandler(_FeedHandler):
-    def initialize(self, state) -> None:  # type: ignore[override]
+    def initialize(self, state) -> None:
         super().initialize(state)
         self._backlog = 0  # bytes handed to Tornado and not yet written to the socket
         self._writes = 0
         self._gone: asyncio.Future | None = None
-        self._unsubscribe = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     def _last_event_id(self) -> int | None:
         """The Last-Event-ID header as a sequence number (HTML 9.2.4); empty means none."""
         raw = (self.request.headers.get("Last-Event-ID") or "").strip()
         if not raw:  # browsers never send it empty; a client that does has no position
             return None
-        if not _WHOLE.fullmatch(raw) or int(raw) > MAX_SEQ:
-            raise tornado.web.HTTPError(400, reason=f"Last-Event-ID must be a whole number from 0 to {MAX_SEQ}")
-        return int(raw)
+        return whole_number("Last-Event-ID", raw, low=0, high=MAX_SEQ)
 
     async def get(self) -> None:
         state = self.state
         feed = state.feed
-        since = number_argument(self, "since", None, low=0, high=MAX_SEQ, whole=True)
+        since = whole_argument(self, "since", None, low=0, high=MAX_SEQ)
         last = self._last_event_id()
         if last is not None:  # a reconnection: the header wins over the URL's since
             since = last
-        retry = number_argument(self, "retry", DEFAULT_RETRY_MS, low=0, high=MAX_RETRY_MS, whole=True)
+        retry = whole_argument(self, "retry", DEFAULT_RETRY_MS, low=0, high=MAX_RETRY_MS)
         interval = number_argument(self, "interval", None, low=MIN_INTERVAL_MS, high=MAX_INTERVAL_MS,
                                    unit="milliseconds")
         if state.open_connections >= state.max_connections:
@@ -147,12 +143,13 @@ class SseHandler(_FeedHandler):
         if self._backlog > limit:
             log.info("closing %s %s: %d bytes unread (the limit is %d)", self.request.remote_ip,
                      self.request.path, self._backlog, limit)
-            port = getattr(getattr(self.request.connection, "context", None), "address", (None, None))[1]
             state.backpressure_log.append(Backlogged(  # the notebook's record, as for WebSockets
-                time.time(), self.request.path, port, self._backlog, limit,
+                time.time(), self.request.path, peer_port(self.request), self._backlog, limit,
                 f"not reading: {self._backlog} bytes waiting, over the limit of {limit // 1024} KiB (send_backlog)"))
             self._stop()
-            self.request.connection.close()
+            connection = self.request.connection
+            if isinstance(connection, HTTP1Connection):  # what Tornado's HTTP server makes
+                connection.close()
 
     def _written(self, size: int, fut) -> None:
         self._backlog -= size

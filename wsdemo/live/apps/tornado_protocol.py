@@ -131,6 +131,9 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
     our own handler raised. ``fail()`` is the way in for the handlers (rate limit: 1008).
     """
 
+    # adapt() is called only by the server's handlers (apps/base.py): the delegate Tornado
+    # types as its client-or-server protocol is a WebSocketHandler here.
+    handler: tornado.websocket.WebSocketHandler
     _fail_code = 1002
     _fail_reason = "protocol error"
     _deflate: wire.DeflateParams | None = None
@@ -162,7 +165,7 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
         self._deflate = choose_deflate(headers.get_list("Sec-WebSocket-Extensions"))
         return [] if self._deflate is None else [(DEFLATE, _tornado_params(self._deflate))]
 
-    def _start_decoding(self) -> None:
+    def _start_decoding(self) -> tuple[wire.FrameDecoder, wire.MessageAssembler]:
         limit = self.handler.max_message_size
         self._limit = limit
         self._held = 0  # payload bytes of the fragmented message in progress
@@ -175,6 +178,7 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
             self._messages = wire.MessageAssembler(
                 deflate=True, no_context_takeover=deflate.client_no_context_takeover,
                 window_bits=deflate.window_bits("client"), max_size=limit)
+        return self._frames, self._messages
 
     async def _read(self, n: int) -> bytes:
         data = await self.stream.read_bytes(n)
@@ -187,28 +191,30 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
         # one place) and fed to the decoder, which checks every rule as soon as the part that
         # breaks it is in: an unmasked frame or a bad opcode after 2 bytes, a length after the
         # extended length, all before the payload is read.
-        if self._frames is None:
-            self._start_decoding()
+        if self._frames is None or self._messages is None:
+            decoder, assembler = self._start_decoding()
+        else:
+            decoder, assembler = self._frames, self._messages
         try:
             head = await self._read(2)
-            self._frames.feed(head)
+            decoder.feed(head)
             n = head[1] & 0x7F
             if n >= 126:
                 extended = await self._read(2 if n == 126 else 8)
-                self._frames.feed(extended)
+                decoder.feed(extended)
                 n = int.from_bytes(extended, "big")
             if head[0] & 0x0F == 0 and self._held + n > self._limit:
                 # Each fragment fits, the message does not: refuse before reading this one.
                 self.fail(1009, f"message exceeds the limit of {self._limit} bytes")
                 return
             # The mask key and the payload (the decoder refused an unmasked frame from its header).
-            frames = self._frames.feed(await self._read(4 + n))
+            frames = decoder.feed(await self._read(4 + n))
         except wire.FrameError as e:
             self.fail(e.code, e.message)
             return
         for frame in frames:  # exactly one
             try:
-                message = self._messages.add(frame)
+                message = assembler.add(frame)
             except wire.MessageError as e:
                 self.fail(e.code, e.message)
                 return
