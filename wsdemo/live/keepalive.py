@@ -90,6 +90,7 @@ class KeepAliveClient:
         while True:
             response = self._http.next("GET")
             if response is not None:
+                assert isinstance(response, wire.Response)  # a reader of responses reads nothing else
                 return response
             left = deadline - time.monotonic()
             if left <= 0:

@@ -180,6 +180,7 @@ class SseClient:
                         self._ready += self._decoder.feed(piece)
                 if msg is None:
                     break
+                assert isinstance(msg, wire.Response)  # a reader of responses reads nothing else
                 if self._decoder is None and http.streaming:  # the head of the event stream
                     self.response = msg
                     self._decoder = wire.SseDecoder(last_event_id=self.last_event_id, max_event=self.max_event)
