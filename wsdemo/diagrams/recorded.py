@@ -7,7 +7,7 @@ from typing import Sequence
 
 from .. import wire
 from ..ui.palette import LIFELINE_COLOR
-from ..wire.connection import Event
+from ..wire.events import Event
 from ..wire.recording import ConnectionRecord
 from .base import Diagram
 from .sequences import _LEGEND_DIRECTIONS, _Lane, _Story, _close_label, _draw_stories

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import ipywidgets as W
 
-from ..wire.connection import Event
+from ..wire.events import Event
 from ..wire.recording import ConnectionRecord, EventSource, LiveConnection
 from . import snapshot as S
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 import ipywidgets as W
 
-from ..wire.connection import Event
+from ..wire.events import Event
 from ..wire.recording import ConnectionRecord, EventSource, Recording, export_recording, import_recording
 from . import markup as M
 from .detail import frame_detail_html, payload_of

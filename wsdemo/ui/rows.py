@@ -14,7 +14,7 @@ from typing import Any, Collection, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from .. import wire
-from ..wire.connection import Event
+from ..wire.events import Event
 from ..wire.recording import ConnectionRecord
 from .palette import direction_text
 

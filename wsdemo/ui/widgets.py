@@ -15,7 +15,7 @@ from typing import Any
 import ipywidgets as W
 
 from .. import wire
-from ..wire.connection import Event
+from ..wire.events import Event
 from ..wire.recording import ConnectionRecord, EventSource, Handshake, LiveConnection
 from . import compose as C
 from . import handshake as H

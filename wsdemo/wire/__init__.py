@@ -10,8 +10,8 @@ One home each: close payloads (Close), opcode names (opcode_name), one-line prev
 "is it text?" (preview, looks_text), bytes typed by people (parse_bytes_text).
 """
 
-from .connection import (
-    ConnectionDecoder,
+from .connection import ConnectionDecoder
+from .events import (
     DecodeError,
     FrameEvent,
     HttpRequest,

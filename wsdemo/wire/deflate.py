@@ -4,7 +4,6 @@ parameters, and compressing a message the way a sender does.
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass
 from typing import Any

@@ -24,7 +24,8 @@ import reprlib
 import time
 from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
 
-from .connection import ConnectionDecoder, DecodeError, Event, FrameEvent, HttpRequest, HttpResponse, SseEnd, SseEvent
+from .connection import ConnectionDecoder
+from .events import DecodeError, Event, FrameEvent, HttpRequest, HttpResponse, SseEnd, SseEvent
 from .errors import ErrorKind
 from .handshake import Request, Response
 from .redact import redact, redact_head

@@ -10,7 +10,7 @@ import re
 import urllib.parse
 from typing import TypeVar
 
-from .connection import DecodeError, HttpRequest, HttpResponse
+from .events import DecodeError, HttpRequest, HttpResponse
 from .handshake import Headers
 
 SECRET_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})

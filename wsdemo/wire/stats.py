@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .connection import DecodeError, Event, FrameEvent, HttpRequest, HttpResponse, MessageEvent, SseEnd, SseEvent
+from .events import DecodeError, Event, FrameEvent, HttpRequest, HttpResponse, MessageEvent, SseEnd, SseEvent
 
 
 @dataclass
