@@ -410,13 +410,16 @@ class ConnectionDecoder:
     # -- frames -----------------------------------------------------------------------------
 
     def _frames(self, d: _Direction, data: bytes, at: float, events: list[Event]) -> None:
+        # the hot path: the slots read directly (the properties' checks cost a call per chunk)
+        decoder, assembler = d.frames, d.messages
+        assert decoder is not None and assembler is not None, d.mode
         try:
-            frames = d.decoder.feed(data)
+            frames = decoder.feed(data)
             err = None
         except FrameError as e:
             frames, err = e.frames, e
         sender = d.sender
-        add = d.assembler.add
+        add = assembler.add
         append = events.append
         conn = self.connection
         for f in frames:
