@@ -441,10 +441,10 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         if binary is None:
             binary = isinstance(message, bytes)
         try:
-            written = self.write_message(message, binary=binary)
+            # (the stream's Future: Tornado retrieves its error itself, see Protocol13.write_message)
+            self.write_message(message, binary=binary)
         except tornado.websocket.WebSocketClosedError:
             return
-        written.add_done_callback(self._written)
         # Measured after the write: Tornado has already handed the kernel what it would take,
         # so this is what really waits for the client (compressed, framed), not the message size.
         pending, limit = self._backlog, self.state.send_backlog
@@ -458,11 +458,6 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
     def _peer_port(self) -> int | None:
         address = getattr(getattr(self.request.connection, "context", None), "address", None)
         return address[1] if isinstance(address, tuple) and len(address) >= 2 else None
-
-    @staticmethod
-    def _written(fut) -> None:
-        if not fut.cancelled():
-            fut.exception()  # a client that left is not an error (and not "never retrieved")
 
     @property
     def _backlog(self) -> int:

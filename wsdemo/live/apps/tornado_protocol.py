@@ -21,6 +21,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import tornado.escape
 import tornado.httputil
 import tornado.websocket
 from tornado.iostream import StreamClosedError
@@ -34,11 +35,13 @@ TORNADO_SUPPORTED = ">=6.4,<6.7"
 #: What this module takes from ``tornado.websocket.WebSocketProtocol13`` beyond its public API:
 #: methods it overrides or calls, and attributes it reads or sets.
 TORNADO_PRIVATE = {
-    "overridden": ("_receive_frame", "_parse_extensions_header", "_abort", "_run_callback"),
+    "overridden": ("_receive_frame", "_parse_extensions_header", "_abort", "_run_callback",
+                   "write_message"),
     # _abort is also called through abort(), by the kernel's client and by Server.stop.
     "called": ("_send_pong", "_write_frame", "close", "_abort"),
     "attributes": ("stream", "handler", "client_terminated", "server_terminated", "close_code",
-                   "close_reason", "_received_pong", "_wire_bytes_in", "_message_bytes_in"),
+                   "close_reason", "_received_pong", "_wire_bytes_in", "_message_bytes_in",
+                   "_message_bytes_out", "_compressor", "RSV1"),
     # IOStream: bytes queued for the socket (pending_write_bytes).
     "stream_attributes": ("_write_buffer",),
 }
@@ -238,6 +241,30 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
             self._received_pong = True
             return self._run_callback(self.handler.on_pong, data)
         return None
+
+    def write_message(self, message: str | bytes | dict[str, Any], binary: bool = False):
+        """Tornado's write_message without its per-write Task. Tornado wraps the stream's
+        Future in a coroutine run as a Task, only to rename StreamClosedError when awaited: a
+        Task, its coroutine, Context, closure and callbacks, about ten objects the garbage
+        collector tracks, for every frame. A cursor tick to a class of 50 is 50 frames;
+        Tasks still in flight at a collection are promoted, and at full load they were most of
+        what reached the oldest generation and set off its full, loop-stopping passes. So this
+        returns the stream's own Future (Tornado already retrieves its exception): awaiting it
+        raises StreamClosedError once the client is gone, where Tornado's raised
+        WebSocketClosedError (a closed stream at the call still raises WebSocketClosedError).
+        The bytes written are Tornado's, the same frame."""
+        if isinstance(message, dict):
+            message = tornado.escape.json_encode(message)
+        message = tornado.escape.utf8(message)
+        self._message_bytes_out += len(message)
+        flags = 0
+        if self._compressor:
+            message = self._compressor.compress(message)
+            flags |= self.RSV1
+        try:
+            return self._write_frame(True, 0x2 if binary else 0x1, message, flags=flags)
+        except StreamClosedError:
+            raise tornado.websocket.WebSocketClosedError() from None
 
     def _run_callback(self, callback, *args, **kwargs):
         # Our handler failing is a server error, not the client's fault.
