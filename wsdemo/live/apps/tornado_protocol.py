@@ -179,25 +179,25 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
                 deflate=True, no_context_takeover=deflate.client_no_context_takeover,
                 window_bits=deflate.window_bits("client"), max_size=limit)
 
-    async def _read(self, n: int) -> bytes:
-        data = await self.stream.read_bytes(n)
-        self._wire_bytes_in += n
-        return data
-
     async def _receive_frame(self) -> None:
         # Called in a loop by Tornado's _receive_frame_loop until client_terminated: one frame.
         # Each part is read exactly (as Tornado does: its stream buffers a slow sender's bytes in
         # one place) and fed to the decoder, which checks every rule as soon as the part that
         # breaks it is in: an unmasked frame or a bad opcode after 2 bytes, a length after the
-        # extended length, all before the payload is read.
+        # extended length, all before the payload is read. The stream is awaited here, not in a
+        # helper coroutine: the wait for a frame's first bytes lasts until the client sends
+        # again, and a coroutine per wait is one more object per frame for the collector.
         if self._frames is None:
             self._start_decoding()
         try:
-            head = await self._read(2)
+            stream = self.stream
+            head = await stream.read_bytes(2)
+            self._wire_bytes_in += 2
             self._frames.feed(head)
             n = head[1] & 0x7F
             if n >= 126:
-                extended = await self._read(2 if n == 126 else 8)
+                extended = await stream.read_bytes(2 if n == 126 else 8)
+                self._wire_bytes_in += len(extended)
                 self._frames.feed(extended)
                 n = int.from_bytes(extended, "big")
             if head[0] & 0x0F == 0 and self._held + n > self._limit:
@@ -205,7 +205,9 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
                 self.fail(1009, f"message exceeds the limit of {self._limit} bytes")
                 return
             # The mask key and the payload (the decoder refused an unmasked frame from its header).
-            frames = self._frames.feed(await self._read(4 + n))
+            rest = await stream.read_bytes(4 + n)
+            self._wire_bytes_in += 4 + n
+            frames = self._frames.feed(rest)
         except wire.FrameError as e:
             self.fail(e.code, e.message)
             return
