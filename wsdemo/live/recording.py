@@ -369,8 +369,13 @@ class Connection:
             return
         now = time.time()
         busy = now - self.tap._last_chunk_at < DECODE_DELAY / 2
-        if busy and now - self._pending[0][1] < MAX_DEFER:
-            self._flush_handle = self.tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
+        waited = now - self._pending[0][1]
+        if busy and waited < MAX_DEFER:
+            # Look again after as long as it has waited (2, 4, 8... ms), not every DECODE_DELAY:
+            # under a class's load the tap is never quiet, and a timer per connection every 2 ms
+            # until MAX_DEFER was ~25 timers a batch, each an object for the collector.
+            again = min(max(waited, DECODE_DELAY), MAX_DEFER - waited)
+            self._flush_handle = self.tap._loop.call_later(again, self._flush_when_quiet)
             return
         self._flush_turn()
 
