@@ -150,3 +150,29 @@ async def test_join_and_leave_notices_are_not_held_to_the_message_limit():
         for m in members:
             await m.close()
         await asyncio.wait_for(server.stop(), T)
+
+
+async def test_a_broadcast_writes_each_frame_without_a_task_per_member(server):
+    # Tornado's write_message wraps every write in a Task (a coroutine, a Context, callbacks);
+    # a class's fan-out made thousands a second, and those in flight at a collection were most
+    # of what reached the collector's oldest generation. The room gets the same message.
+    from wsdemo.live.apps.chat import ChatSocket
+
+    members = await _room(server, 4)
+    loop = asyncio.get_running_loop()
+    made = []
+
+    def factory(loop, coro, **kwargs):
+        made.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    data = ChatSocket.encode({"type": "message", "name": "teacher", "text": "one for all"})
+    loop.set_task_factory(factory)
+    try:
+        ChatSocket.deliver(server.app_state, data)  # the fan-out itself is synchronous
+    finally:
+        loop.set_task_factory(None)
+    assert made == []
+    await wait_until(lambda: all("one for all" in m.texts() for m in members), what="the broadcast")
+    for m in members:
+        await m.close()

@@ -115,3 +115,31 @@ async def test_serve_command_refuses_a_connection_cap_out_of_range():
     assert proc.returncode == 2
     assert "max_connections must be an integer from 1 to 100,000, got 0" in err.decode()
     assert "Traceback" not in err.decode()
+
+
+def test_serve_command_sets_its_start_up_objects_aside_from_full_collections():
+    # run_forever owns its process: once the lab is up it freezes what is alive (modules,
+    # classes, the server), so full GC passes under load walk only what came later.
+    import subprocess
+
+    code = ("import gc, os, signal, threading, time\n"
+            "from wsdemo.live.serving import run_forever\n"
+            "def watch():\n"
+            "    end = time.monotonic() + 20\n"
+            "    while not gc.get_freeze_count() and time.monotonic() < end:\n"
+            "        time.sleep(0.05)\n"
+            "    print('frozen', gc.get_freeze_count(), flush=True)\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "threading.Thread(target=watch, daemon=True).start()\n"
+            "raise SystemExit(run_forever(port=0))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (line,) = [l for l in done.stdout.splitlines() if l.startswith("frozen ")]
+    assert int(line.split()[1]) > 10_000  # modules, classes, functions: not a handful
+
+
+async def test_serve_in_a_kernel_leaves_the_collector_alone(server):
+    # serve() runs in the learner's process: freezing there would keep their garbage forever.
+    import gc
+
+    assert gc.get_freeze_count() == 0

@@ -174,3 +174,72 @@ async def test_a_flood_of_tiny_frames_is_decoded_in_turns_that_let_the_loop_run(
     # a turn may finish the slice it is in: at most TURN_SLICE / 2 more (2-byte frames)
     assert max(per_tick.values()) <= MAX_TURN_EVENTS + TURN_SLICE // 2 + 10, max(per_tick.values())
     await raw.close()
+
+
+async def test_turns_that_come_due_together_share_one_budget_per_pass_of_the_loop(server):
+    # A cursor tick reaches every member at once, so every member's connection comes due for
+    # decoding in the same pass of the loop. Together they decode at most TURN_BUDGET events
+    # there (one turn may finish what it started); the rest wait for the next pass.
+    from wsdemo.live.recording import MAX_TURN_EVENTS, TURN_BUDGET
+
+    ticks = 0
+    per_tick: dict[int, int] = {}
+
+    async def tick():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    def seen(event):
+        per_tick[ticks] = per_tick.get(ticks, 0) + 1
+
+    raws = []
+    for _ in range(12):
+        raw = await Raw.open(server.port)
+        await raw.send(handshake("/echo"))
+        assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
+        raws.append(raw)
+    server.tap.subscribe(seen)
+    ticker = asyncio.create_task(tick())
+    try:
+        burst = client_frame(0x1, b"hi") * 150  # each: 150 frames and 150 messages, echoed
+        for raw in raws:
+            raw.writer.write(burst)
+        for raw in raws:
+            assert await asyncio.wait_for(raw.reader.readexactly(4 * 150), T) == b"\x81\x02hi" * 150
+        await wait_until(lambda: sum(per_tick.values()) >= 12 * 600, timeout=T, what="every event decoded")
+    finally:
+        ticker.cancel()
+    # Without the shared budget the 12 turns ran in one or two passes: thousands of events each.
+    assert max(per_tick.values()) < TURN_BUDGET + 600, sorted(per_tick.values())[-5:]
+    assert MAX_TURN_EVENTS >= 600  # (so each connection's events are one turn here)
+    for raw in raws:
+        await raw.close()
+
+
+async def test_while_the_tap_stays_busy_a_waiting_decode_looks_again_less_and_less_often(server):
+    # Under a class's load the tap is never quiet, so pending chunks wait out MAX_DEFER anyway;
+    # a connection that has waited w looks again after w (2, 4, 8... ms), not every DECODE_DELAY.
+    import time
+
+    from wsdemo.live.recording import DECODE_DELAY, MAX_DEFER
+
+    raw = await Raw.open(server.port)
+    await raw.send(handshake("/echo"))
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
+    conn = conn_for_port(server, raw.local_port)
+    conn.flush()
+    loop = asyncio.get_running_loop()
+    waits = []
+    for waited in (0.004, 0.010, 0.020):
+        conn._pending = [("client", time.time() - waited, client_frame(0x1, b"x"))]
+        server.tap._last_chunk_at = time.time()  # a chunk just went by on some connection: busy
+        conn._flush_when_quiet()
+        waits.append(conn._flush_handle.when() - loop.time())
+        conn._flush_handle.cancel()
+        conn._flush_handle = None
+    conn._pending = []
+    assert waits[0] > DECODE_DELAY / 2 and waits[1] > 3 * DECODE_DELAY and waits[2] > 6 * DECODE_DELAY, waits
+    assert all(w <= MAX_DEFER for w in waits), waits
+    await raw.close()

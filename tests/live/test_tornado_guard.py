@@ -49,6 +49,7 @@ def test_every_private_method_the_adaptation_uses_still_exists_with_its_signatur
         "_parse_extensions_header": ["self", "headers"],
         "_abort": ["self"],
         "_run_callback": ["self", "callback", "args", "kwargs"],
+        "write_message": ["self", "message", "binary"],
         "_send_pong": ["self", "data"],
         "_write_frame": ["self", "fin", "opcode", "data", "flags"],
         "close": ["self", "code", "reason"],

@@ -42,6 +42,12 @@ MAX_PENDING_BYTES = 1 << 20
 # time so a turn can stop inside one. Past MAX_BACKLOG undecoded bytes the tap catches up at
 # once instead: memory stays bounded even if decoding falls behind.
 MAX_TURN_EVENTS = 1000
+# ...and all connections' scheduled turns together decode at most TURN_BUDGET events in one pass
+# of the loop; turns past it wait for the next pass, after the loop has polled the sockets.
+# Turns come due together: a cursor tick is a frame to every member at once, so every member's
+# connection reaches its deadline in the same pass, and decoding them all there held up
+# every chunk the tap had to relay meanwhile (a chat line waited behind 50 connections' turns).
+TURN_BUDGET = 200
 TURN_SLICE = 4096
 MAX_BACKLOG = 8 * MAX_PENDING_BYTES
 
@@ -158,6 +164,10 @@ class EventTimeout(asyncio.TimeoutError):
         super().__init__(f"no matching event on connection #{connection.id} within {timeout:g} s")
         self.connection = connection
         self.timeout = timeout
+
+
+def _new_pass(tap: "Tap") -> None:
+    tap._turn_spent = 0
 
 
 class Connection:
@@ -359,23 +369,38 @@ class Connection:
             return
         now = time.time()
         busy = now - self.tap._last_chunk_at < DECODE_DELAY / 2
-        if busy and now - self._pending[0][1] < MAX_DEFER:
-            self._flush_handle = self.tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
+        waited = now - self._pending[0][1]
+        if busy and waited < MAX_DEFER:
+            # Look again after as long as it has waited (2, 4, 8... ms), not every DECODE_DELAY:
+            # under a class's load the tap is never quiet, and a timer per connection every 2 ms
+            # until MAX_DEFER was ~25 timers a batch, each an object for the collector.
+            again = min(max(waited, DECODE_DELAY), MAX_DEFER - waited)
+            self._flush_handle = self.tap._loop.call_later(again, self._flush_when_quiet)
             return
         self._flush_turn()
 
     def _flush_turn(self) -> None:
+        tap = self.tap
+        if tap._turn_spent >= TURN_BUDGET:  # others' turns took this pass: the next one, then
+            self._flush_handle = tap._loop.call_soon(self._flush_turn)
+            return
+        if not tap._turn_spent:
+            # A new pass: callbacks made now run in the next one, before turns deferred later.
+            tap._loop.call_soon(_new_pass, tap)
         self._flush_handle = None
-        if self._decode_pending(MAX_TURN_EVENTS):  # more left: after what else the loop has to do
-            self._flush_handle = self.tap._loop.call_soon(self._flush_turn)
+        more, made = self._decode_pending(MAX_TURN_EVENTS)
+        tap._turn_spent += made or 1
+        if more:  # more left: after what else the loop has to do
+            self._flush_handle = tap._loop.call_soon(self._flush_turn)
 
     def flush(self) -> None:
         """Decode what the relay has noted so far, in order (also called on demand)."""
         self._decode_pending(None)
 
-    def _decode_pending(self, limit: int | None) -> bool:
+    def _decode_pending(self, limit: int | None) -> tuple[bool, int]:
         """Decode the noted chunks in order. With a ``limit``, stop once that many events came
-        (inside a chunk of frames, if need be) and say whether some are left."""
+        (inside a chunk of frames, if need be). Returns whether some are left, and how many
+        events came."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
@@ -412,8 +437,8 @@ class Connection:
                     left.insert(0, (sender, at, _Rest(rest)))
                 self._pending = left + self._pending
                 self._pending_bytes = sum(len(d) for _, _, d in self._pending if d is not None)
-                return True
-        return False
+                return True, made
+        return False, made
 
     def _decode_frames(self, sender: str, data: bytes, at: float, limit: int | None, made: int):
         """Frames of one chunk: (events, the bytes left undecoded when ``limit`` was reached)."""

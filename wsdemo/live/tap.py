@@ -184,6 +184,7 @@ class Tap:
         self._closed_recorded = 0  # closed connections in ``connections``
         self._next_id = 1
         self._last_chunk_at = 0.0  # time.time() of the last chunk relayed, any connection
+        self._turn_spent = 0  # events decoded by scheduled turns in this pass of the loop (recording.py)
         self._subscribers: list[Callable] = []
         self._conn_subscribers: list[Callable] = []
 

@@ -462,10 +462,10 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
         if binary is None:
             binary = isinstance(message, bytes)
         try:
-            written = self.write_message(message, binary=binary)
+            # (the stream's Future: Tornado retrieves its error itself, see Protocol13.write_message)
+            self.write_message(message, binary=binary)
         except tornado.websocket.WebSocketClosedError:
             return
-        written.add_done_callback(self._written)
         # Measured after the write: Tornado has already handed the kernel what it would take,
         # so this is what really waits for the client (compressed, framed), not the message size.
         pending, limit = self._backlog, self.state.send_backlog
@@ -475,11 +475,6 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
             self.state.backpressure_log.append(Backlogged(
                 time.time(), self.request.path, peer_port(self.request), pending, limit, reason))
             self.close(1008, reason)
-
-    @staticmethod
-    def _written(fut) -> None:
-        if not fut.cancelled():
-            fut.exception()  # a client that left is not an error (and not "never retrieved")
 
     @property
     def _backlog(self) -> int:

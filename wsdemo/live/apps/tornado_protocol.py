@@ -21,6 +21,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+import tornado.escape
 import tornado.httputil
 import tornado.websocket
 from tornado.iostream import StreamClosedError
@@ -34,11 +35,13 @@ TORNADO_SUPPORTED = ">=6.4,<6.7"
 #: What this module takes from ``tornado.websocket.WebSocketProtocol13`` beyond its public API:
 #: methods it overrides or calls, and attributes it reads or sets.
 TORNADO_PRIVATE = {
-    "overridden": ("_receive_frame", "_parse_extensions_header", "_abort", "_run_callback"),
+    "overridden": ("_receive_frame", "_parse_extensions_header", "_abort", "_run_callback",
+                   "write_message"),
     # _abort is also called through abort(), by the kernel's client and by Server.stop.
     "called": ("_send_pong", "_write_frame", "close", "_abort"),
     "attributes": ("stream", "handler", "client_terminated", "server_terminated", "close_code",
-                   "close_reason", "_received_pong", "_wire_bytes_in", "_message_bytes_in"),
+                   "close_reason", "_received_pong", "_wire_bytes_in", "_message_bytes_in",
+                   "_message_bytes_out", "_compressor", "RSV1"),
     # IOStream: bytes queued for the socket (pending_write_bytes).
     "stream_attributes": ("_write_buffer",),
 }
@@ -180,27 +183,27 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
                 window_bits=deflate.window_bits("client"), max_size=limit)
         return self._frames, self._messages
 
-    async def _read(self, n: int) -> bytes:
-        data = await self.stream.read_bytes(n)
-        self._wire_bytes_in += n
-        return data
-
     async def _receive_frame(self) -> None:
         # Called in a loop by Tornado's _receive_frame_loop until client_terminated: one frame.
         # Each part is read exactly (as Tornado does: its stream buffers a slow sender's bytes in
         # one place) and fed to the decoder, which checks every rule as soon as the part that
         # breaks it is in: an unmasked frame or a bad opcode after 2 bytes, a length after the
-        # extended length, all before the payload is read.
+        # extended length, all before the payload is read. The stream is awaited here, not in a
+        # helper coroutine: the wait for a frame's first bytes lasts until the client sends
+        # again, and a coroutine per wait is one more object per frame for the collector.
         if self._frames is None or self._messages is None:
             decoder, assembler = self._start_decoding()
         else:
             decoder, assembler = self._frames, self._messages
         try:
-            head = await self._read(2)
+            stream = self.stream
+            head = await stream.read_bytes(2)
+            self._wire_bytes_in += 2
             decoder.feed(head)
             n = head[1] & 0x7F
             if n >= 126:
-                extended = await self._read(2 if n == 126 else 8)
+                extended = await stream.read_bytes(2 if n == 126 else 8)
+                self._wire_bytes_in += len(extended)
                 decoder.feed(extended)
                 n = int.from_bytes(extended, "big")
             if head[0] & 0x0F == 0 and self._held + n > self._limit:
@@ -208,7 +211,9 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
                 self.fail(1009, f"message exceeds the limit of {self._limit} bytes")
                 return
             # The mask key and the payload (the decoder refused an unmasked frame from its header).
-            frames = decoder.feed(await self._read(4 + n))
+            rest = await stream.read_bytes(4 + n)
+            self._wire_bytes_in += 4 + n
+            frames = decoder.feed(rest)
         except wire.FrameError as e:
             self.fail(e.code, e.message)
             return
@@ -244,6 +249,30 @@ class Protocol13(tornado.websocket.WebSocketProtocol13):
             self._received_pong = True
             return self._run_callback(self.handler.on_pong, data)
         return None
+
+    def write_message(self, message: str | bytes | dict[str, Any], binary: bool = False):
+        """Tornado's write_message without its per-write Task. Tornado wraps the stream's
+        Future in a coroutine run as a Task, only to rename StreamClosedError when awaited: a
+        Task, its coroutine, Context, closure and callbacks, about ten objects the garbage
+        collector tracks, for every frame. A cursor tick to a class of 50 is 50 frames;
+        Tasks still in flight at a collection are promoted, and at full load they were most of
+        what reached the oldest generation and set off its full, loop-stopping passes. So this
+        returns the stream's own Future (Tornado already retrieves its exception): awaiting it
+        raises StreamClosedError once the client is gone, where Tornado's raised
+        WebSocketClosedError (a closed stream at the call still raises WebSocketClosedError).
+        The bytes written are Tornado's, the same frame."""
+        if isinstance(message, dict):
+            message = tornado.escape.json_encode(message)
+        message = tornado.escape.utf8(message)
+        self._message_bytes_out += len(message)
+        flags = 0
+        if self._compressor:
+            message = self._compressor.compress(message)
+            flags |= self.RSV1
+        try:
+            return self._write_frame(True, 0x2 if binary else 0x1, message, flags=flags)
+        except StreamClosedError:
+            raise tornado.websocket.WebSocketClosedError() from None
 
     def _run_callback(self, callback, *args, **kwargs):
         # Our handler failing is a server error, not the client's fault.
