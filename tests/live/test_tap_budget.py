@@ -138,28 +138,47 @@ async def test_a_slow_body_is_not_redacted_and_the_next_head_is(server):
     await raw.close()
 
 
+
+class _EventsPerPass:
+    """How many events the tap publishes in each pass of the loop: a task that yields at once
+    counts the passes, a subscriber counts the events in the current one."""
+
+    def __init__(self, tap):
+        self.passes = 0
+        self.counts: dict[int, int] = {}
+        self._unsubscribe = tap.subscribe(self._seen)
+        self._ticker = asyncio.ensure_future(self._tick())
+
+    async def _tick(self):
+        while True:
+            self.passes += 1
+            await asyncio.sleep(0)
+
+    def _seen(self, event):
+        self.counts[self.passes] = self.counts.get(self.passes, 0) + 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def most(self) -> int:
+        return max(self.counts.values())
+
+    def stop(self):
+        self._ticker.cancel()
+        self._unsubscribe()
+
+
 async def test_a_flood_of_tiny_frames_is_decoded_in_turns_that_let_the_loop_run(server):
     # 64 KiB of empty frames is ~11,000 events: decoded in one go, the loop (the relay, Tornado,
     # every other client) would wait for all of them. A scheduled turn stops near MAX_TURN_EVENTS.
     from wsdemo.live.recording import MAX_TURN_EVENTS, TURN_SLICE
 
-    ticks = 0
-    per_tick: dict[int, int] = {}
-
-    async def tick():
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    def seen(event):
-        per_tick[ticks] = per_tick.get(ticks, 0) + 1
-
     raw = await Raw.open(server.port)
     await raw.send(handshake("/echo"))
     assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
-    server.tap.subscribe(seen)
-    ticker = asyncio.create_task(tick())
+    passes = _EventsPerPass(server.tap)
     try:
         # 25 messages of 4,000 frames each (the server, like the tap, refuses a message of more
         # than wire.DEFAULT_MAX_FRAMES with 1009), sent in one write: 100,000 frames.
@@ -168,11 +187,11 @@ async def test_a_flood_of_tiny_frames_is_decoded_in_turns_that_let_the_loop_run(
         await raw.send(message * 25)
         assert await asyncio.wait_for(raw.reader.readexactly(4 * 25), 60) == b"\x81\x02az" * 25
         # (reading conn.events would decode the rest at once: only the tap's own turns here)
-        await wait_until(lambda: sum(per_tick.values()) >= 100_000, timeout=60, what="every frame decoded")
+        await wait_until(lambda: passes.total >= 100_000, timeout=60, what="every frame decoded")
     finally:
-        ticker.cancel()
+        passes.stop()
     # a turn may finish the slice it is in: at most TURN_SLICE / 2 more (2-byte frames)
-    assert max(per_tick.values()) <= MAX_TURN_EVENTS + TURN_SLICE // 2 + 10, max(per_tick.values())
+    assert passes.most <= MAX_TURN_EVENTS + TURN_SLICE // 2 + 10, passes.most
     await raw.close()
 
 
@@ -182,37 +201,24 @@ async def test_turns_that_come_due_together_share_one_budget_per_pass_of_the_loo
     # there (one turn may finish what it started); the rest wait for the next pass.
     from wsdemo.live.recording import MAX_TURN_EVENTS, TURN_BUDGET
 
-    ticks = 0
-    per_tick: dict[int, int] = {}
-
-    async def tick():
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    def seen(event):
-        per_tick[ticks] = per_tick.get(ticks, 0) + 1
-
     raws = []
     for _ in range(12):
         raw = await Raw.open(server.port)
         await raw.send(handshake("/echo"))
         assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
         raws.append(raw)
-    server.tap.subscribe(seen)
-    ticker = asyncio.create_task(tick())
+    passes = _EventsPerPass(server.tap)
     try:
         burst = client_frame(0x1, b"hi") * 150  # each: 150 frames and 150 messages, echoed
         for raw in raws:
             raw.writer.write(burst)
         for raw in raws:
             assert await asyncio.wait_for(raw.reader.readexactly(4 * 150), T) == b"\x81\x02hi" * 150
-        await wait_until(lambda: sum(per_tick.values()) >= 12 * 600, timeout=T, what="every event decoded")
+        await wait_until(lambda: passes.total >= 12 * 600, timeout=T, what="every event decoded")
     finally:
-        ticker.cancel()
+        passes.stop()
     # Without the shared budget the 12 turns ran in one or two passes: thousands of events each.
-    assert max(per_tick.values()) < TURN_BUDGET + 600, sorted(per_tick.values())[-5:]
+    assert passes.most < TURN_BUDGET + 600, sorted(passes.counts.values())[-5:]
     assert MAX_TURN_EVENTS >= 600  # (so each connection's events are one turn here)
     for raw in raws:
         await raw.close()
