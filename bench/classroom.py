@@ -6,7 +6,8 @@ feel on that loop). This process drives the students with raw sockets: each keep
 and a /cursors connection, moves its cursor at 30 Hz and says a chat line every 5 s.
 Every payload is stamped (chat: in the text; cursors: x carries the send time, y the
 sequence number, both fractions the server passes on), so latency is send to receipt on
-one clock. Cursors are coalesced per tick by the server, so a cursor's "lost" means its
+one clock; for chat, also how long a line took to its first member and to its last (the
+fan-out). Cursors are coalesced per tick by the server, so a cursor's "lost" means its
 last position did not arrive; chat must arrive whole.
 
 For each N (10, 30, 50 by default), the same N students run through the tap, then straight
@@ -180,6 +181,7 @@ class Link:
 async def run_class(port: int, n: int, seconds: float) -> dict:
     tag = f"r{random.randrange(1 << 30)}"
     chat_lat: list[float] = []
+    per_line: dict[tuple[int, int], list[float]] = {}  # (sender, seq) -> each member's latency
     cursor_lat: list[float] = []
     chat_got: dict[int, dict[int, list[int]]] = {i: {} for i in range(n)}
     cursor_last: dict[int, dict[int, float]] = {i: {} for i in range(n)}  # receiver -> name -> last y
@@ -203,7 +205,9 @@ async def run_class(port: int, n: int, seconds: float) -> dict:
                 continue
             if body.get("tag") != tag:
                 continue
-            chat_lat.append(time.time() - body["t"])
+            lag = time.time() - body["t"]
+            chat_lat.append(lag)
+            per_line.setdefault((body["from"], body["seq"]), []).append(lag)
             got.setdefault(body["from"], []).append(body["seq"])
 
     async def read_cursors(me: int, link: Link) -> None:
@@ -270,7 +274,10 @@ async def run_class(port: int, n: int, seconds: float) -> dict:
     # A cursor is lost at a receiver when that mover's last position never arrived there.
     cursor_lost = sum(1 for me in range(n) for sender, y in last_y.items()
                       if sender != me and cursor_last[me].get(sender) != y)
+    # Where a fan-out's time goes: the first member's latency, and the last one's.
     return {"chat_lat": chat_lat, "cursor_lat": cursor_lat,
+            "chat_first": [min(v) for v in per_line.values()],
+            "chat_last": [max(v) for v in per_line.values()],
             "chat_lost": chat_expected - chat_delivered, "chat_expected": chat_expected,
             "chat_order": chat_order, "cursor_lost": cursor_lost,
             "cursor_order": cursor_order[0], "frames_in": frames_in[0]}
@@ -395,7 +402,8 @@ def format_row(n, path, r, cpu, mine, load, late) -> str:
     lq = (f"probe late p50 {pct([v / 1000 for v in late], 50):.1f} p99 {pct([v / 1000 for v in late], 99):.1f}"
           f" max {max(late):.1f} ms" if late else "probe n/a")
     return (f"{n:3d} students {path:6s}: chat p50 {pct(r['chat_lat'], 50):6.1f} p99 {pct(r['chat_lat'], 99):7.1f} ms "
-            f"lost {r['chat_lost']}/{r['chat_expected']} order {'kept' if r['chat_order'] else 'BROKEN'} | "
+            f"lost {r['chat_lost']}/{r['chat_expected']} order {'kept' if r['chat_order'] else 'BROKEN'} "
+            f"(a line's first member p50 {pct(r['chat_first'], 50):.1f}, last p50 {pct(r['chat_last'], 50):.1f} ms) | "
             f"cursor p50 {pct(r['cursor_lat'], 50):6.1f} p99 {pct(r['cursor_lat'], 99):7.1f} ms "
             f"last-lost {r['cursor_lost']} order {'kept' if r['cursor_order'] else 'BROKEN'} | "
             f"frames in {r['frames_in']} | server CPU {cpu:4.0%} (students {mine:4.0%}) | {lq} | load {load:.2f}")

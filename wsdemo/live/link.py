@@ -128,6 +128,7 @@ class Link:
         self.lanes: dict[str, _Lane] | None = None  # only while conditions apply (or drain)
         self.idle_timer: asyncio.TimerHandle | None = None  # only with Tap.idle_timeout
         self.last_read = 0.0  # loop.time() of the last chunk read from either side
+        self.upstream: tuple[str, int] | None = None  # the app-side socket's address (handoff.py)
 
     def other(self, side: Side) -> Side | None:
         return self.server if side is self.client else self.client
@@ -168,8 +169,10 @@ class Link:
                 self._connect(), name=f"wsdemo tap connect #{self.conn.id}")
         else:
             self.server = side
+            self.upstream = transport.get_extra_info("sockname")[:2]
+            self.tap._upstream[self.upstream] = self
             if self.conn is not None:
-                self.conn.upstream_port = transport.get_extra_info("sockname")[1]
+                self.conn.upstream_port = self.upstream[1]
             if self.client.transport is None:  # the client left while we connected
                 transport.close()
             else:
@@ -190,6 +193,26 @@ class Link:
             self.close(abort=True)
         else:
             self.connect_task = None
+
+    def from_app(self, data: memoryview) -> bool:
+        """The app is writing ``data`` to this link's upstream socket: take it here, relayed
+        and noted in this same call, as if read from that socket. False when it must go
+        through the socket instead: the tap would not read it now (its client reads slowly,
+        network conditions hold too much, the link is ending) or bytes sent that way are
+        still unread, and these must follow them."""
+        side, client = self.server, self.client
+        conn = self.conn
+        if (side is None or side.in_socket or not side.may_read() or conn is None
+                or client.transport is None or client.transport.is_closing()
+                or conn.would_flush_now(len(data))):
+            return False
+        side.take(bytes(data))
+        return True
+
+    def through_socket(self, size: int) -> None:
+        """The app sent ``size`` bytes through the upstream socket: the tap reads them there."""
+        if self.server is not None:
+            self.server.in_socket += size
 
     def relay(self, side: Side, data: bytes) -> None:
         other = self.server if side is self.client else self.client
@@ -300,6 +323,8 @@ class Link:
         if exc is not None and self.conn is not None and side.sender not in self.eofs:
             self.conn._note(side.sender, None)  # that direction has ended too
         side.transport = None
+        if side is self.server:
+            self._forget_upstream()
         other = self.other(side)
         if other is not None and other.transport is not None:
             if self.lanes is not None:  # the end travels behind the bytes sent before it
@@ -386,10 +411,15 @@ class Link:
             self.connect_task.cancel()
         self._maybe_finish()
 
+    def _forget_upstream(self) -> None:
+        if self.upstream is not None and self.tap._upstream.get(self.upstream) is self:
+            del self.tap._upstream[self.upstream]
+
     def _maybe_finish(self) -> None:
         if (self.client.transport is None and (self.server is None or self.server.transport is None)
                 and self.connect_task is None and not self.done):
             self.done = True
+            self._forget_upstream()
             self._drop_lanes()
             if self.idle_timer is not None:
                 self.idle_timer.cancel()

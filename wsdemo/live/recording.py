@@ -288,6 +288,11 @@ class Connection:
         """Bytes relayed but not decoded yet."""
         return self._pending_bytes
 
+    def would_flush_now(self, size: int) -> bool:
+        """Noting ``size`` more bytes would decode them at once (past MAX_BACKLOG), calling
+        subscribers inside the caller: the app's own write must not (link.from_app)."""
+        return self._pending_bytes + size >= MAX_BACKLOG
+
     @property
     def retained_bytes(self) -> int:
         """About how many bytes this connection's recording keeps (its share of the tap's budget)."""

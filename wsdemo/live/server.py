@@ -37,6 +37,7 @@ from .apps.base import (KICKED, TOKEN_CHANGED, TOKEN_CHANGED_REASON, BaseSocket,
 from .apps.cursors import CursorsSocket
 from .apps.tornado_protocol import abort
 from .client import Client, Reconnect
+from .handoff import TappedHTTPServer
 from .network import Network
 from .tap import CLASS_LINKS, DEFAULT_BUDGET, Tap, raise_fd_limit
 from ..wire import with_token
@@ -170,7 +171,7 @@ class Server:
             # A head must arrive within a minute (and idle keep-alive connections close then):
             # Tornado's default of an hour lets a half-sent head hold a connection all class.
             self._gate = NoBodies(app)
-            self._http = tornado.httpserver.HTTPServer(
+            self._http = TappedHTTPServer(
                 self._gate, xheaders=False, idle_connection_timeout=HEAD_TIMEOUT,
                 max_body_size=MAX_BODY, body_timeout=BODY_TIMEOUT)
             self._http.add_sockets(app_sockets)
@@ -189,6 +190,7 @@ class Server:
                                  max_links_per_address=self._max_links_per_address,
                                  network=self._network, ssl_context=context,
                                  idle_timeout=self.idle_timeout)
+            self._http.tap = tap  # what Tornado writes to the tap is handed over (handoff.py)
             await tap.start(tap_sockets)
             self.port = tap.port
         except BaseException:

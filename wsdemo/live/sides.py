@@ -70,6 +70,9 @@ class Side(asyncio.Protocol):
         self.ending = False  # its peer is gone: it gets what is relayed, then its end
         self.error: OSError | None = None  # why the tap dropped it (see fail)
         self.write_paused = False  # its peer reads slower than the tap writes to it
+        # The app's side only: bytes Tornado sent through this socket that the tap has not
+        # read yet; while there are some, what Tornado writes next must follow them (handoff.py).
+        self.in_socket = 0
         if sender == "client" and type(self) is Side:
             # The first chunk is looked at once (a TLS ClientHello on this plain port?), then
             # this instance attribute goes and every later chunk takes the class's method.
@@ -86,6 +89,13 @@ class Side(asyncio.Protocol):
         self.link.made(self, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.in_socket:
+            self.in_socket = max(0, self.in_socket - len(data))
+        self.take(data)
+
+    def take(self, data: bytes) -> None:
+        """Relay and note a chunk this side's peer sent: read from the socket, or handed over
+        by the app as it wrote it (``Link.from_app``)."""
         link = self.link
         conn = link.conn
         if conn is None:  # refused in made(): its transport is closed and reads no more

@@ -181,6 +181,7 @@ class Tap:
         # Open links per client address, kept as they open and close: counting them over
         # _links for each new one made opening N connections cost N² (bench/connections.py).
         self._per_address: dict[str, int] = {}
+        self._upstream: dict[tuple[str, int], Link] = {}  # links by their app-side socket's address
         self._closed_recorded = 0  # closed connections in ``connections``
         self._next_id = 1
         self._last_chunk_at = 0.0  # time.time() of the last chunk relayed, any connection
@@ -314,6 +315,11 @@ class Tap:
                 await asyncio.wait_for(server.wait_closed(), 2)
             except asyncio.TimeoutError:
                 log.warning("tap: listener did not close in time")
+
+    def link_from_upstream(self, address: tuple[str, int]) -> Link | None:
+        """The open link whose socket to the app has ``address`` (host, port), as the app
+        sees its peer; None for anyone else (a direct client)."""
+        return self._upstream.get(address)
 
     # -- subscribers ---------------------------------------------------------
 

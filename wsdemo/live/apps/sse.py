@@ -83,6 +83,11 @@ class SseHandler(_FeedHandler):
             feed.interval_ms = interval
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("X-Accel-Buffering", "no")  # reverse proxies: pass each event on at once
+        # ...and TCP too: no event waits for a delayed ACK (see BaseSocket.open). The stream is
+        # HTTP/1's connection's; Tornado's connection interface types none.
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.set_nodelay(True)
         self._gone = asyncio.get_running_loop().create_future()
         state.streams.add(self)
         try:
