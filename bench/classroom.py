@@ -6,7 +6,11 @@ feel on that loop). This process drives the students with raw sockets: each keep
 and a /cursors connection, moves its cursor at 30 Hz and says a chat line every 5 s.
 Every payload is stamped (chat: in the text; cursors: x carries the send time, y the
 sequence number, both fractions the server passes on), so latency is send to receipt on
-one clock; for chat, also how long a line took to its first member and to its last (the
+one clock. Receipt is when the frame's last byte reached the student's socket (the kernel's
+SO_TIMESTAMPNS): what a student on their own machine would see. One process here reads for
+all N students, and a tick brings it N frames of N cursors to parse, so when it read a line
+can be milliseconds later, for reasons that are not the lab's; that is printed too ("read
+here"). For chat, also how long a line took to its first member and to its last (the
 fan-out). Cursors are coalesced per tick by the server, so a cursor's "lost" means its
 last position did not arrive; chat must arrive whole.
 
@@ -33,6 +37,7 @@ import os
 import random
 import re
 import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -116,36 +121,102 @@ def _frame(text: str) -> bytes:
     return head + key + masked
 
 
-class Link:
-    """One WebSocket over asyncio streams: handshake, send text, yield received texts."""
+# The kernel's arrival time of received bytes (Linux, asm-generic/socket.h; SCM_TIMESTAMPNS
+# is the same number): a struct timespec with each chunk read by recvmsg.
+SO_TIMESTAMPNS = 35
+_ANCILLARY = socket.CMSG_SPACE(16)
 
-    def __init__(self, reader, writer):
-        self.reader, self.writer = reader, writer
-        self.buffer = b""
+
+class Link:
+    """One WebSocket on a raw non-blocking socket: handshake, send text, yield received texts,
+    each with the time its last byte reached this machine's socket (SO_TIMESTAMPNS). That is
+    when a student on their own machine would have it; reading it here may come later, while
+    this one process is busy with the other students' frames (``texts`` gives both)."""
+
+    def __init__(self, sock: socket.socket, rest: bytes):
+        self.sock = sock
+        self.buffer = rest
+        self.stamp = time.time()  # the arrival time of the newest bytes in buffer
+        self.ended = False
+        self.out = b""  # what the socket would not take yet
+        self.loop = asyncio.get_running_loop()
+        self.wake: asyncio.Future | None = None
+        self.loop.add_reader(sock.fileno(), self._readable)
 
     @classmethod
     async def open(cls, port: int, path: str) -> "Link":
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        loop = asyncio.get_running_loop()
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await loop.sock_connect(sock, ("127.0.0.1", port))
         key = base64.b64encode(os.urandom(16)).decode()
-        writer.write((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                      "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-        head = await reader.readuntil(b"\r\n\r\n")
+        await loop.sock_sendall(sock, (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                       f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = await loop.sock_recv(sock, 1 << 16)
+            if not data:
+                raise RuntimeError("the lab closed the connection during the handshake")
+            head += data
+        head, rest = head.split(b"\r\n\r\n", 1)
         if not head.startswith(b"HTTP/1.1 101"):
             raise RuntimeError(f"handshake refused: {head[:80]!r}")
-        return cls(reader, writer)
+        return cls(sock, rest)
+
+    def _readable(self) -> None:
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(1 << 16, _ANCILLARY)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, ancillary = b"", []
+        if data:
+            self.buffer += data
+            self.stamp = time.time()
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    sec, nsec = struct.unpack("qq", value[:16])
+                    self.stamp = sec + nsec / 1e9
+        else:
+            self.ended = True
+            self.loop.remove_reader(self.sock.fileno())
+        if self.wake is not None and not self.wake.done():
+            self.wake.set_result(None)
 
     def send(self, text: str) -> None:
-        self.writer.write(_frame(text))
+        frame = _frame(text)
+        if self.out:
+            self.out += frame
+            return
+        try:
+            sent = self.sock.send(frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return
+        if sent < len(frame):
+            self.out = frame[sent:]
+            self.loop.add_writer(self.sock.fileno(), self._writable)
+
+    def _writable(self) -> None:
+        try:
+            sent = self.sock.send(self.out)
+        except BlockingIOError:
+            return
+        except OSError:
+            sent = len(self.out)
+        self.out = self.out[sent:]
+        if not self.out:
+            self.loop.remove_writer(self.sock.fileno())
 
     async def texts(self):
-        """Received text messages (unfragmented, as the lab sends them), until the end."""
-        buf = b""
+        """(text, arrival) for each received text message (unfragmented, as the lab sends
+        them), until the end; arrival is the time.time() its last byte reached the socket."""
         while True:
-            data = await self.reader.read(1 << 16)
-            if not data:
-                return
-            buf += data
+            buf = self.buffer
             i = 0
             while True:
                 if len(buf) - i < 2:
@@ -166,21 +237,30 @@ class Link:
                 if end > len(buf):
                     break
                 if buf[i] & 0x0F == 1:
-                    yield buf[start:end]
+                    yield buf[start:end], self.stamp
                 elif buf[i] & 0x0F == 8:
                     return
                 i = end
-            buf = buf[i:]
+            self.buffer = self.buffer[i:]
+            if self.ended:
+                return
+            self.wake = self.loop.create_future()
+            await self.wake
 
     def close(self) -> None:
-        self.writer.close()
+        if not self.ended:
+            self.loop.remove_reader(self.sock.fileno())
+        if self.out:
+            self.loop.remove_writer(self.sock.fileno())
+        self.sock.close()
 
 
 # ---------------------------------------------------------------- one run of N students
 
 async def run_class(port: int, n: int, seconds: float) -> dict:
     tag = f"r{random.randrange(1 << 30)}"
-    chat_lat: list[float] = []
+    chat_lat: list[float] = []  # send to arrival at the receiver's socket
+    chat_read: list[float] = []  # send to this process reading it
     per_line: dict[tuple[int, int], list[float]] = {}  # (sender, seq) -> each member's latency
     cursor_lat: list[float] = []
     chat_got: dict[int, dict[int, list[int]]] = {i: {} for i in range(n)}
@@ -194,7 +274,7 @@ async def run_class(port: int, n: int, seconds: float) -> dict:
 
     async def read_chat(me: int, link: Link) -> None:
         got = chat_got[me]
-        async for raw in link.texts():
+        async for raw, arrival in link.texts():
             frames_in[0] += 1
             event = json.loads(raw)
             if event.get("type") != "message":
@@ -205,19 +285,20 @@ async def run_class(port: int, n: int, seconds: float) -> dict:
                 continue
             if body.get("tag") != tag:
                 continue
-            lag = time.time() - body["t"]
+            lag = arrival - body["t"]
             chat_lat.append(lag)
+            chat_read.append(time.time() - body["t"])
             per_line.setdefault((body["from"], body["seq"]), []).append(lag)
             got.setdefault(body["from"], []).append(body["seq"])
 
     async def read_cursors(me: int, link: Link) -> None:
         last = cursor_last[me]
-        async for raw in link.texts():
+        async for raw, arrival in link.texts():
             frames_in[0] += 1
             event = json.loads(raw)
             kind = event.get("type")
             moves = event["moves"] if kind == "moves" else [event] if kind == "move" else ()
-            now = time.time()
+            now = arrival
             for move in moves:
                 sender = names.get(move.get("name"))
                 if sender is None:
@@ -275,7 +356,7 @@ async def run_class(port: int, n: int, seconds: float) -> dict:
     cursor_lost = sum(1 for me in range(n) for sender, y in last_y.items()
                       if sender != me and cursor_last[me].get(sender) != y)
     # Where a fan-out's time goes: the first member's latency, and the last one's.
-    return {"chat_lat": chat_lat, "cursor_lat": cursor_lat,
+    return {"chat_lat": chat_lat, "chat_read": chat_read, "cursor_lat": cursor_lat,
             "chat_first": [min(v) for v in per_line.values()],
             "chat_last": [max(v) for v in per_line.values()],
             "chat_lost": chat_expected - chat_delivered, "chat_expected": chat_expected,
@@ -384,7 +465,8 @@ async def main(args) -> None:
     by = {(n, p): r for n, p, *r in rows}
     for n in args.students:
         t, d = by[(n, "tap")], by[(n, "direct")]
-        print(f"  {n:3d} students: chat p99 {ratio(pct(t[0]['chat_lat'], 99), pct(d[0]['chat_lat'], 99))}, "
+        print(f"  {n:3d} students: chat p99 {ratio(pct(t[0]['chat_lat'], 99), pct(d[0]['chat_lat'], 99))} "
+              f"(read here {ratio(pct(t[0]['chat_read'], 99), pct(d[0]['chat_read'], 99))}), "
               f"cursor p99 {ratio(pct(t[0]['cursor_lat'], 99), pct(d[0]['cursor_lat'], 99))}, "
               f"server CPU {ratio(t[1], d[1])}")
     if args.profile:
@@ -403,7 +485,8 @@ def format_row(n, path, r, cpu, mine, load, late) -> str:
           f" max {max(late):.1f} ms" if late else "probe n/a")
     return (f"{n:3d} students {path:6s}: chat p50 {pct(r['chat_lat'], 50):6.1f} p99 {pct(r['chat_lat'], 99):7.1f} ms "
             f"lost {r['chat_lost']}/{r['chat_expected']} order {'kept' if r['chat_order'] else 'BROKEN'} "
-            f"(a line's first member p50 {pct(r['chat_first'], 50):.1f}, last p50 {pct(r['chat_last'], 50):.1f} ms) | "
+            f"(a line's first member p50 {pct(r['chat_first'], 50):.1f}, last p50 {pct(r['chat_last'], 50):.1f} ms; "
+            f"read here p99 {pct(r['chat_read'], 99):.1f} ms) | "
             f"cursor p50 {pct(r['cursor_lat'], 50):6.1f} p99 {pct(r['cursor_lat'], 99):7.1f} ms "
             f"last-lost {r['cursor_lost']} order {'kept' if r['cursor_order'] else 'BROKEN'} | "
             f"frames in {r['frames_in']} | server CPU {cpu:4.0%} (students {mine:4.0%}) | {lq} | load {load:.2f}")

@@ -226,7 +226,8 @@ async def test_turns_that_come_due_together_share_one_budget_per_pass_of_the_loo
 
 async def test_while_the_tap_stays_busy_a_waiting_decode_looks_again_less_and_less_often(server):
     # Under a class's load the tap is never quiet, so pending chunks wait out MAX_DEFER anyway;
-    # a connection that has waited w looks again after w (2, 4, 8... ms), not every DECODE_DELAY.
+    # when the oldest has waited w, the tap's decode queue looks again after w (2, 4, 8... ms),
+    # not every DECODE_DELAY.
     import time
 
     from wsdemo.live.recording import DECODE_DELAY, MAX_DEFER
@@ -236,15 +237,18 @@ async def test_while_the_tap_stays_busy_a_waiting_decode_looks_again_less_and_le
     assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
     conn = conn_for_port(server, raw.local_port)
     conn.flush()
+    queue = server.tap._decoding
+    queue.cancel()  # (whatever the handshake left queued)
     loop = asyncio.get_running_loop()
     waits = []
     for waited in (0.004, 0.010, 0.020):
         conn._pending = [("client", time.time() - waited, client_frame(0x1, b"x"))]
+        conn._due = True
+        queue.due.append(conn)
         server.tap._last_chunk_at = time.time()  # a chunk just went by on some connection: busy
-        conn._flush_when_quiet()
-        waits.append(conn._flush_handle.when() - loop.time())
-        conn._flush_handle.cancel()
-        conn._flush_handle = None
+        queue._when_quiet()
+        waits.append(queue.timer.when() - loop.time())
+        queue.cancel()
     conn._pending = []
     assert waits[0] > DECODE_DELAY / 2 and waits[1] > 3 * DECODE_DELAY and waits[2] > 6 * DECODE_DELAY, waits
     assert all(w <= MAX_DEFER for w in waits), waits

@@ -31,8 +31,9 @@ LOW_WATER = 0.9  # trimming goes down to this share of the budget, so it runs se
 # trip (bench/tap.py measures this): DECODE_DELAY after the first undecoded chunk,
 # pushed back while chunks keep arriving on any connection, but never longer than
 # MAX_DEFER or past MAX_PENDING chunks / MAX_PENDING_BYTES, so widgets stay live and
-# memory bounded. Events keep each chunk's own arrival time in ``.at``; reading a
-# connection's recording decodes what is pending first.
+# memory bounded (one queue and timer for all connections: decoding.py). Events keep each
+# chunk's own arrival time in ``.at``; reading a connection's recording decodes what is
+# pending first.
 DECODE_DELAY = 0.002
 MAX_DEFER = 0.05
 MAX_PENDING = 256
@@ -166,10 +167,6 @@ class EventTimeout(asyncio.TimeoutError):
         self.timeout = timeout
 
 
-def _new_pass(tap: "Tap") -> None:
-    tap._turn_spent = 0
-
-
 class Connection:
     """One TCP connection through the tap, both directions.
 
@@ -203,7 +200,7 @@ class Connection:
         self._summary = wire.Summary()  # running totals over every event, not only the ring
         self._pending: list[tuple[str, float, bytes | None]] = []
         self._pending_bytes = 0
-        self._flush_handle: asyncio.Handle | None = None  # call_later's or call_soon's
+        self._due = False  # in the tap's decode queue (decoding.py)
         self._redactors = {"client": wire.HeadRedactor(), "server": wire.HeadRedactor()}
         # The tap's own port towards Tornado: the handler sees it as its peer, which is how
         # server.participants() pairs handlers with these records.
@@ -350,53 +347,22 @@ class Connection:
         self._emit(wire.TapEvent("tap", time.time(), kind, text, connection=self))
 
     def _note(self, sender: str, data: bytes | None) -> float:
-        # Hot path: one append, and a timer for the first chunk of a batch.
+        # Hot path: one append, and the tap's decode queue for the first chunk of a batch.
         tap = self.tap
         at = tap._last_chunk_at = time.time()
         pending = self._pending
         pending.append((sender, at, data))
         if data is not None:
             self._pending_bytes += len(data)
-        if self._flush_handle is None:
-            self._flush_handle = tap._loop.call_later(DECODE_DELAY, self._flush_when_quiet)
+        if not self._due:
+            self._due = True
+            tap._decoding.add(self)
         elif len(pending) >= MAX_PENDING or self._pending_bytes >= MAX_PENDING_BYTES:
-            self._flush_handle.cancel()
             if self._pending_bytes >= MAX_BACKLOG:
-                self._flush_handle = None
                 self.flush()
             else:
-                self._flush_handle = tap._loop.call_soon(self._flush_turn)
+                tap._decoding.hurry()
         return at
-
-    def _flush_when_quiet(self) -> None:
-        self._flush_handle = None
-        if not self._pending:
-            return
-        now = time.time()
-        busy = now - self.tap._last_chunk_at < DECODE_DELAY / 2
-        waited = now - self._pending[0][1]
-        if busy and waited < MAX_DEFER:
-            # Look again after as long as it has waited (2, 4, 8... ms), not every DECODE_DELAY:
-            # under a class's load the tap is never quiet, and a timer per connection every 2 ms
-            # until MAX_DEFER was ~25 timers a batch, each an object for the collector.
-            again = min(max(waited, DECODE_DELAY), MAX_DEFER - waited)
-            self._flush_handle = self.tap._loop.call_later(again, self._flush_when_quiet)
-            return
-        self._flush_turn()
-
-    def _flush_turn(self) -> None:
-        tap = self.tap
-        if tap._turn_spent >= TURN_BUDGET:  # others' turns took this pass: the next one, then
-            self._flush_handle = tap._loop.call_soon(self._flush_turn)
-            return
-        if not tap._turn_spent:
-            # A new pass: callbacks made now run in the next one, before turns deferred later.
-            tap._loop.call_soon(_new_pass, tap)
-        self._flush_handle = None
-        more, made = self._decode_pending(MAX_TURN_EVENTS)
-        tap._turn_spent += made or 1
-        if more:  # more left: after what else the loop has to do
-            self._flush_handle = tap._loop.call_soon(self._flush_turn)
 
     def flush(self) -> None:
         """Decode what the relay has noted so far, in order (also called on demand)."""
@@ -406,9 +372,6 @@ class Connection:
         """Decode the noted chunks in order. With a ``limit``, stop once that many events came
         (inside a chunk of frames, if need be). Returns whether some are left, and how many
         events came."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
         pending, self._pending = self._pending, []
         self._pending_bytes = 0
         made = 0

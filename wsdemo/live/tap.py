@@ -57,6 +57,7 @@ from typing import Callable, Iterable
 
 from .. import wire
 from .callbacks import subscribe
+from .decoding import DecodeQueue
 from .link import Link
 from .network import Network
 from .recording import LOW_WATER, Connection
@@ -185,7 +186,7 @@ class Tap:
         self._closed_recorded = 0  # closed connections in ``connections``
         self._next_id = 1
         self._last_chunk_at = 0.0  # time.time() of the last chunk relayed, any connection
-        self._turn_spent = 0  # events decoded by scheduled turns in this pass of the loop (recording.py)
+        self._decoding = DecodeQueue(self)  # connections with chunks to decode, one timer for all
         self._subscribers: list[Callable] = []
         self._conn_subscribers: list[Callable] = []
 
@@ -310,6 +311,7 @@ class Tap:
             link._maybe_finish()
         for conn in self.connections:
             conn.flush()
+        self._decoding.cancel()
         for server in servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), 2)
