@@ -61,6 +61,7 @@ from .decoding import DecodeQueue
 from .link import Link
 from .network import Network
 from .recording import LOW_WATER, Connection
+from .sides import READ_SIZE
 
 log = logging.getLogger("wsdemo.tap")
 
@@ -187,6 +188,7 @@ class Tap:
         self._next_id = 1
         self._last_chunk_at = 0.0  # time.time() of the last chunk relayed, any connection
         self._decoding = DecodeQueue(self)  # connections with chunks to decode, one timer for all
+        self._read_view = memoryview(bytearray(READ_SIZE))  # every side reads into it (sides.py)
         self._subscribers: list[Callable] = []
         self._conn_subscribers: list[Callable] = []
 
