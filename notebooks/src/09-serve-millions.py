@@ -265,10 +265,10 @@ print("a poll carries more bytes than a pushed chat frame:", poll_bytes > frame_
 #   better than shown.
 # - **A burst on loopback** is the friendliest case: no network, no slow readers, no TLS to
 #   encrypt.
-# - **The tap's own cost.** Through the tap every frame is also relayed, decoded and recorded.
-#   And the recording is made of many small Python objects, which the garbage collector walks
-#   on each *full* pass. Here is how long one full pass takes now, with this notebook's
-#   recording in memory (live):
+# - **The tap's own cost.** Through the tap every frame is also relayed, decoded and recorded,
+#   on the same loop as the server. And the garbage collector's *full* passes walk every object
+#   alive in the process, this kernel's own too. Here is how long one full pass takes now
+#   (live):
 
 # %% tags=["nbval-ignore-output"]
 started = time.perf_counter()
@@ -277,11 +277,16 @@ pause_ms = 1000 * (time.perf_counter() - started)
 print(f"one full garbage collection: {pause_ms:.1f} ms, with {len(gc.get_objects()):,} objects tracked")
 
 # %% [markdown]
-# While it runs, no frame moves. The course's classroom benchmark (`bench/classroom.py`: 50
-# students in another process) measured this on the machine the course was written on:
-# straight to Tornado, chat messages arrived within 41 ms for 99 in 100 (cursors 57 ms), with
-# the server using 18% of a core; through the tap, within 362 ms (cursors 254 ms), because full
-# passes walked the recording. A production server keeps no such recording.
+# While it runs, no frame moves. The course's classroom benchmark (`bench/classroom.py`: the
+# lab as `python -m wsdemo serve`, 50 students in another process, each chatting and moving a
+# cursor 30 times a second) measured this on the machine the course was written on, in two
+# 20-second runs. Straight to Tornado, 99 in 100 chat messages reached a student's socket
+# within 2.9 to 3.5 ms, with the server using 15% of a core; through the tap, within 5.8 ms
+# in one run and 19 ms in the other, with 23 to 24%. The pauses make the difference: run with
+# the lab on a kernel-like loop, the same benchmark counted two full passes during one tap run,
+# the longest 28 ms. Earlier versions of the lab were far slower through the tap (362 ms):
+# their recording was a hundred thousand small objects for every full pass to walk. A
+# production server keeps no such recording.
 #
 # ## Two servers, one room
 #
