@@ -21,6 +21,15 @@ def _handler_of(server, conn) -> BaseSocket:
     return handlers[0]
 
 
+async def _echo_through_tap(server):
+    """A raw client on /echo through the tap: it, its tap connection, and Tornado's handler."""
+    raw = await Raw.open(server.port)
+    await raw.send(handshake("/echo"))
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
+    conn = conn_for_port(server, raw.local_port)
+    return raw, conn, _handler_of(server, conn)
+
+
 async def test_what_the_app_writes_is_relayed_before_the_loop_runs_again(server):
     client = await server.connect("/echo")
     await client.send("hello")
@@ -94,11 +103,7 @@ async def test_a_client_that_pauses_gets_every_byte_in_order_through_both_paths(
 
 
 async def test_writes_after_a_pause_follow_the_bytes_still_in_the_socket(server):
-    raw = await Raw.open(server.port)
-    await raw.send(handshake("/echo"))
-    assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
-    conn = conn_for_port(server, raw.local_port)
-    handler = _handler_of(server, conn)
+    raw, conn, handler = await _echo_through_tap(server)
     link = server.tap.link_from_upstream(("127.0.0.1", conn.upstream_port))
     # No await in between: as asyncio would when the client's buffer filled and then drained.
     link.client.pause_writing()
@@ -114,11 +119,7 @@ async def test_writes_after_a_pause_follow_the_bytes_still_in_the_socket(server)
 
 
 async def test_the_app_closing_comes_after_every_byte_it_handed_over(server):
-    raw = await Raw.open(server.port)
-    await raw.send(handshake("/echo"))
-    assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
-    conn = conn_for_port(server, raw.local_port)
-    handler = _handler_of(server, conn)
+    raw, _, handler = await _echo_through_tap(server)
     handler.write_message("last words")
     handler.close(1001, "going away")
     data = await raw.read_all()
