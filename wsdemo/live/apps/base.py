@@ -118,6 +118,19 @@ def peer_port(request: tornado.httputil.HTTPServerRequest) -> int | None:
     return address[1] if isinstance(address, tuple) and len(address) >= 2 else None
 
 
+def record_backlog(handler: tornado.web.RequestHandler, state: "AppState", buffered: int) -> str:
+    """``handler``'s client is being closed for not reading, ``buffered`` bytes waiting for it
+    (over ``state.send_backlog``): logged, kept in ``state.backpressure_log``; returns the reason."""
+    limit = state.send_backlog
+    request = handler.request
+    log.info("closing %s %s: %d bytes unread (the limit is %d)", request.remote_ip, request.path,
+             buffered, limit)
+    reason = f"not reading: {buffered} bytes waiting, over the limit of {limit // 1024} KiB (send_backlog)"
+    state.backpressure_log.append(Backlogged(time.time(), request.path, peer_port(request), buffered,
+                                             limit, reason))
+    return reason
+
+
 def close_reason(text: str) -> str:
     """``text`` cut to the 123 bytes a close frame can carry, on a character boundary."""
     data = text.encode()
@@ -472,13 +485,9 @@ class BaseSocket(Guarded, tornado.websocket.WebSocketHandler):
             return
         # Measured after the write: Tornado has already handed the kernel what it would take,
         # so this is what really waits for the client (compressed, framed), not the message size.
-        pending, limit = self._backlog, self.state.send_backlog
-        if pending > limit:
-            log.info("closing %s %s: %d bytes unread", self.request.remote_ip, self.request.path, pending)
-            reason = f"not reading: {pending} bytes waiting, over the limit of {limit // 1024} KiB (send_backlog)"
-            self.state.backpressure_log.append(Backlogged(
-                time.time(), self.request.path, peer_port(self.request), pending, limit, reason))
-            self.close(1008, reason)
+        pending = self._backlog
+        if pending > self.state.send_backlog:
+            self.close(1008, record_backlog(self, self.state, pending))
 
     @property
     def _backlog(self) -> int:

@@ -30,19 +30,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import time
 from typing import Callable
 
 from tornado.http1connection import HTTP1Connection
 
 from ...wire import encode_sse
-from .base import Backlogged, peer_port
+from .base import record_backlog
 from .feed import MAX_INTERVAL_MS, MIN_INTERVAL_MS
 from .params import number_argument, whole_argument, whole_number
 from .poll import MAX_SEQ, _FeedHandler
-
-log = logging.getLogger("wsdemo.apps")
 
 DEFAULT_RETRY_MS = 3000
 MAX_RETRY_MS = 60_000
@@ -83,11 +79,10 @@ class SseHandler(_FeedHandler):
             feed.interval_ms = interval
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("X-Accel-Buffering", "no")  # reverse proxies: pass each event on at once
-        # ...and TCP too: no event waits for a delayed ACK (see BaseSocket.open). The stream is
-        # HTTP/1's connection's; Tornado's connection interface types none.
-        stream = getattr(self.request.connection, "stream", None)
-        if stream is not None:
-            stream.set_nodelay(True)
+        connection = self.request.connection
+        if isinstance(connection, HTTP1Connection):  # what Tornado's HTTP server makes
+            # ...and TCP too: no event waits for a delayed ACK (see BaseSocket.open).
+            connection.stream.set_nodelay(True)
         self._gone = asyncio.get_running_loop().create_future()
         state.streams.add(self)
         try:
@@ -143,14 +138,8 @@ class SseHandler(_FeedHandler):
         size = len(block)
         self._backlog += size
         self.flush().add_done_callback(lambda fut: self._written(size, fut))
-        state = self.state
-        limit = state.send_backlog
-        if self._backlog > limit:
-            log.info("closing %s %s: %d bytes unread (the limit is %d)", self.request.remote_ip,
-                     self.request.path, self._backlog, limit)
-            state.backpressure_log.append(Backlogged(  # the notebook's record, as for WebSockets
-                time.time(), self.request.path, peer_port(self.request), self._backlog, limit,
-                f"not reading: {self._backlog} bytes waiting, over the limit of {limit // 1024} KiB (send_backlog)"))
+        if self._backlog > self.state.send_backlog:
+            record_backlog(self, self.state, self._backlog)  # the notebook's record, as for WebSockets
             self._stop()
             connection = self.request.connection
             if isinstance(connection, HTTP1Connection):  # what Tornado's HTTP server makes
