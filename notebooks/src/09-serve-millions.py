@@ -280,9 +280,10 @@ print(f"one full garbage collection: {pause_ms:.1f} ms, with {len(gc.get_objects
 # While it runs, no frame moves. The course's classroom benchmark (`bench/classroom.py`: the
 # lab as `python -m wsdemo serve`, 50 students in another process, each chatting and moving a
 # cursor 30 times a second, all over loopback with no network conditions set) measured this on
-# the machine the course was written on, in two 20-second runs. Straight to Tornado, 99 in 100
-# chat messages reached a student's socket within 2.9 to 3.5 ms, with the server using 15% of
-# a core; through the tap, within 5.8 ms in one run and 19 ms in the other, with 23 to 24%.
+# the machine the course was written on, in three rounds of a minute for each path. Straight to
+# Tornado, 99 in 100 chat messages reached a student's socket within 3.2 ms (2.6 to 3.4 ms in
+# the three rounds), with the server using 17% of a core; through the tap, within 8.3 ms (7.3
+# to 9.1 ms), with 28%.
 # The tap shares the server's loop: every chunk the class sends costs it a read, a relay and
 # a decode, and a message can wait behind that work. Full passes come on top: the same
 # benchmark, with the lab on a kernel-like loop, counted two during one tap run, the longest
