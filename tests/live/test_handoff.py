@@ -146,3 +146,49 @@ async def test_the_labs_websockets_and_event_streams_send_small_frames_at_once(s
     stream = next(iter(server.app_state.streams))
     assert stream.request.connection.stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     await raw.close()
+
+
+# ---- the other way: what the tap relays from its client is handed to the app's stream
+
+
+def _stream_of(server, conn):
+    link = server.tap.link_from_upstream(("127.0.0.1", conn.upstream_port))
+    assert link is not None and link.stream is not None
+    return link, link.stream
+
+
+async def test_what_the_client_sends_reaches_the_app_without_its_socket(server):
+    raw, conn, _ = await _echo_through_tap(server)
+    link, stream = _stream_of(server, conn)
+    through_socket = stream.from_socket  # the request head
+    conn.flush()
+    assert through_socket == conn.bytes["client"] == link.server.to_socket
+    for text in (b"one", b"two", b"three"):
+        await raw.send(client_frame(0x1, text))
+        frame = wire.FrameDecoder().feed(await asyncio.wait_for(raw.reader.read(100), T))[0]
+        assert frame.payload == text
+    # Every frame was read by the app, none of it through the socket.
+    conn.flush()
+    assert stream.from_socket == through_socket and conn.bytes["client"] > through_socket
+    await raw.close()
+
+
+async def test_bytes_handed_in_wait_behind_bytes_still_in_the_socket(server):
+    raw, conn, _ = await _echo_through_tap(server)
+    link, stream = _stream_of(server, conn)
+    # No await in between: as when network conditions sent "first" through the socket and
+    # were lifted before the app read it.
+    link.server.send(client_frame(0x1, b"first"))
+    link.client.take(client_frame(0x1, b"second"))  # must not overtake it
+    decoder = wire.FrameDecoder()
+    got: list[bytes] = []
+    while len(got) < 2:
+        got += [f.payload for f in decoder.feed(await asyncio.wait_for(raw.reader.read(100), T))]
+    assert got == [b"first", b"second"]
+    # ...and once the socket's bytes are read, the next ones are handed in again.
+    through_socket = stream.from_socket
+    assert through_socket == link.server.to_socket
+    await raw.send(client_frame(0x1, b"third"))
+    assert decoder.feed(await asyncio.wait_for(raw.reader.read(100), T))[0].payload == b"third"
+    assert stream.from_socket == through_socket
+    await raw.close()

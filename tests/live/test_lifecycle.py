@@ -18,7 +18,12 @@ def open_fds() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """No socket listens on ``port``: a server may bind it again. With SO_REUSEADDR, as
+    Tornado and asyncio bind: the app closes each TCP connection first after the closing
+    handshake (RFC 6455 7.1.1: the server, "so that it holds the TIME_WAIT state"), and a
+    plain bind fails on those TIME_WAIT entries for a minute."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

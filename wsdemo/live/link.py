@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import struct
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Callable
@@ -16,9 +15,10 @@ from typing import TYPE_CHECKING, Callable
 from .. import wire
 from .network import Network, Schedule
 from .recording import Delivery
-from .sides import LINGER, MAX_HELD, Side, TlsSide, http_refusal, unacked
+from .sides import LINGER, LINGER_RESET, MAX_HELD, Side, TlsSide, http_refusal, unacked, unread
 
 if TYPE_CHECKING:
+    from .handoff import TappedStream
     from .recording import Connection
     from .tap import Tap
 
@@ -26,7 +26,6 @@ log = logging.getLogger("wsdemo.tap")
 
 # How often a side that is ending checks whether its peer has taken every byte yet.
 _FLUSH_POLL = 0.002
-_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 _DUE_SLACK = 0.0001  # seconds: a timer may fire this early; bytes due that soon go now
 # What the tap may answer for the app when a request head cannot be read (the decoder's hint).
 _STATUS_LINES = {400: b"400 Bad Request", 431: b"431 Request Header Fields Too Large"}
@@ -91,7 +90,7 @@ class _Lane:
                 continue
             self.held -= len(item)
             if receiver is not None and receiver.transport is not None:
-                receiver.transport.write(item)
+                receiver.send(item)
             if extra is not None and link.conn is not None:
                 link.conn.deliveries.append(Delivery(self.sender, extra[0], time.time(), extra[1]))
         if self.full and self.held <= MAX_HELD // 2:
@@ -129,6 +128,7 @@ class Link:
         self.idle_timer: asyncio.TimerHandle | None = None  # only with Tap.idle_timeout
         self.last_read = 0.0  # loop.time() of the last chunk read from either side
         self.upstream: tuple[str, int] | None = None  # the app-side socket's address (handoff.py)
+        self.stream: TappedStream | None = None  # the app's stream for it, once it wrote
 
     def other(self, side: Side) -> Side | None:
         return self.server if side is self.client else self.client
@@ -215,9 +215,27 @@ class Link:
             self.server.in_socket += size
 
     def relay(self, side: Side, data: bytes) -> None:
-        other = self.server if side is self.client else self.client
+        if side is self.client:
+            other = self.server
+            stream = self.stream
+            if other is not None and stream is not None and stream.from_tap(data, other.to_socket):
+                if stream.inbox_full:  # the app reads no more for now: so neither does the tap
+                    other.pause_writing()
+                return
+        else:
+            other = self.client
         if other is not None and other.transport is not None:
-            other.transport.write(data)
+            other.send(data)
+
+    def client_unread(self) -> int:
+        """Bytes the client sent that wait in the tap's socket, unread (0 if unknown)."""
+        transport = self.client.transport
+        return 0 if transport is None else unread(transport)
+
+    def inbox_drained(self) -> None:
+        """The app read everything handed in (``TappedStream.from_tap``)."""
+        if self.server is not None and self.server.write_paused:
+            self.server.resume_writing()
 
     # -- network conditions ----------------------------------------------------
 
@@ -370,7 +388,7 @@ class Link:
         if reset:
             try:
                 transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                                              _LINGER_RESET)
+                                                              LINGER_RESET)
             except (AttributeError, OSError):
                 pass
             transport.abort()

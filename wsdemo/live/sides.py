@@ -24,15 +24,18 @@ log = logging.getLogger("wsdemo.tap")
 
 # Seconds a closed connection may take to hand its last buffered bytes to a peer.
 LINGER = 5.0
+LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
 # Bytes the kernel still holds for a socket's peer, sent or not but not yet acknowledged
 # (Linux's SIOCOUTQ, the same number as TIOCOUTQ); elsewhere only asyncio's buffer is awaited.
+# And bytes it holds from the peer, not read yet (FIONREAD; SIOCINQ on Linux).
 if sys.platform.startswith("linux"):
     import fcntl
     import termios
 
     _SIOCOUTQ: int | None = termios.TIOCOUTQ
+    _FIONREAD: int | None = termios.FIONREAD
 else:
-    _SIOCOUTQ = None
+    _SIOCOUTQ = _FIONREAD = None
 _TCP_CLOSE = 7  # tcpi_state of a connection that is gone (reset): nothing more will be acknowledged
 # Bytes a lane (one direction under network conditions) may hold before the tap stops reading
 # from their sender, as a full network path would: flow control still reaches the sender.
@@ -44,6 +47,17 @@ def http_refusal(status: bytes, text: str, retry: bool = True) -> bytes:
     return (b"HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n%s"
             b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
             % (status, b"Retry-After: 5\r\n" if retry else b"", len(body), body))
+
+
+def unread(transport: asyncio.Transport) -> int:
+    """Bytes the peer of ``transport``'s socket sent that wait there unread (0 if unknown)."""
+    if _FIONREAD is None:
+        return 0
+    try:
+        sock = transport.get_extra_info("socket")
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), _FIONREAD, b"\0\0\0\0"))[0]
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def unacked(transport: asyncio.Transport) -> int:
@@ -82,6 +96,9 @@ class Side(asyncio.BufferedProtocol):
         # The app's side only: bytes Tornado sent through this socket that the tap has not
         # read yet; while there are some, what Tornado writes next must follow them (handoff.py).
         self.in_socket = 0
+        # ...and the other way: bytes the tap wrote to this socket (the app must read them
+        # all before the tap hands it bytes directly: handoff.py).
+        self.to_socket = 0
         if sender == "client" and type(self) is Side:
             # The first chunk is looked at once (a TLS ClientHello on this plain port?), then
             # this instance attribute goes and every later chunk takes the class's method.
@@ -122,6 +139,13 @@ class Side(asyncio.BufferedProtocol):
             conn._note(self.sender, data)  # ...then note it for decoding
         else:
             link.lanes[self.sender].push(data, conn._note(self.sender, data))
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to this side's socket (relayed from the other side)."""
+        transport = self.transport
+        assert transport is not None, "relayed to a side that is gone"
+        self.to_socket += len(data)
+        transport.write(data)
 
     def _first_chunk(self, data: bytes) -> None:
         del self.data_received
