@@ -34,11 +34,11 @@ import tornado.httpserver
 import tornado.ioloop
 import tornado.iostream
 
+from .sides import LINGER_RESET
+
 if TYPE_CHECKING:
     from .link import Link
     from .tap import Tap
-
-from .sides import LINGER_RESET
 
 log = logging.getLogger("wsdemo.tap")
 _READ = tornado.ioloop.IOLoop.READ
@@ -114,7 +114,7 @@ class TappedStream(tornado.iostream.IOStream):
 
     def close_fd(self) -> None:
         link = self._link
-        if self._inbox or (link is not None and link.stream is self and link.client_unread()):
+        if self._inbox or (link is not None and link.client_unread()):
             # Closed with bytes its client sent and it never read (handed in, or still in the
             # tap's socket from the client): a direct client's bytes would be in this socket,
             # and the kernel resets a connection closed with data unread. So must the tap.

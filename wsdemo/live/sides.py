@@ -49,29 +49,30 @@ def http_refusal(status: bytes, text: str, retry: bool = True) -> bytes:
             % (status, b"Retry-After: 5\r\n" if retry else b"", len(body), body))
 
 
-def unread(transport: asyncio.Transport) -> int:
-    """Bytes the peer of ``transport``'s socket sent that wait there unread (0 if unknown)."""
-    if _FIONREAD is None:
+def _queued(transport: asyncio.Transport, request: int | None, sent: bool) -> int:
+    """What the kernel holds in one of the queues of ``transport``'s socket (``request``: the
+    ioctl that counts it; None where there is none), 0 if unknown. ``sent``: the send queue,
+    which is 0 once the connection was reset (nothing more will be acknowledged)."""
+    if request is None:
         return 0
     try:
         sock = transport.get_extra_info("socket")
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), _FIONREAD, b"\0\0\0\0"))[0]
+        if sent and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == _TCP_CLOSE:
+            return 0
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0"))[0]
     except (AttributeError, OSError, ValueError):
         return 0
+
+
+def unread(transport: asyncio.Transport) -> int:
+    """Bytes the peer of ``transport``'s socket sent that wait there unread (0 if unknown)."""
+    return _queued(transport, _FIONREAD, sent=False)
 
 
 def unacked(transport: asyncio.Transport) -> int:
     """Bytes written to ``transport``'s socket that its peer has not acknowledged yet, and
     still may (0 once the connection was reset)."""
-    if _SIOCOUTQ is None:
-        return 0
-    try:
-        sock = transport.get_extra_info("socket")
-        if sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] == _TCP_CLOSE:
-            return 0
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0\0\0\0"))[0]
-    except (AttributeError, OSError, ValueError):
-        return 0
+    return _queued(transport, _SIOCOUTQ, sent=True)
 
 
 # What one read takes at most (asyncio's own max_size for a socket read).
