@@ -47,6 +47,7 @@ import struct
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 from chat import GcPauses  # bench/chat.py, next to this file
 
@@ -444,26 +445,36 @@ class Lab:
                 self.proc.wait()
 
 
-def pooled(runs: list[tuple]) -> tuple:
-    """One path's rounds as one run: latencies pooled, counts summed, CPU shares averaged
-    over the time they took."""
-    results = [r[0] for r in runs]
-    walls = [r[5] for r in runs]
+class Run(NamedTuple):
+    """One path's run (or its rounds pooled): what format_row prints, and how long it took."""
+
+    result: dict
+    cpu: float  # the server process's share of a core
+    mine: float  # this (the students') process's share
+    load: float
+    late: list[float]  # the probe's lateness, ms
+    wall: float
+
+
+def pooled(runs: list[Run]) -> Run:
+    """One path's rounds as one run: latencies pooled, counts summed, CPU shares and load
+    averaged over the time they took."""
     merged: dict = {}
     for key in ("chat_lat", "chat_read", "cursor_lat", "chat_first", "chat_last"):
-        merged[key] = [v for r in results for v in r[key]]
+        merged[key] = [v for r in runs for v in r.result[key]]
     for key in ("chat_lost", "chat_expected", "cursor_lost", "frames_in"):
-        merged[key] = sum(r[key] for r in results)
+        merged[key] = sum(r.result[key] for r in runs)
     for key in ("chat_order", "cursor_order"):
-        merged[key] = all(r[key] for r in results)
-    share = [sum(r[i] * w for r, w in zip(runs, walls)) / sum(walls) for i in (1, 2, 3)]
-    return (merged, *share, [v for r in runs for v in r[4]])
+        merged[key] = all(r.result[key] for r in runs)
+    wall = sum(r.wall for r in runs)
+    return Run(merged, sum(r.cpu * r.wall for r in runs) / wall, sum(r.mine * r.wall for r in runs) / wall,
+               sum(r.load * r.wall for r in runs) / wall, [v for r in runs for v in r.late], wall)
 
 
 async def main(args) -> None:
     lab = Lab(args)
     follower = asyncio.ensure_future(lab.follow())
-    runs: dict[tuple[int, str], list[tuple]] = {}
+    runs: dict[tuple[int, str], list[Run]] = {}
     try:
         for n in args.students:
             for round_ in range(args.rounds):
@@ -478,7 +489,7 @@ async def main(args) -> None:
                     cpu = (cpu_seconds(lab.proc.pid) - cpu0) / wall
                     mine = (time.process_time() - mine0) / wall
                     late = lab.lateness(wall0, wall0 + wall)
-                    runs.setdefault((n, path), []).append((result, cpu, mine, load, late, wall))
+                    runs.setdefault((n, path), []).append(Run(result, cpu, mine, load, late, wall))
                     print(f"round {round_ + 1}: " + format_row(n, path, result, cpu, mine, load, late)
                           + " | " + lab.gc_pauses(wall0, wall0 + wall), flush=True)
     finally:
@@ -489,18 +500,19 @@ async def main(args) -> None:
     print(f"all {args.rounds} rounds together ({args.rounds} x {args.seconds:g} s a path):")
     for n in args.students:
         for path in ("tap", "direct"):
-            print(format_row(n, path, *by[(n, path)]))
+            print(format_row(n, path, *by[(n, path)][:5]))
     print()
     print(f"tap cost (tap/direct, same run, all rounds together), tick {args.tick_hz:g} Hz:")
     for n in args.students:
         t, d = by[(n, "tap")], by[(n, "direct")]
-        print(f"  {n:3d} students: chat p99 {ratio(pct(t[0]['chat_lat'], 99), pct(d[0]['chat_lat'], 99))} "
-              f"(read here {ratio(pct(t[0]['chat_read'], 99), pct(d[0]['chat_read'], 99))}), "
-              f"chat p50 {ratio(pct(t[0]['chat_lat'], 50), pct(d[0]['chat_lat'], 50))}, "
-              f"cursor p99 {ratio(pct(t[0]['cursor_lat'], 99), pct(d[0]['cursor_lat'], 99))}, "
-              f"server CPU {ratio(t[1], d[1])}")
-        tap_p99 = [pct(r[0]["chat_lat"], 99) for r in runs[(n, "tap")]]
-        direct_p99 = [pct(r[0]["chat_lat"], 99) for r in runs[(n, "direct")]]
+        tr, dr = t.result, d.result
+        print(f"  {n:3d} students: chat p99 {ratio(pct(tr['chat_lat'], 99), pct(dr['chat_lat'], 99))} "
+              f"(read here {ratio(pct(tr['chat_read'], 99), pct(dr['chat_read'], 99))}), "
+              f"chat p50 {ratio(pct(tr['chat_lat'], 50), pct(dr['chat_lat'], 50))}, "
+              f"cursor p99 {ratio(pct(tr['cursor_lat'], 99), pct(dr['cursor_lat'], 99))}, "
+              f"server CPU {ratio(t.cpu, d.cpu)}")
+        tap_p99 = [pct(r.result["chat_lat"], 99) for r in runs[(n, "tap")]]
+        direct_p99 = [pct(r.result["chat_lat"], 99) for r in runs[(n, "direct")]]
         print(f"       chat p99 in each round: tap {' '.join(f'{v:.1f}' for v in tap_p99)}, "
               f"direct {' '.join(f'{v:.1f}' for v in direct_p99)} ms")
     if args.profile:
