@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsdemo.wire import (
-    ConnectionDecoder, DecodeError, Frame, FrameDecoder, MessageAssembler, Opcode, ProtocolError, compute_accept,
-    encode_frame, parse_request, parse_response,
+    ConnectionDecoder, DecodeError, Frame, FrameDecoder, FrameEvent, MessageAssembler, MessageEvent, Opcode,
+    ProtocolError, Summary, compute_accept, encode_frame, parse_request, parse_response, summarize,
 )
 from wsdemo.wire.dump import decode_hex
 
@@ -225,3 +225,52 @@ def test_mutated_real_conversation_never_raises(mutations, points):
         if isinstance(e, DecodeError):
             assert "internal decoder error" not in e.error
             assert 0 <= e.offset <= dec.received[e.sender]
+
+
+def _fed(chunks, tallied):
+    """Feed (sender, bytes) chunks after the handshake; the chunks whose index is in ``tallied``
+    with a tally. Returns (events, tally, decoder)."""
+    dec = ConnectionDecoder(max_payload=500)
+    dec.feed("client", REQUEST, at=0.0)
+    dec.feed("server", RESPONSE, at=0.0)
+    tally = Summary()
+    events = []
+    for i, (who, chunk) in enumerate(chunks):
+        events += dec.feed(who, chunk, at=float(i), tally=tally) if i in tallied else dec.feed(who, chunk, at=float(i))
+    events += dec.eof("client", at=-1.0) + dec.eof("server", at=-1.0)
+    return events, tally, dec
+
+
+@st.composite
+def conversations(draw):
+    """Both directions after a handshake, cut into chunks and interleaved: valid frames (with
+    fragments, closes and bad UTF-8 among them) or random bytes after a valid prefix."""
+    chunks = []
+    for who, mask in (("client", b"abcd"), ("server", None)):
+        specs = draw(st.lists(frame_specs(allow_rsv1=False), max_size=5))
+        data = b"".join(encode_frame(op, p, fin=f, mask_key=mask and (k or mask)) for op, p, f, _, k in specs)
+        if draw(st.booleans()):
+            data += draw(st.binary(max_size=60))
+        chunks += [(who, c) for c in cut(data, draw(st.lists(st.integers(0, 1 << 17), max_size=6)))]
+    return draw(st.permutations(chunks))
+
+
+@FAST
+@given(conversations(), st.data())
+def test_a_tally_counts_what_the_events_would_have_been(chunks, data):
+    # With a tally, feed makes no frame or message events but counts them as summarize would;
+    # every other event is the same, and later chunks decode as if nothing had been tallied.
+    tallied = set(data.draw(st.lists(st.integers(0, max(0, len(chunks) - 1)), max_size=len(chunks))))
+    made, _, plain = _fed(chunks, set())
+    counted, tally, dec = _fed(chunks, tallied)
+    kept = (FrameEvent, MessageEvent)
+    skipped = [e for e in made if isinstance(e, kept) and int(e.at) in tallied]
+    assert [e for e in counted if isinstance(e, kept)] == [e for e in made if isinstance(e, kept) and e not in skipped]
+    assert not any(isinstance(e, kept) and int(e.at) in tallied for e in counted)
+    assert [e for e in counted if not isinstance(e, kept)] == [e for e in made if not isinstance(e, kept)]
+    expected = summarize(skipped)
+    for who in ("client", "server"):
+        assert (tally[who].frames, tally[who].messages, tally[who].payload_bytes, tally[who].framing_bytes,
+                tally[who].data_bytes) == (expected[who].frames, expected[who].messages, expected[who].payload_bytes,
+                                           expected[who].framing_bytes, expected[who].data_bytes)
+    assert dec.state is plain.state

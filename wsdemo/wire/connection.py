@@ -18,6 +18,7 @@ from .frames import DEFAULT_MAX_PAYLOAD, FrameDecoder, opcode_name
 from .handshake import DEFAULT_MAX_HEAD, Request, Response
 from .http import HttpReader
 from .sse import SseDecoder, is_event_stream
+from .stats import Summary
 from .lifecycle import State, Trigger, next_state
 from .messages import DEFAULT_MAX_FRAMES, MessageAssembler
 from .events import (
@@ -156,7 +157,14 @@ class ConnectionDecoder:
 
     # -- input ------------------------------------------------------------------------------
 
-    def feed(self, sender: str, data: bytes | bytearray | memoryview, at: float | None = None) -> list[Event]:
+    def feed(self, sender: str, data: bytes | bytearray | memoryview, at: float | None = None, *,
+             tally: Summary | None = None) -> list[Event]:
+        """Decode the next bytes ``sender`` sent; the events they completed, in order.
+
+        With ``tally``, frames and messages are counted into it (as ``Summary.add`` would count
+        their events) instead of returned: a caller that will not keep them (the tap, while
+        nobody watches) spares making them. Everything else is decoded and checked the same,
+        and every other event (errors, heads) is returned as usual."""
         if at is None:
             at = time.time()
         events: list[Event] = []
@@ -182,7 +190,7 @@ class ConnectionDecoder:
                 return events
             mode = d.mode
             if mode is Mode.WS:
-                self._frames(d, data, at, events)
+                self._frames(d, data, at, events, tally)
             elif mode is Mode.HTTP:
                 if self._sse is not None and sender == "server":
                     self._sse.raw += data
@@ -409,7 +417,8 @@ class ConnectionDecoder:
 
     # -- frames -----------------------------------------------------------------------------
 
-    def _frames(self, d: _Direction, data: bytes, at: float, events: list[Event]) -> None:
+    def _frames(self, d: _Direction, data: bytes, at: float, events: list[Event],
+                tally: Summary | None = None) -> None:
         # the hot path: the slots read directly (the properties' checks cost a call per chunk)
         decoder, assembler = d.frames, d.messages
         assert decoder is not None and assembler is not None, d.mode
@@ -422,8 +431,14 @@ class ConnectionDecoder:
         add = assembler.add
         append = events.append
         conn = self.connection
+        stats = None if tally is None else tally[sender]
         for f in frames:
-            append(FrameEvent(sender, at, f, f.offset, conn))
+            if stats is None:
+                append(FrameEvent(sender, at, f, f.offset, conn))
+            else:
+                stats.frames += 1
+                stats.framing_bytes += len(f.header)
+                stats.payload_bytes += f.payload_len
             if d.closed_frame:
                 append(DecodeError(sender, at, f"{opcode_name(f.opcode)} frame after this side's CLOSE frame: nothing may "
                                    f"follow a close (RFC 6455 section 5.5.1)", f.offset, fatal=False,
@@ -438,7 +453,11 @@ class ConnectionDecoder:
                 append(DecodeError(sender, at, e.message, off, fatal=False, connection=self.connection, kind=e.kind))
                 continue
             if m is not None:
-                append(MessageEvent(sender, at, m, conn))
+                if stats is None:
+                    append(MessageEvent(sender, at, m, conn))
+                else:
+                    stats.messages += 1
+                    stats.data_bytes += len(m.data)
                 if m.kind == "close" and not d.closed_frame:
                     d.closed_frame = True
                     self.state = next_state(self.state, Trigger.CLIENT_CLOSE if sender == "client" else Trigger.SERVER_CLOSE)
