@@ -265,3 +265,79 @@ async def test_decoding_keeps_up_with_a_continuous_stream(server):
     texts = [m.text for m in messages(conn, "client", "text")]  # ...the ring keeps the latest, in order
     assert texts == [f"s{i}" for i in range(n - len(texts), n)] and len(texts) > 100
     await client.close()
+
+
+async def test_while_nobody_watches_frames_wait_and_those_pushed_out_are_only_counted(server):
+    # Nobody subscribed and nobody waits: past the handshake, a window of chunks (the ring's
+    # count) waits undecoded; older ones are checked and counted, not kept as events. What a
+    # read shows is exact all the same: every frame counted, the newest in order, every chunk.
+    from wsdemo.live import recording
+
+    server.tap.ring_size = 20  # the window and the rings of connections opened from here on
+    client = await server.connect("/echo")
+    conn = client.connection
+    n = 100
+    for i in range(n):
+        await client.send(f"m{i}")
+        assert await client.recv(timeout=T) == f"m{i}"
+    await asyncio.sleep(3 * recording.MAX_DEFER)  # eager decoding would have run by now
+    assert 0 < conn.pending_chunks <= 20 * 5 // 4
+    summary = conn.summary()  # a read: the window is decoded
+    assert conn.pending_chunks == 0
+    assert (summary.client.messages, summary.server.messages) == (n, n)
+    assert summary.client.data_bytes == summary.server.data_bytes == sum(len(f"m{i}") for i in range(n))
+    events = list(conn.events)
+    assert len(events) + conn.dropped_events == 2 + 4 * n  # the two heads, then a frame and a message each
+    texts = [(e.sender, e.message.text) for e in events if isinstance(e, wire.MessageEvent)]
+    expected = [(who, f"m{i}") for i in range(n) for who in ("client", "server")]
+    assert len(texts) >= 10 and texts == expected[-len(texts):]
+    assert len(conn.chunks) + conn.dropped_chunks == 2 + 2 * n  # every chunk kept, as ever, within the ring
+    assert conn.chunks[-1][2] == wire.encode_frame(wire.Opcode.TEXT, f"m{n - 1}")
+
+    seen = []
+    unsubscribe = server.tap.subscribe(seen.append)  # someone watches: decoded as it comes again
+    await client.send("watched")
+    assert await client.recv(timeout=T) == "watched"
+    await wait_until(lambda: any(isinstance(e, wire.MessageEvent) and e.message.text == "watched"
+                                 and e.sender == "server" for e in seen))
+    unsubscribe()
+    await client.close()
+
+
+async def test_a_close_with_a_window_to_decode_is_reported_once_decoded_without_holding_the_loop(server):
+    # A connection nobody watched closes with its window undecoded: it is decoded in the
+    # queue's turns (the loop keeps turning meanwhile), and the close is reported to the
+    # connection subscribers once the recording is complete.
+    from wsdemo.live import recording
+
+    client = await server.connect("/echo")
+    conn = client.connection
+    n = 400
+    for i in range(n):
+        await client.send(f"w{i}")
+        assert await client.recv(timeout=T) == f"w{i}"
+    assert conn.pending_chunks > recording.CLOSE_AT_ONCE
+    loop = asyncio.get_running_loop()
+    passes = {"n": 0, "closed_at": None}
+
+    def turn():  # counts the loop's passes, and notes the first one that saw the close
+        passes["n"] += 1
+        if passes["closed_at"] is None and not conn.is_open:
+            passes["closed_at"] = passes["n"]
+        loop.call_soon(turn)
+
+    reported = []
+
+    def on_connection(c):
+        if c is conn and not c.is_open:
+            reported.append((passes["n"], c.pending_chunks, c.summary().client.messages,
+                             [e.message.kind for e in c.events if isinstance(e, wire.MessageEvent)][-1:]))
+
+    unsubscribe = server.tap.subscribe_connections(on_connection)
+    loop.call_soon(turn)
+    await client.close()
+    await wait_until(lambda: reported)
+    unsubscribe()
+    at, pending, messages_seen, last = reported[0]
+    assert pending == 0 and messages_seen == n + 1 and last == ["close"]  # every message, then the Close
+    assert at - passes["closed_at"] >= 3, (at, passes)  # decoded over several passes of the loop

@@ -403,6 +403,8 @@ class Link:
         conn = self.conn
         if conn is None or "client" in self.eofs:
             return False  # the client had finished (a cut head is its own doing)
+        if conn._response is not None:
+            return False  # the app answered (and its frames need not be decoded to know it)
         conn.flush()  # first: what the app sent may still wait to be counted
         if conn.bytes["server"] or conn._response is not None:
             return False  # the app answered

@@ -1,7 +1,8 @@
 """A connection's recording: what the tap noted, decoded in order into bounded rings.
 
 The relay notes each chunk (``Connection._note``) and goes on; decoding runs a moment later,
-while the tap is quiet (see DECODE_DELAY), or at once when someone reads ``events``. Every
+while the tap is quiet (see DECODE_DELAY), or at once when someone reads ``events``; while
+nobody watches, only when someone reads (see LAZY_BYTES). Every
 event and stored chunk is redacted first. What a connection keeps counts towards its tap's
 byte budget (``Tap.budget_bytes``); ``event_bytes`` estimates an event's share.
 """
@@ -14,6 +15,7 @@ import logging
 import sys
 import time
 from collections import deque
+from functools import partial
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from .. import wire
@@ -51,6 +53,19 @@ MAX_TURN_EVENTS = 1000
 TURN_BUDGET = 200
 TURN_SLICE = 4096
 MAX_BACKLOG = 8 * MAX_PENDING_BYTES
+# Decoding is lazy while nobody watches a connection (no tap subscriber, no wait_for): once its
+# handshake is decoded, its frames wait undecoded, a window of at most a ring's worth of chunks
+# (ring_size) and LAZY_BYTES, until someone reads the recording (which decodes the window, as
+# above) or starts watching. Chunks pushed out of the window are decoded in the queue's turns
+# without being kept: frames and messages only counted (``wire.ConnectionDecoder.feed``'s
+# tally), so ``summary()`` stays exact, the decoder stays in step and errors are still
+# recorded; their events count in ``dropped_events``. The chunks are kept as ever. Making
+# and keeping every event costs several times what checking and counting it costs, and a
+# class's load decodes ~6,000 events a second on the server's loop (bench/classroom.py).
+LAZY_BYTES = 256 << 10
+# A connection closed with more undecoded chunks than this is decoded in the queue's turns, not
+# at once (a window takes ~10 ms; see Tap._closed); fewer take ~0.5 ms at most.
+CLOSE_AT_ONCE = 64
 
 
 class Delivery(NamedTuple):
@@ -188,6 +203,7 @@ class Connection:
         self._events = _Ring(ring_size, ring_bytes, tap)  # of rows (see record_store)
         self._record = EventRecord(self._events)
         self._chunks = _Ring(ring_size, ring_bytes, tap)  # of (sender, at, bytes)
+        self._window = ring_size  # chunks that may wait undecoded while nobody watches (LAZY_BYTES)
         # Chunks held back by network conditions (see ``deliveries``): made when first used,
         # as most connections never see conditions (an empty deque is ~600 bytes).
         self._deliveries: deque[Delivery] | None = None
@@ -201,6 +217,7 @@ class Connection:
         self._pending: list[tuple[str, float, bytes | None]] = []
         self._pending_bytes = 0
         self._due = False  # in the tap's decode queue (decoding.py)
+        self._closing = False  # closed, its window still to decode before the close is reported (Tap._closed)
         self._redactors = {"client": wire.HeadRedactor(), "server": wire.HeadRedactor()}
         # The tap's own port towards Tornado: the handler sees it as its peer, which is how
         # server.participants() pairs handlers with these records.
@@ -277,7 +294,8 @@ class Connection:
 
     @property
     def pending_chunks(self) -> int:
-        """Chunks relayed but not decoded yet (at most about MAX_PENDING: see DECODE_DELAY)."""
+        """Chunks relayed but not decoded yet: at most about MAX_PENDING (see DECODE_DELAY), or
+        while nobody watches, a window of up to ``ring_size`` (see LAZY_BYTES)."""
         return len(self._pending)
 
     @property
@@ -355,6 +373,8 @@ class Connection:
         if data is not None:
             self._pending_bytes += len(data)
         if not self._due:
+            if self._lazy() and not self._over_window():
+                return at
             self._due = True
             tap._decoding.add(self)
         elif len(pending) >= MAX_PENDING or self._pending_bytes >= MAX_PENDING_BYTES:
@@ -368,13 +388,92 @@ class Connection:
         """Decode what the relay has noted so far, in order (also called on demand)."""
         self._decode_pending(None)
 
+    def _lazy(self) -> bool:
+        """Nobody watches and the handshake is decoded: frames may wait (see LAZY_BYTES)."""
+        return (self._waiters is None and not self.tap._subscribers and self.decoder.upgraded
+                and not self._closing)
+
+    def _over_window(self) -> bool:
+        """The undecoded chunks are a quarter past the window: time to pass the oldest."""
+        return len(self._pending) > self._window * 5 // 4 or self._pending_bytes > LAZY_BYTES * 5 // 4
+
+    def _counted(self) -> int:
+        s = self._summary
+        return s.client.frames + s.client.messages + s.server.frames + s.server.messages
+
+    def _pass_excess(self, limit: int) -> tuple[bool, int]:
+        """A scheduled turn while nobody watches: decode the oldest chunks past the window,
+        counting their frames and messages without keeping them; stop once about ``limit``
+        were counted. Returns whether some are left to pass, and how many were counted."""
+        pending = self._pending
+        n = len(pending)
+        window = self._window
+        over = self._pending_bytes - LAZY_BYTES
+        k = 0
+        while k < n and (n - k > window or over > 0):
+            data = pending[k][2]
+            if data is not None:
+                over -= len(data)
+            k += 1
+        made = 0
+        summary = self._summary
+        client, server = summary.client, summary.server
+        feed = self.decoder.feed
+        done = 0  # chunks passed
+        left = None  # the end of a chunk this turn stopped in
+        for i in range(k):
+            sender, at, data = pending[i]
+            before = client.frames + client.messages + server.frames + server.messages
+            if data is None:
+                events = self._decode(self.decoder.eof, sender, at)
+            else:
+                self._pending_bytes -= len(data)
+                if type(data) is not _Rest:  # kept as when decoded in full: upgraded, so not redacted
+                    self.bytes[sender] += len(data)
+                    self._store(sender, at, data)
+                if len(data) <= TURN_SLICE:  # most chunks: the call made directly, as it is most of the cost
+                    try:
+                        events = feed(sender, data, at, tally=summary)
+                    except Exception as exc:
+                        events = self._failed(exc, sender, at)
+                else:
+                    events, rest = self._decode_frames(sender, data, at, limit, made, summary)
+                    if rest:
+                        left = (sender, at, _Rest(rest))
+            counted = client.frames + client.messages + server.frames + server.messages - before
+            self._events.dropped += counted
+            for event in events:
+                self._emit(event)
+            made += counted + len(events)
+            done += 1
+            if left is not None or (made >= limit and done < k):
+                break
+        # In place: a new list of the window at every turn was a young object the collector
+        # walked whole (thousands of references) at its next pass.
+        del pending[:done]
+        if left is not None:
+            pending.insert(0, left)
+            self._pending_bytes += len(left[2])
+        return done < k or left is not None, made
+
     def _decode_pending(self, limit: int | None) -> tuple[bool, int]:
         """Decode the noted chunks in order. With a ``limit``, stop once that many events came
         (inside a chunk of frames, if need be). Returns whether some are left, and how many
-        events came."""
+        events came. A scheduled turn (a ``limit``) while nobody watches only passes the
+        chunks past the window (``_pass_excess``)."""
+        if limit is not None and self._lazy():
+            return self._pass_excess(limit)
+        more, made = self._decode_all(limit)
+        if self._closing and not more:
+            self._closing = False
+            self.tap._finish_close(self)
+        return more, made
+
+    def _decode_all(self, limit: int | None) -> tuple[bool, int]:
         pending, self._pending = self._pending, []
         self._pending_bytes = 0
         made = 0
+        handshake = limit is not None and not self.decoder.upgraded  # a turn may end it
         for n, (sender, at, data) in enumerate(pending):
             rest = None
             if data is None:
@@ -391,41 +490,56 @@ class Connection:
                     stored = self._redact_chunk(sender, data, start)
                     events = self._decode(self.decoder.feed, sender, data, at)
                     stored = self._redact_rest(sender, data, start, stored, events)
-                if len(stored) < _COPY_BELOW:
-                    # A chunk as read sits alone in what was a 256 KiB receive buffer: kept, a
-                    # 100-byte chunk would hold a whole 4 KiB page. A copy packs it with others.
-                    stored = bytes(memoryview(stored))
-                self._chunks.add((sender, at, stored), _CHUNK + len(stored))
+                self._store(sender, at, stored)
             for event in events:
                 self._emit(event)
             made += len(events)
-            if limit is not None and (rest or made >= limit) and (rest or n + 1 < len(pending)):
+            # The handshake decoded and nobody watching: the frames after it wait (LAZY_BYTES).
+            lazy = handshake and self.decoder.upgraded and self._lazy()
+            if limit is not None and (rest or made >= limit or lazy) and (rest or n + 1 < len(pending)):
                 left = pending[n + 1:]
                 if rest:
                     left.insert(0, (sender, at, _Rest(rest)))
                 self._pending = left + self._pending
                 self._pending_bytes = sum(len(d) for _, _, d in self._pending if d is not None)
-                return True, made
+                return not lazy or self._over_window(), made
         return False, made
 
-    def _decode_frames(self, sender: str, data: bytes, at: float, limit: int | None, made: int):
-        """Frames of one chunk: (events, the bytes left undecoded when ``limit`` was reached)."""
+    def _store(self, sender: str, at: float, stored: bytes) -> None:
+        if len(stored) < _COPY_BELOW:
+            # A chunk as read sits alone in what was a 256 KiB receive buffer: kept, a
+            # 100-byte chunk would hold a whole 4 KiB page. A copy packs it with others.
+            stored = bytes(memoryview(stored))
+        self._chunks.add((sender, at, stored), _CHUNK + len(stored))
+
+    def _decode_frames(self, sender: str, data: bytes, at: float, limit: int | None, made: int,
+                       tally: wire.Summary | None = None):
+        """Frames of one chunk: (events, the bytes left undecoded when ``limit`` was reached).
+        With ``tally`` (the summary), frames and messages are counted there, not made, and
+        count towards ``limit`` all the same (see _pass_excess)."""
+        feed = self.decoder.feed if tally is None else partial(self.decoder.feed, tally=tally)
         if limit is None or len(data) <= TURN_SLICE:
-            return self._decode(self.decoder.feed, sender, data, at), None
+            return self._decode(feed, sender, data, at), None
         events: list = []
+        before = self._counted()
         for i in range(0, len(data), TURN_SLICE):
-            events += self._decode(self.decoder.feed, sender, data[i:i + TURN_SLICE], at)
-            if made + len(events) >= limit and i + TURN_SLICE < len(data):
+            events += self._decode(feed, sender, data[i:i + TURN_SLICE], at)
+            done = len(events) + (self._counted() - before if tally is not None else 0)
+            if made + done >= limit and i + TURN_SLICE < len(data):
                 return events, data[i + TURN_SLICE:]
         return events, None
 
     def _decode(self, method, sender: str, *args) -> list:
         try:
             return method(sender, *args)
-        except Exception as exc:  # the contract says it never raises; if it does, say so
-            log.exception("wire decoder failed on connection #%d", self.id)
-            return [wire.DecodeError(sender, args[-1], f"decoder failed: {exc!r}",
-                                     self.bytes[sender], connection=self, kind=wire.ErrorKind.INTERNAL)]
+        except Exception as exc:
+            return self._failed(exc, sender, args[-1])
+
+    def _failed(self, exc: Exception, sender: str, at: float) -> list:
+        """The decoder raised (its contract says it never does): say so, as an event."""
+        log.exception("wire decoder failed on connection #%d", self.id, exc_info=exc)
+        return [wire.DecodeError(sender, at, f"decoder failed: {exc!r}",
+                                 self.bytes[sender], connection=self, kind=wire.ErrorKind.INTERNAL)]
 
     def _emit(self, event) -> None:
         kind = type(event)

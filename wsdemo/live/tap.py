@@ -60,7 +60,7 @@ from .callbacks import subscribe
 from .decoding import DecodeQueue
 from .link import Link
 from .network import Network
-from .recording import LOW_WATER, Connection
+from .recording import CLOSE_AT_ONCE, LOW_WATER, Connection
 from .sides import READ_SIZE
 
 log = logging.getLogger("wsdemo.tap")
@@ -367,9 +367,17 @@ class Tap:
         conn = link.conn
         if conn is None:
             return
-        conn.flush()
-        conn.decoder.release()  # its inflaters alone would keep ~80 KiB per closed connection
         conn.closed_at = time.time()
+        if conn.pending_chunks > CLOSE_AT_ONCE and conn._lazy():
+            # Nobody watched: a window of frames waits undecoded (recording.LAZY_BYTES). It is
+            # decoded in the queue's turns, not here at once (a class leaving together held the
+            # loop ~10 ms a connection); the close is reported once it is (_finish_close).
+            conn._closing = True
+            if not conn._due:
+                conn._due = True
+                self._decoding.add(conn)
+        else:
+            conn.flush()
         # Past max_closed, the oldest closed records go. Counted, not found by walking every
         # record at each close: closing N connections at once cost N² (bench/connections.py).
         self._closed_recorded += 1
@@ -377,7 +385,7 @@ class Tap:
         if excess > 0:
             old = []
             for c in self.connections:  # oldest first: usually the first few records
-                if c.closed_at is not None:
+                if c.closed_at is not None and not c._closing:  # (one still decoding stays)
                     old.append(c)
                     if len(old) == excess:
                         break
@@ -385,6 +393,13 @@ class Tap:
                 self.connections.remove(c)
                 c._forget()
             self._closed_recorded -= len(old)
+        if not conn._closing:
+            self._finish_close(conn)
+
+    def _finish_close(self, conn: Connection) -> None:
+        """A closed connection's recording is complete: free its decoder, tell the connection
+        subscribers."""
+        conn.decoder.release()  # its inflaters alone would keep ~80 KiB per closed connection
         self._call(self._conn_subscribers, conn)
 
     @property
