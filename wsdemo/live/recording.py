@@ -66,6 +66,7 @@ LAZY_BYTES = 256 << 10
 # A connection closed with more undecoded chunks than this is decoded in the queue's turns, not
 # at once (a window takes ~10 ms; see Tap._closed); fewer take ~0.5 ms at most.
 CLOSE_AT_ONCE = 64
+_LAZY_HI = LAZY_BYTES * 5 // 4  # past this many undecoded bytes, the oldest are passed
 
 
 class Delivery(NamedTuple):
@@ -204,6 +205,7 @@ class Connection:
         self._record = EventRecord(self._events)
         self._chunks = _Ring(ring_size, ring_bytes, tap)  # of (sender, at, bytes)
         self._window = ring_size  # chunks that may wait undecoded while nobody watches (LAZY_BYTES)
+        self._window_hi = ring_size * 5 // 4  # past this many, the oldest are passed
         # Chunks held back by network conditions (see ``deliveries``): made when first used,
         # as most connections never see conditions (an empty deque is ~600 bytes).
         self._deliveries: deque[Delivery] | None = None
@@ -373,7 +375,11 @@ class Connection:
         if data is not None:
             self._pending_bytes += len(data)
         if not self._due:
-            if self._lazy() and not self._over_window():
+            # nobody watching (_lazy) and the window not a quarter past its bound (_over_window),
+            # written out: this runs for every chunk relayed
+            if (self._waiters is None and not tap._subscribers and not self._closing
+                    and len(pending) <= self._window_hi and self._pending_bytes <= _LAZY_HI
+                    and self.decoder.upgraded):
                 return at
             self._due = True
             tap._decoding.add(self)
@@ -395,7 +401,7 @@ class Connection:
 
     def _over_window(self) -> bool:
         """The undecoded chunks are a quarter past the window: time to pass the oldest."""
-        return len(self._pending) > self._window * 5 // 4 or self._pending_bytes > LAZY_BYTES * 5 // 4
+        return len(self._pending) > self._window_hi or self._pending_bytes > _LAZY_HI
 
     def _counted(self) -> int:
         s = self._summary
