@@ -267,6 +267,15 @@ async def test_decoding_keeps_up_with_a_continuous_stream(server):
     await client.close()
 
 
+async def echoed(server, prefix: str, n: int):
+    """A client of /echo that sent ``n`` messages and got each back; and its recording."""
+    client = await server.connect("/echo")
+    for i in range(n):
+        await client.send(f"{prefix}{i}")
+        assert await client.recv(timeout=T) == f"{prefix}{i}"
+    return client, client.connection
+
+
 async def test_while_nobody_watches_frames_wait_and_those_pushed_out_are_only_counted(server):
     # Nobody subscribed and nobody waits: past the handshake, a window of chunks (the ring's
     # count) waits undecoded; older ones are checked and counted, not kept as events. What a
@@ -274,12 +283,8 @@ async def test_while_nobody_watches_frames_wait_and_those_pushed_out_are_only_co
     from wsdemo.live import recording
 
     server.tap.ring_size = 20  # the window and the rings of connections opened from here on
-    client = await server.connect("/echo")
-    conn = client.connection
     n = 100
-    for i in range(n):
-        await client.send(f"m{i}")
-        assert await client.recv(timeout=T) == f"m{i}"
+    client, conn = await echoed(server, "m", n)
     await asyncio.sleep(3 * recording.MAX_DEFER)  # eager decoding would have run by now
     assert 0 < conn.pending_chunks <= 20 * 5 // 4
     summary = conn.summary()  # a read: the window is decoded
@@ -310,12 +315,8 @@ async def test_a_close_with_a_window_to_decode_is_reported_once_decoded_without_
     # connection subscribers once the recording is complete.
     from wsdemo.live import recording
 
-    client = await server.connect("/echo")
-    conn = client.connection
     n = 400
-    for i in range(n):
-        await client.send(f"w{i}")
-        assert await client.recv(timeout=T) == f"w{i}"
+    client, conn = await echoed(server, "w", n)
     assert conn.pending_chunks > recording.CLOSE_AT_ONCE
     loop = asyncio.get_running_loop()
     passes = {"n": 0, "closed_at": None}
