@@ -36,7 +36,10 @@ class DecodeQueue:
         self.soon: asyncio.Handle | None = None
 
     def add(self, conn: "Connection") -> None:
-        """``conn`` noted its first undecoded chunk (and set its ``_due``)."""
+        """``conn`` has chunks to decode: into the queue, unless it is there already."""
+        if conn._due:
+            return
+        conn._due = True
         self.due.append(conn)
         if self.timer is None and self.soon is None:
             self.timer = self.tap._loop.call_later(DECODE_DELAY, self._when_quiet)

@@ -381,7 +381,6 @@ class Connection:
                     and len(pending) <= self._window_hi and self._pending_bytes <= _LAZY_HI
                     and self.decoder.upgraded):
                 return at
-            self._due = True
             tap._decoding.add(self)
         elif len(pending) >= MAX_PENDING or self._pending_bytes >= MAX_PENDING_BYTES:
             if self._pending_bytes >= MAX_BACKLOG:
@@ -423,13 +422,12 @@ class Connection:
             k += 1
         made = 0
         summary = self._summary
-        client, server = summary.client, summary.server
         feed = self.decoder.feed
         done = 0  # chunks passed
         left = None  # the end of a chunk this turn stopped in
         for i in range(k):
             sender, at, data = pending[i]
-            before = client.frames + client.messages + server.frames + server.messages
+            before = self._counted()
             if data is None:
                 events = self._decode(self.decoder.eof, sender, at)
             else:
@@ -446,7 +444,7 @@ class Connection:
                     events, rest = self._decode_frames(sender, data, at, limit, made, summary)
                     if rest:
                         left = (sender, at, _Rest(rest))
-            counted = client.frames + client.messages + server.frames + server.messages - before
+            counted = self._counted() - before
             self._events.dropped += counted
             for event in events:
                 self._emit(event)
@@ -551,16 +549,12 @@ class Connection:
         kind = type(event)
         if kind is _FrameEvent or kind is _MessageEvent:
             # The common case, kept short: frames and messages carry no HTTP secrets, and
-            # their counts are added here rather than through Summary.add's generic path.
+            # they are counted here rather than through Summary.add's generic path.
             stats = self._summary.client if event.sender == "client" else self._summary.server
             if kind is _FrameEvent:
-                frame = event.frame
-                stats.frames += 1
-                stats.framing_bytes += len(frame.header)
-                stats.payload_bytes += frame.payload_len
+                stats.add_frame(event.frame)
             else:
-                stats.messages += 1
-                stats.data_bytes += len(event.message.data)
+                stats.add_message(event.message)
             # someone may keep this very object: a later read must return it (wait_for's ``after``)
             self._record.add(event, event_bytes(event), held=bool(self.tap._subscribers or self._waiters))
             if self.tap._subscribers:

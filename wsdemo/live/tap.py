@@ -373,9 +373,7 @@ class Tap:
             # decoded in the queue's turns, not here at once (a class leaving together held the
             # loop ~10 ms a connection); the close is reported once it is (_finish_close).
             conn._closing = True
-            if not conn._due:
-                conn._due = True
-                self._decoding.add(conn)
+            self._decoding.add(conn)
         else:
             conn.flush()
         # Past max_closed, the oldest closed records go. Counted, not found by walking every

@@ -436,9 +436,7 @@ class ConnectionDecoder:
             if stats is None:
                 append(FrameEvent(sender, at, f, f.offset, conn))
             else:
-                stats.frames += 1
-                stats.framing_bytes += len(f.header)
-                stats.payload_bytes += f.payload_len
+                stats.add_frame(f)
             if d.closed_frame:
                 append(DecodeError(sender, at, f"{opcode_name(f.opcode)} frame after this side's CLOSE frame: nothing may "
                                    f"follow a close (RFC 6455 section 5.5.1)", f.offset, fatal=False,
@@ -456,8 +454,7 @@ class ConnectionDecoder:
                 if stats is None:
                     append(MessageEvent(sender, at, m, conn))
                 else:
-                    stats.messages += 1
-                    stats.data_bytes += len(m.data)
+                    stats.add_message(m)
                 if m.kind == "close" and not d.closed_frame:
                     d.closed_frame = True
                     self.state = next_state(self.state, Trigger.CLIENT_CLOSE if sender == "client" else Trigger.SERVER_CLOSE)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from .events import DecodeError, Event, FrameEvent, HttpRequest, HttpResponse, MessageEvent, SseEnd, SseEvent
+from .frames import Frame
+from .messages import Message
 
 
 @dataclass
@@ -24,6 +26,17 @@ class DirectionStats:
     sse_payload_bytes: int = 0  #: their data values: what the application wanted to say
     #: everything else in an event stream: field names, ids, line ends, comments, chunk framing
     sse_overhead_bytes: int = 0
+
+    def add_frame(self, frame: Frame) -> None:
+        """Count one frame: the one place a frame's bytes are split into framing and payload."""
+        self.frames += 1
+        self.framing_bytes += len(frame.header)
+        self.payload_bytes += frame.payload_len
+
+    def add_message(self, message: Message) -> None:
+        """Count one message and the data the application got from it."""
+        self.messages += 1
+        self.data_bytes += len(message.data)
 
     @property
     def wire_bytes(self) -> int:
@@ -70,13 +83,9 @@ class Summary:
             return
         s = self[sender]
         if isinstance(event, FrameEvent):
-            f = event.frame
-            s.frames += 1
-            s.framing_bytes += len(f.header)
-            s.payload_bytes += f.payload_len
+            s.add_frame(event.frame)
         elif isinstance(event, MessageEvent):
-            s.messages += 1
-            s.data_bytes += len(event.message.data)
+            s.add_message(event.message)
         elif isinstance(event, HttpRequest):
             s.http_messages += 1
             s.http_head_bytes += len(event.request.raw)
