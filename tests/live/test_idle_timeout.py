@@ -81,6 +81,24 @@ async def test_client_pings_keep_a_connection_alive_while_a_silent_one_is_cut(id
     await silent.close()
 
 
+async def test_the_app_streaming_to_a_client_that_never_speaks_keeps_the_line_alive():
+    # Traffic either way counts: a ticker's frames, handed to the tap as Tornado writes them
+    # (handoff.py), keep a listener that sends nothing from being cut.
+    srv = await asyncio.wait_for(wsdemo.serve(idle_timeout=IDLE, ticker_interval_ms=IDLE * 1000 / 4,
+                                              name="idle-ticker"), T)
+    try:
+        listener = await Raw.open(srv.port)
+        await listener.send(handshake("/ticker"))
+        assert (await listener.read_head()).startswith(b"HTTP/1.1 101")
+        conn = conn_for_port(srv, listener.local_port)
+        # Many idle timeouts' worth of ticks (counted, not timed), and still open.
+        await wait_until(lambda: conn.summary().server.messages >= 16, what="16 ticks through the tap")
+        assert conn.is_open and not _cut_events(conn)
+        await listener.close()
+    finally:
+        await asyncio.wait_for(srv.stop(), T)
+
+
 async def test_without_idle_timeout_a_silent_connection_stays(server):
     # The control: the same silence is kept while a pinging client counts many idle periods.
     silent = await Raw.open(server.port)

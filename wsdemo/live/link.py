@@ -202,11 +202,27 @@ class Link:
         still unread, and these must follow them."""
         side, client = self.server, self.client
         conn = self.conn
-        if (side is None or side.in_socket or not side.may_read() or conn is None
-                or client.transport is None or client.transport.is_closing()
-                or conn.would_flush_now(len(data))):
+        if side is None or side.in_socket or conn is None:
             return False
-        side.take(bytes(data))
+        transport = client.transport
+        if self.lanes is not None:  # network conditions: the lanes take it
+            if (not side.may_read() or transport is None or transport.is_closing()
+                    or conn.would_flush_now(len(data))):
+                return False
+            side.take(bytes(data))
+            return True
+        # The plain relay, written out (the app's every write comes here): side.may_read()
+        # and side.take() then client.send(), without their calls.
+        own = side.transport
+        if (transport is None or own is None or side.ending or client.write_paused
+                or transport.is_closing() or own.is_closing() or conn.would_flush_now(len(data))):
+            return False
+        chunk = bytes(data)
+        if self.idle_timer is not None:
+            self.last_read = self.tap._loop.time()
+        client.to_socket += len(chunk)
+        transport.write(chunk)
+        conn._note("server", chunk)
         return True
 
     def through_socket(self, size: int) -> None:
