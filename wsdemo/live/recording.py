@@ -137,7 +137,6 @@ _FRAME = 200
 _MESSAGE = 130
 _CHUNK = 130
 _HEADER = 180
-_COPY_BELOW = 16 << 10  # stored chunks shorter than this are copied (see Connection.flush)
 _getsizeof = sys.getsizeof
 
 
@@ -510,10 +509,7 @@ class Connection:
         return False, made
 
     def _store(self, sender: str, at: float, stored: bytes) -> None:
-        if len(stored) < _COPY_BELOW:
-            # A chunk as read sits alone in what was a 256 KiB receive buffer: kept, a
-            # 100-byte chunk would hold a whole 4 KiB page. A copy packs it with others.
-            stored = bytes(memoryview(stored))
+        # Kept as they come: the sides read every chunk at its own length (Side.read_exact).
         self._chunks.add((sender, at, stored), _CHUNK + len(stored))
 
     def _decode_frames(self, sender: str, data: bytes, at: float, limit: int | None, made: int,

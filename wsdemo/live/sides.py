@@ -121,6 +121,13 @@ class Side(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         self.data_received(self.link.tap._read_view[:nbytes].tobytes())
 
+    def read_exact(self, read) -> bytes:
+        """``read(buffer)`` (a socket's recv_into, an SSLObject's read) into the tap's one
+        buffer, copied out at its length: the recording keeps chunks as they come, and a
+        100-byte chunk left in a 256 KiB read's allocation would hold a page or more."""
+        view = self.link.tap._read_view
+        return view[:read(view)].tobytes()
+
     def data_received(self, data: bytes) -> None:
         if self.in_socket:
             self.in_socket = max(0, self.in_socket - len(data))
@@ -192,7 +199,7 @@ class Side(asyncio.BufferedProtocol):
         try:
             while True:
                 try:
-                    data = sock.recv(1 << 18)
+                    data = self.read_exact(sock.recv_into)
                 except OSError:  # nothing more for now, or the reset itself
                     return
                 if not data:
@@ -430,7 +437,7 @@ class TlsSide(Side):
         relay = super().data_received
         while not self.eof_seen:
             try:
-                plain = self.sslobj.read(1 << 18)
+                plain = self.read_exact(lambda view: self.sslobj.read(len(view), view))
             except ssl.SSLWantReadError:
                 break
             except ssl.SSLZeroReturnError:
