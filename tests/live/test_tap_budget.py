@@ -172,8 +172,8 @@ class _EventsPerPass:
 
 async def test_a_flood_of_tiny_frames_is_decoded_in_turns_that_let_the_loop_run(server):
     # 64 KiB of empty frames is ~11,000 events: decoded in one go, the loop (the relay, Tornado,
-    # every other client) would wait for all of them. A scheduled turn stops near MAX_TURN_EVENTS.
-    from wsdemo.live.recording import MAX_TURN_EVENTS, TURN_SLICE
+    # every other client) would wait for all of them. A pass of the loop stops near TURN_BUDGET.
+    from wsdemo.live.recording import TURN_BUDGET, TURN_SLICE
 
     raw = await Raw.open(server.port)
     await raw.send(handshake("/echo"))
@@ -191,15 +191,15 @@ async def test_a_flood_of_tiny_frames_is_decoded_in_turns_that_let_the_loop_run(
     finally:
         passes.stop()
     # a turn may finish the slice it is in: at most TURN_SLICE / 2 more (2-byte frames)
-    assert passes.most <= MAX_TURN_EVENTS + TURN_SLICE // 2 + 10, passes.most
+    assert passes.most <= TURN_BUDGET + TURN_SLICE // 2 + 10, passes.most
     await raw.close()
 
 
 async def test_turns_that_come_due_together_share_one_budget_per_pass_of_the_loop(server):
     # A cursor tick reaches every member at once, so every member's connection comes due for
     # decoding in the same pass of the loop. Together they decode at most TURN_BUDGET events
-    # there (one turn may finish what it started); the rest wait for the next pass.
-    from wsdemo.live.recording import MAX_TURN_EVENTS, TURN_BUDGET
+    # there (a turn may finish the chunk it is in); the rest wait for the next pass.
+    from wsdemo.live.recording import TURN_BUDGET
 
     raws = []
     for _ in range(12):
@@ -219,9 +219,39 @@ async def test_turns_that_come_due_together_share_one_budget_per_pass_of_the_loo
         passes.stop()
     # Without the shared budget the 12 turns ran in one or two passes: thousands of events each.
     assert passes.most < TURN_BUDGET + 600, sorted(passes.counts.values())[-5:]
-    assert MAX_TURN_EVENTS >= 600  # (so each connection's events are one turn here)
     for raw in raws:
         await raw.close()
+
+
+async def test_while_nobody_watches_the_chunks_past_the_window_are_passed_a_budget_a_pass(server):
+    # A connection nobody watches keeps a window of chunks undecoded and passes (checks and
+    # counts) the older ones in the queue's turns: hundreds at once when a burst pushes them
+    # out, so they too go at most TURN_BUDGET events a pass of the loop.
+    from wsdemo.live.recording import TURN_BUDGET
+
+    server.tap.ring_size = 100  # the window: 100 chunks, passed from 125 on
+    raw = await Raw.open(server.port)
+    await raw.send(handshake("/echo"))
+    assert (await raw.read_head()).startswith(b"HTTP/1.1 101")
+    conn = conn_for_port(server, raw.local_port)
+    loop = asyncio.get_running_loop()
+    passed = []  # the server's messages counted so far, at each pass of the loop
+
+    def tick():
+        passed.append(conn._summary.server.messages)
+        if len(passed) < 100_000:
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    n = 600
+    raw.writer.write(client_frame(0x1, b"hi") * n)  # echoed in 600 writes: 600 chunks
+    assert await asyncio.wait_for(raw.reader.readexactly(4 * n), T) == b"\x81\x02hi" * n
+    await wait_until(lambda: conn._summary.server.messages >= n - 125, what="the old chunks passed")
+    steps = [b - a for a, b in zip(passed, passed[1:])]
+    # each echo is a frame and a message: two events; a turn may finish the chunk it is in
+    assert 0 < max(steps) <= TURN_BUDGET // 2 + 1, max(steps)
+    assert conn.pending_chunks <= 125
+    await raw.close()
 
 
 async def test_while_the_tap_stays_busy_a_waiting_decode_looks_again_less_and_less_often(server):

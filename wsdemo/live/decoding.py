@@ -15,7 +15,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from .recording import DECODE_DELAY, MAX_DEFER, MAX_TURN_EVENTS, TURN_BUDGET
+from .recording import DECODE_DELAY, MAX_DEFER, TURN_BUDGET
 
 if TYPE_CHECKING:
     from .recording import Connection
@@ -70,9 +70,9 @@ class DecodeQueue:
         self._turns()
 
     def _turns(self) -> None:
-        """This pass's turns: connections in order, TURN_BUDGET events together (one turn may
-        finish what it started); the rest in the next pass, after the loop has polled the
-        sockets, so a burst to decode never holds up the relay."""
+        """This pass's turns: connections in order, TURN_BUDGET events together (a turn may
+        finish the slice of a chunk it is in); the rest in the next pass, after the loop has
+        polled the sockets, so a burst to decode never holds up the relay."""
         self.soon = None
         due = self.due
         spent = 0
@@ -81,7 +81,7 @@ class DecodeQueue:
             conn._due = False
             if not conn._pending:
                 continue
-            more, made = conn._decode_pending(MAX_TURN_EVENTS)
+            more, made = conn._decode_pending(TURN_BUDGET - spent)
             spent += made or 1
             if more and not conn._due:
                 conn._due = True

@@ -40,17 +40,16 @@ DECODE_DELAY = 0.002
 MAX_DEFER = 0.05
 MAX_PENDING = 256
 MAX_PENDING_BYTES = 1 << 20
-# A scheduled decoding turn stops after MAX_TURN_EVENTS events and lets the loop run (a 64 KiB
-# chunk of empty frames is 10,000 events); chunks of frames are decoded TURN_SLICE bytes at a
-# time so a turn can stop inside one. Past MAX_BACKLOG undecoded bytes the tap catches up at
-# once instead: memory stays bounded even if decoding falls behind.
-MAX_TURN_EVENTS = 1000
-# ...and all connections' scheduled turns together decode at most TURN_BUDGET events in one pass
-# of the loop; turns past it wait for the next pass, after the loop has polled the sockets.
-# Turns come due together: a cursor tick is a frame to every member at once, so every member's
-# connection reaches its deadline in the same pass, and decoding them all there held up
-# every chunk the tap had to relay meanwhile (a chat line waited behind 50 connections' turns).
-TURN_BUDGET = 200
+# The decode queue's turns (decoding.py) decode at most TURN_BUDGET events together in one
+# pass of the loop, then let it run: the rest wait for the next pass, after the loop has polled
+# the sockets. A turn stops inside a chunk of frames if need be: chunks are decoded TURN_SLICE
+# bytes at a time (a 64 KiB chunk of empty frames is 10,000 events). Turns come due together (a
+# cursor tick is a frame to every member at once), and one connection may have hundreds of
+# chunks to pass at once (lazy decoding, below): a pass that decoded them all held up every
+# chunk the tap had to relay meanwhile (a chat line waited behind them; bench/classroom.py).
+# Past MAX_BACKLOG undecoded bytes the tap catches up at once instead: memory stays bounded
+# even if decoding falls behind.
+TURN_BUDGET = 100
 TURN_SLICE = 4096
 MAX_BACKLOG = 8 * MAX_PENDING_BYTES
 # Decoding is lazy while nobody watches a connection (no tap subscriber, no wait_for): once its
