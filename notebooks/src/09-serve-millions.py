@@ -286,8 +286,9 @@ print(f"one full garbage collection: {pause_ms:.1f} ms, with {len(gc.get_objects
 # the machine the course was written on, in three rounds of a minute for each path. Straight to
 # Tornado, 99 in 100 chat messages reached a student's socket within 7.7 ms (6.8 to 8.1 ms in
 # the three rounds), with the server using 21% of a core; through the tap, within 9.0 ms (8.0
-# to 10.0 ms), with 26%. Other runs on the same machine gave the tap between 1.2 and 1.7 times
-# the direct figure: a p99 is set by a handful of unlucky messages.
+# to 10.0 ms), with 26%. Other runs on the same machine gave the tap between 1.0 and 2.0 times
+# the direct figure: a p99 is set by a handful of unlucky messages (one 20-second round through
+# the tap once came to 26 ms, where the two rounds after it came to 5 ms and less).
 # The tap shares the server's loop: every chunk the class sends costs it a read and a relay,
 # and a message can wait behind that work. Decoding every frame as it came used to cost more
 # than the relay (through the tap, the server then used 28% of a core where Tornado alone used
