@@ -286,9 +286,10 @@ print(f"one full garbage collection: {pause_ms:.1f} ms, with {len(gc.get_objects
 # the machine the course was written on, in three rounds of a minute for each path. Straight to
 # Tornado, 99 in 100 chat messages reached a student's socket within 7.7 ms (6.8 to 8.1 ms in
 # the three rounds), with the server using 21% of a core; through the tap, within 9.0 ms (8.0
-# to 10.0 ms), with 26%. Other runs on the same machine gave the tap between 1.0 and 2.0 times
-# the direct figure: a p99 is set by a handful of unlucky messages (one 20-second round through
-# the tap once came to 26 ms, where the two rounds after it came to 5 ms and less).
+# to 10.0 ms), with 26%. Other runs of it with 50 students on the same machine, over loopback
+# with no network conditions set too, gave the tap from 0.99 to 2.01 times the direct figure: a
+# p99 is set by a handful of unlucky messages (in one run, a 20-second round through the tap
+# came to 26 ms, and the two rounds after it to 4.6 and 3.7 ms).
 # The tap shares the server's loop: every chunk the class sends costs it a read and a relay,
 # and a message can wait behind that work. Decoding every frame as it came used to cost more
 # than the relay (through the tap, the server then used 28% of a core where Tornado alone used
