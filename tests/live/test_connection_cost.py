@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import os
 import tracemalloc
+import weakref
 
 import wsdemo
 from wsdemo import wire
@@ -164,6 +166,37 @@ async def test_closing_a_connection_does_not_walk_every_record():
         # Whichever of the two closed first, #3 and #1 (the oldest opened) were let go.
         assert kept == [(ids[0], True), (ids[2], True), (ids[4], False), (ids[5], False)], kept
     finally:
+        for w in writers:
+            w.transport.abort()
+        await server.stop()
+
+
+async def test_a_record_the_tap_lets_go_of_is_freed_then_not_at_the_next_full_collection():
+    # A record kept its connection alive in cycles (its events' and its decoder's `connection`,
+    # and its finished link's): records past max_closed, rings and all, waited for a full
+    # collection, which then freed a whole class's with the loop stopped (bench/classroom.py:
+    # 30-120 ms passes). The collector is off here, so only reference counting can free one.
+    server = await wsdemo.serve()
+    writers = []
+    gc.collect()
+    gc.disable()
+    try:
+        tap = server.tap
+        tap.max_closed = 1
+        writers = [await open_idle(server.port) for _ in range(3)]
+        first = weakref.ref(tap.connections[0])
+        for i, w in enumerate(writers):
+            w.transport.abort()
+            while tap.open_links > 2 - i:
+                await asyncio.sleep(0.05)
+        assert [c.is_open for c in tap.connections] == [False]
+        assert first() is None, gc.get_referrers(first())
+        # what the tap still keeps reads as before: its events name their connection
+        kept = tap.connections[0]
+        assert kept.events and all(e.connection is kept for e in kept.events)
+        assert kept.request is not None and kept.events[0].request is kept.request
+    finally:
+        gc.enable()
         for w in writers:
             w.transport.abort()
         await server.stop()

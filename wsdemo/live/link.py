@@ -461,3 +461,7 @@ class Link:
                 self.idle_timer.cancel()
                 self.idle_timer = None
             self.tap._closed(self)
+            # The record is the tap's now. A finished link is in cycles (its sides and stream
+            # point back to it) until a full collection; holding the record too, it would keep
+            # its rings that long after the tap let it go (max_closed).
+            self.conn = None

@@ -21,7 +21,8 @@ where ``frame`` is ``FRAME_FIELDS`` values: fin, rsv1, rsv2, rsv3, the opcode as
 mask_key, payload_len, header, payload, wire_payload (None when it is payload itself), offset.
 Payloads are the decoder's bytes objects, shared by a frame's row and its message's. Every other
 event (HTTP heads, errors, the tap's own, server-sent events: a few per connection) is kept as
-the event itself.
+the event itself, less its ``connection``, which reading gives back: nothing a record keeps
+points to its connection, so a record nobody holds is freed as soon as it is let go of.
 
 Reading (``Events``, what ``Connection.events`` returns) builds the events again, equal to the
 ones decoded. While anyone holds an event it is the one a later read returns (weak references),
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from dataclasses import replace
 
 from .. import wire
 
@@ -83,6 +85,12 @@ def _pack(event):
         for f in frames:
             fields += _frame_fields(f)
         return tuple(fields)
+    if event.connection is not None:
+        # Kept without its connection, which a read gives back (_unpack): an event pointing to
+        # the connection that keeps it is a cycle, and a record the tap lets go of (max_closed)
+        # would wait, rings and all, for a full collection, which then freed a whole class's
+        # records with the loop stopped (bench/classroom.py: 30-120 ms passes).
+        return replace(event, connection=None)
     return event
 
 
@@ -120,7 +128,7 @@ class EventRecord:
         serial = ring.dropped + len(ring)
         row = _pack(event)
         ring.add(row, size)
-        if held and type(row) is tuple:  # (an event kept as itself is the one read back anyway)
+        if held and row is not event:
             seen = self._seen
             if seen is None:
                 seen = self._seen = weakref.WeakValueDictionary()
@@ -132,17 +140,22 @@ class EventRecord:
     def _unpack(self, row, serial: int, connection, frames: dict):
         """The event for ``row``. ``frames`` ((sender, offset) -> Frame) is shared by one
         pass, so a frame event and its message share their Frame objects."""
-        if type(row) is not tuple:
+        kept = type(row) is not tuple
+        if kept and (row.connection is connection or connection is None):
             return row
         seen = self._seen
         if seen is not None:
             event = seen.get(serial)
             if event is not None:
-                if row[0] == FRAME and event.frame.offset is not None:
+                if not kept and row[0] == FRAME and event.frame.offset is not None:
                     frames[(event.sender, event.frame.offset)] = event.frame
                 return event
         else:
             seen = self._seen = weakref.WeakValueDictionary()
+        if kept:
+            event = replace(row, connection=connection)
+            seen[serial] = event
+            return event
         sender = row[1]
         if row[0] == FRAME:
             event = _FrameEvent(sender=sender, at=row[2], frame=_frame(row, 4, sender, frames),

@@ -641,4 +641,7 @@ class Connection:
         """No longer recorded by the tap: its bytes leave the budget."""
         self.tap.retained_bytes -= self.retained_bytes
         self._events.tap = self._chunks.tap = None
+        # Its decoder points back to it: without that cycle, a record nobody holds is freed
+        # here, not in a full collection (see record_store). Nothing is decoded after this.
+        self.decoder.connection = None
         self._held = 0
