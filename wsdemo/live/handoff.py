@@ -92,6 +92,12 @@ class TappedStream(tornado.iostream.IOStream):
             if not inbox and self._link is not None:
                 self._link.inbox_drained()
             return n
+        link = self._link
+        if link is not None and link.upstream_quiet(self.from_socket):
+            # Nothing to read there (Tornado reads until a read finds nothing, and tries one
+            # before each frame it waits for): asking cost a system call and an exception per
+            # chunk handed in. Whatever the tap sends or closes later wakes the selector.
+            return None
         got = super().read_from_fd(buf)
         if got:
             self.from_socket += got

@@ -248,6 +248,15 @@ class Link:
         transport = self.client.transport
         return 0 if transport is None else unread(transport)
 
+    def upstream_quiet(self, read: int) -> bool:
+        """The app's socket holds nothing from the tap: the app has read all the tap sent
+        through it (``read`` bytes) and the tap has neither closed nor half-closed it."""
+        server = self.server
+        if server is None or server.to_socket != read or "client" in self.eofs_passed:
+            return False
+        transport = server.transport
+        return transport is not None and not transport.is_closing()
+
     def inbox_drained(self) -> None:
         """The app read everything handed in (``TappedStream.from_tap``)."""
         if self.server is not None and self.server.write_paused:
