@@ -16,7 +16,8 @@ last position did not arrive; chat must arrive whole.
 
 For each N (10, 30, 50 by default), the same N students run through the tap and straight to
 Tornado, one after the other on the same server, in rounds (3 by default) that alternate which
-goes first; the tap's cost is the ratio of the two, each path's rounds pooled. A p99 from one
+goes first, each once the lab is idle again (a class that left is still being recorded for a
+moment); the tap's cost is the ratio of the two, each path's rounds pooled. A p99 from one
 20-second run is a handful of chat lines (a line reaches all N at once), and on a shared
 2-core machine the direct run's own p99 moved between 2.2 and 5.1 ms from one minute to the
 next; each round's p99 is printed too.
@@ -383,6 +384,19 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+async def settled(pid: int, idle: float = 0.05, most: float = 15.0) -> float:
+    """Wait until the lab is (nearly) idle: a class that left is still being recorded for a
+    moment (the tap decodes and logs each closed connection), and that work must not fall into
+    the next run, whichever path it takes. Returns how long it waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < most:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(0.5)
+        if cpu_seconds(pid) - before < idle * 0.5:
+            break
+    return time.monotonic() - started
+
+
 def pct(values: list[float], q: int) -> float:
     if len(values) < 2:
         return float("nan")
@@ -482,6 +496,7 @@ async def main(args) -> None:
                 # drifts on this machine meanwhile weighs on both alike.
                 paths = [("tap", lab.tap_port), ("direct", lab.direct_port)]
                 for path, port in paths if round_ % 2 == 0 else paths[::-1]:
+                    await settled(lab.proc.pid)
                     load = os.getloadavg()[0]
                     cpu0, wall0, mine0 = cpu_seconds(lab.proc.pid), time.time(), time.process_time()
                     result = await asyncio.wait_for(run_class(port, n, args.seconds), args.seconds + 60)
