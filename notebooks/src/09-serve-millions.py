@@ -284,12 +284,12 @@ print(f"one full garbage collection: {pause_ms:.1f} ms, with {len(gc.get_objects
 # lab as `python -m wsdemo serve`, 50 students in another process, each chatting and moving a
 # cursor 30 times a second, all over loopback with no network conditions set) measured this on
 # the machine the course was written on, in three rounds of a minute for each path. Straight to
-# Tornado, 99 in 100 chat messages reached a student's socket within 7.7 ms (6.8 to 8.1 ms in
-# the three rounds), with the server using 21% of a core; through the tap, within 9.0 ms (8.0
-# to 10.0 ms), with 26%. Other runs of it with 50 students on the same machine, over loopback
-# with no network conditions set too, gave the tap from 0.99 to 2.01 times the direct figure: a
-# p99 is set by a handful of unlucky messages (in one run, a 20-second round through the tap
-# came to 26 ms, and the two rounds after it to 4.6 and 3.7 ms).
+# Tornado, 99 in 100 chat messages reached a student's socket within 7.8 ms (7.4 to 8.2 ms in
+# the three rounds), with the server using 25% of a core; through the tap, within 8.8 ms (6.6
+# to 10.8 ms), with 28%. Two other runs with 50 students on the same machine, in three rounds
+# of 20 and of 30 seconds a path, both gave the tap 1.17 times the direct figure. A p99 is set
+# by a handful of unlucky messages: with an earlier version of the tap, one 20-second round came
+# to 26 ms, and the two rounds after it to 4.6 and 3.7 ms.
 # The tap shares the server's loop: every chunk the class sends costs it a read and a relay,
 # and a message can wait behind that work. Decoding every frame as it came used to cost more
 # than the relay (through the tap, the server then used 28% of a core where Tornado alone used
@@ -297,8 +297,8 @@ print(f"one full garbage collection: {pause_ms:.1f} ms, with {len(gc.get_objects
 # newest frames undecoded until someone reads them, and frames that leave that window are only
 # checked and counted, not kept; with a widget open, every frame is decoded as it comes. Full
 # passes come on top: the same
-# benchmark, with the lab on a kernel-like loop, counted two during one tap run, the longest
-# 28 ms. Earlier versions of the lab were far slower through the tap (362 ms, the same
+# benchmark, with the lab on a kernel-like loop, counted at most one in each 20-second run,
+# through the tap or straight to Tornado alike, of 23 to 38 ms. Earlier versions of the lab were far slower through the tap (362 ms, the same
 # benchmark over loopback): their recording was over a hundred thousand small objects for every
 # full pass to walk. A production server keeps no such recording.
 #
