@@ -141,7 +141,7 @@ class EventRecord:
         """The event for ``row``. ``frames`` ((sender, offset) -> Frame) is shared by one
         pass, so a frame event and its message share their Frame objects."""
         kept = type(row) is not tuple
-        if kept and (row.connection is connection or connection is None):
+        if kept and row.connection is connection:  # (kept without one: _pack)
             return row
         seen = self._seen
         if seen is not None:
