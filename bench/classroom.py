@@ -384,17 +384,16 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def settled(pid: int, idle: float = 0.05, most: float = 15.0) -> float:
-    """Wait until the lab is (nearly) idle: a class that left is still being recorded for a
-    moment (the tap decodes and logs each closed connection), and that work must not fall into
-    the next run, whichever path it takes. Returns how long it waited."""
+async def settled(pid: int, idle: float = 0.05, most: float = 15.0) -> None:
+    """Wait until the lab is (nearly) idle, or ``most`` seconds: a class that left is still
+    being recorded for a moment (the tap decodes and logs each closed connection), and that
+    work must not fall into the next run, whichever path it takes."""
     started = time.monotonic()
     while time.monotonic() - started < most:
         before = cpu_seconds(pid)
         await asyncio.sleep(0.5)
         if cpu_seconds(pid) - before < idle * 0.5:
-            break
-    return time.monotonic() - started
+            return
 
 
 def pct(values: list[float], q: int) -> float:
