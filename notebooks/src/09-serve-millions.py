@@ -286,10 +286,11 @@ print(f"one full garbage collection: {pause_ms:.1f} ms, with {len(gc.get_objects
 # the machine the course was written on, in three rounds of a minute for each path. Straight to
 # Tornado, 99 in 100 chat messages reached a student's socket within 7.8 ms (7.4 to 8.2 ms in
 # the three rounds), with the server using 25% of a core; through the tap, within 8.8 ms (6.6
-# to 10.8 ms), with 28%. Five other runs of it with 50 students on the same machine, in three
-# rounds of 20 seconds to a minute a path, gave the tap 1.01 to 1.31 times the direct figure.
-# A p99 is set by a handful of unlucky messages: with an earlier version of the tap, one
-# 20-second round came to 26 ms, and the two rounds after it to 4.6 and 3.7 ms.
+# to 10.8 ms), with 28%. Five other runs of it with 50 students on the same machine, also over
+# loopback with no network conditions set, in three rounds of 20 seconds to a minute a path,
+# gave the tap 1.01 to 1.31 times the direct figure. A p99 is set by a handful of unlucky
+# messages: with an earlier version of the tap (same benchmark, same conditions), one 20-second
+# round came to 26 ms, and the two rounds after it to 4.6 and 3.7 ms.
 # The tap shares the server's loop: every chunk the class sends costs it a read and a relay,
 # and a message can wait behind that work. Decoding every frame as it came used to cost more
 # than the relay (through the tap, the server then used 28% of a core where Tornado alone used
